@@ -1,0 +1,44 @@
+# Slipway: `make run` brings the whole system up; `make test` runs the suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PACKAGES := -e ./libs -e ./contracts -e ./services/gateway -e ./services/image-builder
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-fast lint format contracts examples clean
+
+install: $(STAMP) examples
+
+$(STAMP): constraints.txt requirements-dev.txt libs/pyproject.toml contracts/pyproject.toml $(wildcard services/*/pyproject.toml)
+	@scripts/install-system-packages
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --disable-pip-version-check -c constraints.txt setuptools
+	PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(PIP) install -q --disable-pip-version-check -c constraints.txt $(PACKAGES) -r requirements-dev.txt
+	@touch $(STAMP)
+
+examples: $(STAMP)
+	@$(MAKE) -s -C examples
+
+run: install
+	$(PY) -m slipway_libs.devstack
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy libs/slipway_libs contracts/slipway_contracts
+	$(VENV)/bin/lint-imports
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+contracts: install
+	$(PY) contracts/generate.py
+
+clean:
+	rm -rf .slipway

@@ -1,0 +1,1 @@
+"""Slipway's wire contract: entities, commands, queries, jobs, events, subjects, replies."""

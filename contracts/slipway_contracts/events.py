@@ -1,0 +1,122 @@
+"""Events: past-tense facts published on SLIPWAY_EVENTS as CloudEvents 1.0 JSON.
+
+Subject `slipway.events.<entity>.<event>`, type `io.slipway.<entity>.<event>.v1`,
+`subject` = entity id, `data` = entity snapshot plus `previous_status`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import ConfigDict, Field
+
+from slipway_contracts import subjects
+from slipway_contracts.common import Model
+from slipway_contracts.entities import (
+    ContainerImage,
+    Deployment,
+    HelmChart,
+    MinikubeCluster,
+    Service,
+)
+
+
+class CloudEvent(Model):
+    """The CloudEvents 1.0 envelope with Slipway's extension attributes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str
+    source: str = Field(description="/slipway/<service>")
+    type: str = Field(description="io.slipway.<entity>.<event>.v1")
+    subject: str = Field(description="the entity id")
+    time: datetime
+    datacontenttype: Literal["application/json"] = "application/json"
+    entityversion: int = Field(ge=1, description="the entity's revision after this change")
+    correlationid: str
+    causationid: str | None = None
+    data: dict[str, object]
+
+
+class ContainerImageData(ContainerImage):
+    previous_status: str | None = None
+
+
+class HelmChartData(HelmChart):
+    previous_status: str | None = None
+
+
+class MinikubeClusterData(MinikubeCluster):
+    previous_status: str | None = None
+
+
+class DeploymentData(Deployment):
+    previous_status: str | None = None
+
+
+class ServiceData(Service):
+    previous_status: str | None = None
+
+
+class ContainerImageEvent(CloudEvent):
+    data: ContainerImageData  # type: ignore[assignment]
+
+
+class ImageCreated(ContainerImageEvent):
+    """An image was registered; its first build is queued."""
+
+
+class ImageUpdated(ContainerImageEvent):
+    """An image's fields changed without a rebuild."""
+
+
+class ImageDeleted(ContainerImageEvent):
+    """An image record was removed."""
+
+
+class ImageBuildStarted(ContainerImageEvent):
+    """An image is (re)building."""
+
+
+class ImageBuilt(ContainerImageEvent):
+    """An image was built; `size`, `digest` and `user` are set."""
+
+
+class ImageFailed(ContainerImageEvent):
+    """A build failed, or a built image vanished; `reason` says why."""
+
+
+# (entity, event name) -> event model; the event name is the subject's last token.
+EVENT_CATALOG: dict[tuple[str, str], type[CloudEvent]] = {
+    (subjects.CONTAINER_IMAGE, "created"): ImageCreated,
+    (subjects.CONTAINER_IMAGE, "updated"): ImageUpdated,
+    (subjects.CONTAINER_IMAGE, "deleted"): ImageDeleted,
+    (subjects.CONTAINER_IMAGE, "building"): ImageBuildStarted,
+    (subjects.CONTAINER_IMAGE, "built"): ImageBuilt,
+    (subjects.CONTAINER_IMAGE, "failed"): ImageFailed,
+}
+
+
+def events_of(entity: str) -> dict[str, type[CloudEvent]]:
+    """The events an entity type publishes, by event name."""
+    return {name: model for (ent, name), model in EVENT_CATALOG.items() if ent == entity}
+
+
+__all__ = [
+    "EVENT_CATALOG",
+    "CloudEvent",
+    "ContainerImageData",
+    "DeploymentData",
+    "HelmChartData",
+    "ImageBuildStarted",
+    "ImageBuilt",
+    "ImageCreated",
+    "ImageDeleted",
+    "ImageFailed",
+    "ImageUpdated",
+    "MinikubeClusterData",
+    "ServiceData",
+    "events_of",
+]

@@ -1,0 +1,44 @@
+"""NATS subject names and stream names (the messaging contract)."""
+
+from __future__ import annotations
+
+EVENTS_STREAM = "SLIPWAY_EVENTS"
+JOBS_STREAM = "SLIPWAY_JOBS"
+EVENTS_WILDCARD = "slipway.events.>"
+JOBS_WILDCARD = "slipway.jobs.>"
+
+CONTAINER_IMAGE = "container_image"
+HELM_CHART = "helm_chart"
+MINIKUBE_CLUSTER = "minikube_cluster"
+DEPLOYMENT = "deployment"
+SERVICE = "service"
+
+
+def command(entity: str, action: str) -> str:
+    """Request-reply subject of a command, e.g. `slipway.container_image.cmd.create`."""
+    return f"slipway.{entity}.cmd.{action}"
+
+
+def query(entity: str, name: str) -> str:
+    """Request-reply subject of a query, e.g. `slipway.container_image.query.get`."""
+    return f"slipway.{entity}.query.{name}"
+
+
+def event(entity: str, name: str) -> str:
+    """Subject of an event on SLIPWAY_EVENTS, e.g. `slipway.events.container_image.built`."""
+    return f"slipway.events.{entity}.{name}"
+
+
+def job(entity: str, name: str) -> str:
+    """Subject of a job on SLIPWAY_JOBS, e.g. `slipway.jobs.container_image.build`."""
+    return f"slipway.jobs.{entity}.{name}"
+
+
+def progress(entity: str, entity_id: str) -> str:
+    """Core-NATS subject of an entity's live progress lines (not persisted)."""
+    return f"slipway.progress.{entity}.{entity_id}"
+
+
+def health(service: str) -> str:
+    """Request-reply subject a service answers when it and its database are healthy."""
+    return f"slipway.health.{service}"

@@ -1,0 +1,1 @@
+"""Shared code of Slipway's services: settings, logging, storage, outbox, messaging, envelope."""

@@ -1,0 +1,79 @@
+"""Entities with a state machine that record what happened to them (pure domain code)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from slipway_libs.statemachine import TransitionTable
+
+S = TypeVar("S", bound=BaseModel)
+
+
+def utcnow() -> datetime:
+    """The current time in UTC (the one clock of domain code)."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One recorded change; `event` is `created`, `updated`, `deleted` or the new status."""
+
+    event: str
+    previous_status: str | None
+
+
+class Aggregate(Generic[S]):
+    """A contract entity plus the changes made to it since it was loaded.
+
+    Every write goes through `transition`, `update`, `created` or `deleted`; the unit
+    of work turns each recorded change into one event with its own revision.
+    """
+
+    table: ClassVar[TransitionTable]
+
+    def __init__(self, state: S, loaded_revision: int | None = None) -> None:
+        self.state = state
+        self.loaded_revision = loaded_revision
+        self.changes: list[Change] = []
+
+    @property
+    def id(self) -> str:
+        return str(getattr(self.state, "id"))
+
+    @property
+    def status(self) -> str:
+        return str(getattr(self.state, "status"))
+
+    @property
+    def revision(self) -> int:
+        return int(getattr(self.state, "revision"))
+
+    def _write(self, event: str, previous: str | None, fields: dict[str, Any]) -> None:
+        self.state = self.state.model_copy(update={**fields, "last_updated": utcnow()})
+        self.changes.append(Change(event, previous))
+
+    def transition(self, target: str, **fields: Any) -> None:
+        """Move to `target` (guarded by the transition table), setting `fields` with it."""
+        self.table.guard(self.status, target)
+        previous = self.status
+        self._write(str(target), previous, {**fields, "status": target})
+
+    def update(self, **fields: Any) -> None:
+        """Change fields without a status change (an `updated` event)."""
+        self._write("updated", self.status, fields)
+
+    def restart(self, initial: str, **fields: Any) -> None:
+        """Re-enter an initial status (a rebuild, a re-validation), guarded by the table."""
+        self.transition(initial, **fields)
+
+    def mark_created(self) -> None:
+        """Record the creation of a new entity (a `created` event)."""
+        self.changes.append(Change("created", None))
+
+    def mark_deleted(self) -> None:
+        """Record the removal of the entity (a `deleted` event)."""
+        self.changes.append(Change("deleted", self.status))

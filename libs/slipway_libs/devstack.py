@@ -1,0 +1,319 @@
+"""The embedded stack: NATS with JetStream, a single-node MongoDB replica set, the Docker
+daemon when none runs, and every Slipway service as its own process.
+
+`make run` runs `python -m slipway_libs.devstack`; the test fixtures use the same
+functions on free loopback ports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger("slipway.devstack")
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Poll `check` until it holds or `timeout_s` passes (then TimeoutError naming `what`)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"{what} not ready after {timeout_s:.0f}s")
+
+
+def port_open(port: int, host: str = HOST) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        return True
+    return False
+
+
+def venv_binary(name: str) -> str:
+    """A binary installed next to this interpreter (a wheel's), else one on PATH."""
+    local = Path(sys.executable).parent / name
+    if local.exists():
+        return str(local)
+    found = shutil.which(name)
+    if not found:
+        raise FileNotFoundError(f"{name} is not installed; run `make install`")
+    return found
+
+
+def mongod_binary() -> str:
+    bundled = Path(sysconfig.get_paths()["purelib"]) / "fiftyone" / "db" / "bin" / "mongod"
+    return str(bundled) if bundled.exists() else venv_binary("mongod")
+
+
+@dataclass
+class ManagedProcess:
+    """A child process with its log file; restarted by the supervisor if it dies."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    restart: bool = False
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+
+    def start(self) -> ManagedProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_file = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **self.env},
+            start_new_session=True,  # Ctrl-C reaches the supervisor, which stops us in order
+        )
+        log_file.close()
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def stop(self, timeout_s: float = 15) -> None:
+        if not self.alive:
+            return
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def kill(self) -> None:
+        if self.alive:
+            assert self.proc is not None
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def start_nats(state_dir: Path, port: int) -> ManagedProcess:
+    """nats-server with JetStream on 127.0.0.1:`port`, storing under `state_dir`."""
+    store = state_dir / "nats"
+    store.mkdir(parents=True, exist_ok=True)
+    process = ManagedProcess(
+        "nats",
+        [venv_binary("nats-server"), "-js", "-a", HOST, "-p", str(port), "-sd", str(store), "-n", "slipway"],
+        state_dir / "logs" / "nats.log",
+    ).start()
+    wait_until(lambda: port_open(port) or not process.alive, 30, "NATS")
+    if not process.alive:
+        raise RuntimeError(f"nats-server exited; see {process.log_path}")
+    return process
+
+
+def start_mongod(state_dir: Path, port: int, replica_set: str = "rs0") -> ManagedProcess:
+    """mongod as a single-node replica set on 127.0.0.1:`port` (transactions need one)."""
+    from pymongo import MongoClient
+    from pymongo.errors import OperationFailure
+
+    dbpath = state_dir / "mongo"
+    dbpath.mkdir(parents=True, exist_ok=True)
+    process = ManagedProcess(
+        "mongod",
+        [
+            mongod_binary(), "--replSet", replica_set, "--bind_ip", HOST, "--port", str(port),
+            "--dbpath", str(dbpath), "--wiredTigerCacheSizeGB", "0.5", "--quiet",
+        ],
+        state_dir / "logs" / "mongod.log",
+    ).start()
+    wait_until(lambda: port_open(port) or not process.alive, 60, "MongoDB")
+    if not process.alive:
+        raise RuntimeError(f"mongod exited; see {process.log_path}")
+    client: MongoClient[dict[str, object]] = MongoClient(HOST, port, directConnection=True)
+    try:
+        config = {"_id": replica_set, "members": [{"_id": 0, "host": f"{HOST}:{port}"}]}
+        with contextlib.suppress(OperationFailure):  # already initiated on an earlier run
+            client.admin.command("replSetInitiate", config)
+        wait_until(
+            lambda: bool(client.admin.command("hello").get("isWritablePrimary")), 60, "MongoDB primary"
+        )
+    finally:
+        client.close()
+    return process
+
+
+def mongodb_uri(port: int, replica_set: str = "rs0") -> str:
+    return f"mongodb://{HOST}:{port}/?replicaSet={replica_set}"
+
+
+def docker_answers(docker_host: str | None) -> bool:
+    try:
+        import docker
+
+        client = docker.DockerClient(base_url=docker_host, timeout=5) if docker_host else docker.from_env(timeout=5)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
+def ensure_docker(state_dir: Path, private: bool) -> tuple[str | None, ManagedProcess | None]:
+    """Use the Docker daemon that answers; else start one (as root, no bridge network).
+
+    `private` starts it on a socket and data root under `state_dir` (tests); otherwise it
+    takes the standard socket so `docker` on the command line sees the same engine.
+    """
+    env_host = os.environ.get("DOCKER_HOST")
+    if docker_answers(env_host):
+        return env_host, None
+    if env_host:
+        raise RuntimeError(f"DOCKER_HOST={env_host} does not answer")
+    dockerd = shutil.which("dockerd")
+    if dockerd is None or os.geteuid() != 0:
+        log.warning("no Docker daemon: image builds will fail until one runs (make install, as root)")
+        return None, None
+    argv = [dockerd, "--bridge=none", "--iptables=false", "--ip6tables=false"]
+    host = None
+    if private:
+        root = state_dir / "docker"
+        root.mkdir(parents=True, exist_ok=True)
+        sock = root / "docker.sock"
+        host = f"unix://{sock}"
+        argv += [
+            f"--host={host}", f"--data-root={root / 'data'}", f"--exec-root={root / 'exec'}",
+            f"--pidfile={root / 'docker.pid'}",
+        ]
+    process = ManagedProcess("dockerd", argv, state_dir / "logs" / "dockerd.log").start()
+    wait_until(lambda: docker_answers(host) or not process.alive, 60, "Docker daemon")
+    if not process.alive:
+        raise RuntimeError(f"dockerd exited; see {process.log_path}")
+    return host, process
+
+
+SERVICES = {
+    "image-builder": "slipway_image_builder",
+    "chart-validator": "slipway_chart_validator",
+    "cluster-manager": "slipway_cluster_manager",
+    "workload-manager": "slipway_workload_manager",
+}
+
+
+def service_process(name: str, module: str, state_dir: Path, env: dict[str, str]) -> ManagedProcess:
+    return ManagedProcess(name, [sys.executable, "-m", module], state_dir / "logs" / f"{name}.log", env, restart=True)
+
+
+def runnable(module: str) -> bool:
+    """Whether a service package has a runnable `__main__` yet."""
+    import importlib.util
+
+    with contextlib.suppress(ImportError):
+        return importlib.util.find_spec(f"{module}.__main__") is not None
+    return False
+
+
+def http_ok(url: str) -> bool:
+    with contextlib.suppress(urllib.error.URLError, OSError):
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    return False
+
+
+def run(state_dir: Path) -> int:
+    """Bring the whole system up and supervise it until Ctrl-C."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s slipway: %(message)s")
+    state_dir = state_dir.resolve()
+    (state_dir / "logs").mkdir(parents=True, exist_ok=True)
+    infra: list[ManagedProcess] = []
+    services: list[ManagedProcess] = []
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    env: dict[str, str] = {"SLIPWAY_STATE_DIR": str(state_dir)}
+    try:
+        if not os.environ.get("SLIPWAY_NATS_URL"):
+            log.info("starting NATS (JetStream) on %s:4222", HOST)
+            infra.append(start_nats(state_dir, 4222))
+            env["SLIPWAY_NATS_URL"] = f"nats://{HOST}:4222"
+        if not os.environ.get("SLIPWAY_MONGODB_URI"):
+            log.info("starting MongoDB (replica set rs0) on %s:27017", HOST)
+            infra.append(start_mongod(state_dir, 27017))
+            env["SLIPWAY_MONGODB_URI"] = mongodb_uri(27017)
+        docker_host, dockerd = ensure_docker(state_dir, private=False)
+        if dockerd:
+            log.info("started the Docker daemon (no bridge network)")
+            infra.append(dockerd)
+        if docker_host:
+            env["SLIPWAY_DOCKER_HOST"] = docker_host
+        env.setdefault("SLIPWAY_BUILD_ROOTS", os.environ.get("SLIPWAY_BUILD_ROOTS", str(Path("examples").resolve())))
+        ready = [name for name, module in SERVICES.items() if runnable(module)]
+        env["SLIPWAY_READY_SERVICES"] = ",".join(ready)
+        for name in ready:
+            services.append(service_process(name, SERVICES[name], state_dir, env).start())
+        gateway = ManagedProcess(
+            "gateway", [sys.executable, "-m", "slipway_gateway"], state_dir / "logs" / "gateway.log", env, restart=True
+        ).start()
+        services.append(gateway)
+        port = os.environ.get("SLIPWAY_PORT", "8080")
+        wait_until(lambda: http_ok(f"http://{HOST}:{port}/readyz") or stopping, 120, "Slipway")
+        log.info("Slipway is ready: http://%s:%s (API docs at /docs); logs in %s; Ctrl-C stops", HOST, port, state_dir / "logs")
+        while not stopping:
+            for process in services:
+                if not process.alive and not stopping:
+                    process.restarts += 1
+                    log.warning("%s exited; restarting (restart %d)", process.name, process.restarts)
+                    process.start()
+            time.sleep(0.5)
+        return 0
+    except (TimeoutError, RuntimeError, FileNotFoundError) as exc:
+        log.error("%s", exc)
+        return 1
+    finally:
+        log.info("stopping Slipway")
+        for process in reversed(services):
+            process.stop()
+        for process in reversed(infra):
+            process.stop(30)
+        log.info("stopped")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run Slipway's embedded stack")
+    parser.add_argument("--state-dir", type=Path, default=Path(os.environ.get("SLIPWAY_STATE_DIR", ".slipway")))
+    args = parser.parse_args()
+    sys.exit(run(args.state_dir))
+
+
+if __name__ == "__main__":
+    main()
+

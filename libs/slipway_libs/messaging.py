@@ -1,0 +1,213 @@
+"""NATS wiring shared by the services: streams, the broker with its middlewares, declared
+publishers for the outbox relay, and the idempotent command processor."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from faststream import BaseMiddleware, ExceptionMiddleware
+from faststream.nats import JStream, NatsBroker
+from faststream.nats.publisher.usecase import LogicPublisher
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.client import JetStreamContext
+from nats.js.errors import NotFoundError
+from pydantic import BaseModel, ValidationError
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from slipway_libs import context
+from slipway_libs.errors import Conflict, IdempotencyMismatch, InvalidInput, SlipwayError
+from slipway_libs.statemachine import IllegalTransition
+from slipway_libs.storage import COMMAND_REPLIES, Database, UnitOfWork, unavailable_from
+
+log = logging.getLogger(__name__)
+
+EVENTS_STREAM = "SLIPWAY_EVENTS"
+JOBS_STREAM = "SLIPWAY_JOBS"
+DUPLICATE_WINDOW_S = 600.0
+
+STREAMS = (
+    StreamConfig(
+        name=EVENTS_STREAM,
+        subjects=["slipway.events.>"],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD,
+        max_age=30 * 86400,
+        duplicate_window=DUPLICATE_WINDOW_S,
+    ),
+    StreamConfig(
+        name=JOBS_STREAM,
+        subjects=["slipway.jobs.>"],
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+        duplicate_window=DUPLICATE_WINDOW_S,
+    ),
+)
+
+
+async def ensure_streams(js: JetStreamContext) -> None:
+    """Create SLIPWAY_EVENTS and SLIPWAY_JOBS, or bring their config up to date."""
+    for config in STREAMS:
+        try:
+            await js.stream_info(str(config.name))
+            await js.update_stream(config)
+        except NotFoundError:
+            await js.add_stream(config)
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """Pydantic errors as `{"field", "message"}`, the field a dotted path."""
+    errors = []
+    for error in exc.errors():
+        loc = [str(p) for p in error["loc"] if p not in ("body",)]
+        message = str(error["msg"]).removeprefix("Value error, ")
+        errors.append({"field": ".".join(loc) or "body", "message": message})
+    return errors
+
+
+def invalid_from(exc: ValidationError) -> InvalidInput:
+    errors = field_errors(exc)
+    summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return InvalidInput(f"invalid input: {summary}", errors)
+
+
+def error_replies() -> ExceptionMiddleware:
+    """Turn a handler's exception into the `{"ok": false, "error": ...}` reply."""
+    middleware = ExceptionMiddleware()
+
+    @middleware.add_handler(ValidationError, publish=True)
+    async def on_invalid(exc: ValidationError) -> dict[str, Any]:
+        return invalid_from(exc).to_reply()
+
+    @middleware.add_handler(SlipwayError, publish=True)
+    async def on_slipway(exc: SlipwayError) -> dict[str, Any]:
+        return exc.to_reply()
+
+    @middleware.add_handler(IllegalTransition, publish=True)
+    async def on_illegal(exc: IllegalTransition) -> dict[str, Any]:
+        return Conflict(str(exc), {"current_status": exc.current}).to_reply()
+
+    @middleware.add_handler(DuplicateKeyError, publish=True)
+    async def on_duplicate(exc: DuplicateKeyError) -> dict[str, Any]:
+        return Conflict(f"already exists: {exc.details.get('keyValue') if exc.details else exc}").to_reply()
+
+    @middleware.add_handler(PyMongoError, publish=True)
+    async def on_mongo(exc: PyMongoError) -> dict[str, Any]:
+        return unavailable_from(exc).to_reply()
+
+    @middleware.add_handler(Exception, publish=True)
+    async def on_other(exc: Exception) -> dict[str, Any]:
+        log.error("command failed", exc_info=exc)
+        return SlipwayError("internal error; see the service log").to_reply()
+
+    return middleware
+
+
+class ContextMiddleware(BaseMiddleware):
+    """Bind the correlation id and command id carried in the message headers."""
+
+    async def on_receive(self) -> None:
+        headers = getattr(self.msg, "headers", None) or {}
+        context.bind(headers.get(context.CORRELATION_HEADER), headers.get(context.COMMAND_ID_HEADER))
+
+
+def make_broker(url: str) -> NatsBroker:
+    """The service broker: keeps reconnecting, binds context, answers errors as replies."""
+    return NatsBroker(
+        url,
+        middlewares=[ContextMiddleware, error_replies()],
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1,
+        connect_timeout=2,
+        log_level=logging.DEBUG,
+    )
+
+
+class DeclaredPublishers:
+    """FastStream publishers declared for every outbox subject (they appear in AsyncAPI)."""
+
+    def __init__(self, broker: NatsBroker) -> None:
+        self.broker = broker
+        self.by_subject: dict[str, LogicPublisher] = {}
+
+    def declare(
+        self, subject: str, stream: str, schema: type[BaseModel] | None, description: str
+    ) -> None:
+        self.by_subject[subject] = self.broker.publisher(
+            subject, stream=JStream(stream, declare=False), schema=schema, description=description
+        )
+
+    def declare_events(self, entity: str, events: dict[str, type[BaseModel]]) -> None:
+        """Declare `slipway.events.<entity>.<event>` for each event model."""
+        for name, model in events.items():
+            self.declare(
+                f"slipway.events.{entity}.{name}",
+                EVENTS_STREAM,
+                model,
+                (model.__doc__ or name).strip(),
+            )
+
+    async def publish(self, subject: str, payload: bytes, headers: dict[str, str], stream: str) -> None:
+        """Publish one outbox message to JetStream and wait for its ack."""
+        publisher = self.by_subject.get(subject)
+        if publisher is None:
+            raise LookupError(f"no publisher declared for {subject}")
+        await publisher.publish(payload, headers=headers, stream=stream, timeout=5)
+
+
+def fingerprint(command: BaseModel) -> str:
+    """A hash of a command's content: the same id with other content is refused."""
+    return hashlib.sha256(command.model_dump_json().encode()).hexdigest()
+
+
+class CommandProcessor:
+    """Runs commands at most once per command id and keeps their replies."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def _kept(self, command_id: str, print_: str) -> dict[str, Any] | None:
+        kept = await self.database.db[COMMAND_REPLIES].find_one({"_id": command_id})
+        if kept is None:
+            return None
+        if kept["fingerprint"] != print_:
+            raise IdempotencyMismatch(
+                f"command id '{command_id}' (Idempotency-Key) was already used with a "
+                "different request body"
+            )
+        reply: dict[str, Any] = json.loads(kept["reply"])
+        return reply
+
+    async def run(
+        self, command: BaseModel, action: Callable[[UnitOfWork], Awaitable[Any]]
+    ) -> dict[str, Any]:
+        """Run `action` in a transaction with the reply kept under the current command id."""
+        command_id = context.causation_id.get()
+        print_ = fingerprint(command)
+        if command_id and (kept := await self._kept(command_id, print_)) is not None:
+            return kept
+
+        async def work(uow: UnitOfWork) -> dict[str, Any]:
+            data = await action(uow)
+            reply = {"ok": True, "data": data}
+            if command_id:
+                await uow.keep_reply(command_id, print_, reply)
+            return reply
+
+        try:
+            return await self.database.transaction(work)
+        except DuplicateKeyError:
+            if command_id and (kept := await self._kept(command_id, print_)) is not None:
+                return kept  # the same command ran concurrently and won
+            raise
+
+
+def ok(data: Any) -> dict[str, Any]:
+    """A success reply."""
+    return {"ok": True, "data": data}
+
+

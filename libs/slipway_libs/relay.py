@@ -1,0 +1,119 @@
+"""The outbox relay: publishes committed outbox messages to JetStream, in commit order.
+
+Each message goes out with `Nats-Msg-Id` = its id, so a message published twice (the
+relay died between the publish and marking it published) is dropped by JetStream's
+de-duplication. Only one relay per database publishes at a time (a lease), which keeps
+the order of an entity's events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from slipway_libs.context import COMMAND_ID_HEADER, CORRELATION_HEADER
+from slipway_libs.storage import OUTBOX, Database
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[str, bytes, dict[str, str], str], Awaitable[None]]
+LEASE = "relay_lease"
+
+
+class OutboxRelay:
+    """Drains the outbox of one database through `publish(subject, payload, headers, stream)`."""
+
+    def __init__(
+        self,
+        database: Database,
+        publish: Publish,
+        *,
+        owner: str,
+        interval_s: float = 0.5,
+        lease_s: float = 10.0,
+        batch: int = 200,
+    ) -> None:
+        self.database = database
+        self.publish = publish
+        self.owner = owner
+        self.interval_s = interval_s
+        self.lease_s = lease_s
+        self.batch = batch
+        self._wakeup = asyncio.Event()
+        database.on_commit.append(self.wake)
+
+    def wake(self) -> None:
+        """Drain now rather than at the next interval (called after each commit)."""
+        self._wakeup.set()
+
+    async def _hold_lease(self) -> bool:
+        now = datetime.now(UTC)
+        try:
+            await self.database.db[LEASE].find_one_and_update(
+                {"_id": "relay", "$or": [{"owner": self.owner}, {"expires": {"$lt": now}}]},
+                {"$set": {"owner": self.owner, "expires": now + timedelta(seconds=self.lease_s)}},
+                upsert=True,
+            )
+            return True
+        except DuplicateKeyError:
+            return False  # another replica holds a live lease
+
+    async def drain(self) -> int:
+        """Publish pending messages in order; stop at the first failure. Returns the count."""
+        outbox = self.database.db[OUTBOX]
+        pending = (
+            await outbox.find({"published_at": None})
+            .sort([("_id", ASCENDING)])
+            .limit(self.batch)
+            .to_list()
+        )
+        sent = 0
+        for message in pending:
+            headers = {"Nats-Msg-Id": message["msg_id"], COMMAND_ID_HEADER: message["msg_id"]}
+            if message.get("correlationid"):
+                headers[CORRELATION_HEADER] = message["correlationid"]
+            try:
+                await self.publish(
+                    message["subject"], bytes(message["payload"]), headers, message["stream"]
+                )
+            except Exception as exc:  # NATS down or slow: keep it for the next round
+                log.warning(
+                    "outbox publish failed; will retry",
+                    extra={"subject": message["subject"], "error": repr(exc)},
+                )
+                break
+            await outbox.update_one(
+                {"_id": message["_id"]}, {"$set": {"published_at": datetime.now(UTC)}}
+            )
+            sent += 1
+        return sent
+
+    async def run(self) -> None:
+        """Drain forever: after each commit, and every interval."""
+        while True:
+            try:
+                if await self._hold_lease():
+                    while await self.drain() == self.batch:
+                        pass
+            except PyMongoError as exc:
+                log.warning("outbox relay cannot reach MongoDB", extra={"error": repr(exc)})
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay round failed")
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), self.interval_s)
+            except TimeoutError:
+                pass
+            self._wakeup.clear()
+
+    async def pending(self) -> int:
+        """How many committed messages are not yet published."""
+        count: Any = await self.database.db[OUTBOX].count_documents({"published_at": None})
+        return int(count)

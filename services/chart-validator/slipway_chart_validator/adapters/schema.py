@@ -1,0 +1,110 @@
+"""Rendered objects against the target Kubernetes version's schemas (`kubernetes-validate`)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from functools import cache
+
+import kubernetes_validate
+from kubernetes_validate.utils import all_versions
+
+from ..domain.findings import Finding
+from ..domain.manifests import Manifest
+
+_VERSION = re.compile(r"^v?(?P<major>\d+)\.(?P<minor>\d+)(?:\.\d+)?$")
+_MAX_MESSAGE = 400
+
+
+@cache
+def supported_versions() -> tuple[str, ...]:
+    """`major.minor` Kubernetes versions whose schemas kubernetes-validate ships."""
+    minors = {tuple(int(part) for part in version.split(".")[:2]) for version in all_versions()}
+    return tuple(f"{major}.{minor}" for major, minor in sorted(minors))
+
+
+def normalize_version(kubernetes_version: str) -> str | None:
+    """`1.32`, `v1.32` and `1.32.4` all mean `1.32`; None when it is not a version at all."""
+    match = _VERSION.match(kubernetes_version.strip())
+    return f"{int(match['major'])}.{int(match['minor'])}" if match else None
+
+
+def check_kubernetes_version(kubernetes_version: str) -> Finding | None:
+    """An error finding when the schemas of that version are not available."""
+    version = normalize_version(kubernetes_version)
+    if version in supported_versions():
+        return None
+    supported = supported_versions()
+    return Finding(
+        "error",
+        "schema.kubernetes-version",
+        f"Kubernetes version {kubernetes_version!r} is not supported by kubernetes-validate "
+        f"{kubernetes_validate.__version__}: choose one of {supported[0]} to {supported[-1]}",
+    )
+
+
+def _field_path(parts: Iterable[str | int]) -> str:
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _shorten(message: str) -> str:
+    # jsonschema quotes whole sub-objects in some messages; keep findings readable.
+    return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 1] + "…"
+
+
+def _is_builtin_group(api_version: str) -> bool:
+    # Built-in API groups have no dot (core "v1", apps, batch, policy ...); custom
+    # resources live in DNS-named groups.
+    group = api_version.rpartition("/")[0]
+    return "." not in group
+
+
+def validate_manifest(manifest: Manifest, version: str) -> Finding | None:
+    """The schema problem of one object, or None. `version` must be supported."""
+    api_version = str(manifest.body.get("apiVersion"))
+    try:
+        kubernetes_validate.validate(manifest.body, version, strict=True)
+    except kubernetes_validate.ValidationError as error:
+        path = _field_path(error.path)
+        where = f"{path}: " if path else ""
+        return Finding(
+            "error",
+            "schema",
+            _shorten(f"{where}{error.message} (Kubernetes {version} schema)"),
+            file=manifest.file,
+            resource=manifest.resource,
+            path=path or None,
+        )
+    except kubernetes_validate.SchemaNotFoundError:
+        if _is_builtin_group(api_version):
+            return Finding(
+                "error",
+                "schema.unknown-kind",
+                f"Kubernetes {version} has no {manifest.kind} in {api_version}: "
+                "the API version is wrong or was removed",
+                file=manifest.file,
+                resource=manifest.resource,
+                path="apiVersion",
+            )
+        return Finding(
+            "warning",
+            "schema.unknown-kind",
+            f"no schema for {manifest.kind} ({api_version}) in Kubernetes {version}: "
+            "a custom resource, not checked",
+            file=manifest.file,
+            resource=manifest.resource,
+        )
+    return None
+
+
+def validate_manifests(manifests: Sequence[Manifest], kubernetes_version: str) -> list[Finding]:
+    """Schema findings for every object (blocking: run it in a worker thread)."""
+    unsupported = check_kubernetes_version(kubernetes_version)
+    if unsupported:
+        return [unsupported]
+    version = normalize_version(kubernetes_version)
+    assert version is not None
+    return [finding for manifest in manifests if (finding := validate_manifest(manifest, version))]

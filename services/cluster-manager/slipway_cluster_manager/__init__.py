@@ -1,0 +1,1 @@
+"""Slipway cluster-manager: owns MinikubeCluster entities and the drivers behind them."""

@@ -1,0 +1,1 @@
+"""Cluster-manager adapters: the real cluster drivers (minikube CLI, kubeconfig) and the host."""

@@ -1,0 +1,1 @@
+"""Pure cluster-manager domain: driver port, value types and validation rules (no I/O)."""

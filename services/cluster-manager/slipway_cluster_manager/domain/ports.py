@@ -1,0 +1,133 @@
+"""The cluster driver port and the value types it speaks.
+
+One driver per cluster backend (`minikube`, `kubeconfig`, `sim`). The cluster-manager's
+jobs call a driver through `ClusterDriver`; tests use fakes that implement the same
+protocol.
+
+Errors follow the kopf split (`TemporaryError` / `PermanentError`): a driver raises
+`TemporaryDriverError` when the same call may succeed later (the job is nacked and
+redelivered), `PermanentDriverError` when it never will (the cluster goes to `error`
+with the message as its reason), and `InvalidClusterSpec` (a permanent error naming the
+field) when the spec itself is unacceptable to the backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol, runtime_checkable
+
+ProbeStatus = Literal["running", "stopped", "error"]
+
+Progress = Callable[[str], Awaitable[None]]
+"""Receives one human-readable progress line at a time (e.g. minikube's start output)."""
+
+ImageTar = AsyncIterator[bytes] | Path
+"""An image archive (`docker save` format), streamed or as a file."""
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """What a driver needs to know about one cluster.
+
+    `state_dir` is a directory owned by this one cluster; a driver may keep files there
+    (the minikube driver keeps the kubeconfig minikube writes). `extra` holds
+    driver-specific settings, e.g. `{"kubeconfig": "/path", "context": "ctx"}` for the
+    kubeconfig driver or `{"minikube_driver": "docker"}` for minikube.
+    """
+
+    name: str
+    driver: str
+    cpus: int
+    memory_mb: int
+    disk_size_mb: int
+    kubernetes_version: str
+    state_dir: Path
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """The observed state of a cluster.
+
+    `reason` explains anything but a healthy `running` (and may annotate one);
+    `components` carries backend detail, e.g. minikube's Host/Kubelet/APIServer/Kubeconfig.
+    """
+
+    status: ProbeStatus
+    reason: str | None = None
+    components: Mapping[str, str] = field(default_factory=dict)
+
+
+class DriverError(Exception):
+    """A driver operation failed; `retryable` says whether trying again can help."""
+
+    def __init__(self, message: str, *, retryable: bool, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        # A stable machine-readable cause, e.g. minikube's "RSRC_INSUFFICIENT_CORES".
+        self.code = code
+
+
+class TemporaryDriverError(DriverError):
+    """The operation may succeed if retried later (timeout, backend busy or down)."""
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message, retryable=True, code=code)
+
+
+class PermanentDriverError(DriverError):
+    """Retrying the same operation cannot succeed; a person has to change something."""
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message, retryable=False, code=code)
+
+
+class InvalidClusterSpec(PermanentDriverError):
+    """The spec is unacceptable to this driver; `field` names the offending field."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}", code="INVALID_SPEC")
+        self.field = field_name
+
+
+@runtime_checkable
+class ClusterDriver(Protocol):
+    """A cluster backend.
+
+    Every method is idempotent: starting a running cluster, stopping a stopped one and
+    deleting a missing one succeed. `probe` reports what it observes and raises only when
+    it could not observe anything (e.g. the backend's CLI is missing or hangs).
+    """
+
+    async def start(self, spec: ClusterSpec, progress: Progress) -> None:
+        """Create or start the cluster, streaming progress lines; return once it is up."""
+        ...
+
+    async def stop(self, spec: ClusterSpec) -> None:
+        """Stop the cluster, keeping its state for a later start."""
+        ...
+
+    async def delete(self, spec: ClusterSpec) -> None:
+        """Remove the cluster and everything the backend keeps for it."""
+        ...
+
+    async def probe(self, spec: ClusterSpec) -> ProbeResult:
+        """Observe the cluster's current state."""
+        ...
+
+    async def kubeconfig(self, spec: ClusterSpec) -> str:
+        """Return a self-contained kubeconfig (YAML) whose current context is this cluster."""
+        ...
+
+    async def load_image(
+        self, spec: ClusterSpec, image_ref: str, image_tar: ImageTar | None = None
+    ) -> None:
+        """Make an image available to the cluster's container runtime.
+
+        With `image_tar` the archive is loaded; without it the backend loads `image_ref`
+        from where it finds images by itself (minikube: the host's Docker daemon).
+        """
+        ...

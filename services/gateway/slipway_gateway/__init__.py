@@ -1,0 +1,1 @@
+"""The gateway: Slipway's REST API, turned into commands and queries on NATS."""

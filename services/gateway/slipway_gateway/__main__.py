@@ -1,0 +1,10 @@
+"""`python -m slipway_gateway`: serve the REST API (default 127.0.0.1:8080)."""
+
+import uvicorn
+
+from slipway_gateway.app import create_app
+from slipway_gateway.settings import GatewaySettings
+
+if __name__ == "__main__":
+    settings = GatewaySettings()
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)

@@ -1,0 +1,102 @@
+"""RFC 9457 problem+json for every error the gateway answers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from slipway_libs.errors import SlipwayError, Unavailable
+from slipway_libs.messaging import field_errors
+
+log = logging.getLogger(__name__)
+PROBLEM = "application/problem+json"
+TITLES = {
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    412: "Precondition Failed",
+    422: "Unprocessable Content",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    code: str | None = None
+    errors: list[FieldError] | None = None
+    current_status: str | None = None
+    current_revision: int | None = None
+
+
+def problem(
+    request: Request, status: int, detail: str, code: str | None = None, details: Any = None, retry_after: int | None = None
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"https://slipway.dev/problems/{code}" if code else "about:blank",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    if code:
+        body["code"] = code
+    if isinstance(details, list):
+        body["errors"] = details
+    elif isinstance(details, dict):
+        body.update({k: v for k, v in details.items() if k in ("current_status", "current_revision")})
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def install(app: FastAPI, retry_after_s: int) -> None:
+    """Route every error through problem+json; no stack trace ever reaches a client."""
+
+    @app.exception_handler(SlipwayError)
+    async def on_slipway(request: Request, exc: SlipwayError) -> JSONResponse:
+        if exc.http_status >= 500 and not isinstance(exc, Unavailable):
+            log.error("request failed", extra={"error": exc.message})
+        retry = retry_after_s if isinstance(exc, Unavailable) else None
+        return problem(request, exc.http_status, exc.message, exc.code, exc.details, retry)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = []
+        for error in exc.errors():
+            loc = [str(p) for p in error["loc"]]
+            where = loc[0] if loc else "body"
+            path = ".".join(loc[1:]) if where == "body" else ".".join(loc)
+            message = str(error["msg"]).removeprefix("Value error, ")
+            errors.append({"field": path or "body", "message": message})
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return problem(request, 422, f"invalid input: {summary}", "invalid", errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def on_other(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return problem(request, 500, "internal error; see the gateway log", "internal")
+
+
+__all__ = ["PROBLEM", "Problem", "field_errors", "install", "problem"]

@@ -1,0 +1,71 @@
+"""Health, readiness and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from slipway_gateway.entrypoints.http import Bus
+from slipway_gateway.entrypoints.problems import problem
+from slipway_libs import context
+from slipway_libs.errors import SlipwayError
+
+router = APIRouter(tags=["system"])
+REQUESTS = Counter("slipway_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram("slipway_http_request_seconds", "HTTP request latency", ["method", "route"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The gateway process is alive."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request, bus: Bus) -> JSONResponse:
+    """Ready when NATS is connected and every required service (and its MongoDB) answers."""
+    settings = request.app.state.settings
+    checks: dict[str, str] = {"nats": "ok" if bus.connected else "unavailable"}
+
+    async def check(service: str) -> None:
+        try:
+            await bus.request(f"slipway.health.{service}", {}, timeout_s=2.0)
+            checks[service] = "ok"
+        except SlipwayError as exc:
+            checks[service] = exc.message
+
+    if bus.connected:
+        await asyncio.gather(*(check(s) for s in settings.ready_services))
+    failing = {k: v for k, v in checks.items() if v != "ok"}
+    if failing:
+        detail = "; ".join(f"{k}: {v}" for k, v in failing.items())
+        response = problem(request, 503, f"not ready: {detail}", "unavailable", retry_after=settings.retry_after_s)
+        return response
+    return JSONResponse({"status": "ready", "checks": checks})
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def install_middleware(app: FastAPI) -> None:
+    """Correlation ids (X-Request-ID in and out) and request metrics."""
+
+    @app.middleware("http")
+    async def correlate(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        request_id = request.headers.get(context.CORRELATION_HEADER) or context.new_id()
+        context.bind(request_id, None)
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        REQUESTS.labels(request.method, path, str(response.status_code)).inc()
+        LATENCY.labels(request.method, path).observe(time.perf_counter() - started)
+        response.headers[context.CORRELATION_HEADER] = request_id
+        return response

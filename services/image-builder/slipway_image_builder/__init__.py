@@ -1,0 +1,1 @@
+"""The image-builder service: owns ContainerImage and builds images with the Docker Engine."""

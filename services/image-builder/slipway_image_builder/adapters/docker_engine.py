@@ -1,0 +1,149 @@
+"""The Docker Engine through the `docker` SDK: build (no network), inspect, push, remove."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import docker
+from docker.errors import APIError, DockerException, ImageNotFound
+from requests.exceptions import ConnectionError as RequestsConnectionError
+
+from slipway_image_builder.domain.image import BuildResult
+from slipway_libs.errors import PermanentError, RetryableError
+
+log = logging.getLogger(__name__)
+
+OnLine = Callable[[str], None]
+
+
+class DockerEngine:
+    """Blocking SDK calls run in worker threads so the event loop keeps serving."""
+
+    def __init__(self, base_url: str | None = None, build_timeout_s: float = 900) -> None:
+        self.base_url = base_url
+        self.build_timeout_s = build_timeout_s
+        self._client: docker.DockerClient | None = None
+
+    def _docker(self) -> docker.DockerClient:
+        if self._client is None:
+            try:
+                if self.base_url:
+                    self._client = docker.DockerClient(
+                        base_url=self.base_url, timeout=int(self.build_timeout_s)
+                    )
+                else:
+                    self._client = docker.from_env(timeout=int(self.build_timeout_s))
+            except DockerException as exc:
+                raise RetryableError(f"Docker Engine is unreachable: {exc}") from exc
+        return self._client
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await asyncio.to_thread(lambda: self._docker().ping()))
+        except (DockerException, RetryableError, RequestsConnectionError):
+            return False
+
+    async def build(
+        self, *, reference: str, context: Path, dockerfile: str, args: dict[str, str], on_line: OnLine
+    ) -> BuildResult:
+        """Build `context` into `reference` with no network; stream log lines to `on_line`."""
+        return await asyncio.to_thread(
+            self._build_blocking, reference, context, dockerfile, args, on_line
+        )
+
+    def _build_blocking(
+        self, reference: str, context: Path, dockerfile: str, args: dict[str, str], on_line: OnLine
+    ) -> BuildResult:
+        step = "the build"
+        try:
+            stream = self._docker().api.build(
+                path=str(context),
+                dockerfile=dockerfile,
+                tag=reference,
+                buildargs=args,
+                network_mode="none",
+                rm=True,
+                forcerm=True,
+                pull=False,
+                decode=True,
+            )
+            for chunk in stream:
+                if "stream" in chunk:
+                    for line in str(chunk["stream"]).splitlines():
+                        if line.strip():
+                            on_line(line)
+                            if line.startswith("Step "):
+                                step = line.strip()
+                if "error" in chunk:
+                    message = str(chunk.get("errorDetail", {}).get("message") or chunk["error"])
+                    on_line(f"ERROR: {message.strip()}")
+                    raise PermanentError(f"{step} failed: {message.strip()}")
+        except (RequestsConnectionError, ConnectionError) as exc:
+            raise RetryableError(f"Docker Engine is unreachable: {exc}") from exc
+        except APIError as exc:
+            if exc.status_code is not None and exc.status_code >= 500 and "Cannot locate" not in str(exc):
+                reason = exc.explanation or str(exc)
+                on_line(f"ERROR: {reason}")
+                raise PermanentError(f"{step} failed: {reason}") from exc
+            raise PermanentError(f"the engine refused the build: {exc.explanation or exc}") from exc
+        return self._inspect_blocking(reference)
+
+    def _inspect_blocking(self, reference: str) -> BuildResult:
+        attrs = self._docker().api.inspect_image(reference)
+        repo_digests = attrs.get("RepoDigests") or []
+        return BuildResult(
+            image_id=str(attrs["Id"]),
+            size=int(attrs["Size"]),
+            digest=str(repo_digests[0].split("@", 1)[1]) if repo_digests else str(attrs["Id"]),
+            user=str(attrs.get("Config", {}).get("User") or ""),
+        )
+
+    async def push(self, reference: str, repository: str, tag: str, on_line: OnLine) -> str:
+        """Tag and push to `repository`; returns the pushed digest."""
+
+        def push_blocking() -> str:
+            client = self._docker()
+            client.api.tag(reference, repository, tag)
+            digest = ""
+            for chunk in client.api.push(repository, tag=tag, stream=True, decode=True):
+                if "error" in chunk:
+                    raise PermanentError(f"push to {repository}:{tag} failed: {chunk['error']}")
+                if status := chunk.get("status"):
+                    on_line(f"push: {status}")
+                if aux := chunk.get("aux"):
+                    digest = str(aux.get("Digest", digest))
+            return digest
+
+        try:
+            return await asyncio.to_thread(push_blocking)
+        except (RequestsConnectionError, ConnectionError) as exc:
+            raise RetryableError(f"Docker Engine is unreachable: {exc}") from exc
+
+    async def exists(self, image_id: str) -> bool:
+        """Whether the engine still has this image (RetryableError if it cannot tell)."""
+
+        def exists_blocking() -> bool:
+            try:
+                self._docker().api.inspect_image(image_id)
+                return True
+            except ImageNotFound:
+                return False
+
+        try:
+            return await asyncio.to_thread(exists_blocking)
+        except (RequestsConnectionError, ConnectionError, DockerException) as exc:
+            raise RetryableError(f"Docker Engine is unreachable: {exc}") from exc
+
+    async def remove(self, reference: str) -> None:
+        """Remove an image from the engine; one that is already gone is fine."""
+
+        def remove_blocking() -> None:
+            try:
+                self._docker().api.remove_image(reference, force=True)
+            except ImageNotFound:
+                pass
+
+        await asyncio.to_thread(remove_blocking)

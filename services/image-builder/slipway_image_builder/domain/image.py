@@ -1,0 +1,148 @@
+"""ContainerImage: its lifecycle rules, free of I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Self
+
+from slipway_contracts.commands import ImageSpec
+from slipway_contracts.entities import (
+    IMAGE_TRANSITIONS,
+    ApplicationType,
+    ContainerImage,
+    ImageStatus,
+)
+from slipway_libs.aggregate import Aggregate, utcnow
+from slipway_libs.errors import Conflict
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What the engine reports about a finished build."""
+
+    image_id: str
+    size: int
+    digest: str
+    user: str
+
+
+@dataclass(frozen=True)
+class SizeLimits:
+    """Largest image allowed per application type, in bytes."""
+
+    frontend: int
+    backend: int
+
+    def for_application(self, application: ApplicationType) -> int:
+        return self.frontend if application is ApplicationType.FRONTEND else self.backend
+
+
+class ContainerImageAggregate(Aggregate[ContainerImage]):
+    table = IMAGE_TRANSITIONS
+
+    @classmethod
+    def register(cls, spec: ImageSpec, *, image_id: str, build_id: str, deadline: datetime) -> Self:
+        """A new image, `building`, with its first build queued."""
+        now = utcnow()
+        state = ContainerImage(
+            id=image_id,
+            created_at=now,
+            last_updated=now,
+            revision=1,
+            status=ImageStatus.BUILDING,
+            build_id=build_id,
+            deadline=deadline,
+            **spec.model_dump(),
+        )
+        image = cls(state)
+        image.mark_created()
+        return image
+
+    def needs_rebuild(self, spec: ImageSpec) -> bool:
+        """A changed name, tag or build spec means a new image must be built."""
+        current = ImageSpec.model_validate(self.state.model_dump(include=set(ImageSpec.model_fields)))
+        return (current.name, current.tag, current.build) != (spec.name, spec.tag, spec.build)
+
+    def respecify(self, spec: ImageSpec, *, build_id: str, deadline: datetime) -> bool:
+        """Apply a PUT; returns True when it queued a rebuild."""
+        if self.state.status is ImageStatus.BUILDING:
+            raise Conflict(
+                f"image '{self.id}' is building (current status: building); "
+                "wait for the build to finish before changing it",
+                {"current_status": self.status},
+            )
+        fields = spec.model_dump()
+        if not self.needs_rebuild(spec):
+            self.update(**fields)
+            return False
+        self.restart(
+            ImageStatus.BUILDING,
+            **fields,
+            build_id=build_id,
+            deadline=deadline,
+            reason=None,
+            size=None,
+            digest=None,
+            image_id=None,
+            user=None,
+        )
+        return True
+
+    def is_current_build(self, build_id: str) -> bool:
+        """Whether a build job is still the one this image waits for."""
+        return self.state.status is ImageStatus.BUILDING and self.state.build_id == build_id
+
+    def build_succeeded(self, build_id: str, result: BuildResult, limits: SizeLimits) -> None:
+        """Record a finished build; an image over its size limit fails instead."""
+        if not self.is_current_build(build_id):
+            return
+        limit = limits.for_application(self.state.application)
+        if result.size > limit:
+            self.transition(
+                ImageStatus.FAILED,
+                reason=(
+                    f"image size {result.size / MB:.1f} MB exceeds the "
+                    f"{self.state.application} limit of {limit / MB:.1f} MB"
+                ),
+                size=result.size,
+                image_id=result.image_id,
+                deadline=None,
+            )
+            return
+        self.transition(
+            ImageStatus.BUILT,
+            size=result.size,
+            digest=result.digest,
+            image_id=result.image_id,
+            user=result.user,
+            reason=None,
+            deadline=None,
+        )
+
+    def build_failed(self, build_id: str, reason: str) -> None:
+        """Record a failed build (stale build attempts change nothing)."""
+        if self.is_current_build(build_id):
+            self.transition(ImageStatus.FAILED, reason=reason, deadline=None)
+
+    def expire(self, now: datetime) -> bool:
+        """Fail a build that is still running past its deadline."""
+        deadline = self.state.deadline
+        if self.state.status is not ImageStatus.BUILDING or deadline is None or deadline > now:
+            return False
+        self.transition(
+            ImageStatus.FAILED,
+            reason=f"build did not finish before its deadline ({deadline.isoformat()})",
+            deadline=None,
+        )
+        return True
+
+    def vanished(self) -> None:
+        """A built image no longer exists in the engine."""
+        self.transition(
+            ImageStatus.FAILED,
+            reason=f"image {self.state.reference} ({self.state.image_id}) no longer exists "
+            "in the Docker Engine",
+        )

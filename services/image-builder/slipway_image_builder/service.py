@@ -1,0 +1,266 @@
+"""The image-builder's use cases: each loads an image, calls one domain method, saves."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from slipway_contracts import subjects
+from slipway_contracts.commands import BuildImage, DeleteImage, ImageSpec, RebuildImage, VerifyImage
+from slipway_contracts.entities import ContainerImage, ImageStatus
+from slipway_contracts.jobs import BuildJob
+from slipway_contracts.queries import GetBuildLogs, GetEntity, ListEntities
+from slipway_image_builder.adapters.build_logs import BuildLogStore
+from slipway_image_builder.adapters.docker_engine import DockerEngine
+from slipway_image_builder.domain.image import MB, BuildResult, ContainerImageAggregate, SizeLimits
+from slipway_image_builder.settings import ImageBuilderSettings
+from slipway_libs import context
+from slipway_libs.aggregate import utcnow
+from slipway_libs.errors import InvalidInput, PermanentError, RetryableError
+from slipway_libs.jobs import Delivery, run_job
+from slipway_libs.messaging import JOBS_STREAM, CommandProcessor, ok
+from slipway_libs.paths import resolve_inside, resolve_inside_roots
+from slipway_libs.storage import Database, Repository, UnitOfWork, check_if_match, deadline_in
+
+log = logging.getLogger(__name__)
+
+Images = Repository[ContainerImageAggregate]
+Progress = Callable[[str, list[str]], Awaitable[None]]
+
+
+class ImageService:
+    def __init__(
+        self,
+        settings: ImageBuilderSettings,
+        database: Database,
+        images: Images,
+        engine: DockerEngine,
+        logs: BuildLogStore,
+        progress: Progress,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.images = images
+        self.engine = engine
+        self.logs = logs
+        self.progress = progress
+        self.processor = CommandProcessor(database)
+        self.limits = SizeLimits(
+            frontend=int(settings.image_size_limit_frontend_mb * MB),
+            backend=int(settings.image_size_limit_backend_mb * MB),
+        )
+
+    # --- checks ---------------------------------------------------------------
+
+    def build_context(self, spec: ImageSpec) -> tuple[Path, str]:
+        """The resolved context directory and Dockerfile path, or InvalidInput."""
+        directory = resolve_inside_roots(spec.build.context, self.settings.build_roots, "build.context")
+        dockerfile = resolve_inside(directory, spec.build.dockerfile, "build.dockerfile")
+        if not dockerfile.is_file():
+            raise InvalidInput.field(
+                "build.dockerfile", f"'{spec.build.dockerfile}' is not a file in the build context"
+            )
+        return directory, str(dockerfile.relative_to(directory))
+
+    async def _queue_build(self, uow: UnitOfWork, image: ContainerImageAggregate) -> None:
+        job = BuildJob(image_id=image.id, build_id=image.state.build_id)
+        await uow.add_outbox(
+            subject=subjects.job(subjects.CONTAINER_IMAGE, "build"),
+            stream=JOBS_STREAM,
+            payload=job.model_dump(),
+            msg_id=job.build_id,
+        )
+
+    # --- commands -------------------------------------------------------------
+
+    async def create(self, command: BuildImage) -> dict[str, Any]:
+        self.build_context(command)
+
+        async def action(uow: UnitOfWork) -> dict[str, Any]:
+            image = ContainerImageAggregate.register(
+                command,
+                image_id=context.new_id(),
+                build_id=context.new_id(),
+                deadline=deadline_in(self.settings.build_timeout_s),
+            )
+            await self.images.save(uow, image)
+            await self._queue_build(uow, image)
+            return image.state.snapshot()
+
+        return await self.processor.run(command, action)
+
+    async def update(self, command: RebuildImage) -> dict[str, Any]:
+        spec = ImageSpec.model_validate(command.model_dump(include=set(ImageSpec.model_fields)))
+        self.build_context(spec)
+
+        async def action(uow: UnitOfWork) -> dict[str, Any]:
+            image = await self.images.get(command.id, uow)
+            check_if_match(image, command.expected_revision)
+            rebuild = image.respecify(
+                spec,
+                build_id=context.new_id(),
+                deadline=deadline_in(self.settings.build_timeout_s),
+            )
+            await self.images.save(uow, image)
+            if rebuild:
+                await self._queue_build(uow, image)
+            return image.state.snapshot()
+
+        return await self.processor.run(command, action)
+
+    async def delete(self, command: DeleteImage) -> dict[str, Any]:
+        async def action(uow: UnitOfWork) -> dict[str, Any]:
+            image = await self.images.get(command.id, uow)
+            check_if_match(image, command.expected_revision)
+            image.mark_deleted()
+            await self.images.save(uow, image)
+            return image.state.snapshot()
+
+        reply = await self.processor.run(command, action)
+        if reply["ok"]:
+            await self.logs.drop(command.id)
+            if command.remove_image:
+                await self.engine.remove(f"{reply['data']['name']}:{reply['data']['tag']}")
+        return reply
+
+    async def verify(self, command: VerifyImage) -> dict[str, Any]:
+        image = await self.images.get(command.id)
+        await self._verify_one(image)
+        return ok((await self.images.get(command.id)).state.snapshot())
+
+    # --- queries --------------------------------------------------------------
+
+    async def get(self, query: GetEntity) -> dict[str, Any]:
+        return ok((await self.images.get(query.id)).state.snapshot())
+
+    async def list(self, query: ListEntities) -> dict[str, Any]:
+        items, cursor = await self.images.list(
+            status=query.status, cursor=query.cursor, limit=query.limit
+        )
+        return ok({"items": [i.snapshot() for i in items], "next_cursor": cursor})
+
+    async def build_log(self, query: GetBuildLogs) -> dict[str, Any]:
+        image = await self.images.get(query.id)
+        lines = await self.logs.read(image.id, image.state.build_id)
+        return ok({"id": image.id, "build_id": image.state.build_id, "status": image.status, "lines": lines})
+
+    # --- jobs -----------------------------------------------------------------
+
+    async def _change(self, image_id: str, change: Callable[[ContainerImageAggregate], object]) -> None:
+        """Reload the image in a transaction, apply one domain method, save."""
+
+        async def action(uow: UnitOfWork) -> None:
+            image = await self.images.find(image_id, uow)
+            if image is not None:
+                change(image)
+                await self.images.save(uow, image)
+
+        await self.database.transaction(action)
+
+    async def run_build(self, job: BuildJob, msg: Delivery, attempt: int) -> None:
+        image = await self.images.find(job.image_id)
+        if image is None or not image.is_current_build(job.build_id):
+            await msg.ack()  # deleted, rebuilt since, or already finished: nothing to do
+            return
+
+        async def work() -> None:
+            result = await self._build(image.state, job.build_id)
+            await self._change(image.id, lambda i: i.build_succeeded(job.build_id, result, self.limits))
+
+        async def give_up(reason: str) -> None:
+            await self._change(image.id, lambda i: i.build_failed(job.build_id, reason))
+
+        await run_job(
+            msg,
+            work=work,
+            give_up=give_up,
+            attempt=attempt,
+            max_attempts=self.settings.job_max_deliver,
+            heartbeat_s=max(self.settings.job_ack_wait_s / 3, 0.2),
+        )
+
+    async def _build(self, image: ContainerImage, build_id: str) -> BuildResult:
+        """Build (and push) one image, keeping its log lines as they come."""
+        try:
+            spec = ImageSpec.model_validate(image.model_dump(include=set(ImageSpec.model_fields)))
+            directory, dockerfile = self.build_context(spec)
+        except InvalidInput as exc:
+            raise PermanentError(f"build context is no longer usable: {exc.message}") from exc
+        loop = asyncio.get_running_loop()
+        pending: list[str] = []
+        written = 0
+
+        def on_line(line: str) -> None:  # called from the engine's thread
+            loop.call_soon_threadsafe(pending.append, line)
+
+        async def flush() -> None:
+            nonlocal written
+            batch = pending[:]
+            del pending[: len(batch)]
+            await self.logs.append(image.id, build_id, written, batch)
+            written += len(batch)
+            if batch:
+                await self.progress(image.id, batch)
+
+        async def keep_flushing() -> None:
+            while True:
+                await asyncio.sleep(0.5)
+                await flush()
+
+        await flush()  # a redelivered build starts its log over
+        flusher = asyncio.create_task(keep_flushing())
+        try:
+            result = await self.engine.build(
+                reference=image.reference,
+                context=directory,
+                dockerfile=dockerfile,
+                args=image.build.args,
+                on_line=on_line,
+            )
+            if image.repository:
+                digest = await self.engine.push(
+                    image.reference, image.repository, image.tag, on_line
+                )
+                result = replace(result, digest=digest or result.digest)
+            return result
+        finally:
+            flusher.cancel()
+            await asyncio.sleep(0)  # let the engine thread's last lines land
+            await flush()
+
+    # --- reconciliation ---------------------------------------------------------
+
+    async def expire_overdue(self) -> int:
+        """Fail every build still running past its deadline."""
+        now = utcnow()
+        expired = 0
+        items, _ = await self.images.list(status=ImageStatus.BUILDING, cursor=None, limit=500, extra={"deadline": {"$lt": now}})
+        for state in items:
+            await self._change(state.id, lambda i: i.expire(now))
+            expired += 1
+        return expired
+
+    async def _verify_one(self, image: Any) -> None:
+        if image.state.status is ImageStatus.BUILT and image.state.image_id:
+            try:
+                present = await self.engine.exists(image.state.image_id)
+            except RetryableError:
+                return  # engine down: cannot tell, keep the image as it is
+            if not present:
+                await self._change(image.id, lambda i: i.vanished() if i.state.status is ImageStatus.BUILT else None)
+
+    async def verify_built(self) -> None:
+        """Move every built image that vanished from the engine to `failed`."""
+        cursor = None
+        while True:
+            items, cursor = await self.images.list(status=ImageStatus.BUILT, cursor=cursor, limit=200)
+            for state in items:
+                image = await self.images.find(state.id)
+                if image is not None:
+                    await self._verify_one(image)
+            if cursor is None:
+                return

@@ -1,0 +1,29 @@
+"""Image-builder settings (`SLIPWAY_*` environment variables)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
+
+from slipway_libs.settings import CommonSettings
+
+
+class ImageBuilderSettings(CommonSettings):
+    database: str = "slipway_image_builder"
+    # Comma-separated directories; build contexts must lie inside one of them.
+    build_roots: Annotated[list[Path], NoDecode] = Field(default_factory=lambda: [Path("examples")])
+    image_size_limit_frontend_mb: float = Field(512, gt=0)
+    image_size_limit_backend_mb: float = Field(1024, gt=0)
+    build_timeout_s: float = Field(900, gt=0, description="a build still running then fails")
+    verify_interval_s: float = Field(30, gt=0)
+    docker_host: str | None = None
+
+    @field_validator("build_roots", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [Path(p.strip()) for p in value.split(",") if p.strip()]
+        return value
