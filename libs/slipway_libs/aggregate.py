@@ -41,19 +41,25 @@ class Aggregate(Generic[S]):
         self.changes: list[Change] = []
 
     @property
+    def _fields(self) -> Any:
+        return self.state  # every entity model has id, status and revision
+
+    @property
     def id(self) -> str:
-        return str(getattr(self.state, "id"))
+        return str(self._fields.id)
 
     @property
     def status(self) -> str:
-        return str(getattr(self.state, "status"))
+        return str(self._fields.status)
 
     @property
     def revision(self) -> int:
-        return int(getattr(self.state, "revision"))
+        return int(self._fields.revision)
 
     def _write(self, event: str, previous: str | None, fields: dict[str, Any]) -> None:
-        self.state = self.state.model_copy(update={**fields, "last_updated": utcnow()})
+        # Re-validate so that every write leaves a state the contract accepts.
+        merged = {**self.state.model_dump(), **fields, "last_updated": utcnow()}
+        self.state = type(self.state).model_validate(merged)
         self.changes.append(Change(event, previous))
 
     def transition(self, target: str, **fields: Any) -> None:

@@ -126,7 +126,18 @@ def start_nats(state_dir: Path, port: int) -> ManagedProcess:
     store.mkdir(parents=True, exist_ok=True)
     process = ManagedProcess(
         "nats",
-        [venv_binary("nats-server"), "-js", "-a", HOST, "-p", str(port), "-sd", str(store), "-n", "slipway"],
+        [
+            venv_binary("nats-server"),
+            "-js",
+            "-a",
+            HOST,
+            "-p",
+            str(port),
+            "-sd",
+            str(store),
+            "-n",
+            "slipway",
+        ],
         state_dir / "logs" / "nats.log",
     ).start()
     wait_until(lambda: port_open(port) or not process.alive, 30, "NATS")
@@ -145,8 +156,18 @@ def start_mongod(state_dir: Path, port: int, replica_set: str = "rs0") -> Manage
     process = ManagedProcess(
         "mongod",
         [
-            mongod_binary(), "--replSet", replica_set, "--bind_ip", HOST, "--port", str(port),
-            "--dbpath", str(dbpath), "--wiredTigerCacheSizeGB", "0.5", "--quiet",
+            mongod_binary(),
+            "--replSet",
+            replica_set,
+            "--bind_ip",
+            HOST,
+            "--port",
+            str(port),
+            "--dbpath",
+            str(dbpath),
+            "--wiredTigerCacheSizeGB",
+            "0.5",
+            "--quiet",
         ],
         state_dir / "logs" / "mongod.log",
     ).start()
@@ -159,7 +180,9 @@ def start_mongod(state_dir: Path, port: int, replica_set: str = "rs0") -> Manage
         with contextlib.suppress(OperationFailure):  # already initiated on an earlier run
             client.admin.command("replSetInitiate", config)
         wait_until(
-            lambda: bool(client.admin.command("hello").get("isWritablePrimary")), 60, "MongoDB primary"
+            lambda: bool(client.admin.command("hello").get("isWritablePrimary")),
+            60,
+            "MongoDB primary",
         )
     finally:
         client.close()
@@ -174,7 +197,11 @@ def docker_answers(docker_host: str | None) -> bool:
     try:
         import docker
 
-        client = docker.DockerClient(base_url=docker_host, timeout=5) if docker_host else docker.from_env(timeout=5)
+        client = (
+            docker.DockerClient(base_url=docker_host, timeout=5)
+            if docker_host
+            else docker.from_env(timeout=5)
+        )
         try:
             return bool(client.ping())
         finally:
@@ -196,7 +223,9 @@ def ensure_docker(state_dir: Path, private: bool) -> tuple[str | None, ManagedPr
         raise RuntimeError(f"DOCKER_HOST={env_host} does not answer")
     dockerd = shutil.which("dockerd")
     if dockerd is None or os.geteuid() != 0:
-        log.warning("no Docker daemon: image builds will fail until one runs (make install, as root)")
+        log.warning(
+            "no Docker daemon: image builds will fail until one runs (make install, as root)"
+        )
         return None, None
     argv = [dockerd, "--bridge=none", "--iptables=false", "--ip6tables=false"]
     host = None
@@ -206,7 +235,9 @@ def ensure_docker(state_dir: Path, private: bool) -> tuple[str | None, ManagedPr
         sock = root / "docker.sock"
         host = f"unix://{sock}"
         argv += [
-            f"--host={host}", f"--data-root={root / 'data'}", f"--exec-root={root / 'exec'}",
+            f"--host={host}",
+            f"--data-root={root / 'data'}",
+            f"--exec-root={root / 'exec'}",
             f"--pidfile={root / 'docker.pid'}",
         ]
     process = ManagedProcess("dockerd", argv, state_dir / "logs" / "dockerd.log").start()
@@ -225,7 +256,9 @@ SERVICES = {
 
 
 def service_process(name: str, module: str, state_dir: Path, env: dict[str, str]) -> ManagedProcess:
-    return ManagedProcess(name, [sys.executable, "-m", module], state_dir / "logs" / f"{name}.log", env, restart=True)
+    return ManagedProcess(
+        name, [sys.executable, "-m", module], state_dir / "logs" / f"{name}.log", env, restart=True
+    )
 
 
 def runnable(module: str) -> bool:
@@ -238,10 +271,11 @@ def runnable(module: str) -> bool:
 
 
 def http_ok(url: str) -> bool:
-    with contextlib.suppress(urllib.error.URLError, OSError):
+    try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return bool(response.status == 200)
-    return False
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 def run(state_dir: Path) -> int:
@@ -275,23 +309,37 @@ def run(state_dir: Path) -> int:
             infra.append(dockerd)
         if docker_host:
             env["SLIPWAY_DOCKER_HOST"] = docker_host
-        env.setdefault("SLIPWAY_BUILD_ROOTS", os.environ.get("SLIPWAY_BUILD_ROOTS", str(Path("examples").resolve())))
+        env.setdefault(
+            "SLIPWAY_BUILD_ROOTS",
+            os.environ.get("SLIPWAY_BUILD_ROOTS", str(Path("examples").resolve())),
+        )
         ready = [name for name, module in SERVICES.items() if runnable(module)]
         env["SLIPWAY_READY_SERVICES"] = ",".join(ready)
         for name in ready:
             services.append(service_process(name, SERVICES[name], state_dir, env).start())
         gateway = ManagedProcess(
-            "gateway", [sys.executable, "-m", "slipway_gateway"], state_dir / "logs" / "gateway.log", env, restart=True
+            "gateway",
+            [sys.executable, "-m", "slipway_gateway"],
+            state_dir / "logs" / "gateway.log",
+            env,
+            restart=True,
         ).start()
         services.append(gateway)
         port = os.environ.get("SLIPWAY_PORT", "8080")
         wait_until(lambda: http_ok(f"http://{HOST}:{port}/readyz") or stopping, 120, "Slipway")
-        log.info("Slipway is ready: http://%s:%s (API docs at /docs); logs in %s; Ctrl-C stops", HOST, port, state_dir / "logs")
+        log.info(
+            "Slipway is ready: http://%s:%s (API docs at /docs); logs in %s; Ctrl-C stops",
+            HOST,
+            port,
+            state_dir / "logs",
+        )
         while not stopping:
             for process in services:
                 if not process.alive and not stopping:
                     process.restarts += 1
-                    log.warning("%s exited; restarting (restart %d)", process.name, process.restarts)
+                    log.warning(
+                        "%s exited; restarting (restart %d)", process.name, process.restarts
+                    )
                     process.start()
             time.sleep(0.5)
         return 0
@@ -309,11 +357,12 @@ def run(state_dir: Path) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run Slipway's embedded stack")
-    parser.add_argument("--state-dir", type=Path, default=Path(os.environ.get("SLIPWAY_STATE_DIR", ".slipway")))
+    parser.add_argument(
+        "--state-dir", type=Path, default=Path(os.environ.get("SLIPWAY_STATE_DIR", ".slipway"))
+    )
     args = parser.parse_args()
     sys.exit(run(args.state_dir))
 
 
 if __name__ == "__main__":
     main()
-

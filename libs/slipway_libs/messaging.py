@@ -93,7 +93,9 @@ def error_replies() -> ExceptionMiddleware:
 
     @middleware.add_handler(DuplicateKeyError, publish=True)
     async def on_duplicate(exc: DuplicateKeyError) -> dict[str, Any]:
-        return Conflict(f"already exists: {exc.details.get('keyValue') if exc.details else exc}").to_reply()
+        return Conflict(
+            f"already exists: {exc.details.get('keyValue') if exc.details else exc}"
+        ).to_reply()
 
     @middleware.add_handler(PyMongoError, publish=True)
     async def on_mongo(exc: PyMongoError) -> dict[str, Any]:
@@ -112,7 +114,9 @@ class ContextMiddleware(BaseMiddleware):
 
     async def on_receive(self) -> None:
         headers = getattr(self.msg, "headers", None) or {}
-        context.bind(headers.get(context.CORRELATION_HEADER), headers.get(context.COMMAND_ID_HEADER))
+        context.bind(
+            headers.get(context.CORRELATION_HEADER), headers.get(context.COMMAND_ID_HEADER)
+        )
 
 
 def make_broker(url: str) -> NatsBroker:
@@ -151,7 +155,9 @@ class DeclaredPublishers:
                 (model.__doc__ or name).strip(),
             )
 
-    async def publish(self, subject: str, payload: bytes, headers: dict[str, str], stream: str) -> None:
+    async def publish(
+        self, subject: str, payload: bytes, headers: dict[str, str], stream: str
+    ) -> None:
         """Publish one outbox message to JetStream and wait for its ack."""
         publisher = self.by_subject.get(subject)
         if publisher is None:
@@ -209,5 +215,3 @@ class CommandProcessor:
 def ok(data: Any) -> dict[str, Any]:
     """A success reply."""
     return {"ok": True, "data": data}
-
-

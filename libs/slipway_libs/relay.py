@@ -9,6 +9,7 @@ the order of an entity's events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -107,10 +108,8 @@ class OutboxRelay:
                 raise
             except Exception:
                 log.exception("outbox relay round failed")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self.interval_s)
-            except TimeoutError:
-                pass
             self._wakeup.clear()
 
     async def pending(self) -> int:

@@ -206,7 +206,12 @@ class Repository(Generic[A]):
         return found
 
     async def list(
-        self, *, status: str | None, cursor: str | None, limit: int, extra: dict[str, Any] | None = None
+        self,
+        *,
+        status: str | None,
+        cursor: str | None,
+        limit: int,
+        extra: dict[str, Any] | None = None,
     ) -> tuple[list[Any], str | None]:
         """One page, oldest first, and the cursor of the next page (None at the end)."""
         query: dict[str, Any] = dict(extra or {})
@@ -231,7 +236,7 @@ class Repository(Generic[A]):
         next_cursor = None
         if len(docs) > limit:
             last = items[-1]
-            next_cursor = encode_cursor(getattr(last, "created_at"), getattr(last, "id"))
+            next_cursor = encode_cursor(last.created_at, last.id)
         return items, next_cursor
 
     async def save(self, uow: UnitOfWork, item: A) -> None:
@@ -247,10 +252,10 @@ class Repository(Generic[A]):
         if item.loaded_revision is None:
             await self.collection.insert_one(doc, session=uow.session)
         elif deleted:
-            result = await self.collection.delete_one(
+            removed = await self.collection.delete_one(
                 {"_id": item.id, "revision": base}, session=uow.session
             )
-            if result.deleted_count != 1:
+            if removed.deleted_count != 1:
                 raise ConcurrentWrite(f"{self.entity} '{item.id}' changed meanwhile; retry")
         else:
             result = await self.collection.replace_one(

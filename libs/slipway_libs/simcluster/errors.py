@@ -107,7 +107,9 @@ def forbidden(message: str) -> ApiError:
     return ApiError(403, "Forbidden", message)
 
 
-def method_not_allowed(message: str = "the server does not allow this method on the requested resource") -> ApiError:
+def method_not_allowed(
+    message: str = "the server does not allow this method on the requested resource",
+) -> ApiError:
     """`405 MethodNotAllowed`."""
     return ApiError(405, "MethodNotAllowed", message)
 
@@ -117,8 +119,8 @@ def unsupported_media_type(content_type: str) -> ApiError:
     return ApiError(
         415,
         "UnsupportedMediaType",
-        f'the body of the request was in an unknown format - accepted media types include: '
-        f'application/json, application/merge-patch+json, application/strategic-merge-patch+json, '
+        f"the body of the request was in an unknown format - accepted media types include: "
+        f"application/json, application/merge-patch+json, application/strategic-merge-patch+json, "
         f'application/json-patch+json, application/apply-patch+yaml (got "{content_type}")',
     )
 

@@ -78,7 +78,9 @@ class EventRecorder:
         events = self._store.list(EVENTS, namespace)
         if len(events) <= self._max:
             return
-        oldest = sorted(events, key=lambda e: e.get("lastTimestamp") or "")[: len(events) - self._max]
+        oldest = sorted(events, key=lambda e: e.get("lastTimestamp") or "")[
+            : len(events) - self._max
+        ]
         for event in oldest:
             self._store.delete(EVENTS, namespace, event["metadata"]["name"])
 

@@ -56,7 +56,7 @@ class LoadedImage:
 
     name: str
     id: str
-    loadedAt: str  # noqa: N815 - wire name
+    loadedAt: str
 
 
 def read_image_archive(path: Path) -> list[tuple[str, str]]:
@@ -103,7 +103,9 @@ def _read_json_member(archive: tarfile.TarFile, name: str) -> Any:
 class ImageRegistry:
     """The images loaded into the simulated cluster, plus an optional Docker Engine lookup."""
 
-    def __init__(self, docker_host: str | None = None, on_change: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, docker_host: str | None = None, on_change: Callable[[], None] | None = None
+    ) -> None:
         self.docker_host = docker_host
         self._loaded: dict[str, LoadedImage] = {}
         self._on_change = on_change or (lambda: None)
@@ -146,12 +148,13 @@ class ImageRegistry:
         self._docker_cache[reference] = (time.monotonic(), present)
         return present
 
-    async def wait_for_load(self, timeout: float) -> None:
-        """Return when an image is loaded, or after `timeout` seconds."""
+    async def wait_for_load(self, timeout: float) -> bool:
+        """Wait until an image is loaded (True) or `timeout` seconds pass (False)."""
         try:
             await asyncio.wait_for(self._loaded_signal.wait(), timeout)
         except TimeoutError:
-            pass
+            return False
+        return True
 
     def _docker_has(self, reference: str) -> bool:
         # Imported here: the docker SDK is only needed when a Docker host was given.
@@ -167,7 +170,11 @@ class ImageRegistry:
             return False
         except (DockerException, OSError) as error:
             if not self._docker_warned:
-                log.warning("simulated cluster: Docker Engine at %s unavailable: %s", self.docker_host, error)
+                log.warning(
+                    "simulated cluster: Docker Engine at %s unavailable: %s",
+                    self.docker_host,
+                    error,
+                )
                 self._docker_warned = True
             self._docker_client = None
             return False
@@ -181,6 +188,8 @@ class ImageRegistry:
         for entry in images:
             if isinstance(entry, dict) and entry.get("name"):
                 image = LoadedImage(
-                    name=str(entry["name"]), id=str(entry.get("id", "")), loadedAt=str(entry.get("loadedAt", ""))
+                    name=str(entry["name"]),
+                    id=str(entry.get("id", "")),
+                    loadedAt=str(entry.get("loadedAt", "")),
                 )
                 self._loaded[normalize_reference(image.name)] = image

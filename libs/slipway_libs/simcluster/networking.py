@@ -103,7 +103,9 @@ def _resolve_target_port(port: dict[str, Any], pod: dict[str, Any]) -> int | Non
 def build_endpoints(service: dict[str, Any], pods: list[dict[str, Any]]) -> dict[str, Any]:
     """The Endpoints object of a Service with a selector, from the pods it selects."""
     metadata = service["metadata"]
-    selector = LabelSelector.from_object({"matchLabels": (service.get("spec") or {}).get("selector") or {}})
+    selector = LabelSelector.from_object(
+        {"matchLabels": (service.get("spec") or {}).get("selector") or {}}
+    )
     ports = (service.get("spec") or {}).get("ports") or []
     # Pods resolve named target ports differently, so group them by resolved port set.
     subsets: dict[tuple[tuple[str, int, str], ...], dict[str, list[dict[str, Any]]]] = {}

@@ -87,7 +87,11 @@ def _list_merge_key(field: str, items: list[Any]) -> str | None:
 
 def _merge_list(field: str, current: Any, patch: list[Any]) -> list[Any]:
     if any(isinstance(item, dict) and item.get("$patch") == "replace" for item in patch):
-        return [copy.deepcopy(item) for item in patch if not (isinstance(item, dict) and "$patch" in item)]
+        return [
+            copy.deepcopy(item)
+            for item in patch
+            if not (isinstance(item, dict) and "$patch" in item)
+        ]
     merge_key = _list_merge_key(field, patch)
     if merge_key is None or not isinstance(current, list):
         return [
@@ -99,7 +103,11 @@ def _merge_list(field: str, current: Any, patch: list[Any]) -> list[Any]:
     for item in patch:
         key_value = item.get(merge_key)
         index = next(
-            (i for i, existing in enumerate(result) if isinstance(existing, dict) and existing.get(merge_key) == key_value),
+            (
+                i
+                for i, existing in enumerate(result)
+                if isinstance(existing, dict) and existing.get(merge_key) == key_value
+            ),
             None,
         )
         if item.get("$patch") == "delete":

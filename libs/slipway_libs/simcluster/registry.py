@@ -103,7 +103,7 @@ class Registry:
         metadata = new["metadata"]
         if metadata.get("name", name) != name:
             raise bad_request(
-                f'the name of the object ({metadata.get("name")}) does not match the name on the URL ({name})'
+                f"the name of the object ({metadata.get('name')}) does not match the name on the URL ({name})"
             )
         if rt.namespaced and metadata.get("namespace", namespace) != namespace:
             raise bad_request(
@@ -160,7 +160,9 @@ class Registry:
         document = _parse_json(body)
         current = self.store.get(rt, namespace, name)
         patched = _apply_patch(media, current, document)
-        return self.update(rt, namespace, name, patched, subresource=subresource, dry_run=dry_run), False
+        return self.update(
+            rt, namespace, name, patched, subresource=subresource, dry_run=dry_run
+        ), False
 
     def _apply(
         self,
@@ -177,7 +179,13 @@ class Registry:
                 "PatchOptions",
                 "meta.k8s.io",
                 "",
-                [FieldError("fieldManager", "Required value: is required for apply patch", "FieldValueRequired")],
+                [
+                    FieldError(
+                        "fieldManager",
+                        "Required value: is required for apply patch",
+                        "FieldValueRequired",
+                    )
+                ],
             )
         try:
             document = yaml.safe_load(body or b"{}")
@@ -195,7 +203,9 @@ class Registry:
         current = self.store.get(rt, namespace, name)
         applied["metadata"].pop("resourceVersion", None)
         merged = patches.strategic_merge_patch(current, applied)
-        return self.update(rt, namespace, name, merged, subresource=subresource, dry_run=dry_run), False
+        return self.update(
+            rt, namespace, name, merged, subresource=subresource, dry_run=dry_run
+        ), False
 
     # Scale subresource.
 
@@ -203,7 +213,9 @@ class Registry:
         """The autoscaling/v1 Scale of a Deployment."""
         return scale_of(self.store.get(DEPLOYMENTS, namespace, name))
 
-    def update_scale(self, namespace: str, name: str, body: Any, *, dry_run: bool = False) -> dict[str, Any]:
+    def update_scale(
+        self, namespace: str, name: str, body: Any, *, dry_run: bool = False
+    ) -> dict[str, Any]:
         """PUT a Scale: sets the Deployment's spec.replicas."""
         scale = body if isinstance(body, dict) else {}
         replicas = (scale.get("spec") or {}).get("replicas")
@@ -212,7 +224,12 @@ class Registry:
                 "Scale",
                 "autoscaling",
                 name,
-                [FieldError("spec.replicas", f"Invalid value: {replicas!r}: must be greater than or equal to 0")],
+                [
+                    FieldError(
+                        "spec.replicas",
+                        f"Invalid value: {replicas!r}: must be greater than or equal to 0",
+                    )
+                ],
             )
         deployment = self.store.get(DEPLOYMENTS, namespace, name)
         expected = (scale.get("metadata") or {}).get("resourceVersion")
@@ -292,7 +309,9 @@ class Registry:
         for obj in list(self.store.list(rt, namespace)):
             metadata = obj["metadata"]
             if labels.matches(metadata.get("labels")) and matches_fields(obj):
-                self.delete(rt, metadata.get("namespace", ""), metadata["name"], options, dry_run=dry_run)
+                self.delete(
+                    rt, metadata.get("namespace", ""), metadata["name"], options, dry_run=dry_run
+                )
         return success_status()
 
     def _orphan_dependents(self, uid: str) -> None:
@@ -300,7 +319,9 @@ class Registry:
             for dependent in self.store.owned_by(uid, rt):
                 updated = copy.deepcopy(dependent)
                 refs = updated["metadata"].get("ownerReferences") or []
-                updated["metadata"]["ownerReferences"] = [ref for ref in refs if ref.get("uid") != uid]
+                updated["metadata"]["ownerReferences"] = [
+                    ref for ref in refs if ref.get("uid") != uid
+                ]
                 if not updated["metadata"]["ownerReferences"]:
                     del updated["metadata"]["ownerReferences"]
                 self.store.replace(rt, updated)
@@ -353,7 +374,9 @@ def _as_object(body: Any, rt: ResourceType) -> dict[str, Any]:
         raise bad_request(f"the body of the request must be a {rt.kind} object")
     kind, api_version = body.get("kind"), body.get("apiVersion")
     if kind and kind != rt.kind:
-        raise bad_request(f"the kind of the provided object ({kind}) does not match the URL ({rt.kind})")
+        raise bad_request(
+            f"the kind of the provided object ({kind}) does not match the URL ({rt.kind})"
+        )
     if api_version and api_version != rt.api_version:
         raise bad_request(
             f"the API version of the provided object ({api_version}) does not match the URL ({rt.api_version})"

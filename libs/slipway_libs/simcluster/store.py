@@ -250,9 +250,7 @@ class Store:
                     watcher.queue.put_nowait((ADDED, obj))
         else:
             if since < self._history_floor:
-                raise gone(
-                    f"too old resource version: {since} ({self._history_floor})"
-                )
+                raise gone(f"too old resource version: {since} ({self._history_floor})")
             for event in self._history:
                 if event.resource_version > since:
                     watcher.offer(event)

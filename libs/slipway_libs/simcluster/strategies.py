@@ -52,7 +52,11 @@ def pod_template_hash(template: dict[str, Any]) -> str:
 
 def _validate_name(rt: ResourceType, name: str) -> FieldError | None:
     if not name:
-        return FieldError("metadata.name", "Required value: name or generateName is required", "FieldValueRequired")
+        return FieldError(
+            "metadata.name",
+            "Required value: name or generateName is required",
+            "FieldValueRequired",
+        )
     if rt.key in (NAMESPACES.key,):
         ok, message = is_dns1123_label(name), _LABEL_MESSAGE
     elif rt.key == SERVICES.key:
@@ -107,7 +111,9 @@ def _validate_pod_spec(spec: Any, path: str) -> list[FieldError]:
         elif not is_dns1123_label(name):
             errors.append(FieldError(f"{where}.name", f'Invalid value: "{name}": {_LABEL_MESSAGE}'))
         elif name in names:
-            errors.append(FieldError(f"{where}.name", f'Duplicate value: "{name}"', "FieldValueDuplicate"))
+            errors.append(
+                FieldError(f"{where}.name", f'Duplicate value: "{name}"', "FieldValueDuplicate")
+            )
         else:
             names.add(name)
         if not isinstance(container.get("image"), str) or not container.get("image"):
@@ -225,11 +231,16 @@ class DeploymentStrategy(Strategy):
         replicas = spec.get("replicas")
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
             errors.append(
-                FieldError("spec.replicas", f"Invalid value: {replicas!r}: must be greater than or equal to 0")
+                FieldError(
+                    "spec.replicas",
+                    f"Invalid value: {replicas!r}: must be greater than or equal to 0",
+                )
             )
         selector = spec.get("selector")
         labels = (spec["template"].get("metadata") or {}).get("labels") or {}
-        if not isinstance(selector, dict) or not (selector.get("matchLabels") or selector.get("matchExpressions")):
+        if not isinstance(selector, dict) or not (
+            selector.get("matchLabels") or selector.get("matchExpressions")
+        ):
             errors.append(FieldError("spec.selector", "Required value", "FieldValueRequired"))
         elif not LabelSelector.from_object(selector).matches(labels):
             errors.append(
@@ -332,7 +343,9 @@ class ServiceStrategy(Strategy):
             raise invalid("Service", "", name, errors)
         obj["status"] = (old or {}).get("status") or {"loadBalancer": {}}
 
-    def _default_ports(self, spec: dict[str, Any], old_spec: dict[str, Any], store: Store) -> list[FieldError]:
+    def _default_ports(
+        self, spec: dict[str, Any], old_spec: dict[str, Any], store: Store
+    ) -> list[FieldError]:
         errors: list[FieldError] = []
         needs_node_port = spec["type"] in ("NodePort", "LoadBalancer")
         old_node_ports = {
@@ -348,25 +361,39 @@ class ServiceStrategy(Strategy):
             number = port.get("port")
             if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= 65535:
                 errors.append(
-                    FieldError(f"{where}.port", f"Invalid value: {number!r}: must be between 1 and 65535, inclusive")
+                    FieldError(
+                        f"{where}.port",
+                        f"Invalid value: {number!r}: must be between 1 and 65535, inclusive",
+                    )
                 )
                 continue
             port.setdefault("protocol", "TCP")
             if port["protocol"] not in ("TCP", "UDP", "SCTP"):
                 errors.append(
-                    FieldError(f"{where}.protocol", f'Unsupported value: "{port["protocol"]}"', "FieldValueNotSupported")
+                    FieldError(
+                        f"{where}.protocol",
+                        f'Unsupported value: "{port["protocol"]}"',
+                        "FieldValueNotSupported",
+                    )
                 )
             port.setdefault("targetPort", number)
             target = port["targetPort"]
             if isinstance(target, int) and not 1 <= target <= 65535:
                 errors.append(
-                    FieldError(f"{where}.targetPort", f"Invalid value: {target}: must be between 1 and 65535, inclusive")
+                    FieldError(
+                        f"{where}.targetPort",
+                        f"Invalid value: {target}: must be between 1 and 65535, inclusive",
+                    )
                 )
             port_name = port.get("name", "")
             if len(ports) > 1 and not port_name:
                 errors.append(FieldError(f"{where}.name", "Required value", "FieldValueRequired"))
             elif port_name in names:
-                errors.append(FieldError(f"{where}.name", f'Duplicate value: "{port_name}"', "FieldValueDuplicate"))
+                errors.append(
+                    FieldError(
+                        f"{where}.name", f'Duplicate value: "{port_name}"', "FieldValueDuplicate"
+                    )
+                )
             names.add(port_name)
             if not needs_node_port:
                 if "nodePort" in port and port["nodePort"] not in (None, 0):
@@ -374,7 +401,11 @@ class ServiceStrategy(Strategy):
                         port.pop("nodePort")  # wiped when the type no longer needs it
                     else:
                         errors.append(
-                            FieldError(f"{where}.nodePort", "Forbidden: may not be used when `type` is 'ClusterIP'", "FieldValueForbidden")
+                            FieldError(
+                                f"{where}.nodePort",
+                                "Forbidden: may not be used when `type` is 'ClusterIP'",
+                                "FieldValueForbidden",
+                            )
                         )
                 port.pop("nodePort", None)
                 continue
@@ -390,7 +421,10 @@ class ServiceStrategy(Strategy):
                     )
                 elif wanted in taken:
                     errors.append(
-                        FieldError(f"{where}.nodePort", f"Invalid value: {wanted}: provided port is already allocated")
+                        FieldError(
+                            f"{where}.nodePort",
+                            f"Invalid value: {wanted}: provided port is already allocated",
+                        )
                     )
                 port["nodePort"] = wanted
             else:
@@ -398,11 +432,17 @@ class ServiceStrategy(Strategy):
             taken.add(port["nodePort"])
         return errors
 
-    def _assign_cluster_ip(self, spec: dict[str, Any], old_spec: dict[str, Any], store: Store) -> list[FieldError]:
+    def _assign_cluster_ip(
+        self, spec: dict[str, Any], old_spec: dict[str, Any], store: Store
+    ) -> list[FieldError]:
         old_ip = old_spec.get("clusterIP")
         wanted = spec.get("clusterIP") or old_ip
         if old_ip and wanted != old_ip:
-            return [FieldError("spec.clusterIPs[0]", f"Invalid value: {[wanted]}: may not change once set")]
+            return [
+                FieldError(
+                    "spec.clusterIPs[0]", f"Invalid value: {[wanted]}: may not change once set"
+                )
+            ]
         if wanted == "None":
             spec["clusterIP"], spec["clusterIPs"] = "None", ["None"]
             return []
@@ -438,7 +478,11 @@ class SecretStrategy(Strategy):
             try:
                 base64.b64decode(str(value), validate=True)
             except (binascii.Error, ValueError):
-                errors.append(FieldError(f"data[{key}]", "Invalid value: <secret contents redacted>: not base64"))
+                errors.append(
+                    FieldError(
+                        f"data[{key}]", "Invalid value: <secret contents redacted>: not base64"
+                    )
+                )
         for key, value in (obj.pop("stringData", None) or {}).items():
             data[key] = base64.b64encode(str(value).encode()).decode()
         if errors:
@@ -473,6 +517,14 @@ def scrub_for_create(obj: dict[str, Any]) -> dict[str, Any]:
     """Drop server-owned metadata a client may not set on create."""
     obj = copy.deepcopy(obj)
     metadata = obj.setdefault("metadata", {})
-    for key in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation", "managedFields", "selfLink"):
+    for key in (
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "generation",
+        "managedFields",
+        "selfLink",
+    ):
         metadata.pop(key, None)
     return obj

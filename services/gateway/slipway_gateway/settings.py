@@ -16,7 +16,9 @@ class GatewaySettings(CommonSettings):
     request_timeout_s: float = Field(10.0, gt=0)
     retry_after_s: int = Field(5, ge=1)
     # Services whose health /readyz requires (comma-separated).
-    ready_services: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["image-builder"])
+    ready_services: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["image-builder"]
+    )
 
     @field_validator("ready_services", mode="before")
     @classmethod

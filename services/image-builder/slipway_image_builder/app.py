@@ -80,18 +80,32 @@ def create_app(settings: ImageBuilderSettings | None = None) -> FastStream:
         await wait_for_database(database, setup)
         await connect_bus(broker)
         service = ImageService(
-            settings, database, images, DockerEngine(settings.docker_host, settings.build_timeout_s), logs, progress
+            settings,
+            database,
+            images,
+            DockerEngine(settings.docker_host, settings.build_timeout_s),
+            logs,
+            progress,
         )
         context.set_global("images", service)
         state["database"] = database
         relay = OutboxRelay(
-            database, publishers.publish, owner=settings.instance, interval_s=settings.relay_interval_s
+            database,
+            publishers.publish,
+            owner=settings.instance,
+            interval_s=settings.relay_interval_s,
         )
         background = Background()
         background.start(relay.run())
-        background.start(every(settings.reconcile_interval_s, service.expire_overdue, "deadline sweep"))
-        background.start(every(settings.verify_interval_s, service.verify_built, "image verification"))
-        log.info("image-builder ready", extra={"build_roots": [str(r) for r in settings.build_roots]})
+        background.start(
+            every(settings.reconcile_interval_s, service.expire_overdue, "deadline sweep")
+        )
+        background.start(
+            every(settings.verify_interval_s, service.verify_built, "image verification")
+        )
+        log.info(
+            "image-builder ready", extra={"build_roots": [str(r) for r in settings.build_roots]}
+        )
         try:
             yield
         finally:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import replace
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,9 @@ class ImageService:
 
     def build_context(self, spec: ImageSpec) -> tuple[Path, str]:
         """The resolved context directory and Dockerfile path, or InvalidInput."""
-        directory = resolve_inside_roots(spec.build.context, self.settings.build_roots, "build.context")
+        directory = resolve_inside_roots(
+            spec.build.context, self.settings.build_roots, "build.context"
+        )
         dockerfile = resolve_inside(directory, spec.build.dockerfile, "build.dockerfile")
         if not dockerfile.is_file():
             raise InvalidInput.field(
@@ -146,11 +148,20 @@ class ImageService:
     async def build_log(self, query: GetBuildLogs) -> dict[str, Any]:
         image = await self.images.get(query.id)
         lines = await self.logs.read(image.id, image.state.build_id)
-        return ok({"id": image.id, "build_id": image.state.build_id, "status": image.status, "lines": lines})
+        return ok(
+            {
+                "id": image.id,
+                "build_id": image.state.build_id,
+                "status": image.status,
+                "lines": lines,
+            }
+        )
 
     # --- jobs -----------------------------------------------------------------
 
-    async def _change(self, image_id: str, change: Callable[[ContainerImageAggregate], object]) -> None:
+    async def _change(
+        self, image_id: str, change: Callable[[ContainerImageAggregate], object]
+    ) -> None:
         """Reload the image in a transaction, apply one domain method, save."""
 
         async def action(uow: UnitOfWork) -> None:
@@ -169,7 +180,9 @@ class ImageService:
 
         async def work() -> None:
             result = await self._build(image.state, job.build_id)
-            await self._change(image.id, lambda i: i.build_succeeded(job.build_id, result, self.limits))
+            await self._change(
+                image.id, lambda i: i.build_succeeded(job.build_id, result, self.limits)
+            )
 
         async def give_up(reason: str) -> None:
             await self._change(image.id, lambda i: i.build_failed(job.build_id, reason))
@@ -238,7 +251,9 @@ class ImageService:
         """Fail every build still running past its deadline."""
         now = utcnow()
         expired = 0
-        items, _ = await self.images.list(status=ImageStatus.BUILDING, cursor=None, limit=500, extra={"deadline": {"$lt": now}})
+        items, _ = await self.images.list(
+            status=ImageStatus.BUILDING, cursor=None, limit=500, extra={"deadline": {"$lt": now}}
+        )
         for state in items:
             await self._change(state.id, lambda i: i.expire(now))
             expired += 1
@@ -251,13 +266,15 @@ class ImageService:
             except RetryableError:
                 return  # engine down: cannot tell, keep the image as it is
             if not present:
-                await self._change(image.id, lambda i: i.vanished() if i.state.status is ImageStatus.BUILT else None)
+                await self._change(image.id, lambda i: i.vanished())
 
     async def verify_built(self) -> None:
         """Move every built image that vanished from the engine to `failed`."""
         cursor = None
         while True:
-            items, cursor = await self.images.list(status=ImageStatus.BUILT, cursor=cursor, limit=200)
+            items, cursor = await self.images.list(
+                status=ImageStatus.BUILT, cursor=cursor, limit=200
+            )
             for state in items:
                 image = await self.images.find(state.id)
                 if image is not None:

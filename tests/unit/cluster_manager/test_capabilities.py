@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from slipway_cluster_manager.domain.capabilities import (
     MINIKUBE_MINIMUMS,
     FieldError,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from slipway_cluster_manager.adapters.kubeconfig_file import KubeconfigError, extract_context
 
 
@@ -21,18 +22,30 @@ def write_kubeconfig(directory: Path) -> Path:
         "kind": "Config",
         "current-context": "other",
         "clusters": [
-            {"name": "demo", "cluster": {"server": "https://127.0.0.1:6443",
-                                         "certificate-authority": "certs/ca.crt"}},
+            {
+                "name": "demo",
+                "cluster": {
+                    "server": "https://127.0.0.1:6443",
+                    "certificate-authority": "certs/ca.crt",
+                },
+            },
             {"name": "other", "cluster": {"server": "https://127.0.0.1:7443"}},
         ],
         "users": [
-            {"name": "demo-admin", "user": {"client-certificate": "client.crt",
-                                            "client-key": str(directory / "client.key")}},
+            {
+                "name": "demo-admin",
+                "user": {
+                    "client-certificate": "client.crt",
+                    "client-key": str(directory / "client.key"),
+                },
+            },
             {"name": "robot", "user": {"tokenFile": "token"}},
         ],
         "contexts": [
-            {"name": "demo", "context": {"cluster": "demo", "user": "demo-admin",
-                                         "namespace": "apps"}},
+            {
+                "name": "demo",
+                "context": {"cluster": "demo", "user": "demo-admin", "namespace": "apps"},
+            },
             {"name": "other", "context": {"cluster": "other", "user": "robot"}},
         ],
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from slipway_cluster_manager.adapters.minikube_codes import (
     exit_code_name,
     find_exit_reason,
@@ -138,21 +139,23 @@ def test_status_json_decides_the_probe(exit_code: int, document: str, status: st
 
 
 def test_a_paused_cluster_says_how_to_unpause_it() -> None:
-    result = interpret_status("demo", 2, status_json("Running", "Stopped", "Paused", "Configured"), "")
+    result = interpret_status(
+        "demo", 2, status_json("Running", "Stopped", "Paused", "Configured"), ""
+    )
 
     assert result.reason == 'the control plane is paused; run "minikube unpause -p demo"'
 
 
 def test_a_broken_cluster_names_the_components_that_are_down() -> None:
-    result = interpret_status("demo", 2, status_json("Running", "Stopped", "Error", "Configured"), "")
+    result = interpret_status(
+        "demo", 2, status_json("Running", "Stopped", "Error", "Configured"), ""
+    )
 
     assert result.reason == "host is running but kubelet is Stopped and apiserver is Error"
 
 
 def test_a_missing_profile_is_stopped_whatever_is_printed() -> None:
-    result = interpret_status(
-        "demo", 85, '🤷  There is no local cluster named "demo"', ""
-    )
+    result = interpret_status("demo", 85, '🤷  There is no local cluster named "demo"', "")
 
     assert result.status == "stopped"
     assert result.reason == 'minikube has no profile "demo" (never started, or deleted)'
@@ -160,7 +163,15 @@ def test_a_missing_profile_is_stopped_whatever_is_printed() -> None:
 
 @pytest.mark.parametrize(
     ("exit_code", "status"),
-    [(0, "running"), (1, "stopped"), (3, "stopped"), (7, "stopped"), (2, "error"), (6, "error"), (4, "running")],
+    [
+        (0, "running"),
+        (1, "stopped"),
+        (3, "stopped"),
+        (7, "stopped"),
+        (2, "error"),
+        (6, "error"),
+        (4, "running"),
+    ],
 )
 def test_without_json_the_documented_bitmask_decides(exit_code: int, status: str) -> None:
     assert interpret_status("demo", exit_code, "", "").status == status
@@ -180,10 +191,22 @@ def test_an_unexpected_failure_of_status_is_an_error_with_minikubes_reason() -> 
 
 def test_multi_node_status_uses_the_control_plane_entry() -> None:
     nodes = [
-        {"Name": "demo-m02", "Host": "Stopped", "Kubelet": "Stopped", "APIServer": "Irrelevant",
-         "Kubeconfig": "Irrelevant", "Worker": True},
-        {"Name": "demo", "Host": "Running", "Kubelet": "Running", "APIServer": "Running",
-         "Kubeconfig": "Configured", "Worker": False},
+        {
+            "Name": "demo-m02",
+            "Host": "Stopped",
+            "Kubelet": "Stopped",
+            "APIServer": "Irrelevant",
+            "Kubeconfig": "Irrelevant",
+            "Worker": True,
+        },
+        {
+            "Name": "demo",
+            "Host": "Running",
+            "Kubelet": "Running",
+            "APIServer": "Running",
+            "Kubeconfig": "Configured",
+            "Worker": False,
+        },
     ]
     status = parse_status_json(json.dumps(nodes))
 

@@ -50,13 +50,20 @@ def _isolated_env(home: Path) -> dict[str, str]:
     return env
 
 
+_OFFLINE_HINT = " (validation runs offline: the chart must not need anything from the network)"
+
+
+def _explain_offline(text: str) -> str:
+    return text + _OFFLINE_HINT if "proxyconnect" in text else text
+
+
 def _helm_error_text(result: ProcessResult) -> str:
     lines = [
         line.removeprefix("Error: ")
         for line in result.stderr.strip().splitlines()
         if line.strip() and "--debug flag" not in line
     ]
-    return "\n".join(lines) or f"helm exited with status {result.returncode}"
+    return _explain_offline("\n".join(lines) or f"helm exited with status {result.returncode}")
 
 
 def parse_lint_output(output: str) -> list[Finding]:
@@ -80,7 +87,7 @@ def parse_lint_output(output: str) -> list[Finding]:
         message = source["message"] if source else text
         if file and file.endswith("/") and (template := _TEMPLATE_SOURCE.search(message)):
             file = template["file"]  # "templates/" names the folder; the message names the file
-        findings.append(Finding(severity, "helm.lint", message, file=file))
+        findings.append(Finding(severity, "helm.lint", _explain_offline(message), file=file))
     return findings
 
 

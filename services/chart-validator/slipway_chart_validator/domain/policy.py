@@ -25,8 +25,11 @@ def _mapping(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _items(value: object) -> list[dict[str, Any]]:
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+def _items(value: object) -> list[tuple[int, dict[str, Any]]]:
+    """The mappings of a list with their original index (so paths stay right)."""
+    if not isinstance(value, list):
+        return []
+    return [(index, item) for index, item in enumerate(value) if isinstance(item, dict)]
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ def pod_template(manifest: Manifest) -> PodTemplate | None:
 
 def containers(pod: PodTemplate) -> Iterator[Container]:
     for key, is_init in (("initContainers", True), ("containers", False)):
-        for index, body in enumerate(_items(pod.spec.get(key))):
+        for index, body in _items(pod.spec.get(key)):
             yield Container(pod, body, f"{pod.spec_path}.{key}[{index}]", is_init)
 
 
@@ -216,7 +219,7 @@ def check_image_tag(container: Container) -> Finding | None:
 
 def check_container_ports(container: Container) -> list[Finding]:
     findings = []
-    for index, port in enumerate(_items(container.body.get("ports"))):
+    for index, port in _items(container.body.get("ports")):
         for key in ("containerPort", "hostPort"):
             number = port.get(key)
             if key == "hostPort" and number in (None, 0):
@@ -258,7 +261,7 @@ def _serving_ports(pod: PodTemplate) -> tuple[set[int], set[str]]:
     for container in containers(pod):
         if container.is_init and not container.is_sidecar:
             continue
-        for port in _items(container.body.get("ports")):
+        for _, port in _items(container.body.get("ports")):
             if isinstance(port.get("containerPort"), int):
                 numbers.add(port["containerPort"])
             if port.get("name"):
@@ -294,7 +297,7 @@ def check_service(service: Manifest, pods: Sequence[PodTemplate]) -> list[Findin
         )
 
     ports = _items(spec.get("ports"))
-    for index, port in enumerate(ports):
+    for index, port in ports:
         for key in ("port", "targetPort"):
             number = port.get(key)
             if isinstance(number, int) and not MIN_PORT <= number <= MAX_PORT:
@@ -324,7 +327,7 @@ def check_service(service: Manifest, pods: Sequence[PodTemplate]) -> list[Findin
         )
         return findings
 
-    for index, port in enumerate(ports):
+    for index, port in ports:
         key = "targetPort" if "targetPort" in port else "port"
         target = port.get(key)
         if target is None:

@@ -30,9 +30,7 @@ from slipway_cluster_manager.domain.ports import (
 
 KUBECONFIG_KEY = "kubeconfig"
 CONTEXT_KEY = "context"
-ATTACH_ONLY = (
-    "the kubeconfig driver attaches an existing cluster; {action} it with its own tooling"
-)
+ATTACH_ONLY = "the kubeconfig driver attaches an existing cluster; {action} it with its own tooling"
 NO_IMAGE_LOAD = (
     "the kubeconfig driver cannot load images into an attached cluster; push {image} to a "
     "registry the cluster can pull from"

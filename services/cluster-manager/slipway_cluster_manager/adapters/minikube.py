@@ -92,7 +92,7 @@ class MinikubeDriver:
         async def forward(line: str) -> None:
             try:
                 await progress(line)
-            except Exception:  # noqa: BLE001 - a lost progress line must not abort a start
+            except Exception:  # a lost progress line must not abort a start
                 log.warning("progress callback failed for cluster %s", spec.name, exc_info=True)
 
         result = await self._run(spec, argv, timeout=self.start_timeout, on_line=forward)
@@ -222,7 +222,7 @@ class MinikubeDriver:
         on_line: Progress | None = None,
         stdin: AsyncIterator[bytes] | None = None,
     ) -> CommandResult:
-        command = " ".join(argv[1:3])
+        command = " ".join(argv[1:3]) if argv[1] == "image" else argv[1]
         try:
             return await run_command(
                 argv,

@@ -255,9 +255,7 @@ def interpret_status(profile: str, exit_code: int, stdout: str, stderr: str) -> 
         return _interpret_bitmask(exit_code, stderr)
     components = status.components()
     if status.host == "Nonexistent":
-        return ProbeResult(
-            "stopped", f'minikube has no host for profile "{profile}"', components
-        )
+        return ProbeResult("stopped", f'minikube has no host for profile "{profile}"', components)
     if status.host == "Stopped":
         return ProbeResult("stopped", None, components)
     if status.host != "Running":
@@ -271,8 +269,7 @@ def interpret_status(profile: str, exit_code: int, stdout: str, stderr: str) -> 
     if status.kubelet != "Running" or status.apiserver not in ("Running", "Irrelevant"):
         return ProbeResult(
             "error",
-            f"host is running but kubelet is {status.kubelet} "
-            f"and apiserver is {status.apiserver}",
+            f"host is running but kubelet is {status.kubelet} and apiserver is {status.apiserver}",
             components,
         )
     if status.kubeconfig == "Misconfigured":

@@ -47,7 +47,7 @@ class CommandBus:
                     allow_reconnect=True,
                     name="slipway-gateway",
                 )
-            except (OSError, NatsError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, NatsError) as exc:
                 log.warning("NATS unreachable; retrying", extra={"error": repr(exc)})
                 await asyncio.sleep(1)
 
@@ -61,7 +61,11 @@ class CommandBus:
                 await self.nc.drain()
 
     async def request(
-        self, subject: str, payload: dict[str, Any], command_id: str | None = None, timeout_s: float | None = None
+        self,
+        subject: str,
+        payload: dict[str, Any],
+        command_id: str | None = None,
+        timeout_s: float | None = None,
     ) -> Any:
         """Send one request; return the reply's `data` or raise the classified error."""
         if self.nc is None or not self.nc.is_connected:
@@ -78,7 +82,7 @@ class CommandBus:
             )
         except NoRespondersError as exc:
             raise Unavailable(f"no service is answering {subject}") from exc
-        except (NatsTimeout, asyncio.TimeoutError) as exc:
+        except (TimeoutError, NatsTimeout) as exc:
             raise Unavailable(f"no answer on {subject} in time") from exc
         except NatsError as exc:
             raise Unavailable(f"the message bus (NATS) is unavailable: {exc}") from exc

@@ -13,10 +13,19 @@ from slipway_libs.errors import PreconditionFailed
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such entity", "content": {"application/problem+json": {}}},
-    409: {"description": "Illegal in the current status", "content": {"application/problem+json": {}}},
-    412: {"description": "If-Match is not the current revision", "content": {"application/problem+json": {}}},
+    409: {
+        "description": "Illegal in the current status",
+        "content": {"application/problem+json": {}},
+    },
+    412: {
+        "description": "If-Match is not the current revision",
+        "content": {"application/problem+json": {}},
+    },
     422: {"description": "Invalid input, per field", "content": {"application/problem+json": {}}},
-    503: {"description": "NATS, MongoDB or the service is down; see Retry-After", "content": {"application/problem+json": {}}},
+    503: {
+        "description": "NATS, MongoDB or the service is down; see Retry-After",
+        "content": {"application/problem+json": {}},
+    },
 }
 
 
@@ -48,7 +57,9 @@ IfMatch = Annotated[int | None, Depends(if_match)]
 CommandId = Annotated[str, Depends(command_id)]
 
 
-def entity_response(entity: dict[str, Any], status: int = 200, location: str | None = None) -> JSONResponse:
+def entity_response(
+    entity: dict[str, Any], status: int = 200, location: str | None = None
+) -> JSONResponse:
     """An entity with its ETag (and Location for accepted or created ones)."""
     headers = {"ETag": f'"{entity["revision"]}"'}
     if location:

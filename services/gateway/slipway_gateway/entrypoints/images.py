@@ -20,7 +20,9 @@ from slipway_gateway.entrypoints.http import (
     no_content,
 )
 
-router = APIRouter(prefix="/api/container-images", tags=["container images"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix="/api/container-images", tags=["container images"], responses=PROBLEM_RESPONSES
+)
 IMAGE = subjects.CONTAINER_IMAGE
 
 
@@ -31,7 +33,9 @@ def location(image_id: str) -> str:
 @router.post("", status_code=202, response_model=ContainerImage)
 async def create_image(spec: ImageSpec, bus: Bus, command_id: CommandId) -> JSONResponse:
     """Register an image and queue its build (202; poll it or watch the events)."""
-    image = await bus.request(subjects.command(IMAGE, "create"), spec.model_dump(mode="json"), command_id)
+    image = await bus.request(
+        subjects.command(IMAGE, "create"), spec.model_dump(mode="json"), command_id
+    )
     return entity_response(image, 202, location(image["id"]))
 
 
@@ -54,7 +58,9 @@ async def get_image(image_id: str, bus: Bus) -> JSONResponse:
     return entity_response(await bus.request(subjects.query(IMAGE, "get"), {"id": image_id}))
 
 
-@router.put("/{image_id}", response_model=ContainerImage, responses={202: {"model": ContainerImage}})
+@router.put(
+    "/{image_id}", response_model=ContainerImage, responses={202: {"model": ContainerImage}}
+)
 async def replace_image(
     image_id: str, spec: ImageSpec, bus: Bus, command_id: CommandId, revision: IfMatch
 ) -> JSONResponse:
@@ -71,7 +77,9 @@ async def delete_image(
     bus: Bus,
     command_id: CommandId,
     revision: IfMatch,
-    remove_image: Annotated[bool, Query(description="also remove the image from the engine")] = False,
+    remove_image: Annotated[
+        bool, Query(description="also remove the image from the engine")
+    ] = False,
 ) -> Response:
     payload = {"id": image_id, "expected_revision": revision, "remove_image": remove_image}
     await bus.request(subjects.command(IMAGE, "delete"), payload, command_id)
@@ -81,7 +89,9 @@ async def delete_image(
 @router.post("/{image_id}/verify", response_model=ContainerImage)
 async def verify_image(image_id: str, bus: Bus, command_id: CommandId) -> JSONResponse:
     """Check now that a built image still exists in the engine (else it becomes failed)."""
-    return entity_response(await bus.request(subjects.command(IMAGE, "verify"), {"id": image_id}, command_id))
+    return entity_response(
+        await bus.request(subjects.command(IMAGE, "verify"), {"id": image_id}, command_id)
+    )
 
 
 @router.get("/{image_id}/logs", response_class=PlainTextResponse)

@@ -48,7 +48,12 @@ class Problem(BaseModel):
 
 
 def problem(
-    request: Request, status: int, detail: str, code: str | None = None, details: Any = None, retry_after: int | None = None
+    request: Request,
+    status: int,
+    detail: str,
+    code: str | None = None,
+    details: Any = None,
+    retry_after: int | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"https://slipway.dev/problems/{code}" if code else "about:blank",
@@ -62,7 +67,9 @@ def problem(
     if isinstance(details, list):
         body["errors"] = details
     elif isinstance(details, dict):
-        body.update({k: v for k, v in details.items() if k in ("current_status", "current_revision")})
+        body.update(
+            {k: v for k, v in details.items() if k in ("current_status", "current_revision")}
+        )
     headers = {"Retry-After": str(retry_after)} if retry_after else None
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 

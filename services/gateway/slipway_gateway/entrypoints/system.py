@@ -44,7 +44,9 @@ async def readyz(request: Request, bus: Bus) -> JSONResponse:
     failing = {k: v for k, v in checks.items() if v != "ok"}
     if failing:
         detail = "; ".join(f"{k}: {v}" for k, v in failing.items())
-        response = problem(request, 503, f"not ready: {detail}", "unavailable", retry_after=settings.retry_after_s)
+        response = problem(
+            request, 503, f"not ready: {detail}", "unavailable", retry_after=settings.retry_after_s
+        )
         return response
     return JSONResponse({"status": "ready", "checks": checks})
 
@@ -58,7 +60,9 @@ def install_middleware(app: FastAPI) -> None:
     """Correlation ids (X-Request-ID in and out) and request metrics."""
 
     @app.middleware("http")
-    async def correlate(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def correlate(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         request_id = request.headers.get(context.CORRELATION_HEADER) or context.new_id()
         context.bind(request_id, None)
         started = time.perf_counter()

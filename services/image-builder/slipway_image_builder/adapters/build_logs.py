@@ -28,13 +28,21 @@ class BuildLogStore:
             now = datetime.now(UTC)
             await self.collection.insert_many(
                 [
-                    {"image_id": image_id, "build_id": build_id, "seq": first_seq + i, "line": line, "at": now}
+                    {
+                        "image_id": image_id,
+                        "build_id": build_id,
+                        "seq": first_seq + i,
+                        "line": line,
+                        "at": now,
+                    }
                     for i, line in enumerate(lines)
                 ]
             )
 
     async def read(self, image_id: str, build_id: str) -> list[str]:
-        cursor = self.collection.find({"image_id": image_id, "build_id": build_id}).sort("seq", ASCENDING)
+        cursor = self.collection.find({"image_id": image_id, "build_id": build_id}).sort(
+            "seq", ASCENDING
+        )
         return [doc["line"] async for doc in cursor]
 
     async def drop(self, image_id: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -47,7 +48,13 @@ class DockerEngine:
             return False
 
     async def build(
-        self, *, reference: str, context: Path, dockerfile: str, args: dict[str, str], on_line: OnLine
+        self,
+        *,
+        reference: str,
+        context: Path,
+        dockerfile: str,
+        args: dict[str, str],
+        on_line: OnLine,
     ) -> BuildResult:
         """Build `context` into `reference` with no network; stream log lines to `on_line`."""
         return await asyncio.to_thread(
@@ -84,7 +91,11 @@ class DockerEngine:
         except (RequestsConnectionError, ConnectionError) as exc:
             raise RetryableError(f"Docker Engine is unreachable: {exc}") from exc
         except APIError as exc:
-            if exc.status_code is not None and exc.status_code >= 500 and "Cannot locate" not in str(exc):
+            if (
+                exc.status_code is not None
+                and exc.status_code >= 500
+                and "Cannot locate" not in str(exc)
+            ):
                 reason = exc.explanation or str(exc)
                 on_line(f"ERROR: {reason}")
                 raise PermanentError(f"{step} failed: {reason}") from exc
@@ -141,9 +152,7 @@ class DockerEngine:
         """Remove an image from the engine; one that is already gone is fine."""
 
         def remove_blocking() -> None:
-            try:
+            with contextlib.suppress(ImageNotFound):
                 self._docker().api.remove_image(reference, force=True)
-            except ImageNotFound:
-                pass
 
         await asyncio.to_thread(remove_blocking)

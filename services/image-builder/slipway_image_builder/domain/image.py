@@ -63,7 +63,9 @@ class ContainerImageAggregate(Aggregate[ContainerImage]):
 
     def needs_rebuild(self, spec: ImageSpec) -> bool:
         """A changed name, tag or build spec means a new image must be built."""
-        current = ImageSpec.model_validate(self.state.model_dump(include=set(ImageSpec.model_fields)))
+        current = ImageSpec.model_validate(
+            self.state.model_dump(include=set(ImageSpec.model_fields))
+        )
         return (current.name, current.tag, current.build) != (spec.name, spec.tag, spec.build)
 
     def respecify(self, spec: ImageSpec, *, build_id: str, deadline: datetime) -> bool:
@@ -139,10 +141,13 @@ class ContainerImageAggregate(Aggregate[ContainerImage]):
         )
         return True
 
-    def vanished(self) -> None:
-        """A built image no longer exists in the engine."""
+    def vanished(self) -> bool:
+        """A built image no longer exists in the engine: fail it (only from `built`)."""
+        if self.state.status is not ImageStatus.BUILT:
+            return False
         self.transition(
             ImageStatus.FAILED,
             reason=f"image {self.state.reference} ({self.state.image_id}) no longer exists "
             "in the Docker Engine",
         )
+        return True

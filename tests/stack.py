@@ -1,0 +1,131 @@
+"""A whole Slipway stack on free loopback ports, for the integration and e2e tiers.
+
+It uses the same launch code as `make run` (slipway_libs.devstack): real NATS with
+JetStream, a real MongoDB replica set, the Docker Engine, and each service as its own
+process.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from slipway_libs import devstack
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Stack:
+    state_dir: Path
+    build_root: Path
+    env_overrides: dict[str, str] = field(default_factory=dict)
+    nats_port: int = field(default_factory=devstack.free_port)
+    mongo_port: int = field(default_factory=devstack.free_port)
+    http_port: int = field(default_factory=devstack.free_port)
+    nats: devstack.ManagedProcess | None = None
+    mongod: devstack.ManagedProcess | None = None
+    dockerd: devstack.ManagedProcess | None = None
+    docker_host: str | None = None
+    services: dict[str, devstack.ManagedProcess] = field(default_factory=dict)
+
+    @property
+    def nats_url(self) -> str:
+        return f"nats://127.0.0.1:{self.nats_port}"
+
+    @property
+    def mongodb_uri(self) -> str:
+        return devstack.mongodb_uri(self.mongo_port)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def env(self) -> dict[str, str]:
+        env = {
+            "SLIPWAY_NATS_URL": self.nats_url,
+            "SLIPWAY_MONGODB_URI": self.mongodb_uri,
+            "SLIPWAY_PORT": str(self.http_port),
+            "SLIPWAY_STATE_DIR": str(self.state_dir),
+            "SLIPWAY_BUILD_ROOTS": f"{ROOT / 'examples'},{self.build_root}",
+            "SLIPWAY_JOB_ACK_WAIT_S": "3",
+            "SLIPWAY_RECONCILE_INTERVAL_S": "1",
+            "SLIPWAY_VERIFY_INTERVAL_S": "2",
+            "SLIPWAY_REQUEST_TIMEOUT_S": "5",
+            "SLIPWAY_READY_SERVICES": "image-builder",
+        }
+        if self.docker_host:
+            env["SLIPWAY_DOCKER_HOST"] = self.docker_host
+        return {**env, **self.env_overrides}
+
+    def start(self) -> Stack:
+        self.build_root.mkdir(parents=True, exist_ok=True)
+        self.nats = devstack.start_nats(self.state_dir, self.nats_port)
+        self.mongod = devstack.start_mongod(self.state_dir, self.mongo_port)
+        self.docker_host, self.dockerd = devstack.ensure_docker(self.state_dir, private=True)
+        if self.docker_host is None and self.dockerd is None:
+            self.docker_host = os.environ.get("DOCKER_HOST")
+        self.start_service("image-builder", "slipway_image_builder")
+        self.start_service("gateway", "slipway_gateway")
+        self.wait_ready()
+        return self
+
+    def start_service(self, name: str, module: str) -> devstack.ManagedProcess:
+        process = devstack.service_process(name, module, self.state_dir, self.env())
+        self.services[name] = process.start()
+        return process
+
+    def wait_ready(self, timeout_s: float = 60) -> None:
+        devstack.wait_until(
+            lambda: devstack.http_ok(f"{self.base_url}/readyz"), timeout_s, "Slipway"
+        )
+
+    def stop_nats(self) -> None:
+        assert self.nats is not None
+        self.nats.stop()
+
+    def restart_nats(self) -> None:
+        self.nats = devstack.start_nats(self.state_dir, self.nats_port)
+
+    def stop(self) -> None:
+        for process in reversed(list(self.services.values())):
+            process.stop()
+        for process in (self.dockerd, self.mongod, self.nats):
+            if process is not None:
+                process.stop(30)
+
+
+def poll(
+    check: Callable[[], Any],
+    timeout_s: float = 60,
+    interval_s: float = 0.2,
+    what: str = "condition",
+) -> Any:
+    """Call `check` until it returns something truthy; fail after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval_s)
+    raise AssertionError(f"{what} did not hold within {timeout_s}s (last: {last!r})")
+
+
+def wait_status(
+    client: httpx.Client, path: str, statuses: set[str], timeout_s: float = 60
+) -> dict[str, Any]:
+    """GET `path` until the entity's status is one of `statuses`; return the entity."""
+
+    def check() -> dict[str, Any] | None:
+        response = client.get(path)
+        body = response.json() if response.status_code == 200 else None
+        return body if body and body.get("status") in statuses else None
+
+    return poll(check, timeout_s, what=f"{path} in {sorted(statuses)}")  # type: ignore[no-any-return]

@@ -1,0 +1,42 @@
+import pytest
+
+from slipway_contracts.entities import (
+    CLUSTER_TRANSITIONS,
+    DEPLOYMENT_TRANSITIONS,
+    IMAGE_TRANSITIONS,
+    SERVICE_TRANSITIONS,
+)
+from slipway_libs.statemachine import IllegalTransition
+
+
+@pytest.mark.parametrize(
+    ("table", "current", "target"),
+    [
+        (IMAGE_TRANSITIONS, "building", "built"),
+        (IMAGE_TRANSITIONS, "built", "failed"),
+        (IMAGE_TRANSITIONS, "failed", "building"),
+        (CLUSTER_TRANSITIONS, "stopped", "running"),
+        (CLUSTER_TRANSITIONS, "error", "running"),
+        (DEPLOYMENT_TRANSITIONS, "updating", "failed"),
+        (SERVICE_TRANSITIONS, "pending", "active"),
+    ],
+)
+def test_the_data_model_moves_are_allowed(table, current, target):
+    table.guard(current, target)
+
+
+@pytest.mark.parametrize(
+    ("table", "current", "target"),
+    [
+        (IMAGE_TRANSITIONS, "failed", "built"),
+        (IMAGE_TRANSITIONS, "built", "built"),
+        (CLUSTER_TRANSITIONS, "stopped", "error"),
+        (DEPLOYMENT_TRANSITIONS, "failed", "running"),
+        (SERVICE_TRANSITIONS, "active", "pending"),
+    ],
+)
+def test_an_illegal_move_raises_naming_the_current_status(table, current, target):
+    with pytest.raises(IllegalTransition) as caught:
+        table.guard(current, target)
+    assert f"current status: {current}" in str(caught.value)
+    assert caught.value.current == current
