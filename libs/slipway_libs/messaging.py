@@ -59,11 +59,16 @@ async def ensure_streams(js: JetStreamContext) -> None:
             await js.add_stream(config)
 
 
+HANDLER_ARGUMENTS = ("body", "command", "query", "job")
+
+
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:
     """Pydantic errors as `{"field", "message"}`, the field a dotted path."""
     errors = []
     for error in exc.errors():
-        loc = [str(p) for p in error["loc"] if p not in ("body",)]
+        loc = [str(p) for p in error["loc"]]
+        if loc and loc[0] in HANDLER_ARGUMENTS:  # FastStream prefixes the handler's argument
+            loc = loc[1:]
         message = str(error["msg"]).removeprefix("Value error, ")
         errors.append({"field": ".".join(loc) or "body", "message": message})
     return errors

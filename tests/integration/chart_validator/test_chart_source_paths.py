@@ -73,7 +73,9 @@ def test_links_that_stay_inside_the_roots_are_fine(roots: list[Path]) -> None:
     assert resolve_chart_dir("good", roots) == chart.resolve()
 
 
-@pytest.mark.parametrize(("path", "rule"), [("missing", "not-found"), ("good/values.yaml", "not-a-directory")])
+@pytest.mark.parametrize(
+    ("path", "rule"), [("missing", "not-found"), ("good/values.yaml", "not-a-directory")]
+)
 def test_missing_and_non_directories(roots: list[Path], path: str, rule: str) -> None:
     assert refused(path, roots).rule == rule
 

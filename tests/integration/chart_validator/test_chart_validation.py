@@ -210,6 +210,7 @@ async def test_removed_api_versions_are_errors(chart_copy) -> None:
     assert ("schema.unknown-kind", "Ingress/old") in {(f.rule, f.resource) for f in findings}
 
 
+@pytest.mark.slow
 async def test_twenty_concurrent_validations_match_sequential_runs() -> None:
     charts = [
         FIXTURE_CHARTS / name for name in ("good", "bad-policy", "bad-syntax", "bad-schema")

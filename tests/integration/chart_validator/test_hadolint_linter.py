@@ -13,7 +13,7 @@ pytestmark = pytest.mark.asyncio
 
 async def test_findings_carry_the_hadolint_code_and_line(tmp_path: Path) -> None:
     dockerfile = tmp_path / "Dockerfile"
-    dockerfile.write_text("FROM python:latest\nUSER root\nCMD [\"python\"]\n")
+    dockerfile.write_text('FROM python:latest\nUSER root\nCMD ["python"]\n')
     findings = await lint_dockerfile(dockerfile)
     by_rule = {f.rule: f for f in findings}
     assert by_rule["hadolint.DL3007"].severity == "warning"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -60,9 +62,7 @@ async def test_the_target_kubernetes_version_reaches_helm(tmp_path: Path) -> Non
 
 
 async def test_a_slow_helm_run_becomes_a_finding() -> None:
-    findings = await validate_chart(
-        GOOD, expected_name="good", values={}, helm=Helm(timeout=0.001)
-    )
+    findings = await validate_chart(GOOD, expected_name="good", values={}, helm=Helm(timeout=0.001))
     assert {f.rule for f in findings} == {"helm.lint", "helm.template"}
     assert all("did not finish within" in f.message for f in findings)
 
@@ -75,14 +75,10 @@ async def test_missing_helm_is_an_installation_error_not_a_finding(tmp_path: Pat
 
 
 async def test_helm_is_found_next_to_the_python_interpreter() -> None:
-    import sys
-
     assert find_tool("helm") == Path(sys.executable).parent / "helm"
 
 
 async def test_concurrency_limit_still_validates_everything() -> None:
-    import asyncio
-
     helm = Helm(max_concurrency=2)
     results = await asyncio.gather(
         *(validate_chart(GOOD, expected_name="good", values={}, helm=helm) for _ in range(6))

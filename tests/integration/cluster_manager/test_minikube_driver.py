@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -389,7 +390,7 @@ async def test_a_failing_progress_callback_does_not_abort_the_start(standin: Sta
     ],
 )
 async def test_an_invalid_spec_is_refused_before_minikube_runs(
-    standin: StandIn, changes: dict[str, object], field_name: str
+    standin: StandIn, changes: dict[str, Any], field_name: str
 ) -> None:
     with pytest.raises(InvalidClusterSpec) as failure:
         await standin.driver().start(standin.spec(**changes), ProgressLog())

@@ -46,7 +46,7 @@ class PodTemplate:
         if self.manifest.kind in _RUN_TO_COMPLETION_KINDS:
             return False
         # A bare Pod that is not restarted (a helm test hook, a one-off task) runs to completion.
-        return self.spec.get("restartPolicy", "Always") == "Always"
+        return bool(self.spec.get("restartPolicy", "Always") == "Always")
 
 
 @dataclass(frozen=True)

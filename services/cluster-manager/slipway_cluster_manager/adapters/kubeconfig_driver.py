@@ -90,7 +90,7 @@ class KubeconfigDriver:
     def _probe_blocking(self, path: Path, context: str | None) -> ProbeResult:
         configuration = k8s_client.Configuration()
         try:
-            load_kube_config(
+            load_kube_config(  # type: ignore[no-untyped-call]
                 config_file=str(path),
                 context=context,
                 client_configuration=configuration,
@@ -143,7 +143,7 @@ class KubeconfigDriver:
         response = api.call_api(
             method, url, header_params=headers, _request_timeout=self.probe_timeout
         )
-        data = response.read() or b""
+        data: bytes = response.read() or b""  # type: ignore[no-untyped-call]
         return response.status, data.decode("utf-8", errors="replace")
 
 
