@@ -58,7 +58,9 @@ class SimulatedCluster:
         self.registry = Registry(self.store)
         self.images = ImageRegistry(config.docker_host, on_change=self._mark_dirty)
         self.recorder = EventRecorder(self.store, host=config.name)
-        self.kubelet = Kubelet(self.store, self.images, self.recorder, config.name, config.ready_delay)
+        self.kubelet = Kubelet(
+            self.store, self.images, self.recorder, config.name, config.ready_delay
+        )
         self.controllers = ControllerManager(
             self.store, self.registry, self.recorder, self.kubelet, lambda: self.tunnel_enabled
         )
@@ -193,9 +195,19 @@ class SimulatedCluster:
         }
         now = now_rfc3339()
         conditions = [
-            ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+            (
+                "MemoryPressure",
+                "False",
+                "KubeletHasSufficientMemory",
+                "kubelet has sufficient memory available",
+            ),
             ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-            ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+            (
+                "PIDPressure",
+                "False",
+                "KubeletHasSufficientPID",
+                "kubelet has sufficient PID available",
+            ),
             ("Ready", "True", "KubeletReady", "simulated kubelet is posting ready status"),
         ]
         return {

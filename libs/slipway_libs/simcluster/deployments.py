@@ -465,14 +465,16 @@ class DeploymentController:
         spec = deployment.get("spec") or {}
         now = time.time()
         waits: list[float] = []
-        if progressing is not None and progressing.get("status") == "True":
-            if (
-                progressing.get("reason") != "NewReplicaSetAvailable"
-                and spec.get("progressDeadlineSeconds") is not None
-            ):
-                started = self._last_progress(uid, progressing)
-                if started is not None:
-                    waits.append(started + int(spec["progressDeadlineSeconds"]) - now + 0.05)
+        deadline = spec.get("progressDeadlineSeconds")
+        if (
+            progressing is not None
+            and progressing.get("status") == "True"
+            and progressing.get("reason") != "NewReplicaSetAvailable"
+            and deadline is not None
+        ):
+            started = self._last_progress(uid, progressing)
+            if started is not None:
+                waits.append(started + int(deadline) - now + 0.05)
         min_ready = int(spec.get("minReadySeconds") or 0)
         if min_ready:
             for pod in pods:

@@ -25,7 +25,7 @@ class ServiceController:
         """Recompute every Service's Endpoints and load-balancer status in a namespace."""
         services = {svc["metadata"]["name"]: svc for svc in self._store.list(SERVICES, namespace)}
         pods = self._store.list(PODS, namespace)
-        for name, service in services.items():
+        for service in services.values():
             self._sync_load_balancer(service)
             if (service.get("spec") or {}).get("selector"):
                 self._sync_endpoints(service, pods)

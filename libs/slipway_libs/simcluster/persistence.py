@@ -43,13 +43,17 @@ def read_snapshot(path: Path) -> dict[str, Any] | None:
 class SnapshotWriter:
     """Saves the snapshot `collect()` returns at most `debounce` seconds after a change."""
 
-    def __init__(self, path: Path, collect: Callable[[], dict[str, Any]], debounce: float = 0.25) -> None:
+    def __init__(
+        self, path: Path, collect: Callable[[], dict[str, Any]], debounce: float = 0.25
+    ) -> None:
         self._path = path
         self._collect = collect
         self._debounce = debounce
         self._timer: asyncio.TimerHandle | None = None
         # One writer thread keeps writes in order and the event loop free of fsync.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simulated-cluster-state")
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="simulated-cluster-state"
+        )
         self._closed = False
 
     def mark_dirty(self) -> None:

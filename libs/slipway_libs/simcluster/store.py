@@ -103,6 +103,7 @@ class Store:
         self._watchers: set[Watcher] = set()
         self._listeners: list[Listener] = []
         self._owned: dict[str, set[tuple[str, ObjectKey]]] = {}
+        self._closing = False
 
     @property
     def resource_version(self) -> int:
@@ -254,7 +255,10 @@ class Store:
             for event in self._history:
                 if event.resource_version > since:
                     watcher.offer(event)
-        self._watchers.add(watcher)
+        if self._closing:
+            watcher.close()  # shutting down: replay what is known, then end the stream
+        else:
+            self._watchers.add(watcher)
         return watcher
 
     def stop_watch(self, watcher: Watcher) -> None:
@@ -263,7 +267,8 @@ class Store:
         watcher.close()
 
     def close_watchers(self) -> None:
-        """End every open watch stream (on shutdown)."""
+        """End every open watch stream, and any opened later (on shutdown)."""
+        self._closing = True
         for watcher in list(self._watchers):
             watcher.close()
         self._watchers.clear()

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 from slipway_libs.simcluster.meta import human_age
-from slipway_libs.simcluster.networking import pod_is_ready
 
 TABLE_CONTENT_TYPE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 Row = Callable[[dict[str, Any], float], list[Any]]
@@ -88,7 +87,7 @@ def _pod_row(obj: dict[str, Any], now: float) -> list[Any]:
         status.get("podIP") or "<none>",
         spec.get("nodeName") or "<none>",
         "<none>",
-        "<none>" if pod_is_ready(obj) or not status.get("conditions") else "<none>",
+        "<none>",
     ]
 
 

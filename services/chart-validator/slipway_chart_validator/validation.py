@@ -18,7 +18,7 @@ from .adapters.chart_source import (
     vendored_chart_names,
 )
 from .adapters.helm import Helm
-from .adapters.schema import normalize_version, validate_manifests
+from .adapters.schema import check_kubernetes_version, normalize_version, validate_manifests
 from .domain.chart_metadata import check_chart_metadata, check_dependencies, parse_chart_yaml
 from .domain.findings import Finding
 from .domain.manifests import parse_rendered
@@ -42,25 +42,32 @@ async def validate_chart(
     *,
     expected_name: str,
     values: dict[str, Any],
+    expected_version: str | None = None,
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
     rules: RuleConfig = _DEFAULT_RULES,
     helm: Helm | None = None,
 ) -> list[Finding]:
     """Validate a chart directory; the chart is valid when no finding is an error.
 
+    `values` override the chart's values.yaml, as `helm install -f` would. When
+    `expected_version` is given, Chart.yaml's version must equal it.
+
     Findings come sorted (errors first, then by file, object and field) and filtered by
     `rules`. Raises `ToolUnavailable` when helm itself cannot run: that is not the chart's
     fault and should be retried, not reported as invalid.
     """
     helm = helm or Helm()
-    chart_dir = Path(chart_dir)
+    chart_dir = Path(chart_dir).absolute()  # never an argument helm could take for a flag
     findings: list[Finding] = []
+    unsupported_version = check_kubernetes_version(kubernetes_version)
+    if unsupported_version:
+        findings.append(unsupported_version)
 
     chart, problems = parse_chart_yaml(await asyncio.to_thread(read_chart_yaml, chart_dir))
     findings += problems
     if chart is None:
         return rules.apply(findings)
-    findings += check_chart_metadata(chart, expected_name)
+    findings += check_chart_metadata(chart, expected_name, expected_version)
     missing = check_dependencies(chart, await asyncio.to_thread(vendored_chart_names, chart_dir))
     if missing:
         return rules.apply(findings + missing)
@@ -87,7 +94,8 @@ async def validate_chart(
 
     manifests, problems = parse_rendered(rendered.manifests or "")
     findings += problems
-    findings += await asyncio.to_thread(validate_manifests, manifests, kubernetes_version)
+    if not unsupported_version:
+        findings += await asyncio.to_thread(validate_manifests, manifests, kubernetes_version)
     findings += check_policy(manifests)
     return rules.apply(findings)
 
@@ -98,6 +106,7 @@ async def validate_chart_path(
     *,
     expected_name: str,
     values: dict[str, Any],
+    expected_version: str | None = None,
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
     rules: RuleConfig = _DEFAULT_RULES,
     helm: Helm | None = None,
@@ -111,6 +120,7 @@ async def validate_chart_path(
         chart_dir,
         expected_name=expected_name,
         values=values,
+        expected_version=expected_version,
         kubernetes_version=kubernetes_version,
         rules=rules,
         helm=helm,
@@ -123,6 +133,7 @@ async def validate_chart_archive(
     max_bytes: int,
     expected_name: str,
     values: dict[str, Any],
+    expected_version: str | None = None,
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
     rules: RuleConfig = _DEFAULT_RULES,
     helm: Helm | None = None,
@@ -139,6 +150,7 @@ async def validate_chart_archive(
             chart_dir,
             expected_name=expected_name,
             values=values,
+            expected_version=expected_version,
             kubernetes_version=kubernetes_version,
             rules=rules,
             helm=helm,

@@ -201,6 +201,16 @@ async def test_kubernetes_version_is_checked_against_kubernetes_validate() -> No
     assert errors(await validate(FIXTURE_CHARTS / "good", kubernetes_version="v1.30.2")) == []
 
 
+async def test_unsupported_kubernetes_version_is_reported_even_when_rendering_fails() -> None:
+    findings = await validate(FIXTURE_CHARTS / "bad-syntax", kubernetes_version="2.0")
+    assert {"schema.kubernetes-version", "helm.template"} <= {f.rule for f in errors(findings)}
+
+
+async def test_registered_version_must_match_chart_yaml() -> None:
+    findings = await validate(FIXTURE_CHARTS / "good", expected_version="0.2.0")
+    assert [(f.rule, f.path) for f in errors(findings)] == [("chart.version", "version")]
+
+
 async def test_removed_api_versions_are_errors(chart_copy) -> None:
     chart = chart_copy("good")
     (chart / "templates" / "old.yaml").write_text(
@@ -220,3 +230,16 @@ async def test_twenty_concurrent_validations_match_sequential_runs() -> None:
     concurrent = await asyncio.gather(*(validate(chart) for chart in batch))
     assert list(concurrent) == sequential
     assert sequential[1] and sequential[0] == sequential[5]
+
+
+async def test_schema_findings_never_quote_secret_values(chart_copy) -> None:
+    chart = chart_copy("good")
+    (chart / "templates" / "secret.yaml").write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\n"
+        "stringData:\n  password:\n    nested: hunter2-secret\n"
+        "type: 12345\n"
+    )
+    findings = errors(await validate(chart))
+    (schema,) = [f for f in findings if f.resource == "Secret/creds"]
+    assert schema.rule == "schema"
+    assert "hunter2" not in schema.message and "12345" not in schema.message

@@ -103,3 +103,10 @@ def test_dependencies_must_be_vendored() -> None:
     assert "'redis'" in findings[0].message and "never fetched" in findings[0].message
     assert check_dependencies(chart, vendored={"redis", "common"}) == []
     assert check_dependencies(GOOD, vendored=set()) == []
+
+
+def test_version_must_match_the_registered_version_when_given() -> None:
+    assert check_chart_metadata(GOOD, "web", "1.2.3") == []
+    (finding,) = check_chart_metadata(GOOD, "web", "1.2.4")
+    assert finding.rule == "chart.version"
+    assert "'1.2.3'" in finding.message and "'1.2.4'" in finding.message

@@ -14,6 +14,8 @@ from ..domain.manifests import Manifest
 
 _VERSION = re.compile(r"^v?(?P<major>\d+)\.(?P<minor>\d+)(?:\.\d+)?$")
 _MAX_MESSAGE = 400
+# Schema keywords whose messages quote field names only, never values.
+_QUOTES_ONLY_KEYS = frozenset({"additionalProperties", "required"})
 
 
 @cache
@@ -70,10 +72,15 @@ def validate_manifest(manifest: Manifest, version: str) -> Finding | None:
     except kubernetes_validate.ValidationError as error:
         path = _field_path(error.path)
         where = f"{path}: " if path else ""
+        message = error.message
+        if manifest.kind == "Secret" and error.validator not in _QUOTES_ONLY_KEYS:
+            # jsonschema quotes the offending value; a Secret's values must not end up in
+            # findings, events and logs.
+            message = f"the value (not shown) fails {error.validator} {error.validator_value!r}"
         return Finding(
             "error",
             "schema",
-            _shorten(f"{where}{error.message} (Kubernetes {version} schema)"),
+            _shorten(f"{where}{message} (Kubernetes {version} schema)"),
             file=manifest.file,
             resource=manifest.resource,
             path=path or None,

@@ -41,8 +41,10 @@ def parse_chart_yaml(text: str | None) -> tuple[dict[str, Any] | None, list[Find
     return data, []
 
 
-def check_chart_metadata(chart: dict[str, Any], expected_name: str) -> list[Finding]:
-    """apiVersion v2, the registered name, a SemVer 2.0 version and an appVersion."""
+def check_chart_metadata(
+    chart: dict[str, Any], expected_name: str, expected_version: str | None = None
+) -> list[Finding]:
+    """apiVersion v2, the registered name (and version), a SemVer 2.0 version, an appVersion."""
     findings: list[Finding] = []
     api_version = chart.get("apiVersion")
     if api_version != "v2":
@@ -69,6 +71,15 @@ def check_chart_metadata(chart: dict[str, Any], expected_name: str) -> list[Find
             _error(
                 "chart.version",
                 f"version must be a SemVer 2.0 version such as 1.2.3, got {version!r}{hint}",
+                "version",
+            )
+        )
+    elif expected_version is not None and version != expected_version:
+        findings.append(
+            _error(
+                "chart.version",
+                f"version is {version!r} but the chart is registered as version "
+                f"{expected_version!r}",
                 "version",
             )
         )

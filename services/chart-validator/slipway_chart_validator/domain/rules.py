@@ -17,7 +17,7 @@ LEVELS: tuple[Level, ...] = ("error", "warning", "off")
 # contract: they appear in findings, events and the SLIPWAY_CHART_RULES setting.
 RULES: Mapping[str, str] = MappingProxyType(
     {
-        "chart.source": "the chart directory or archive is safe to read (see chart sources)",
+        "chart.source": "a chart path lies inside the chart roots; an archive unpacks safely",
         "chart.file": "Chart.yaml exists and is a YAML mapping",
         "chart.api-version": "Chart.yaml apiVersion is v2",
         "chart.name": "Chart.yaml name equals the chart's registered name",

@@ -130,12 +130,10 @@ def _signal_group(process: asyncio.subprocess.Process, signum: int) -> None:
 
 
 async def _terminate(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is not None:
-        return
+    # The whole group, even when the CLI itself already exited: what it started may not.
     log.warning("terminating process group %d", process.pid)
     _signal_group(process, signal.SIGTERM)
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(process.wait(), TERMINATE_GRACE_SECONDS)
-    except TimeoutError:
-        _signal_group(process, signal.SIGKILL)
-        await process.wait()
+    _signal_group(process, signal.SIGKILL)
+    await process.wait()

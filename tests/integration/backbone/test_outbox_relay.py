@@ -1,0 +1,96 @@
+"""The transactional outbox and its relay against real MongoDB and NATS JetStream."""
+
+from __future__ import annotations
+
+import uuid
+
+import nats
+import pytest
+
+from slipway_libs.messaging import EVENTS_STREAM, ensure_streams
+from slipway_libs.relay import OutboxRelay
+from slipway_libs.storage import OUTBOX, Database, UnitOfWork
+
+
+async def publisher(nats_url: str):
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    await ensure_streams(js)
+
+    async def publish(subject: str, payload: bytes, headers: dict[str, str], stream: str) -> None:
+        await js.publish(subject, payload, headers=headers, stream=stream)
+
+    return nc, js, publish
+
+
+async def count(js, subject: str) -> int:
+    sub = await js.pull_subscribe(subject, stream=EVENTS_STREAM)
+    total = 0
+    try:
+        while True:
+            total += len(await sub.fetch(50, timeout=0.5))
+    except nats.errors.TimeoutError:
+        return total
+    finally:
+        await sub.unsubscribe()
+
+
+@pytest.fixture
+async def parts(stack):
+    database = Database(stack.mongodb_uri, f"relay_{uuid.uuid4().hex[:8]}")
+    await database.ensure_indexes()
+    nc, js, publish = await publisher(stack.nats_url)
+    relay = OutboxRelay(database, publish, owner="test")
+    yield database, js, relay
+    await database.client.drop_database(database.db.name)
+    await database.close()
+    await nc.close()
+
+
+async def queue(database: Database, subject: str, fail: bool = False) -> None:
+    async def work(uow: UnitOfWork) -> None:
+        await uow.add_outbox(subject=subject, stream=EVENTS_STREAM, payload={"n": 1}, msg_id=str(uuid.uuid4()))
+        if fail:
+            raise RuntimeError("the entity write failed")
+
+    await database.transaction(work)
+
+
+async def test_only_committed_messages_are_published(parts):
+    database, js, relay = parts
+    subject = f"slipway.events.test.{uuid.uuid4().hex[:8]}"
+    await queue(database, subject)
+    with pytest.raises(RuntimeError):
+        await queue(database, subject, fail=True)
+    assert await relay.drain() == 1
+    assert await relay.pending() == 0
+    assert await count(js, subject) == 1
+
+
+async def test_a_message_published_twice_reaches_the_stream_once(parts):
+    database, js, relay = parts
+    subject = f"slipway.events.test.{uuid.uuid4().hex[:8]}"
+    await queue(database, subject)
+    await relay.drain()
+    # The relay died after publishing but before marking: it publishes again on restart.
+    await database.db[OUTBOX].update_many({}, {"$set": {"published_at": None}})
+    assert await relay.drain() == 1
+    assert await count(js, subject) == 1
+
+
+async def test_messages_wait_in_the_outbox_while_publishing_fails(parts):
+    database, js, relay = parts
+    subject = f"slipway.events.test.{uuid.uuid4().hex[:8]}"
+    await queue(database, subject)
+    await queue(database, subject)
+    working = relay.publish
+
+    async def nats_down(*args: object) -> None:
+        raise ConnectionError("NATS is down")
+
+    relay.publish = nats_down
+    assert await relay.drain() == 0
+    assert await relay.pending() == 2
+    relay.publish = working
+    assert await relay.drain() == 2
+    assert await count(js, subject) == 2
