@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-PACKAGES := -e ./libs -e ./contracts -e ./services/gateway -e ./services/image-builder
+PACKAGES := -e ./libs -e ./contracts -e ./services/gateway -e ./services/image-builder \
+	-e ./services/chart-validator -e ./services/cluster-manager
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test test-fast lint format contracts examples clean

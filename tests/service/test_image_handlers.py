@@ -23,13 +23,18 @@ class FakeImages:
 
     async def create(self, command: BuildImage) -> dict[str, Any]:
         self.created.append(command)
-        return {"ok": True, "data": {"id": "i1", "status": "building", **command.model_dump(mode="json")}}
+        return {
+            "ok": True,
+            "data": {"id": "i1", "status": "building", **command.model_dump(mode="json")},
+        }
 
     async def delete(self, command: DeleteImage) -> dict[str, Any]:
         raise NotFound(f"container_image '{command.id}' does not exist")
 
     async def update(self, command: Any) -> dict[str, Any]:
-        raise Conflict("image 'i1' is building (current status: building)", {"current_status": "building"})
+        raise Conflict(
+            "image 'i1' is building (current status: building)", {"current_status": "building"}
+        )
 
 
 @pytest.fixture
@@ -57,7 +62,9 @@ async def test_a_valid_command_reaches_the_service_and_its_reply_returns(bus):
 
 async def test_an_invalid_command_gets_an_error_reply_per_field(bus):
     broker, images = bus
-    reply = await ask(broker, "slipway.container_image.cmd.create", {**GOOD, "name": "Bad!", "tag": "x"})
+    reply = await ask(
+        broker, "slipway.container_image.cmd.create", {**GOOD, "name": "Bad!", "tag": "x"}
+    )
     assert reply["ok"] is False
     assert reply["error"]["code"] == "invalid"
     assert {d["field"] for d in reply["error"]["details"]} == {"name", "tag"}

@@ -16,11 +16,12 @@ import sys
 from pathlib import Path
 
 from slipway_libs.simcluster.cluster import ClusterConfig, StateDirLocked
+from slipway_libs.simcluster.pki import CertificateError
 from slipway_libs.simcluster.server import bind_socket, serve
 
 TOKEN_ENV = "SLIPWAY_SIMCLUSTER_TOKEN"
 EXIT_PORT_IN_USE = 98  # errno EADDRINUSE on Linux: the launcher retries on another port
-EXIT_STATE_LOCKED = 3
+EXIT_CANNOT_START = 3  # state directory in use, or no TLS certificates
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -101,9 +102,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         asyncio.run(serve(config, sock, kubeconfig, announce))
-    except StateDirLocked as error:
+    except (StateDirLocked, CertificateError) as error:
         print(f"simulated cluster {args.name}: {error}", file=sys.stderr)
-        return EXIT_STATE_LOCKED
+        return EXIT_CANNOT_START
     finally:
         sock.close()
     return 0

@@ -19,7 +19,13 @@ from starlette.routing import Route
 
 from slipway_libs.simcluster import resources, tables
 from slipway_libs.simcluster.cluster import SimulatedCluster
-from slipway_libs.simcluster.errors import ApiError, bad_request, method_not_allowed, unauthorized
+from slipway_libs.simcluster.errors import (
+    ApiError,
+    bad_request,
+    method_not_allowed,
+    unauthorized,
+    unsupported_media_type,
+)
 from slipway_libs.simcluster.images import ImageArchiveError, read_image_archive
 from slipway_libs.simcluster.meta import FieldSelector, LabelSelector
 from slipway_libs.simcluster.resources import DEPLOYMENTS, PODS, ResourceType
@@ -187,7 +193,7 @@ class KubernetesApi:
                 return self._watch(request, rt, namespace)
             return self._list(request, rt, namespace)
         if request.method == "POST":
-            body = _parse_body(await request.body())
+            body = await _json_body(request)
             created = registry.create(rt, namespace, body, dry_run=_dry_run(request))
             return _json(created, 201)
         if request.method == "DELETE":
@@ -213,7 +219,7 @@ class KubernetesApi:
             if method == "GET":
                 return _json(registry.get_scale(namespace, name))
             if method == "PUT":
-                body = _parse_body(await request.body())
+                body = await _json_body(request)
                 return _json(
                     registry.update_scale(namespace, name, body, dry_run=_dry_run(request))
                 )
@@ -239,7 +245,7 @@ class KubernetesApi:
                 return _json(table, media_type=tables.TABLE_CONTENT_TYPE)
             return _json(obj)
         if method == "PUT":
-            body = _parse_body(await request.body())
+            body = await _json_body(request)
             updated = registry.update(
                 rt, namespace, name, body, subresource=subresource, dry_run=_dry_run(request)
             )
@@ -377,6 +383,14 @@ def _not_found() -> ApiError:
     return ApiError(404, "NotFound", "the server could not find the requested resource")
 
 
+async def _json_body(request: Request) -> Any:
+    """The request's JSON body; 415 for encodings only a real API server speaks (protobuf, CBOR)."""
+    media = request.headers.get("content-type", JSON).split(";")[0].strip().lower()
+    if media and media != JSON and not media.endswith("+json") and media != "*/*":
+        raise unsupported_media_type(media)
+    return _parse_body(await request.body())
+
+
 def _parse_body(body: bytes) -> Any:
     if not body:
         raise bad_request("the request body is empty")
@@ -396,7 +410,9 @@ def _include(request: Request) -> str:
 
 def _delete_options(request: Request, body: bytes) -> dict[str, Any]:
     options: dict[str, Any] = {}
-    if body:
+    media = request.headers.get("content-type", JSON).split(";")[0].strip().lower()
+    # kubectl may send DeleteOptions as protobuf: the query parameters then carry the intent.
+    if body and (media == JSON or media.endswith("+json")):
         try:
             parsed = json.loads(body)
         except ValueError as error:

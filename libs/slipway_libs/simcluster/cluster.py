@@ -93,6 +93,7 @@ class SimulatedCluster:
         self.store.add_listener(self.controllers.on_event)
         self.store.add_listener(self._on_change)
         self._bootstrap()
+        self.recorder.reindex()
         self.kubelet.start()
         self.controllers.start()
         self.ready = True

@@ -6,7 +6,7 @@ import copy
 import time
 from typing import Any
 
-from slipway_libs.simcluster.meta import now_micro, now_rfc3339
+from slipway_libs.simcluster.meta import now_rfc3339
 from slipway_libs.simcluster.resources import EVENTS
 from slipway_libs.simcluster.store import Store
 
@@ -22,6 +22,18 @@ class EventRecorder:
         self._max = max_events_per_namespace
         # (namespace, involved uid, reason, message) -> event name
         self._recent: dict[tuple[str, str, str, str], str] = {}
+
+    def reindex(self) -> None:
+        """Remember stored events, so repeats after a restart still bump `count`."""
+        for event in self._store.list(EVENTS):
+            involved = event.get("involvedObject") or {}
+            key = (
+                event["metadata"].get("namespace", ""),
+                str(involved.get("uid", "")),
+                str(event.get("reason", "")),
+                str(event.get("message", "")),
+            )
+            self._recent[key] = event["metadata"]["name"]
 
     def record(
         self,
@@ -71,8 +83,15 @@ class EventRecorder:
             "reportingInstance": f"{component}-{self._host}" if component == "kubelet" else "",
         }
         self._store.create(EVENTS, event)
+        if len(self._recent) > 10 * self._max:
+            self.reindex_from_scratch()
         self._recent[key] = name
         self._prune(namespace)
+
+    def reindex_from_scratch(self) -> None:
+        """Forget keys of pruned events (bounds memory)."""
+        self._recent.clear()
+        self.reindex()
 
     def _prune(self, namespace: str) -> None:
         events = self._store.list(EVENTS, namespace)
@@ -85,4 +104,4 @@ class EventRecorder:
             self._store.delete(EVENTS, namespace, event["metadata"]["name"])
 
 
-__all__ = ["NORMAL", "WARNING", "EventRecorder", "now_micro"]
+__all__ = ["NORMAL", "WARNING", "EventRecorder"]

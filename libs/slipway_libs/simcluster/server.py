@@ -14,6 +14,7 @@ import uvicorn
 from slipway_libs.simcluster.api import build_app
 from slipway_libs.simcluster.cluster import ClusterConfig, SimulatedCluster
 from slipway_libs.simcluster.kubeconfig import write_kubeconfig
+from slipway_libs.simcluster.pki import ensure_certificates
 
 HOST = "127.0.0.1"
 
@@ -55,12 +56,17 @@ async def serve(
     kubeconfig_path: Path,
     on_ready: Callable[[int], None],
 ) -> None:
-    """Run the simulated cluster on `sock` until SIGTERM/SIGINT, then save its state.
+    """Run the simulated cluster (HTTPS) on `sock` until SIGTERM/SIGINT, then save its state.
 
     Once listening, the kubeconfig is (re)written for the actual port and `on_ready(port)` runs.
     """
     cluster = SimulatedCluster(config)
     await cluster.start()
+    try:
+        certificates = ensure_certificates(config.state_dir / "pki", config.name)
+    except Exception:
+        await cluster.stop()
+        raise
     port = sock.getsockname()[1]
     uvicorn_config = uvicorn.Config(
         build_app(cluster),
@@ -71,10 +77,12 @@ async def serve(
         loop="asyncio",
         timeout_graceful_shutdown=3,
         timeout_keep_alive=30,
+        ssl_certfile=str(certificates.server_cert),
+        ssl_keyfile=str(certificates.server_key),
     )
 
     def listening() -> None:
-        write_kubeconfig(kubeconfig_path, config.name, port, config.token)
+        write_kubeconfig(kubeconfig_path, config.name, port, config.token, certificates.ca_cert)
         on_ready(port)
 
     server = _Server(uvicorn_config, listening)

@@ -34,7 +34,7 @@ class WatchEvent:
     old: dict[str, Any] | None = None
 
 
-@dataclass
+@dataclass(eq=False)  # identity semantics: watchers live in a set
 class Watcher:
     """One open watch: a filter and a queue of (type, object) pairs; None ends the stream."""
 

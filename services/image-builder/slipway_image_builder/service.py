@@ -126,7 +126,13 @@ class ImageService:
         if reply["ok"]:
             await self.logs.drop(command.id)
             if command.remove_image:
-                await self.engine.remove(f"{reply['data']['name']}:{reply['data']['tag']}")
+                reference = f"{reply['data']['name']}:{reply['data']['tag']}"
+                try:
+                    await self.engine.remove(reference)
+                except Exception as exc:  # the record is gone either way; say what was left
+                    log.warning(
+                        "engine image not removed", extra={"image": reference, "error": repr(exc)}
+                    )
         return reply
 
     async def verify(self, command: VerifyImage) -> dict[str, Any]:

@@ -49,7 +49,9 @@ async def parts(stack):
 
 async def queue(database: Database, subject: str, fail: bool = False) -> None:
     async def work(uow: UnitOfWork) -> None:
-        await uow.add_outbox(subject=subject, stream=EVENTS_STREAM, payload={"n": 1}, msg_id=str(uuid.uuid4()))
+        await uow.add_outbox(
+            subject=subject, stream=EVENTS_STREAM, payload={"n": 1}, msg_id=str(uuid.uuid4())
+        )
         if fail:
             raise RuntimeError("the entity write failed")
 
