@@ -58,7 +58,8 @@ class Stack:
             "SLIPWAY_RECONCILE_INTERVAL_S": "1",
             "SLIPWAY_VERIFY_INTERVAL_S": "2",
             "SLIPWAY_REQUEST_TIMEOUT_S": "5",
-            "SLIPWAY_READY_SERVICES": "image-builder",
+            "SLIPWAY_CHART_ROOTS": f"{ROOT / 'tests' / 'fixtures' / 'charts'},{ROOT / 'charts'}",
+            "SLIPWAY_READY_SERVICES": "image-builder,chart-validator",
         }
         if self.docker_host:
             env["SLIPWAY_DOCKER_HOST"] = self.docker_host
@@ -72,6 +73,7 @@ class Stack:
         if self.docker_host is None and self.dockerd is None:
             self.docker_host = os.environ.get("DOCKER_HOST")
         self.start_service("image-builder", "slipway_image_builder")
+        self.start_service("chart-validator", "slipway_chart_validator")
         self.start_service("gateway", "slipway_gateway")
         self.wait_ready()
         return self

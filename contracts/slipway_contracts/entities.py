@@ -133,6 +133,15 @@ class Finding(Model):
     path: str | None = None
 
 
+class ChartSourceRef(Model):
+    """Where a chart's files are: a directory inside a chart root, or a stored archive."""
+
+    path: str | None = Field(None, description="chart directory inside a chart root")
+    archive_id: str | None = Field(None, description="id of the uploaded .tgz in GridFS")
+    archive_size: int | None = Field(None, ge=0, description="bytes of the uploaded .tgz")
+    archive_sha256: str | None = None
+
+
 class HelmChart(Entity):
     name: DnsLabel
     version: SemVer
@@ -144,6 +153,9 @@ class HelmChart(Entity):
     values: dict[str, Any] = Field(default_factory=dict)
     kubernetes_version: str = "1.32"
     reason: str | None = None
+    source: ChartSourceRef | None = None
+    validation_id: str | None = Field(None, description="id of the current validation")
+    deadline: datetime | None = Field(None, description="a validation still running then fails")
 
 
 # --- MinikubeCluster --------------------------------------------------------------

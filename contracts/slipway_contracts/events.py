@@ -88,6 +88,34 @@ class ImageFailed(ContainerImageEvent):
     """A build failed, or a built image vanished; `reason` says why."""
 
 
+class HelmChartEvent(CloudEvent):
+    data: HelmChartData  # type: ignore[assignment]
+
+
+class ChartCreated(HelmChartEvent):
+    """A chart was registered; its first validation is queued."""
+
+
+class ChartUpdated(HelmChartEvent):
+    """A chart's fields changed (a new validation replaced one still running)."""
+
+
+class ChartDeleted(HelmChartEvent):
+    """A chart record was removed."""
+
+
+class ChartValidationStarted(HelmChartEvent):
+    """A chart is being (re)validated."""
+
+
+class ChartValid(HelmChartEvent):
+    """A chart passed validation; `findings` holds its warnings, if any."""
+
+
+class ChartInvalid(HelmChartEvent):
+    """A chart failed validation; `findings` lists every problem (or `reason` says why)."""
+
+
 # (entity, event name) -> event model; the event name is the subject's last token.
 EVENT_CATALOG: dict[tuple[str, str], type[CloudEvent]] = {
     (subjects.CONTAINER_IMAGE, "created"): ImageCreated,
@@ -96,6 +124,12 @@ EVENT_CATALOG: dict[tuple[str, str], type[CloudEvent]] = {
     (subjects.CONTAINER_IMAGE, "building"): ImageBuildStarted,
     (subjects.CONTAINER_IMAGE, "built"): ImageBuilt,
     (subjects.CONTAINER_IMAGE, "failed"): ImageFailed,
+    (subjects.HELM_CHART, "created"): ChartCreated,
+    (subjects.HELM_CHART, "updated"): ChartUpdated,
+    (subjects.HELM_CHART, "deleted"): ChartDeleted,
+    (subjects.HELM_CHART, "validating"): ChartValidationStarted,
+    (subjects.HELM_CHART, "valid"): ChartValid,
+    (subjects.HELM_CHART, "invalid"): ChartInvalid,
 }
 
 
@@ -106,10 +140,17 @@ def events_of(entity: str) -> dict[str, type[CloudEvent]]:
 
 __all__ = [
     "EVENT_CATALOG",
+    "ChartCreated",
+    "ChartDeleted",
+    "ChartInvalid",
+    "ChartUpdated",
+    "ChartValid",
+    "ChartValidationStarted",
     "CloudEvent",
     "ContainerImageData",
     "DeploymentData",
     "HelmChartData",
+    "HelmChartEvent",
     "ImageBuildStarted",
     "ImageBuilt",
     "ImageCreated",

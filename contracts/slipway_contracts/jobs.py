@@ -10,3 +10,10 @@ class BuildJob(Model):
 
     image_id: str
     build_id: str
+
+
+class ValidateChartJob(Model):
+    """Validate one chart (`slipway.jobs.helm_chart.validate`)."""
+
+    chart_id: str
+    validation_id: str

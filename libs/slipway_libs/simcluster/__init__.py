@@ -14,6 +14,7 @@ from slipway_libs.simcluster.process import (
     SimulatedClusterProcess,
     find_free_port,
     port_is_free,
+    running_server_pid,
 )
 
 __all__ = [
@@ -22,5 +23,6 @@ __all__ = [
     "find_free_port",
     "kubeconfig_document",
     "port_is_free",
+    "running_server_pid",
     "write_kubeconfig",
 ]

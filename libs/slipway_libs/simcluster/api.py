@@ -28,6 +28,7 @@ from slipway_libs.simcluster.errors import (
 )
 from slipway_libs.simcluster.images import ImageArchiveError, read_image_archive
 from slipway_libs.simcluster.meta import FieldSelector, LabelSelector
+from slipway_libs.simcluster.openapi import openapi_document, openapi_root
 from slipway_libs.simcluster.resources import DEPLOYMENTS, PODS, ResourceType
 
 log = logging.getLogger(__name__)
@@ -63,9 +64,13 @@ class KubernetesApi:
         """Route one request; every failure becomes a Kubernetes Status."""
         try:
             path = request.url.path.rstrip("/") or "/"
-            if path in PUBLIC_PATHS:
+            # As on a real cluster, anonymous requests may read health and version, but a
+            # request presenting a wrong token is refused everywhere.
+            if path in PUBLIC_PATHS and "authorization" not in request.headers:
                 return self._public(path, request)
             self._authenticate(request)
+            if path in PUBLIC_PATHS:
+                return self._public(path, request)
             if path.startswith("/simulated/"):
                 return await self._simulated(path, request)
             return await self._kubernetes(path, request)
@@ -140,6 +145,13 @@ class KubernetesApi:
             discovery = self._discovery(segments, request)
             if discovery is not None:
                 return _json(discovery)
+        if segments[:2] == ["openapi", "v3"] and request.method == "GET":
+            document = (
+                openapi_root() if len(segments) == 2 else openapi_document("/".join(segments[2:]))
+            )
+            if document is None:
+                raise _not_found()
+            return _json(document)
         if len(segments) >= 2 and segments[0] == "api" and segments[1] == "v1":
             group, version, rest = "", "v1", segments[2:]
         elif len(segments) >= 3 and segments[0] == "apis":
@@ -189,7 +201,7 @@ class KubernetesApi:
         params = request.query_params
         registry = self.cluster.registry
         if request.method == "GET":
-            if _flag(params.get("watch")) and "watch" in params:
+            if _flag(params.get("watch")):
                 return self._watch(request, rt, namespace)
             return self._list(request, rt, namespace)
         if request.method == "POST":
@@ -274,7 +286,7 @@ class KubernetesApi:
         store = self.cluster.store
         items = [
             obj
-            for obj in store.list(rt, namespace)
+            for obj in store.objects(rt, namespace)
             if labels.matches((obj.get("metadata") or {}).get("labels")) and fields.matches(obj)
         ]
         metadata: dict[str, Any] = {"resourceVersion": str(store.resource_version)}

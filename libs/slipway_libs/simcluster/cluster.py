@@ -14,7 +14,6 @@ from typing import IO, Any
 
 from slipway_libs.simcluster import networking
 from slipway_libs.simcluster.controller import ControllerManager
-from slipway_libs.simcluster.errors import ApiError
 from slipway_libs.simcluster.events import EventRecorder
 from slipway_libs.simcluster.images import ImageRegistry
 from slipway_libs.simcluster.kubelet import Kubelet
@@ -271,6 +270,3 @@ def _memory_kib() -> int:
     except OSError:
         pass
     return 4 * 1024 * 1024
-
-
-__all__ = ["ApiError", "ClusterConfig", "SimulatedCluster", "StateDirLocked"]

@@ -1,8 +1,8 @@
 """The simulated controller manager: a work queue fed by store changes.
 
-Each change enqueues the keys it affects (a pod change its owning Deployment and its
-namespace's Services); one worker reconciles key after key, so the deployment, endpoints,
-load-balancer and garbage-collection controllers never race each other.
+Each change enqueues the keys it affects (a pod change its ReplicaSet's Deployment and its
+namespace's Services, a deletion its dependents); one worker reconciles key after key, so
+the deployment, endpoints, load-balancer and garbage-collection controllers never race.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from slipway_libs.simcluster.deployments import DeploymentController
 from slipway_libs.simcluster.endpoints import ServiceController
@@ -21,6 +22,7 @@ from slipway_libs.simcluster.resources import (
     NAMESPACED_RESOURCES,
     NAMESPACES,
     PODS,
+    REPLICASETS,
     SERVICES,
 )
 from slipway_libs.simcluster.store import DELETED, Store, WatchEvent
@@ -58,7 +60,7 @@ class ControllerManager:
             self._work(), name="simulated-controller-manager"
         )
         self._collect_orphans()
-        for deployment in self._store.list(DEPLOYMENTS):
+        for deployment in self._store.objects(DEPLOYMENTS):
             self.enqueue(
                 (
                     "deployment",
@@ -79,7 +81,7 @@ class ControllerManager:
 
     def resync_services(self) -> None:
         """Reconcile Services of every namespace (e.g. after the tunnel was switched)."""
-        for namespace in self._store.list(NAMESPACES):
+        for namespace in self._store.objects(NAMESPACES):
             self.enqueue(("services", namespace["metadata"]["name"], ""))
 
     def enqueue(self, key: Key) -> None:
@@ -93,20 +95,30 @@ class ControllerManager:
         metadata = event.obj.get("metadata") or {}
         namespace = metadata.get("namespace", "")
         key = event.resource.key
+        if event.type == DELETED and self._store.has_dependents(metadata.get("uid", "")):
+            self.enqueue(("gc", namespace, metadata.get("uid", "")))
         if key == DEPLOYMENTS.key:
             if event.type == DELETED:
                 self.deployments.forget(metadata.get("uid", ""))
-                self.enqueue(("gc", namespace, metadata.get("uid", "")))
             else:
                 self.enqueue(("deployment", namespace, metadata["name"]))
+        elif key == REPLICASETS.key:
+            self._enqueue_owning_deployment(namespace, metadata)
         elif key == PODS.key:
             for ref in metadata.get("ownerReferences") or []:
-                if ref.get("kind") == DEPLOYMENTS.kind and ref.get("name"):
-                    self.enqueue(("deployment", namespace, ref["name"]))
-            if self._store.list(SERVICES, namespace):
+                if ref.get("kind") == REPLICASETS.kind and ref.get("name"):
+                    replica_set = self._store.peek(REPLICASETS, namespace, ref["name"])
+                    if replica_set is not None:
+                        self._enqueue_owning_deployment(namespace, replica_set["metadata"])
+            if self._store.objects(SERVICES, namespace):
                 self.enqueue(("services", namespace, ""))
         elif key == SERVICES.key:
             self.enqueue(("services", namespace, ""))
+
+    def _enqueue_owning_deployment(self, namespace: str, metadata: dict[str, Any]) -> None:
+        for ref in metadata.get("ownerReferences") or []:
+            if ref.get("kind") == DEPLOYMENTS.kind and ref.get("name"):
+                self.enqueue(("deployment", namespace, ref["name"]))
 
     def _requeue_deployment_after(self, namespace: str, name: str, delay: float) -> None:
         key: Key = ("deployment", namespace, name)
@@ -147,11 +159,23 @@ class ControllerManager:
                 self._store.delete(rt, metadata.get("namespace", ""), metadata["name"])
 
     def _collect_orphans(self) -> None:
-        deployment_uids = {d["metadata"]["uid"] for d in self._store.list(DEPLOYMENTS)}
-        for pod in list(self._store.list(PODS)):
-            for ref in pod["metadata"].get("ownerReferences") or []:
-                if ref.get("kind") == DEPLOYMENTS.kind and ref.get("uid") not in deployment_uids:
+        """Delete what lost its owner while the cluster was down (dependents follow)."""
+        for rt in (REPLICASETS, PODS):
+            for obj in list(self._store.objects(rt)):
+                refs = obj["metadata"].get("ownerReferences") or []
+                owners = [ref for ref in refs if ref.get("controller")]
+                if owners and not any(self._owner_exists(obj, ref) for ref in owners):
                     self._store.delete(
-                        PODS, pod["metadata"].get("namespace", ""), pod["metadata"]["name"]
+                        rt, obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
                     )
-                    break
+
+    def _owner_exists(self, obj: dict[str, Any], ref: dict[str, Any]) -> bool:
+        owner_type = {DEPLOYMENTS.kind: DEPLOYMENTS, REPLICASETS.kind: REPLICASETS}.get(
+            str(ref.get("kind"))
+        )
+        if owner_type is None:
+            return True
+        owner = self._store.peek(
+            owner_type, obj["metadata"].get("namespace", ""), str(ref.get("name"))
+        )
+        return owner is not None and owner["metadata"].get("uid") == ref.get("uid")

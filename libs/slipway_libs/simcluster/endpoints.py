@@ -23,13 +23,15 @@ class ServiceController:
 
     def reconcile_namespace(self, namespace: str) -> None:
         """Recompute every Service's Endpoints and load-balancer status in a namespace."""
-        services = {svc["metadata"]["name"]: svc for svc in self._store.list(SERVICES, namespace)}
-        pods = self._store.list(PODS, namespace)
+        services = {
+            svc["metadata"]["name"]: svc for svc in self._store.objects(SERVICES, namespace)
+        }
+        pods = self._store.objects(PODS, namespace)
         for service in services.values():
             self._sync_load_balancer(service)
             if (service.get("spec") or {}).get("selector"):
                 self._sync_endpoints(service, pods)
-        for endpoints in list(self._store.list(ENDPOINTS, namespace)):
+        for endpoints in list(self._store.objects(ENDPOINTS, namespace)):
             if endpoints["metadata"]["name"] not in services:
                 self._store.delete(ENDPOINTS, namespace, endpoints["metadata"]["name"])
 

@@ -25,7 +25,7 @@ class EventRecorder:
 
     def reindex(self) -> None:
         """Remember stored events, so repeats after a restart still bump `count`."""
-        for event in self._store.list(EVENTS):
+        for event in self._store.objects(EVENTS):
             involved = event.get("involvedObject") or {}
             key = (
                 event["metadata"].get("namespace", ""),
@@ -94,7 +94,7 @@ class EventRecorder:
         self.reindex()
 
     def _prune(self, namespace: str) -> None:
-        events = self._store.list(EVENTS, namespace)
+        events = self._store.objects(EVENTS, namespace)
         if len(events) <= self._max:
             return
         oldest = sorted(events, key=lambda e: e.get("lastTimestamp") or "")[
@@ -102,6 +102,3 @@ class EventRecorder:
         ]
         for event in oldest:
             self._store.delete(EVENTS, namespace, event["metadata"]["name"])
-
-
-__all__ = ["NORMAL", "WARNING", "EventRecorder"]

@@ -91,7 +91,7 @@ class Kubelet:
 
     def start(self) -> None:
         """Resume every pod that was not running yet (after a restart)."""
-        for pod in self._store.list(PODS):
+        for pod in self._store.objects(PODS):
             self._ensure_running(pod)
 
     async def stop(self) -> None:

@@ -26,12 +26,6 @@ def now_rfc3339(at: float | None = None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def now_micro(at: float | None = None) -> str:
-    """A Kubernetes `MicroTime` (microsecond precision, UTC)."""
-    moment = datetime.fromtimestamp(time.time() if at is None else at, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def parse_time(value: str | None) -> float | None:
     """Parse a Kubernetes `Time`/`MicroTime` into a Unix timestamp (None if absent or bad)."""
     if not value:
@@ -170,7 +164,9 @@ class LabelSelector:
 
 def _split_top_level(text: str) -> list[str]:
     """Split on commas that are not inside `( … )`."""
-    clauses, depth, current = [], 0, []
+    clauses: list[str] = []
+    current: list[str] = []
+    depth = 0
     for char in text:
         if char == "(":
             depth += 1

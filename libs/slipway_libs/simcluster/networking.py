@@ -30,7 +30,7 @@ def used_cluster_ips(store: Store) -> set[str]:
     """ClusterIPs held by existing Services."""
     return {
         str((svc.get("spec") or {}).get("clusterIP"))
-        for svc in store.list(SERVICES)
+        for svc in store.objects(SERVICES)
         if (svc.get("spec") or {}).get("clusterIP")
     }
 
@@ -48,7 +48,7 @@ def allocate_cluster_ip(store: Store) -> str:
 def used_node_ports(store: Store) -> set[int]:
     """NodePorts held by existing Services."""
     used: set[int] = set()
-    for svc in store.list(SERVICES):
+    for svc in store.objects(SERVICES):
         for port in (svc.get("spec") or {}).get("ports") or []:
             if isinstance(port.get("nodePort"), int):
                 used.add(port["nodePort"])
@@ -67,7 +67,7 @@ def allocate_pod_ip(store: Store) -> str:
     """The lowest free pod IP of 10.244.0.0/16 (pod IPs are reused once freed)."""
     used = {
         (pod.get("status") or {}).get("podIP")
-        for pod in store.list(PODS)
+        for pod in store.objects(PODS)
         if (pod.get("status") or {}).get("podIP")
     }
     for host in POD_CIDR.hosts():
@@ -83,7 +83,7 @@ def pod_is_ready(pod: dict[str, Any]) -> bool:
     """True if the pod's Ready condition is True."""
     for condition in (pod.get("status") or {}).get("conditions") or []:
         if condition.get("type") == "Ready":
-            return condition.get("status") == "True"
+            return bool(condition.get("status") == "True")
     return False
 
 
@@ -95,8 +95,9 @@ def _resolve_target_port(port: dict[str, Any], pod: dict[str, Any]) -> int | Non
         return int(target)
     for container in (pod.get("spec") or {}).get("containers") or []:
         for container_port in container.get("ports") or []:
-            if container_port.get("name") == target:
-                return container_port.get("containerPort")
+            number = container_port.get("containerPort")
+            if container_port.get("name") == target and isinstance(number, int):
+                return number
     return None
 
 

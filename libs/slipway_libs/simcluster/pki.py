@@ -60,11 +60,16 @@ def ensure_certificates(directory: Path, name: str) -> Certificates:
         server_cert=directory / "apiserver.crt",
         server_key=directory / "apiserver.key",
     )
-    if all(path.exists() for path in (certificates.ca_cert, certificates.server_cert, certificates.server_key)):
+    if all(
+        path.exists()
+        for path in (certificates.ca_cert, certificates.server_cert, certificates.server_key)
+    ):
         return certificates
     openssl = shutil.which("openssl")
     if openssl is None:
-        raise CertificateError("the simulated cluster needs the `openssl` command to make its TLS certificates")
+        raise CertificateError(
+            "the simulated cluster needs the `openssl` command to make its TLS certificates"
+        )
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     ca_key = directory / "ca.key"
     ca_config, server_config = directory / "ca.cnf", directory / "apiserver.cnf"
@@ -73,17 +78,59 @@ def ensure_certificates(directory: Path, name: str) -> Certificates:
     server_config.write_text(_SERVER_CONFIG.format(name=name))
     ec_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     _run(
-        [openssl, "req", "-x509", "-config", str(ca_config), "-extensions", "v3_ca", *ec_key]
-        + ["-keyout", str(ca_key), "-out", str(certificates.ca_cert), "-days", _DAYS]
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-config",
+            str(ca_config),
+            "-extensions",
+            "v3_ca",
+            *ec_key,
+            "-keyout",
+            str(ca_key),
+            "-out",
+            str(certificates.ca_cert),
+            "-days",
+            _DAYS,
+        ]
     )
     _run(
-        [openssl, "req", "-new", "-config", str(server_config), *ec_key]
-        + ["-keyout", str(certificates.server_key), "-out", str(csr)]
+        [
+            openssl,
+            "req",
+            "-new",
+            "-config",
+            str(server_config),
+            *ec_key,
+            "-keyout",
+            str(certificates.server_key),
+            "-out",
+            str(csr),
+        ]
     )
     _run(
-        [openssl, "x509", "-req", "-in", str(csr), "-CA", str(certificates.ca_cert)]
-        + ["-CAkey", str(ca_key), "-set_serial", f"0x{secrets.token_hex(16)}", "-days", _DAYS]
-        + ["-extfile", str(server_config), "-extensions", "v3_server", "-out", str(certificates.server_cert)]
+        [
+            openssl,
+            "x509",
+            "-req",
+            "-in",
+            str(csr),
+            "-CA",
+            str(certificates.ca_cert),
+            "-CAkey",
+            str(ca_key),
+            "-set_serial",
+            f"0x{secrets.token_hex(16)}",
+            "-days",
+            _DAYS,
+            "-extfile",
+            str(server_config),
+            "-extensions",
+            "v3_server",
+            "-out",
+            str(certificates.server_cert),
+        ]
     )
     for key in (ca_key, certificates.server_key):
         os.chmod(key, 0o600)

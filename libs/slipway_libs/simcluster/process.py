@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 TOKEN_ENV = "SLIPWAY_SIMCLUSTER_TOKEN"
 EXIT_PORT_IN_USE = 98
 LOG_FILE = "simcluster.log"
+LOCK_FILE = "server.lock"  # held by the serving process, see cluster.py
 
 
 class SimulatedClusterError(RuntimeError):
@@ -66,6 +68,7 @@ class SimulatedClusterProcess:
         docker_host: str | None = None,
         *,
         startup_timeout: float = 30.0,
+        watch_history: int | None = None,
     ) -> None:
         self.name = name
         self.state_dir = Path(state_dir)
@@ -76,6 +79,7 @@ class SimulatedClusterProcess:
         self.ready_delay = ready_delay
         self.docker_host = docker_host
         self.startup_timeout = startup_timeout
+        self.watch_history = watch_history
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -143,6 +147,8 @@ class SimulatedClusterProcess:
         ]
         if self.docker_host:
             command += ["--docker-host", self.docker_host]
+        if self.watch_history is not None:
+            command += ["--watch-history", str(self.watch_history)]
         return command
 
     def _environment(self) -> dict[str, str]:
@@ -158,6 +164,7 @@ class SimulatedClusterProcess:
         """Start one child; its ready line, or None if the port was taken."""
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[dict[str, Any]] = loop.create_future()
+        _rotate(self.log_path)
         with open(self.log_path, "ab") as log_file:
             process = subprocess.Popen(
                 self._command(port),
@@ -165,7 +172,6 @@ class SimulatedClusterProcess:
                 stdout=subprocess.PIPE,
                 stderr=log_file,
                 env=self._environment(),
-                start_new_session=True,  # a Ctrl-C meant for the parent must not kill it first
             )
         self._process = process
         assert process.stdout is not None
@@ -198,6 +204,33 @@ class SimulatedClusterProcess:
         except OSError:
             return ""
         return "; log:\n" + "\n".join(tail) if tail else ""
+
+
+def running_server_pid(state_dir: str | Path) -> int | None:
+    """The pid of a simulated cluster process serving `state_dir`, if one is running.
+
+    Lets a restarted caller find a cluster process it started before (and stop or reuse it).
+    """
+    lock = Path(state_dir) / LOCK_FILE
+    try:
+        handle = open(lock)  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            text = handle.read().strip()
+            return int(text) if text.isdigit() else None
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None
+
+
+def _rotate(log_path: Path, limit: int = 10 * 1024 * 1024) -> None:
+    """Keep one previous log once the log passes `limit` bytes."""
+    with contextlib.suppress(OSError):
+        if log_path.stat().st_size > limit:
+            os.replace(log_path, log_path.with_name(log_path.name + ".1"))
 
 
 def _read_stdout(

@@ -8,6 +8,7 @@ write through it or, for status the controllers own, straight to the store.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +16,6 @@ import yaml
 
 from slipway_libs.simcluster import patch as patches
 from slipway_libs.simcluster.errors import (
-    ApiError,
     FieldError,
     bad_request,
     conflict,
@@ -306,7 +306,7 @@ class Registry:
     ) -> dict[str, Any]:
         """DELETE on a collection: delete every object matching the selectors."""
         _require_verb(rt, "deletecollection")
-        for obj in list(self.store.list(rt, namespace)):
+        for obj in list(self.store.objects(rt, namespace)):
             metadata = obj["metadata"]
             if labels.matches(metadata.get("labels")) and matches_fields(obj):
                 self.delete(
@@ -338,7 +338,7 @@ class Registry:
         # The simulated namespace controller finishes termination at once: contents first.
         terminating = self.store.replace(NAMESPACES, terminating)
         for rt in NAMESPACED_RESOURCES:
-            for obj in list(self.store.list(rt, name)):
+            for obj in list(self.store.objects(rt, name)):
                 self.store.delete(rt, name, obj["metadata"]["name"])
         self.store.delete(NAMESPACES, "", name)
         return terminating
@@ -388,8 +388,6 @@ def _as_object(body: Any, rt: ResourceType) -> dict[str, Any]:
 
 
 def _parse_json(body: bytes) -> Any:
-    import json
-
     try:
         return json.loads(body or b"null")
     except ValueError as error:
@@ -418,6 +416,3 @@ def _same_ignoring_version(new: dict[str, Any], old: dict[str, Any]) -> bool:
     stripped_new.setdefault("apiVersion", old.get("apiVersion"))
     stripped_new.setdefault("kind", old.get("kind"))
     return stripped_new == stripped_old
-
-
-__all__ = ["ApiError", "Registry", "scale_of"]

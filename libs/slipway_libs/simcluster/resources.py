@@ -100,6 +100,18 @@ DEPLOYMENTS = ResourceType(
     subresources={"status": "Deployment", "scale": "Scale"},
     categories=["all"],
 )
+# Owned by Deployments and written by the simulated controller only; users read or delete them.
+REPLICASETS = ResourceType(
+    "apps",
+    "v1",
+    "replicasets",
+    "replicaset",
+    "ReplicaSet",
+    namespaced=True,
+    verbs=["delete", "deletecollection", "get", "list", "watch"],
+    short_names=["rs"],
+    categories=["all"],
+)
 
 ALL_RESOURCES: list[ResourceType] = [
     NAMESPACES,
@@ -112,6 +124,7 @@ ALL_RESOURCES: list[ResourceType] = [
     CONFIGMAPS,
     SERVICE_ACCOUNTS,
     DEPLOYMENTS,
+    REPLICASETS,
 ]
 NAMESPACED_RESOURCES = [rt for rt in ALL_RESOURCES if rt.namespaced]
 BY_KEY = {rt.key: rt for rt in ALL_RESOURCES}

@@ -127,7 +127,7 @@ class Store:
             raise not_found(rt.plural, rt.group, name)
         return copy.deepcopy(obj)
 
-    def list(self, rt: ResourceType, namespace: str | None = None) -> list[dict[str, Any]]:
+    def objects(self, rt: ResourceType, namespace: str | None = None) -> list[dict[str, Any]]:
         """Stored objects (read-only), ordered by namespace then name as etcd lists them."""
         objects = self._objects[rt.key]
         keys = sorted(k for k in objects if namespace is None or k[0] == namespace)
@@ -140,6 +140,10 @@ class Store:
             if key == rt.key and (obj := self._objects[key].get(object_key)) is not None:
                 found.append(obj)
         return sorted(found, key=lambda o: o["metadata"]["name"])
+
+    def has_dependents(self, uid: str) -> bool:
+        """True if some object names `uid` in its ownerReferences."""
+        return bool(self._owned.get(uid))
 
     def count(self, rt: ResourceType) -> int:
         """How many objects of this type exist."""
@@ -246,7 +250,7 @@ class Store:
         """
         watcher = Watcher(rt, namespace, labels, fields)
         if since is None:
-            for obj in self.list(rt, namespace):
+            for obj in self.objects(rt, namespace):
                 if watcher.matches(obj):
                     watcher.queue.put_nowait((ADDED, obj))
         else:

@@ -45,9 +45,25 @@ _DNS1035_MESSAGE = (
 
 
 def pod_template_hash(template: dict[str, Any]) -> str:
-    """The `pod-template-hash` label value of a pod template (stable for equal templates)."""
-    canonical = json.dumps(template, sort_keys=True, separators=(",", ":")).encode()
+    """The `pod-template-hash` label value of a pod template (stable for equal templates).
+
+    As with the typed objects a real controller hashes, a null field counts as absent and
+    the hash label itself is left out (`kubectl rollout undo` sends both kinds of template).
+    """
+    normalized = _without_nulls(template)
+    labels = (normalized.get("metadata") or {}).get("labels")
+    if isinstance(labels, dict):
+        labels.pop("pod-template-hash", None)
+    canonical = json.dumps(normalized, sort_keys=True, separators=(",", ":")).encode()
     return stable_suffix(hashlib.sha256(canonical).digest(), 10)
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value
 
 
 def _validate_name(rt: ResourceType, name: str) -> FieldError | None:

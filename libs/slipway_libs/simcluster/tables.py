@@ -63,6 +63,24 @@ def _deployment_row(obj: dict[str, Any], now: float) -> list[Any]:
     ]
 
 
+def _replica_set_row(obj: dict[str, Any], now: float) -> list[Any]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+    selector = ",".join(
+        f"{k}={v}" for k, v in ((spec.get("selector") or {}).get("matchLabels") or {}).items()
+    )
+    return [
+        _name(obj),
+        int(spec.get("replicas", 0)),
+        int(status.get("replicas", 0)),
+        int(status.get("readyReplicas", 0)),
+        _age(obj, now),
+        ",".join(c.get("name", "") for c in containers),
+        ",".join(c.get("image", "") for c in containers),
+        selector,
+    ]
+
+
 def _pod_phase(obj: dict[str, Any]) -> str:
     status = obj.get("status") or {}
     for container in status.get("containerStatuses") or []:
@@ -181,6 +199,19 @@ _LAYOUTS: dict[str, tuple[list[dict[str, Any]], Row]] = {
             _column("Selector", priority=1),
         ],
         _deployment_row,
+    ),
+    "ReplicaSet": (
+        [
+            _NAME,
+            _column("Desired", kind="integer"),
+            _column("Current", kind="integer"),
+            _column("Ready", kind="integer"),
+            _AGE,
+            _column("Containers", priority=1),
+            _column("Images", priority=1),
+            _column("Selector", priority=1),
+        ],
+        _replica_set_row,
     ),
     "Pod": (
         [

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from slipway_gateway.adapters.bus import CommandBus
-from slipway_gateway.entrypoints import images, problems, system
+from slipway_gateway.entrypoints import charts, images, problems, system
 from slipway_gateway.settings import GatewaySettings
 from slipway_libs import logging as slipway_logging
 
@@ -37,4 +37,5 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     system.install_middleware(app)
     app.include_router(system.router)
     app.include_router(images.router)
+    app.include_router(charts.router)
     return app

@@ -1,0 +1,108 @@
+"""HelmChart: its lifecycle rules, free of I/O."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Self
+
+from slipway_contracts.commands import ChartSpec
+from slipway_contracts.entities import (
+    CHART_TRANSITIONS,
+    ChartSourceRef,
+    ChartStatus,
+    Finding,
+    HelmChart,
+)
+from slipway_libs.aggregate import Aggregate, utcnow
+
+
+def spec_fields(spec: ChartSpec, source: ChartSourceRef) -> dict[str, Any]:
+    """The entity fields a POST or PUT sets (the source as stored, not as uploaded)."""
+    return {**spec.model_dump(exclude={"source"}), "source": source}
+
+
+class HelmChartAggregate(Aggregate[HelmChart]):
+    table = CHART_TRANSITIONS
+
+    @classmethod
+    def register(
+        cls,
+        spec: ChartSpec,
+        source: ChartSourceRef,
+        *,
+        chart_id: str,
+        validation_id: str,
+        deadline: datetime,
+    ) -> Self:
+        """A new chart, `validating`, with its first validation queued."""
+        now = utcnow()
+        state = HelmChart(
+            id=chart_id,
+            created_at=now,
+            last_updated=now,
+            revision=1,
+            status=ChartStatus.VALIDATING,
+            validation_id=validation_id,
+            deadline=deadline,
+            **spec_fields(spec, source),
+        )
+        chart = cls(state)
+        chart.mark_created()
+        return chart
+
+    def _validate_again(self, validation_id: str, deadline: datetime, **fields: Any) -> None:
+        fresh = {
+            **fields,
+            "validation_id": validation_id,
+            "deadline": deadline,
+            "findings": [],
+            "reason": None,
+        }
+        if self.state.status is ChartStatus.VALIDATING:
+            # The running validation becomes stale; its verdict will be ignored.
+            self.update(**fresh)
+        else:
+            self.restart(ChartStatus.VALIDATING, **fresh)
+
+    def respecify(
+        self, spec: ChartSpec, source: ChartSourceRef, *, validation_id: str, deadline: datetime
+    ) -> None:
+        """Apply a PUT: any change to a chart means a fresh validation."""
+        self._validate_again(validation_id, deadline, **spec_fields(spec, source))
+
+    def revalidate(self, *, validation_id: str, deadline: datetime) -> None:
+        """Validate the chart again as it is now (its files may have changed on disk)."""
+        self._validate_again(validation_id, deadline)
+
+    def is_current_validation(self, validation_id: str) -> bool:
+        """Whether a validation job is still the one this chart waits for."""
+        return (
+            self.state.status is ChartStatus.VALIDATING
+            and self.state.validation_id == validation_id
+        )
+
+    def verdict(self, validation_id: str, findings: list[Finding]) -> None:
+        """Record a finished validation: any error finding makes the chart invalid."""
+        if not self.is_current_validation(validation_id):
+            return
+        errors = sum(1 for f in findings if f.severity == "error")
+        target = ChartStatus.INVALID if errors else ChartStatus.VALID
+        reason = f"{errors} error finding(s); see findings" if errors else None
+        self.transition(target, findings=findings, reason=reason, deadline=None)
+
+    def validation_failed(self, validation_id: str, reason: str) -> None:
+        """A validation that could not run to the end: invalid, with the reason."""
+        if self.is_current_validation(validation_id):
+            self.transition(ChartStatus.INVALID, reason=reason, findings=[], deadline=None)
+
+    def expire(self, now: datetime) -> bool:
+        """Fail a validation still running past its deadline."""
+        deadline = self.state.deadline
+        if self.state.status is not ChartStatus.VALIDATING or deadline is None or deadline > now:
+            return False
+        self.transition(
+            ChartStatus.INVALID,
+            reason=f"validation did not finish before its deadline ({deadline.isoformat()})",
+            deadline=None,
+        )
+        return True

@@ -1,0 +1,96 @@
+"""Image references and `docker save` archives loaded into the simulated cluster."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from slipway_libs.simcluster.images import (
+    ImageArchiveError,
+    ImageRegistry,
+    normalize_reference,
+    read_image_archive,
+)
+
+
+@pytest.mark.parametrize(
+    ("reference", "canonical"),
+    [
+        ("nginx", "docker.io/library/nginx:latest"),
+        ("nginx:1.27", "docker.io/library/nginx:1.27"),
+        ("docker.io/library/nginx:1.27", "docker.io/library/nginx:1.27"),
+        ("bitnami/redis:7", "docker.io/bitnami/redis:7"),
+        ("localhost:5000/shop/web", "localhost:5000/shop/web:latest"),
+        ("registry.local/shop/web:1.0.0", "registry.local/shop/web:1.0.0"),
+        ("web@sha256:abcd", "docker.io/library/web@sha256:abcd"),
+    ],
+)
+def test_references_compare_in_canonical_form(reference: str, canonical: str) -> None:
+    assert normalize_reference(reference) == canonical
+
+
+def _archive(path: Path, members: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_docker_save_archive_yields_its_tags(tmp_path: Path) -> None:
+    manifest = [
+        {"Config": "blobs/sha256/0123abcd", "RepoTags": ["shop/web:1.0.0", "shop/web:latest"]}
+    ]
+    path = _archive(tmp_path / "web.tar", {"manifest.json": json.dumps(manifest).encode()})
+
+    assert read_image_archive(path) == [
+        ("shop/web:1.0.0", "sha256:0123abcd"),
+        ("shop/web:latest", "sha256:0123abcd"),
+    ]
+
+
+def test_oci_archive_without_repo_tags_uses_index_annotations(tmp_path: Path) -> None:
+    index = {
+        "manifests": [
+            {
+                "digest": "sha256:feed",
+                "annotations": {"io.containerd.image.name": "docker.io/shop/api:2.0.0"},
+            }
+        ]
+    }
+    path = _archive(
+        tmp_path / "api.tar",
+        {"manifest.json": b"[]", "index.json": json.dumps(index).encode()},
+    )
+
+    assert read_image_archive(path) == [("docker.io/shop/api:2.0.0", "sha256:feed")]
+
+
+def test_non_tar_and_untagged_archives_are_rejected(tmp_path: Path) -> None:
+    not_tar = tmp_path / "notes.txt"
+    not_tar.write_text("hello, not an image")
+    untagged = _archive(tmp_path / "empty.tar", {"manifest.json": b'[{"RepoTags": null}]'})
+
+    with pytest.raises(ImageArchiveError, match="not a docker save tar"):
+        read_image_archive(not_tar)
+    with pytest.raises(ImageArchiveError, match="no tagged image"):
+        read_image_archive(untagged)
+
+
+async def test_loaded_image_is_available_under_any_spelling() -> None:
+    registry = ImageRegistry()
+    registry.add([("shop/web:1.0.0", "sha256:1")])
+
+    assert await registry.is_available("docker.io/shop/web:1.0.0")
+    assert not await registry.is_available("shop/web:2.0.0")
+
+
+async def test_unreachable_docker_engine_means_unavailable_not_an_error(tmp_path: Path) -> None:
+    registry = ImageRegistry(docker_host=f"unix://{tmp_path}/no-docker.sock")
+
+    assert not await registry.is_available("shop/web:1.0.0")
