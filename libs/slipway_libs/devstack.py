@@ -313,6 +313,8 @@ def run(state_dir: Path) -> int:
             "SLIPWAY_BUILD_ROOTS",
             os.environ.get("SLIPWAY_BUILD_ROOTS", str(Path("examples").resolve())),
         )
+        charts = f"{Path('charts').resolve()},{Path('examples').resolve()}"
+        env.setdefault("SLIPWAY_CHART_ROOTS", os.environ.get("SLIPWAY_CHART_ROOTS", charts))
         ready = [name for name, module in SERVICES.items() if runnable(module)]
         env["SLIPWAY_READY_SERVICES"] = ",".join(ready)
         for name in ready:
