@@ -287,6 +287,18 @@ class Repository(Generic[A]):
         item.changes = []
 
 
+async def change(repository: Repository[A], entity_id: str, apply: Callable[[A], object]) -> None:
+    """Reload an entity in a transaction, apply one domain method, save (gone: no-op)."""
+
+    async def action(uow: UnitOfWork) -> None:
+        item = await repository.find(entity_id, uow)
+        if item is not None:
+            apply(item)
+            await repository.save(uow, item)
+
+    await repository.database.transaction(action)
+
+
 def check_if_match(item: Aggregate[Any], expected_revision: int | None) -> None:
     """Raise PreconditionFailed when the client's If-Match revision is not current."""
     if expected_revision is not None and expected_revision != item.revision:

@@ -38,7 +38,14 @@ from slipway_libs.errors import Conflict, InvalidInput, RetryableError
 from slipway_libs.jobs import Delivery, run_job
 from slipway_libs.messaging import JOBS_STREAM, CommandProcessor, ok
 from slipway_libs.paths import resolve_inside_roots
-from slipway_libs.storage import Database, Repository, UnitOfWork, check_if_match, deadline_in
+from slipway_libs.storage import (
+    Database,
+    Repository,
+    UnitOfWork,
+    change,
+    check_if_match,
+    deadline_in,
+)
 
 log = logging.getLogger(__name__)
 
@@ -225,16 +232,8 @@ class ChartService:
 
     # --- jobs -----------------------------------------------------------------
 
-    async def _change(self, chart_id: str, change: Callable[[HelmChartAggregate], object]) -> None:
-        """Reload the chart in a transaction, apply one domain method, save."""
-
-        async def action(uow: UnitOfWork) -> None:
-            chart = await self.charts.find(chart_id, uow)
-            if chart is not None:
-                change(chart)
-                await self.charts.save(uow, chart)
-
-        await self.database.transaction(action)
+    async def _change(self, chart_id: str, apply: Callable[[HelmChartAggregate], object]) -> None:
+        await change(self.charts, chart_id, apply)
 
     async def run_validation(self, job: ValidateChartJob, msg: Delivery, attempt: int) -> None:
         chart = await self.charts.find(job.chart_id)

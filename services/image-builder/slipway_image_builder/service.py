@@ -24,7 +24,14 @@ from slipway_libs.errors import InvalidInput, PermanentError, RetryableError
 from slipway_libs.jobs import Delivery, run_job
 from slipway_libs.messaging import JOBS_STREAM, CommandProcessor, ok
 from slipway_libs.paths import resolve_inside, resolve_inside_roots
-from slipway_libs.storage import Database, Repository, UnitOfWork, check_if_match, deadline_in
+from slipway_libs.storage import (
+    Database,
+    Repository,
+    UnitOfWork,
+    change,
+    check_if_match,
+    deadline_in,
+)
 
 log = logging.getLogger(__name__)
 
@@ -166,17 +173,9 @@ class ImageService:
     # --- jobs -----------------------------------------------------------------
 
     async def _change(
-        self, image_id: str, change: Callable[[ContainerImageAggregate], object]
+        self, image_id: str, apply: Callable[[ContainerImageAggregate], object]
     ) -> None:
-        """Reload the image in a transaction, apply one domain method, save."""
-
-        async def action(uow: UnitOfWork) -> None:
-            image = await self.images.find(image_id, uow)
-            if image is not None:
-                change(image)
-                await self.images.save(uow, image)
-
-        await self.database.transaction(action)
+        await change(self.images, image_id, apply)
 
     async def run_build(self, job: BuildJob, msg: Delivery, attempt: int) -> None:
         image = await self.images.find(job.image_id)
