@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -10,9 +10,12 @@ from slipway_contracts.common import DnsLabel, Model, Revision, SemVer
 from slipway_contracts.entities import (
     ApplicationType,
     BuildSpec,
+    ClusterDriverName,
     ImageName,
     ImageTag,
+    ProbeSettings,
     Repository,
+    Resources,
 )
 
 
@@ -117,18 +120,206 @@ CHART_COMMANDS: dict[str, type[Model]] = {
     "validate": ValidateChart,
 }
 
+
+class ClusterSpec(Model):
+    """A cluster to manage (`POST /api/minikube-clusters`).
+
+    `cpus`, `memory` and `disk_size` are checked against the host's capabilities;
+    `kubeconfig`/`context` attach an existing cluster (driver `kubeconfig`).
+    """
+
+    name: DnsLabel = Field(description="the minikube profile name")
+    driver: ClusterDriverName = ClusterDriverName.MINIKUBE
+    cpus: int = Field(2, ge=1)
+    memory: int = Field(2048, ge=1, description="MB")
+    disk_size: int = Field(20000, ge=1, description="MB")
+    kubernetes_version: str = Field("v1.32.0", description="vMAJOR.MINOR.PATCH")
+    kubeconfig: str | None = Field(None, min_length=1, description="kubeconfig driver: file")
+    context: str | None = Field(None, min_length=1, description="kubeconfig driver: context")
+
+
+class CreateCluster(ClusterSpec):
+    """Register a cluster, stopped; `start` also starts it (`slipway.minikube_cluster.cmd.create`)."""
+
+    start: bool = False
+
+
+class ClusterAction(Model):
+    id: str
+    expected_revision: Revision | None = None
+
+
+class StartCluster(ClusterAction):
+    """Start a stopped (or errored) cluster (`...cmd.start`)."""
+
+
+class StopCluster(ClusterAction):
+    """Stop a running (or errored) cluster, keeping its state (`...cmd.stop`)."""
+
+
+class RestartCluster(ClusterAction):
+    """Stop, then start a cluster (`...cmd.restart`)."""
+
+
+class DeleteCluster(ClusterAction):
+    """Remove a cluster from its backend and the record (`...cmd.delete`)."""
+
+
+class LoadImage(Model):
+    """Make a local image available to a running cluster (`...cmd.load_image`)."""
+
+    id: str
+    image: str = Field(min_length=1, description="image reference, name:tag")
+
+
+CLUSTER_COMMANDS: dict[str, type[Model]] = {
+    "create": CreateCluster,
+    "start": StartCluster,
+    "stop": StopCluster,
+    "restart": RestartCluster,
+    "delete": DeleteCluster,
+    "load_image": LoadImage,
+}
+
+
+class DeploymentSpec(Model):
+    """The client-settable fields of a Deployment (POST and PUT bodies).
+
+    Give `image_id` (a built ContainerImage) or `image` (the `name:tag` of one); the
+    cluster must be running and a `chart_id`, when given, a valid chart.
+    """
+
+    name: DnsLabel
+    namespace: DnsLabel = "default"
+    cluster_id: str = Field(min_length=1)
+    image_id: str | None = Field(None, min_length=1)
+    image: str | None = Field(None, min_length=1)
+    chart_id: str | None = Field(None, min_length=1)
+    replicas: int = Field(1, ge=1, le=1000)
+    container_port: int = Field(ge=1, le=65535)
+    resources: Resources = Field(default_factory=Resources)
+    env: dict[str, str] = Field(default_factory=dict)
+    probe: ProbeSettings = Field(default_factory=ProbeSettings)
+    progress_deadline_seconds: int = Field(120, ge=10, le=3600)
+
+    @model_validator(mode="after")
+    def _image_given(self) -> Self:
+        if self.image_id is None and self.image is None:
+            raise ValueError("give 'image_id' or 'image'")
+        return self
+
+
+class CreateDeployment(DeploymentSpec):
+    """Roll out a new Deployment (`slipway.deployment.cmd.create`)."""
+
+
+class UpdateDeployment(DeploymentSpec):
+    """Replace a Deployment's spec and roll it out again (`...cmd.update`)."""
+
+    id: str
+    expected_revision: Revision | None = None
+
+
+class ScaleDeployment(Model):
+    """Change a Deployment's replica count (`...cmd.scale`)."""
+
+    id: str
+    replicas: int = Field(ge=1, le=1000)
+    expected_revision: Revision | None = None
+
+
+class DeleteDeployment(Model):
+    """Remove a Deployment from its cluster, then the record (`...cmd.delete`)."""
+
+    id: str
+    expected_revision: Revision | None = None
+
+
+class RepairDeployment(Model):
+    """Re-apply a Deployment whose cluster objects drifted (`...cmd.repair`)."""
+
+    id: str
+    expected_revision: Revision | None = None
+
+
+DEPLOYMENT_COMMANDS: dict[str, type[Model]] = {
+    "create": CreateDeployment,
+    "update": UpdateDeployment,
+    "scale": ScaleDeployment,
+    "delete": DeleteDeployment,
+    "repair": RepairDeployment,
+}
+
+
+class ServiceSpec(Model):
+    """The client-settable fields of a Service; its cluster is its deployment's."""
+
+    name: DnsLabel
+    namespace: DnsLabel = "default"
+    deployment_id: str = Field(min_length=1)
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
+    port: int = Field(ge=1, le=65535)
+    target_port: int = Field(ge=1, le=65535)
+    protocol: Literal["TCP", "UDP"] = "TCP"
+
+
+class CreateService(ServiceSpec):
+    """Create a Service in front of a Deployment (`slipway.service.cmd.create`)."""
+
+
+class UpdateService(ServiceSpec):
+    """Replace a Service's spec and apply it again (`...cmd.update`)."""
+
+    id: str
+    expected_revision: Revision | None = None
+
+
+class DeleteService(Model):
+    """Remove a Service from its cluster, then the record (`...cmd.delete`)."""
+
+    id: str
+    expected_revision: Revision | None = None
+
+
+SERVICE_COMMANDS: dict[str, type[Model]] = {
+    "create": CreateService,
+    "update": UpdateService,
+    "delete": DeleteService,
+}
+
 __all__ = [
     "CHART_COMMANDS",
+    "CLUSTER_COMMANDS",
+    "DEPLOYMENT_COMMANDS",
     "IMAGE_COMMANDS",
+    "SERVICE_COMMANDS",
     "BuildImage",
     "ChartSource",
     "ChartSpec",
+    "ClusterAction",
+    "ClusterSpec",
+    "CreateCluster",
+    "CreateDeployment",
+    "CreateService",
     "DeleteChart",
+    "DeleteCluster",
+    "DeleteDeployment",
     "DeleteImage",
+    "DeleteService",
+    "DeploymentSpec",
     "ImageSpec",
+    "LoadImage",
     "RebuildImage",
     "RegisterChart",
+    "RepairDeployment",
+    "RestartCluster",
+    "ScaleDeployment",
+    "ServiceSpec",
+    "StartCluster",
+    "StopCluster",
     "UpdateChart",
+    "UpdateDeployment",
+    "UpdateService",
     "ValidateChart",
     "VerifyImage",
 ]

@@ -180,26 +180,42 @@ CLUSTER_TRANSITIONS = TransitionTable.of(
         (ClusterStatus.RUNNING, ClusterStatus.ERROR),
         (ClusterStatus.ERROR, ClusterStatus.RUNNING),
         (ClusterStatus.RUNNING, ClusterStatus.STOPPED),
+        # A start that fails or overruns its deadline ends in error, not stuck in stopped;
+        # an errored cluster can still be stopped.
+        (ClusterStatus.STOPPED, ClusterStatus.ERROR),
+        (ClusterStatus.ERROR, ClusterStatus.STOPPED),
     ],
 )
 
 
 class ClusterOperation(Model):
+    """A start, stop or restart in flight; it ends by its deadline, whatever happens."""
+
+    id: str = Field(description="id of this operation (the job's id)")
     action: Literal["start", "stop", "restart"]
     started_at: datetime
     deadline: datetime
+    progress: list[str] = Field(
+        default_factory=list, description="the latest progress lines of the driver"
+    )
 
 
 class MinikubeCluster(Entity):
-    name: DnsLabel
+    name: DnsLabel = Field(description="the minikube profile name")
     driver: ClusterDriverName
     status: ClusterStatus
     cpus: int = Field(ge=1)
     memory: int = Field(ge=1, description="MB")
     disk_size: int = Field(ge=1, description="MB")
-    kubernetes_version: str
+    kubernetes_version: str = Field(description="vMAJOR.MINOR.PATCH")
+    kubeconfig: str | None = Field(
+        None, description="kubeconfig driver: the kubeconfig file to attach"
+    )
+    context: str | None = Field(None, description="kubeconfig driver: the context to attach")
+    api_server: str | None = Field(None, description="the API server URL while running")
     operation: ClusterOperation | None = None
     reason: str | None = None
+    last_probe: datetime | None = Field(None, description="when health was last observed")
 
 
 # --- Deployment and Service -------------------------------------------------------
@@ -220,21 +236,63 @@ DEPLOYMENT_TRANSITIONS = TransitionTable.of(
         (DeploymentStatus.RUNNING, DeploymentStatus.UPDATING),
         (DeploymentStatus.UPDATING, DeploymentStatus.RUNNING),
         (DeploymentStatus.UPDATING, DeploymentStatus.FAILED),
+        # The cluster went away or the rollout broke behind Slipway's back.
+        (DeploymentStatus.RUNNING, DeploymentStatus.FAILED),
+        # A failed deployment is fixed by a PUT, a scale or its cluster's return.
+        (DeploymentStatus.FAILED, DeploymentStatus.UPDATING),
     ],
 )
+
+
+class ResourceAmounts(Model):
+    cpu: str = Field(pattern=r"^[0-9]+(\.[0-9]+)?m?$", description="Kubernetes CPU quantity")
+    memory: str = Field(
+        pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$",
+        description="Kubernetes memory quantity",
+    )
+
+
+class Resources(Model):
+    """Container requests and limits; the defaults follow the performance rules."""
+
+    requests: ResourceAmounts = Field(
+        default_factory=lambda: ResourceAmounts(cpu="50m", memory="32Mi")
+    )
+    limits: ResourceAmounts = Field(
+        default_factory=lambda: ResourceAmounts(cpu="500m", memory="128Mi")
+    )
+
+
+class ProbeSettings(Model):
+    """Liveness and readiness probes on the container port (TCP, or HTTP GET on `path`)."""
+
+    path: str | None = Field(None, pattern=r"^/", description="HTTP path; TCP check when unset")
+    initial_delay_seconds: int = Field(0, ge=0, le=3600)
+    period_seconds: int = Field(10, ge=1, le=3600)
+    failure_threshold: int = Field(3, ge=1, le=100)
 
 
 class Deployment(Entity):
     name: DnsLabel
     namespace: DnsLabel = "default"
     cluster_id: str
-    image_id: str | None = None
-    image: str | None = None
-    chart_id: str | None = None
+    image_id: str | None = Field(None, description="the ContainerImage deployed")
+    image: str | None = Field(None, description="the image reference (name:tag) deployed")
+    chart_id: str | None = Field(None, description="a HelmChart that must be valid")
     replicas: int = Field(ge=1)
     container_port: int = Field(ge=1, le=65535)
+    resources: Resources = Field(default_factory=Resources)
+    env: dict[str, str] = Field(default_factory=dict)
+    probe: ProbeSettings = Field(default_factory=ProbeSettings)
+    progress_deadline_seconds: int = Field(120, ge=10, le=3600)
     status: DeploymentStatus
     reason: str | None = None
+    available_replicas: int = Field(0, ge=0, description="as the cluster last reported")
+    ready_replicas: int = Field(0, ge=0)
+    updated_replicas: int = Field(0, ge=0)
+    rollout_id: str | None = Field(None, description="id of the current rollout")
+    deadline: datetime | None = Field(None, description="a rollout still pending then fails")
+    drift: str | None = Field(None, description="what changed in the cluster behind Slipway")
 
 
 class ServiceStatus(StrEnum):
@@ -248,6 +306,11 @@ SERVICE_TRANSITIONS = TransitionTable.of(
     [
         (ServiceStatus.PENDING, ServiceStatus.ACTIVE),
         (ServiceStatus.PENDING, ServiceStatus.FAILED),
+        # Endpoints vanish (cluster stopped, pods gone) and come back; a PUT re-applies.
+        (ServiceStatus.ACTIVE, ServiceStatus.FAILED),
+        (ServiceStatus.ACTIVE, ServiceStatus.PENDING),
+        (ServiceStatus.FAILED, ServiceStatus.PENDING),
+        (ServiceStatus.FAILED, ServiceStatus.ACTIVE),
     ],
 )
 
@@ -263,3 +326,10 @@ class Service(Entity):
     protocol: Literal["TCP", "UDP"] = "TCP"
     status: ServiceStatus
     reason: str | None = None
+    cluster_ip: str | None = None
+    node_port: int | None = None
+    ingress: list[str] = Field(default_factory=list, description="LoadBalancer addresses")
+    endpoints: list[str] = Field(default_factory=list, description="ready pod addresses")
+    apply_id: str | None = Field(None, description="id of the current apply")
+    deadline: datetime | None = Field(None, description="a service still pending then fails")
+    drift: str | None = Field(None, description="what changed in the cluster behind Slipway")

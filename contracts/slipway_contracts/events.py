@@ -116,6 +116,90 @@ class ChartInvalid(HelmChartEvent):
     """A chart failed validation; `findings` lists every problem (or `reason` says why)."""
 
 
+class MinikubeClusterEvent(CloudEvent):
+    data: MinikubeClusterData  # type: ignore[assignment]
+
+
+class ClusterCreated(MinikubeClusterEvent):
+    """A cluster was registered (stopped; a start may be queued)."""
+
+
+class ClusterUpdated(MinikubeClusterEvent):
+    """A cluster's fields changed: an operation began or ended without a status change."""
+
+
+class ClusterDeleted(MinikubeClusterEvent):
+    """A cluster was removed from its backend and its record deleted."""
+
+
+class ClusterRunning(MinikubeClusterEvent):
+    """A cluster started, or recovered from `error`; `api_server` is set."""
+
+
+class ClusterStopped(MinikubeClusterEvent):
+    """A cluster was stopped; its state is kept for the next start."""
+
+
+class ClusterError(MinikubeClusterEvent):
+    """A cluster failed to start, overran its deadline or stopped answering; `reason` says why."""
+
+
+class DeploymentEvent(CloudEvent):
+    data: DeploymentData  # type: ignore[assignment]
+
+
+class DeploymentCreated(DeploymentEvent):
+    """A Deployment was accepted (pending); its rollout is queued."""
+
+
+class DeploymentUpdated(DeploymentEvent):
+    """A Deployment's fields changed without a status change (replica counts, drift, reason)."""
+
+
+class DeploymentDeleted(DeploymentEvent):
+    """A Deployment was removed from its cluster and its record deleted."""
+
+
+class DeploymentRunning(DeploymentEvent):
+    """A rollout is available: available replicas reached the desired count."""
+
+
+class DeploymentFailed(DeploymentEvent):
+    """A rollout failed or its cluster went away; `reason` gives the cluster's reason."""
+
+
+class DeploymentUpdating(DeploymentEvent):
+    """A change (PUT, scale, repair, the cluster's return) is rolling out."""
+
+
+class ServiceEvent(CloudEvent):
+    data: ServiceData  # type: ignore[assignment]
+
+
+class ServiceCreated(ServiceEvent):
+    """A Service was accepted (pending); it is being applied to the cluster."""
+
+
+class ServiceUpdated(ServiceEvent):
+    """A Service's fields changed without a status change (endpoints, drift, reason)."""
+
+
+class ServiceDeleted(ServiceEvent):
+    """A Service was removed from its cluster and its record deleted."""
+
+
+class ServicePending(ServiceEvent):
+    """A Service is waiting for ready endpoints or a load-balancer address again."""
+
+
+class ServiceActive(ServiceEvent):
+    """A Service has ready endpoints (or an ingress address for a LoadBalancer)."""
+
+
+class ServiceFailed(ServiceEvent):
+    """A Service could not be applied or lost its endpoints; `reason` says why."""
+
+
 # (entity, event name) -> event model; the event name is the subject's last token.
 EVENT_CATALOG: dict[tuple[str, str], type[CloudEvent]] = {
     (subjects.CONTAINER_IMAGE, "created"): ImageCreated,
@@ -130,6 +214,24 @@ EVENT_CATALOG: dict[tuple[str, str], type[CloudEvent]] = {
     (subjects.HELM_CHART, "validating"): ChartValidationStarted,
     (subjects.HELM_CHART, "valid"): ChartValid,
     (subjects.HELM_CHART, "invalid"): ChartInvalid,
+    (subjects.MINIKUBE_CLUSTER, "created"): ClusterCreated,
+    (subjects.MINIKUBE_CLUSTER, "updated"): ClusterUpdated,
+    (subjects.MINIKUBE_CLUSTER, "deleted"): ClusterDeleted,
+    (subjects.MINIKUBE_CLUSTER, "running"): ClusterRunning,
+    (subjects.MINIKUBE_CLUSTER, "stopped"): ClusterStopped,
+    (subjects.MINIKUBE_CLUSTER, "error"): ClusterError,
+    (subjects.DEPLOYMENT, "created"): DeploymentCreated,
+    (subjects.DEPLOYMENT, "updated"): DeploymentUpdated,
+    (subjects.DEPLOYMENT, "deleted"): DeploymentDeleted,
+    (subjects.DEPLOYMENT, "running"): DeploymentRunning,
+    (subjects.DEPLOYMENT, "failed"): DeploymentFailed,
+    (subjects.DEPLOYMENT, "updating"): DeploymentUpdating,
+    (subjects.SERVICE, "created"): ServiceCreated,
+    (subjects.SERVICE, "updated"): ServiceUpdated,
+    (subjects.SERVICE, "deleted"): ServiceDeleted,
+    (subjects.SERVICE, "pending"): ServicePending,
+    (subjects.SERVICE, "active"): ServiceActive,
+    (subjects.SERVICE, "failed"): ServiceFailed,
 }
 
 
@@ -147,8 +249,22 @@ __all__ = [
     "ChartValid",
     "ChartValidationStarted",
     "CloudEvent",
+    "ClusterCreated",
+    "ClusterDeleted",
+    "ClusterError",
+    "ClusterRunning",
+    "ClusterStopped",
+    "ClusterUpdated",
     "ContainerImageData",
+    "ContainerImageEvent",
+    "DeploymentCreated",
     "DeploymentData",
+    "DeploymentDeleted",
+    "DeploymentEvent",
+    "DeploymentFailed",
+    "DeploymentRunning",
+    "DeploymentUpdated",
+    "DeploymentUpdating",
     "HelmChartData",
     "HelmChartEvent",
     "ImageBuildStarted",
@@ -158,6 +274,14 @@ __all__ = [
     "ImageFailed",
     "ImageUpdated",
     "MinikubeClusterData",
+    "MinikubeClusterEvent",
+    "ServiceActive",
+    "ServiceCreated",
     "ServiceData",
+    "ServiceDeleted",
+    "ServiceEvent",
+    "ServiceFailed",
+    "ServicePending",
+    "ServiceUpdated",
     "events_of",
 ]

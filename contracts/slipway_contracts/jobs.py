@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from slipway_contracts.common import Model
 
 
@@ -17,3 +19,25 @@ class ValidateChartJob(Model):
 
     chart_id: str
     validation_id: str
+
+
+class ClusterOperationJob(Model):
+    """Start, stop or restart one cluster (`slipway.jobs.minikube_cluster.operate`)."""
+
+    cluster_id: str
+    operation_id: str
+    action: Literal["start", "stop", "restart"]
+
+
+class RolloutJob(Model):
+    """Apply one Deployment to its cluster and follow it (`slipway.jobs.deployment.rollout`)."""
+
+    deployment_id: str
+    rollout_id: str
+
+
+class ApplyServiceJob(Model):
+    """Apply one Service to its cluster (`slipway.jobs.service.apply`)."""
+
+    service_id: str
+    apply_id: str

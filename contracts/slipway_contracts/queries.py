@@ -32,3 +32,9 @@ class Page(Model):
 
     items: list[dict[str, object]]
     next_cursor: str | None = None
+
+
+class GetKubeconfig(Model):
+    """A running cluster's kubeconfig, for kubectl (`slipway.minikube_cluster.query.kubeconfig`)."""
+
+    id: str

@@ -17,6 +17,9 @@ from slipway_libs.statemachine import IllegalTransition
         (IMAGE_TRANSITIONS, "failed", "building"),
         (CLUSTER_TRANSITIONS, "stopped", "running"),
         (CLUSTER_TRANSITIONS, "error", "running"),
+        (CLUSTER_TRANSITIONS, "stopped", "error"),  # a start that fails or overruns
+        (DEPLOYMENT_TRANSITIONS, "failed", "updating"),  # fixed by a PUT or scale
+        (SERVICE_TRANSITIONS, "active", "failed"),  # endpoints lost
         (DEPLOYMENT_TRANSITIONS, "updating", "failed"),
         (SERVICE_TRANSITIONS, "pending", "active"),
     ],
@@ -30,9 +33,10 @@ def test_the_data_model_moves_are_allowed(table, current, target):
     [
         (IMAGE_TRANSITIONS, "failed", "built"),
         (IMAGE_TRANSITIONS, "built", "built"),
-        (CLUSTER_TRANSITIONS, "stopped", "error"),
+        (CLUSTER_TRANSITIONS, "running", "running"),
         (DEPLOYMENT_TRANSITIONS, "failed", "running"),
-        (SERVICE_TRANSITIONS, "active", "pending"),
+        (DEPLOYMENT_TRANSITIONS, "running", "pending"),
+        (SERVICE_TRANSITIONS, "pending", "pending"),
     ],
 )
 def test_an_illegal_move_raises_naming_the_current_status(table, current, target):
