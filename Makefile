@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PACKAGES := -e ./libs -e ./contracts -e ./services/gateway -e ./services/image-builder \
-	-e ./services/chart-validator -e ./services/cluster-manager
+	-e ./services/chart-validator -e ./services/cluster-manager -e ./services/workload-manager
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test test-fast lint format contracts examples clean

@@ -59,7 +59,7 @@ class Stack:
             "SLIPWAY_VERIFY_INTERVAL_S": "2",
             "SLIPWAY_REQUEST_TIMEOUT_S": "5",
             "SLIPWAY_CHART_ROOTS": f"{ROOT / 'tests' / 'fixtures' / 'charts'},{ROOT / 'charts'}",
-            "SLIPWAY_READY_SERVICES": "image-builder,chart-validator",
+            "SLIPWAY_READY_SERVICES": ",".join(self.service_names()),
         }
         if self.docker_host:
             env["SLIPWAY_DOCKER_HOST"] = self.docker_host
@@ -72,11 +72,16 @@ class Stack:
         self.docker_host, self.dockerd = devstack.ensure_docker(self.state_dir, private=True)
         if self.docker_host is None and self.dockerd is None:
             self.docker_host = os.environ.get("DOCKER_HOST")
-        self.start_service("image-builder", "slipway_image_builder")
-        self.start_service("chart-validator", "slipway_chart_validator")
+        for name in self.service_names():
+            self.start_service(name, devstack.SERVICES[name])
         self.start_service("gateway", "slipway_gateway")
         self.wait_ready()
         return self
+
+    @staticmethod
+    def service_names() -> list[str]:
+        """The worker services that exist (have a runnable `__main__`), as `make run` starts them."""
+        return [name for name, module in devstack.SERVICES.items() if devstack.runnable(module)]
 
     def start_service(self, name: str, module: str) -> devstack.ManagedProcess:
         process = devstack.service_process(name, module, self.state_dir, self.env())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -23,6 +24,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("slipway.devstack")
 HOST = "127.0.0.1"
@@ -278,6 +280,43 @@ def http_ok(url: str) -> bool:
         return False
 
 
+LOCAL_CLUSTER = {"name": "local", "driver": "sim", "cpus": 1, "memory": 1024, "disk_size": 2048}
+
+
+def _call(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data, method=method)
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def ensure_local_cluster(base_url: str) -> str:
+    """Register and start the simulated cluster `local` unless it is there already.
+
+    Returns a line for the log. `SLIPWAY_LOCAL_CLUSTER=0` turns this off.
+    """
+    clusters = f"{base_url}/api/minikube-clusters"
+    status, page = _call("GET", f"{clusters}?limit=500")
+    if status != 200:
+        return f"could not list clusters (HTTP {status}): {page}"
+    existing = next((c for c in page["items"] if c["name"] == LOCAL_CLUSTER["name"]), None)
+    if existing is None:
+        status, body = _call("POST", clusters, {**LOCAL_CLUSTER, "start": True})
+        verb = "registered and starting"
+    elif existing["status"] != "running" and existing.get("operation") is None:
+        status, body = _call("POST", f"{clusters}/{existing['id']}/start")
+        verb = "starting"
+    else:
+        return f"cluster 'local' is {existing['status']} (id {existing['id']})"
+    if status >= 300:
+        return f"could not start cluster 'local' (HTTP {status}): {body.get('detail', body)}"
+    return f"cluster 'local' (simulated) {verb}: {clusters}/{body['id']}"
+
+
 def run(state_dir: Path) -> int:
     """Bring the whole system up and supervise it until Ctrl-C."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s slipway: %(message)s")
@@ -329,6 +368,12 @@ def run(state_dir: Path) -> int:
         services.append(gateway)
         port = os.environ.get("SLIPWAY_PORT", "8080")
         wait_until(lambda: http_ok(f"http://{HOST}:{port}/readyz") or stopping, 120, "Slipway")
+        if "cluster-manager" in ready and os.environ.get("SLIPWAY_LOCAL_CLUSTER", "1") not in (
+            "0",
+            "false",
+            "no",
+        ):
+            log.info("%s", ensure_local_cluster(f"http://{HOST}:{port}"))
         log.info(
             "Slipway is ready: http://%s:%s (API docs at /docs); logs in %s; Ctrl-C stops",
             HOST,

@@ -27,3 +27,7 @@ class CommonSettings(BaseSettings):
     job_max_deliver: int = Field(5, ge=1)
     relay_interval_s: float = Field(0.5, gt=0)
     reconcile_interval_s: float = Field(5.0, gt=0)
+    # Worker services answer `GET /healthz` over plain HTTP on this port when it is set
+    # (Kubernetes probes); inside a pod the host must be the pod's address, e.g. 0.0.0.0.
+    health_port: int | None = Field(None, ge=1, le=65535)
+    health_host: str = "127.0.0.1"

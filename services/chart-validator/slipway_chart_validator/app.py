@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
-from collections.abc import AsyncIterator
-from typing import Any
-
-from faststream import ContextRepo, FastStream
-from faststream.nats import NatsBroker
-from faststream.specification import AsyncAPI
+from faststream import FastStream
 from pymongo import ASCENDING
 
 from slipway_chart_validator.adapters.archive_store import ArchiveStore
@@ -23,18 +16,13 @@ from slipway_contracts import subjects
 from slipway_contracts.entities import HelmChart
 from slipway_contracts.events import events_of
 from slipway_contracts.jobs import ValidateChartJob
-from slipway_libs import logging as slipway_logging
-from slipway_libs.messaging import EVENTS_STREAM, JOBS_STREAM, DeclaredPublishers, make_broker
-from slipway_libs.relay import OutboxRelay
-from slipway_libs.runtime import Background, add_health, connect_bus, every, wait_for_database
-from slipway_libs.storage import Database, Repository
+from slipway_libs.messaging import JOBS_STREAM, DeclaredPublishers
+from slipway_libs.service import WorkerKit, build_worker_app
 
 SERVICE = "chart-validator"
-log = logging.getLogger(__name__)
 
 
-def declare_publishers(broker: NatsBroker) -> DeclaredPublishers:
-    publishers = DeclaredPublishers(broker)
+def declare_publishers(publishers: DeclaredPublishers) -> None:
     publishers.declare_events(subjects.HELM_CHART, events_of(subjects.HELM_CHART))
     publishers.declare(
         subjects.job(subjects.HELM_CHART, "validate"),
@@ -42,74 +30,32 @@ def declare_publishers(broker: NatsBroker) -> DeclaredPublishers:
         ValidateChartJob,
         "Validate one chart.",
     )
-    return publishers
+
+
+async def assemble(kit: WorkerKit[ChartValidatorSettings]) -> None:
+    settings = kit.settings
+    charts = kit.repository("helm_charts", HelmChart, HelmChartAggregate, subjects.HELM_CHART)
+
+    async def unique_names() -> None:
+        await charts.collection.create_index(
+            [("namespace", ASCENDING), ("name", ASCENDING)], unique=True, name=UNIQUE_NAME_INDEX
+        )
+
+    kit.setup(unique_names)
+    helm = Helm(max_concurrency=settings.helm_concurrency)
+    service = ChartService(settings, kit.database, charts, ArchiveStore(kit.database), helm)
+    kit.set_global("charts", service)
+    kit.every(settings.reconcile_interval_s, service.expire_overdue, "deadline sweep")
+    kit.log_when_ready(chart_roots=[str(root) for root in settings.chart_roots])
 
 
 def create_app(settings: ChartValidatorSettings | None = None) -> FastStream:
     settings = settings or ChartValidatorSettings()
-    broker = make_broker(settings.nats_url)
-    broker.include_router(commands.router)
-    broker.include_router(job_router(settings, settings.helm_concurrency))
-    publishers = declare_publishers(broker)
-    state: dict[str, Any] = {}
-    add_health(broker, SERVICE, lambda: state.get("database"))
-
-    @contextlib.asynccontextmanager
-    async def lifespan(context: ContextRepo) -> AsyncIterator[None]:
-        slipway_logging.configure(SERVICE, settings.log_level)
-        database = Database(settings.mongodb_uri, settings.database, settings.mongodb_timeout_s)
-        charts = Repository(
-            database,
-            "helm_charts",
-            HelmChart,
-            HelmChartAggregate,
-            subjects.HELM_CHART,
-            f"/slipway/{SERVICE}",
-            EVENTS_STREAM,
-        )
-
-        async def setup() -> None:
-            await database.ensure_indexes()
-            await charts.ensure_indexes()
-            await charts.collection.create_index(
-                [("namespace", ASCENDING), ("name", ASCENDING)],
-                unique=True,
-                name=UNIQUE_NAME_INDEX,
-            )
-
-        await wait_for_database(database, setup)
-        await connect_bus(broker)
-        service = ChartService(
-            settings,
-            database,
-            charts,
-            ArchiveStore(database),
-            Helm(max_concurrency=settings.helm_concurrency),
-        )
-        context.set_global("charts", service)
-        state["database"] = database
-        relay = OutboxRelay(
-            database,
-            publishers.publish,
-            owner=settings.instance,
-            interval_s=settings.relay_interval_s,
-        )
-        background = Background()
-        background.start(relay.run())
-        background.start(
-            every(settings.reconcile_interval_s, service.expire_overdue, "deadline sweep")
-        )
-        log.info(
-            "chart-validator ready", extra={"chart_roots": [str(r) for r in settings.chart_roots]}
-        )
-        try:
-            yield
-        finally:
-            await background.stop()
-            await database.close()
-
-    return FastStream(
-        broker,
-        lifespan=lifespan,
-        specification=AsyncAPI(title="Slipway chart-validator", version="0.1.0"),
+    return build_worker_app(
+        SERVICE,
+        settings,
+        database=settings.database,
+        routers=[commands.router, job_router(settings, settings.helm_concurrency)],
+        declare_publishers=declare_publishers,
+        assemble=assemble,
     )

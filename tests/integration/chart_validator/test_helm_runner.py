@@ -13,7 +13,7 @@ import pytest
 
 from slipway_chart_validator import validate_chart
 from slipway_chart_validator.adapters.helm import Helm
-from slipway_chart_validator.adapters.process import ToolUnavailable, find_tool
+from slipway_libs.process import ToolUnavailable, find_tool
 
 pytestmark = pytest.mark.asyncio
 

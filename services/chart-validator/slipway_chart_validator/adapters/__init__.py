@@ -1,10 +1,11 @@
 """I/O of the chart validator: helm, kubernetes-validate, hadolint, archives and paths."""
 
+from slipway_libs.process import ToolTimeout, ToolUnavailable
+
 from .archive import UnsafeArchive, extract_chart_archive
 from .chart_source import UnsafeChartPath, resolve_chart_dir
 from .hadolint import LinterFailed, lint_dockerfile
 from .helm import Helm
-from .process import ToolTimeout, ToolUnavailable
 from .schema import supported_versions
 
 __all__ = [

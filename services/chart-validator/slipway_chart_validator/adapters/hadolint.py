@@ -6,8 +6,9 @@ import json
 import tempfile
 from pathlib import Path
 
+from slipway_libs.process import ToolTimeout, find_tool, run_tool
+
 from ..domain.findings import Finding, Severity
-from .process import ToolTimeout, find_tool, run_tool
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -48,7 +49,7 @@ async def lint_dockerfile(
     try:
         report = json.loads(result.stdout)
     except json.JSONDecodeError as exc:
-        detail = result.stderr.strip().splitlines()[:1] or [f"exit status {result.returncode}"]
+        detail = result.stderr.strip().splitlines()[:1] or [f"exit status {result.exit_code}"]
         raise LinterFailed(f"hadolint produced no report: {detail[0]}") from exc
     items = [item for item in report if isinstance(item, dict)]
     items.sort(key=lambda item: (int(item.get("line") or 0), str(item.get("code"))))

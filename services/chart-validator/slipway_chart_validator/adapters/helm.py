@@ -8,8 +8,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from slipway_libs.process import ProcessResult, ToolTimeout, find_tool, run_tool
+
 from ..domain.findings import Finding, Severity
-from .process import ProcessResult, ToolTimeout, find_tool, run_tool
 
 DEFAULT_TIMEOUT = 60.0
 # Any request helm might attempt goes to a closed loopback port and fails at once.
@@ -63,7 +64,7 @@ def _helm_error_text(result: ProcessResult) -> str:
         for line in result.stderr.strip().splitlines()
         if line.strip() and "--debug flag" not in line
     ]
-    return _explain_offline("\n".join(lines) or f"helm exited with status {result.returncode}")
+    return _explain_offline("\n".join(lines) or f"helm exited with status {result.exit_code}")
 
 
 def parse_lint_output(output: str) -> list[Finding]:
@@ -134,7 +135,7 @@ class Helm:
         except ToolTimeout as exc:
             return [Finding("error", "helm.lint", str(exc))]
         findings = parse_lint_output(result.stdout)
-        if result.returncode != 0 and not any(f.is_error for f in findings):
+        if result.exit_code != 0 and not any(f.is_error for f in findings):
             findings.append(Finding("error", "helm.lint", _helm_error_text(result)))
         return findings
 
@@ -160,7 +161,7 @@ class Helm:
             result = await self._run(*args)
         except ToolTimeout as exc:
             return RenderResult(None, Finding("error", "helm.template", str(exc)))
-        if result.returncode != 0:
+        if result.exit_code != 0:
             text = _helm_error_text(result)
             source = _TEMPLATE_SOURCE.search(text)
             error = Finding(

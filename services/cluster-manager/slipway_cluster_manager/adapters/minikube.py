@@ -34,7 +34,6 @@ from pathlib import Path
 
 from slipway_cluster_manager.adapters import minikube_codes as codes
 from slipway_cluster_manager.adapters.kubeconfig_file import KubeconfigError, extract_context
-from slipway_cluster_manager.adapters.process import CommandResult, CommandTimeout, run_command
 from slipway_cluster_manager.domain.ports import (
     ClusterSpec,
     DriverError,
@@ -45,6 +44,7 @@ from slipway_cluster_manager.domain.ports import (
     Progress,
     TemporaryDriverError,
 )
+from slipway_libs.process import ProcessResult, ToolTimeout, ToolUnavailable, run_tool
 
 log = logging.getLogger(__name__)
 
@@ -221,35 +221,37 @@ class MinikubeDriver:
         timeout: float | None = None,
         on_line: Progress | None = None,
         stdin: AsyncIterator[bytes] | None = None,
-    ) -> CommandResult:
+    ) -> ProcessResult:
         command = " ".join(argv[1:3]) if argv[1] == "image" else argv[1]
         try:
-            return await run_command(
+            return await run_tool(
                 argv,
                 env=self._env(spec),
                 timeout=timeout or self.command_timeout,
                 on_line=on_line,
                 stdin=stdin,
             )
-        except FileNotFoundError:
-            raise PermanentDriverError(
-                f"the minikube executable {self.executable!r} was not found; install minikube "
-                "or configure its path",
-                code="MINIKUBE_NOT_FOUND",
-            ) from None
-        except PermissionError:
-            raise PermanentDriverError(
-                f"the minikube executable {self.executable!r} is not executable",
-                code="MINIKUBE_NOT_EXECUTABLE",
-            ) from None
-        except CommandTimeout as timeout_error:
+        except ToolUnavailable as unavailable:
+            if isinstance(unavailable.error, PermissionError):
+                raise PermanentDriverError(
+                    f"the minikube executable {self.executable!r} is not executable",
+                    code="MINIKUBE_NOT_EXECUTABLE",
+                ) from None
+            if isinstance(unavailable.error, FileNotFoundError):
+                raise PermanentDriverError(
+                    f"the minikube executable {self.executable!r} was not found; install "
+                    "minikube or configure its path",
+                    code="MINIKUBE_NOT_FOUND",
+                ) from None
+            raise
+        except ToolTimeout as timeout_error:
             raise TemporaryDriverError(
                 f"minikube {command} did not finish within {timeout_error.timeout:g} s "
                 f"and was stopped; last output: {codes.last_lines(timeout_error.output)}",
                 code="TIMEOUT",
             ) from None
 
-    def _failure(self, command: str, result: CommandResult) -> DriverError:
+    def _failure(self, command: str, result: ProcessResult) -> DriverError:
         exit_code = result.exit_code
         reason = codes.find_exit_reason(result.lines)
         if reason is not None:

@@ -1,0 +1,195 @@
+"""Running a command-line tool: argv only (never a shell), the environment the caller
+chooses, a deadline, and its output streamed line by line as it arrives.
+
+The child gets its own session (process group), so a timeout or a cancelled job ends the
+whole tree the tool started (minikube runs docker, ssh, kubectl ...), not just the tool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import shutil
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 64 * 1024
+# A "line" longer than this is handed to the line callback in pieces.
+LINE_LIMIT = 1024 * 1024
+TERMINATE_GRACE_S = 10.0
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+LineSink = Callable[[str], Awaitable[None]]
+
+
+class ToolUnavailable(RuntimeError):
+    """The tool binary is missing or cannot be started: an installation problem.
+
+    `error` is the operating system's reason (FileNotFoundError, PermissionError ...) when
+    starting the process failed, None when the binary was not found to begin with.
+    """
+
+    def __init__(self, message: str, error: OSError | None = None) -> None:
+        super().__init__(message)
+        self.error = error
+
+
+class ToolTimeout(Exception):
+    """The tool ran past its deadline; it and everything it started have been stopped."""
+
+    def __init__(self, argv: Sequence[str], timeout: float, output: str) -> None:
+        self.argv = tuple(argv)
+        self.tool = Path(self.argv[0]).name
+        self.timeout = timeout
+        self.output = output
+        super().__init__(f"{self.tool} did not finish within {timeout:g} s")
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    """The outcome of one finished run: the exit code and the exact output."""
+
+    argv: tuple[str, ...]
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def lines(self) -> list[str]:
+        """stdout lines, then stderr lines, as a terminal would show them (see clean_line)."""
+        return [*output_lines(self.stdout), *output_lines(self.stderr)]
+
+
+def clean_line(text: str) -> str:
+    """One output line without colour codes, spinner redraws ("\\r") or trailing blanks."""
+    text = _ANSI_ESCAPE.sub("", text.rstrip("\r\n"))
+    return text.rsplit("\r", 1)[-1].rstrip()
+
+
+def output_lines(text: str) -> list[str]:
+    """The cleaned lines of a tool's output."""
+    if not text:
+        return []
+    return [clean_line(line) for line in text.removesuffix("\n").split("\n")]
+
+
+def find_tool(name: str) -> Path:
+    """The binary installed next to the running Python (the venv's wheel), else on PATH."""
+    beside_python = Path(sys.executable).parent / name
+    if beside_python.is_file():
+        return beside_python
+    found = shutil.which(name)
+    if found:
+        return Path(found)
+    raise ToolUnavailable(f"{name} is not installed next to {sys.executable} nor on PATH")
+
+
+async def run_tool(
+    argv: Sequence[str | Path],
+    *,
+    env: Mapping[str, str],
+    timeout: float,
+    cwd: Path | None = None,
+    on_line: LineSink | None = None,
+    stdin: AsyncIterator[bytes] | None = None,
+) -> ProcessResult:
+    """Run `argv` (no shell) with exactly `env`, and wait for it at most `timeout` seconds.
+
+    Every non-blank stdout/stderr line (cleaned, see `clean_line`) is passed to `on_line`
+    as it arrives; `stdin`, if given, is streamed to the tool's standard input. Raises
+    `ToolUnavailable` when the executable cannot be started and `ToolTimeout` on the
+    deadline. On timeout, cancellation or a failing `on_line`, the tool's whole process
+    group is terminated (SIGTERM, then SIGKILL after a grace period) before returning.
+    """
+    args = [str(arg) for arg in argv]
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *args,
+            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=dict(env),
+            cwd=cwd,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise ToolUnavailable(f"cannot start {args[0]}: {exc}", exc) from exc
+    stdout: list[bytes] = []
+    stderr: list[bytes] = []
+
+    async def emit(raw: bytes) -> None:
+        line = clean_line(raw.decode("utf-8", errors="replace"))
+        if on_line is not None and line.strip():
+            await on_line(line)
+
+    async def pump(stream: asyncio.StreamReader | None, sink: list[bytes]) -> None:
+        assert stream is not None
+        pending = b""
+        while chunk := await stream.read(READ_SIZE):
+            sink.append(chunk)
+            if on_line is None:
+                continue
+            *complete, pending = (pending + chunk).split(b"\n")
+            if len(pending) > LINE_LIMIT:
+                complete.append(pending)
+                pending = b""
+            for raw in complete:
+                await emit(raw)
+        if pending:
+            await emit(pending)
+
+    async def feed() -> None:
+        assert process.stdin is not None and stdin is not None
+        try:
+            async for chunk in stdin:
+                process.stdin.write(chunk)
+                await process.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the tool quit early; its exit code and output say why
+        finally:
+            process.stdin.close()
+
+    tasks = [pump(process.stdout, stdout), pump(process.stderr, stderr)]
+    if stdin is not None:
+        tasks.append(feed())
+    try:
+        async with asyncio.timeout(timeout):
+            await asyncio.gather(*tasks)
+            exit_code = await process.wait()
+    except TimeoutError:
+        await _terminate(process)
+        output = "\n".join([*output_lines(_text(stdout)), *output_lines(_text(stderr))])
+        raise ToolTimeout(args, timeout, output) from None
+    except BaseException:
+        # Cancelled (the job was abandoned) or the line callback failed: leave nothing behind.
+        await asyncio.shield(_terminate(process))
+        raise
+    return ProcessResult(tuple(args), exit_code, _text(stdout), _text(stderr))
+
+
+def _text(chunks: list[bytes]) -> str:
+    return b"".join(chunks).decode("utf-8", errors="replace")
+
+
+def _signal_group(process: asyncio.subprocess.Process, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        # start_new_session=True made the child the leader of its own process group.
+        os.killpg(process.pid, signum)
+
+
+async def _terminate(process: asyncio.subprocess.Process) -> None:
+    # The whole group, even when the tool itself already exited: what it started may not.
+    log.warning("terminating process group %d", process.pid)
+    _signal_group(process, signal.SIGTERM)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(process.wait(), TERMINATE_GRACE_S)
+    _signal_group(process, signal.SIGKILL)
+    await process.wait()

@@ -1,0 +1,267 @@
+"""The composition root every worker service shares.
+
+A worker (image-builder, chart-validator, ...) is a FastStream app on NATS that owns one
+MongoDB database, publishes its outbox through a relay and runs a few periodic loops.
+`build_worker_app` does that plumbing; a service supplies its publishers, its routers and
+one `assemble(kit)` callback that builds its repositories, adapters and use-case object
+from the kit and registers what has to run:
+
+    async def assemble(kit: WorkerKit[ImageBuilderSettings]) -> None:
+        images = kit.repository("container_images", ContainerImage, ImageAggregate, IMAGE)
+        service = ImageService(kit.settings, kit.database, images)
+        kit.set_global("images", service)                  # handlers: Context("images")
+        kit.every(kit.settings.reconcile_interval_s, service.expire_overdue, "deadline sweep")
+
+Start-up (the lifespan), in order: JSON logging; the MongoDB client (it connects lazily);
+the HTTP health endpoint when `health_port` is set; `assemble`; index creation, retried
+until MongoDB answers; NATS and the Slipway streams; the `slipway.health.<service>`
+subject turns ok; the outbox relay, the loops and the tasks; the "<service> ready" log
+line. Shutdown stops the tasks, the health endpoint and the MongoDB client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from typing import Any, Generic, TypeVar
+
+from faststream import ContextRepo, FastStream
+from faststream.nats import NatsBroker, NatsRouter
+from faststream.specification import AsyncAPI
+from pydantic import BaseModel
+
+from slipway_libs import logging as slipway_logging
+from slipway_libs.aggregate import Aggregate
+from slipway_libs.errors import Unavailable
+from slipway_libs.messaging import EVENTS_STREAM, DeclaredPublishers, make_broker
+from slipway_libs.relay import OutboxRelay
+from slipway_libs.runtime import Background, add_health, connect_bus, every, wait_for_database
+from slipway_libs.settings import CommonSettings
+from slipway_libs.storage import Database, Repository
+
+S = TypeVar("S", bound=CommonSettings)
+A = TypeVar("A", bound=Aggregate[Any])
+
+Work = Callable[[], Awaitable[Any]]
+HEALTH_PATH = "/healthz"
+# A probe that has not sent its request by then is dropped (MongoDB's ping has its own
+# deadline, `mongodb_timeout_s`).
+HEALTH_REQUEST_TIMEOUT_S = 10.0
+
+
+class WorkerKit(Generic[S]):
+    """What `assemble` builds a service from, and where it registers what has to run.
+
+    `settings`, `broker` (connected only after `assemble`) and `database` (a client that
+    connects on first use) are the service's own. Registered work starts once MongoDB
+    answers and NATS is connected; do I/O in `setup` steps, not in `assemble` itself.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        settings: S,
+        broker: NatsBroker,
+        database: Database,
+        context: ContextRepo,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.broker = broker
+        self.database = database
+        self._context = context
+        self._setup: list[Work] = [database.ensure_indexes]
+        self._loops: list[tuple[float, Work, str]] = []
+        self._tasks: list[Coroutine[Any, Any, Any]] = []
+        self._ready_fields: dict[str, Any] = {}
+
+    def repository(
+        self, collection: str, model: type[BaseModel], aggregate: type[A], entity: str
+    ) -> Repository[A]:
+        """The repository of an entity this service owns; its indexes are created at start.
+
+        Its events are published to SLIPWAY_EVENTS with source `/slipway/<service>`.
+        """
+        repository = Repository(
+            self.database,
+            collection,
+            model,
+            aggregate,
+            entity,
+            f"/slipway/{self.name}",
+            EVENTS_STREAM,
+        )
+        self.setup(repository.ensure_indexes)
+        return repository
+
+    def setup(self, step: Work) -> None:
+        """Run `step` (e.g. index creation) once MongoDB answers, before any work is taken.
+
+        The steps run in registration order and all run again while MongoDB is unavailable.
+        """
+        self._setup.append(step)
+
+    def set_global(self, key: str, value: Any) -> None:
+        """Make `value` available to handlers as FastStream `Context(key)`."""
+        self._context.set_global(key, value)
+
+    def every(self, interval_s: float, work: Work, name: str) -> None:
+        """Run `work` every `interval_s` seconds while the service runs; a failed round is
+        logged under `name` and the next round still runs."""
+        self._loops.append((interval_s, work, name))
+
+    def run(self, task: Coroutine[Any, Any, Any]) -> None:
+        """Run `task` while the service runs; it is cancelled at shutdown."""
+        self._tasks.append(task)
+
+    def log_when_ready(self, **fields: Any) -> None:
+        """Add `fields` to the "<service> ready" log line."""
+        self._ready_fields.update(fields)
+
+    async def _run_setup(self) -> None:
+        for step in self._setup:
+            await step()
+
+
+def build_worker_app(
+    name: str,
+    settings: S,
+    *,
+    database: str,
+    routers: Iterable[NatsRouter],
+    declare_publishers: Callable[[DeclaredPublishers], None],
+    assemble: Callable[[WorkerKit[S]], Awaitable[None]],
+    version: str = "0.1.0",
+) -> FastStream:
+    """The FastStream app of worker service `name` (see the module docstring).
+
+    `database` is the name of the service's MongoDB database; `declare_publishers` declares
+    every subject the service's outbox publishes to (they make its AsyncAPI document).
+    """
+    broker = make_broker(settings.nats_url)
+    for router in routers:
+        broker.include_router(router)
+    publishers = DeclaredPublishers(broker)
+    declare_publishers(publishers)
+    serving: Database | None = None  # set once the service takes work
+    add_health(broker, name, lambda: serving)
+    # The ready line is the service's own: it carries the service's logger name.
+    service_log = logging.getLogger(getattr(assemble, "__module__", None) or __name__)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(context: ContextRepo) -> AsyncIterator[None]:
+        nonlocal serving
+        slipway_logging.configure(name, settings.log_level)
+        db = Database(settings.mongodb_uri, database, settings.mongodb_timeout_s)
+        kit = WorkerKit(name, settings, broker, db, context)
+        background = Background()
+        health: asyncio.Server | None = None
+        try:
+            if settings.health_port is not None:
+                health = await serve_health(db, settings.health_host, settings.health_port)
+            await assemble(kit)
+            await wait_for_database(db, kit._run_setup)
+            await connect_bus(broker)
+            serving = db
+            relay = OutboxRelay(
+                db,
+                publishers.publish,
+                owner=settings.instance,
+                interval_s=settings.relay_interval_s,
+            )
+            background.start(relay.run())
+            for interval_s, work, loop_name in kit._loops:
+                background.start(every(interval_s, work, loop_name))
+            while kit._tasks:
+                background.start(kit._tasks.pop(0))
+            service_log.info(f"{name} ready", extra=kit._ready_fields)
+            yield
+        finally:
+            await background.stop()
+            for never_started in kit._tasks:  # start-up failed before they ran
+                never_started.close()
+            if health is not None:
+                health.close()
+                await health.wait_closed()
+            await db.close()
+
+    return FastStream(
+        broker,
+        lifespan=lifespan,
+        specification=AsyncAPI(title=f"Slipway {name}", version=version),
+    )
+
+
+async def serve_health(database: Database, host: str, port: int) -> asyncio.Server:
+    """Answer `GET /healthz` on `host:port` over plain HTTP/1.1: 200 `{"status": "ok"}`
+    when `database` answers a ping, else 503 `{"status": "unavailable", "error": ...}`.
+
+    For Kubernetes probes of worker pods, which serve no other HTTP. Close the returned
+    server to stop.
+    """
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(HEALTH_REQUEST_TIMEOUT_S):
+                method, path = await _read_request(reader)
+                status, body = await _health(method, path, database)
+                writer.write(_response(status, body, with_body=method != "HEAD"))
+                await writer.drain()
+        except (TimeoutError, ConnectionError, ValueError):
+            pass  # a stalled, vanished or garbled client gets no answer
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    return await asyncio.start_server(answer, host, port)
+
+
+async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str]:
+    request_line = await reader.readline()
+    while await reader.readline() not in (b"\r\n", b"\n", b""):
+        pass  # headers: nothing in them changes the answer
+    parts = request_line.decode("latin-1").split()
+    if len(parts) != 3 or not parts[2].startswith("HTTP/"):
+        return "", ""
+    return parts[0], parts[1].split("?", 1)[0]
+
+
+async def _health(method: str, path: str, database: Database) -> tuple[int, dict[str, str]]:
+    if not method:
+        return 400, {"status": "bad request"}
+    if path != HEALTH_PATH:
+        return 404, {"status": "not found", "error": f"only {HEALTH_PATH} is served here"}
+    if method not in ("GET", "HEAD"):
+        return 405, {"status": "method not allowed"}
+    try:
+        await database.ping()
+    except Unavailable as exc:
+        return 503, {"status": "unavailable", "error": exc.message}
+    return 200, {"status": "ok"}
+
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    503: "Service Unavailable",
+}
+
+
+def _response(status: int, body: dict[str, str], *, with_body: bool) -> bytes:
+    payload = json.dumps(body).encode()
+    head = [
+        f"HTTP/1.1 {status} {_REASONS[status]}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(payload)}",
+        "Cache-Control: no-store",
+        "Connection: close",
+    ]
+    if status == 405:
+        head.append("Allow: GET, HEAD")
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + (payload if with_body else b"")

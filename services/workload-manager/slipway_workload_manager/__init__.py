@@ -1,0 +1,1 @@
+"""Slipway workload-manager: rolls out Deployments and Services and tracks them."""

@@ -1,0 +1,117 @@
+"""The port between the workload-manager's jobs and a cluster's API server.
+
+`WorkloadCluster` is implemented by `adapters.kubernetes.KubernetesWorkloads` (the
+official `kubernetes` client); domain and service tests use fakes of the same protocol.
+Every object Slipway applies carries the label `LABEL_ID` = the Slipway entity id, so
+`managed` finds them again, and `LABEL_MANAGED_BY` = `slipway`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+LABEL_ID = "slipway.io/id"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_NAME = "app.kubernetes.io/name"
+MANAGED_BY = "slipway"
+
+Manifest = Mapping[str, Any]
+"""A Kubernetes object as JSON (apiVersion, kind, metadata, spec)."""
+
+RolloutPhase = Literal["progressing", "available", "failed", "missing"]
+ServicePhase = Literal["pending", "active", "failed", "missing"]
+
+
+@dataclass(frozen=True)
+class ClusterAccess:
+    """How to reach one cluster's API server: its id and a self-contained kubeconfig."""
+
+    cluster_id: str
+    kubeconfig: str
+
+
+@dataclass(frozen=True)
+class RolloutObservation:
+    """What the cluster says about one Deployment right now.
+
+    `phase` is `available` when the observed generation is current and available
+    replicas reach the desired count; `failed` with the cluster's own reason
+    (`ProgressDeadlineExceeded`, or the image pull error from the pods' events);
+    `missing` when the object does not exist.
+    """
+
+    phase: RolloutPhase
+    desired: int = 0
+    available: int = 0
+    ready: int = 0
+    updated: int = 0
+    reason: str | None = None
+    # Fields of the live object that differ from what Slipway applied (drift detection).
+    live_replicas: int | None = None
+    live_image: str | None = None
+
+
+@dataclass(frozen=True)
+class ServiceObservation:
+    """What the cluster says about one Service: its address and ready endpoints."""
+
+    phase: ServicePhase
+    cluster_ip: str | None = None
+    node_port: int | None = None
+    ingress: list[str] = field(default_factory=list)
+    endpoints: list[str] = field(default_factory=list)
+    reason: str | None = None
+    live_port: int | None = None
+    live_target_port: int | None = None
+
+
+class ClusterUnreachable(Exception):
+    """The API server did not answer (down, refused, timed out): try again later."""
+
+
+class ClusterRejected(Exception):
+    """The API server refused the request (4xx other than 404/409): `message` says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class WorkloadCluster(Protocol):
+    """Apply, observe and remove Slipway's objects in one cluster.
+
+    Calls are idempotent. They raise `ClusterUnreachable` when the cluster cannot be
+    reached and `ClusterRejected` when it refuses a manifest.
+    """
+
+    async def ensure_namespace(self, access: ClusterAccess, namespace: str) -> None: ...
+
+    async def apply(self, access: ClusterAccess, manifest: Manifest) -> None:
+        """Create or update the object (server-side apply, field manager `slipway`)."""
+        ...
+
+    async def delete(self, access: ClusterAccess, kind: str, namespace: str, name: str) -> bool:
+        """Remove the object (foreground propagation); False when it was already gone."""
+        ...
+
+    async def observe_deployment(
+        self, access: ClusterAccess, namespace: str, name: str
+    ) -> RolloutObservation: ...
+
+    async def wait_deployment(
+        self, access: ClusterAccess, namespace: str, name: str, timeout_s: float
+    ) -> RolloutObservation:
+        """Watch the Deployment until it is available or failed, or `timeout_s` passes
+        (then the latest observation, `progressing`)."""
+        ...
+
+    async def observe_service(
+        self, access: ClusterAccess, namespace: str, name: str
+    ) -> ServiceObservation: ...
+
+    async def managed(self, access: ClusterAccess, kind: str) -> dict[str, Manifest]:
+        """Slipway's live objects of `kind` (Deployment or Service) in all namespaces,
+        by the value of their `LABEL_ID` label."""
+        ...

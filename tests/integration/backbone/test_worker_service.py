@@ -1,0 +1,133 @@
+"""A worker built with the shared composition root, against the real NATS and MongoDB."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import httpx
+import nats
+import pytest
+from faststream import FastStream
+from pymongo import AsyncMongoClient
+
+from slipway_libs import devstack
+from slipway_libs.messaging import DeclaredPublishers
+from slipway_libs.service import WorkerKit, build_worker_app
+from slipway_libs.settings import CommonSettings
+from tests.stack import Stack
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture(autouse=True)
+def keep_test_logging() -> Iterator[None]:
+    """The worker makes the root logger JSON-to-stderr, as a service process should."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:], root.level = handlers, level
+
+
+def worker(
+    settings: CommonSettings, assemble: Callable[[WorkerKit[CommonSettings]], Awaitable[None]]
+) -> tuple[str, FastStream]:
+    name = f"kit-test-{uuid.uuid4().hex[:8]}"
+
+    def no_publishers(publishers: DeclaredPublishers) -> None:
+        pass
+
+    app = build_worker_app(
+        name,
+        settings,
+        database=database_of(name),
+        routers=[],
+        declare_publishers=no_publishers,
+        assemble=assemble,
+    )
+    return name, app
+
+
+def database_of(name: str) -> str:
+    return f"slipway_{name.replace('-', '_')}"
+
+
+async def nothing(kit: WorkerKit[CommonSettings]) -> None:
+    pass
+
+
+async def poll_healthz(url: str, status: int, timeout_s: float = 30) -> httpx.Response:
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(timeout=5) as client:
+        while True:
+            try:
+                response = await client.get(url)
+                if response.status_code == status:
+                    return response
+            except httpx.TransportError:
+                pass  # not listening yet
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{url} did not answer {status} within {timeout_s}s")
+            await asyncio.sleep(0.1)
+
+
+async def test_a_running_worker_answers_healthz_and_its_health_subject(stack: Stack) -> None:
+    port = devstack.free_port()
+    settings = CommonSettings(
+        nats_url=stack.nats_url, mongodb_uri=stack.mongodb_uri, health_port=port
+    )
+    rounds: list[float] = []
+
+    async def assemble(kit: WorkerKit[CommonSettings]) -> None:
+        async def sweep() -> None:
+            rounds.append(time.monotonic())
+
+        kit.every(0.05, sweep, "test sweep")
+
+    name, app = worker(settings, assemble)
+    running = asyncio.create_task(app.run())
+    try:
+        healthz = await poll_healthz(f"http://127.0.0.1:{port}/healthz", 200)
+        nc = await nats.connect(stack.nats_url)
+        try:
+            reply = await nc.request(f"slipway.health.{name}", b"", timeout=5)
+        finally:
+            await nc.close()
+        elsewhere = await poll_healthz(f"http://127.0.0.1:{port}/metrics", 404)
+    finally:
+        app.exit()
+        await asyncio.wait_for(running, 30)
+        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongodb_uri)
+        await mongo.drop_database(database_of(name))
+        await mongo.close()
+
+    assert healthz.json() == {"status": "ok"}
+    assert healthz.headers["content-type"] == "application/json"
+    assert json.loads(reply.data) == {"ok": True, "data": {"service": name}}
+    assert elsewhere.json()["status"] == "not found"
+    assert rounds, "the registered loop never ran"
+    with pytest.raises(httpx.ConnectError):  # stopped with the service
+        httpx.get(f"http://127.0.0.1:{port}/healthz")
+
+
+async def test_healthz_answers_503_while_mongodb_is_unreachable() -> None:
+    port = devstack.free_port()
+    nowhere = devstack.mongodb_uri(devstack.free_port())  # nothing listens there
+    settings = CommonSettings(mongodb_uri=nowhere, mongodb_timeout_s=0.5, health_port=port)
+    _, app = worker(settings, nothing)
+    running = asyncio.create_task(app.run())
+    try:
+        response = await poll_healthz(f"http://127.0.0.1:{port}/healthz", 503)
+    finally:
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+
+    body: dict[str, Any] = response.json()
+    assert body["status"] == "unavailable"
+    assert body["error"].startswith("MongoDB is unavailable")
