@@ -122,14 +122,23 @@ class ManagedProcess:
             self.proc.wait(5)
 
 
+MAX_PAYLOAD = 8 * 1024 * 1024
+
+
 def start_nats(state_dir: Path, port: int) -> ManagedProcess:
     """nats-server with JetStream on 127.0.0.1:`port`, storing under `state_dir`."""
     store = state_dir / "nats"
     store.mkdir(parents=True, exist_ok=True)
+    # Uploaded chart archives travel base64-encoded in one command message; the default
+    # 1 MiB max_payload would cap them near 750 KiB. nats-server takes this only from a file.
+    config = store / "nats.conf"
+    config.write_text(f"max_payload: {MAX_PAYLOAD}\n")
     process = ManagedProcess(
         "nats",
         [
             venv_binary("nats-server"),
+            "-c",
+            str(config),
             "-js",
             "-a",
             HOST,

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
+import json
+import os
+import re
 import tarfile
 import uuid
 
@@ -173,3 +177,118 @@ def test_the_projects_own_chart_is_valid(api):
     assert response.status_code == 202
     chart = wait_status(api, response.headers["Location"], TERMINAL, timeout_s=60)
     assert chart["status"] == "valid", errors(chart)
+
+
+# --- multipart uploads ----------------------------------------------------------------------
+
+
+def tgz(chart: str) -> bytes:
+    return base64.b64decode(packaged(chart))
+
+
+def form(chart: str = "good", **overrides) -> dict[str, str]:
+    """The text fields of a multipart upload (the JSON body's fields, `values` as JSON)."""
+    fields = {
+        "name": chart,
+        "version": "0.1.0",
+        "app_version": "1.0.0",
+        "namespace": f"e2e-{uuid.uuid4().hex[:8]}",
+    }
+    return {**fields, **overrides}
+
+
+def fields_of(response) -> set[str]:
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM
+    return {e["field"] for e in response.json()["errors"]}
+
+
+def test_a_multipart_upload_registers_the_chart_like_a_base64_body(api):
+    archive = tgz("good")
+    fields = form(values=json.dumps({"replicaCount": 2}), description="uploaded")
+    response = api.post("/api/helm-charts", data=fields, files={"chart": ("good.tgz", archive)})
+    assert response.status_code == 202, response.text
+    created = response.json()
+    assert created["values"] == {"replicaCount": 2}
+    assert created["description"] == "uploaded"
+    assert created["source"]["archive_size"] == len(archive)
+    assert created["source"]["archive_sha256"] == hashlib.sha256(archive).hexdigest()
+    chart = wait_status(api, response.headers["Location"], TERMINAL, timeout_s=30)
+    assert chart["status"] == "valid", chart["findings"]
+
+
+def test_put_takes_a_multipart_upload_too(api):
+    location = api.post("/api/helm-charts", json=chart_body()).headers["Location"]
+    chart = wait_status(api, location, {"valid"}, timeout_s=30)
+    response = api.put(
+        location,
+        data=form(namespace=chart["namespace"]),
+        files={"chart": ("good.tgz", tgz("good"))},
+        headers={"If-Match": f'"{chart["revision"]}"'},
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["source"]["path"] is None
+    again = wait_status(api, location, {"valid"}, timeout_s=30)
+    assert again["source"]["archive_id"]
+    stale = api.put(
+        location,
+        data=form(namespace=chart["namespace"]),
+        files={"chart": ("good.tgz", tgz("good"))},
+        headers={"If-Match": f'"{chart["revision"]}"'},
+    )
+    assert stale.status_code == 412
+
+
+def test_an_upload_without_its_file_or_with_bad_fields_is_a_422_naming_each_field(api):
+    response = api.post(
+        "/api/helm-charts",
+        data=form(version="1.0", values="{not json"),
+        files={"unrelated": ("notes.txt", b"hello")},
+    )
+    assert {"chart", "version", "values", "unrelated"} <= fields_of(response)
+    as_text = api.post(
+        "/api/helm-charts", data=form(), files={"chart": (None, b"a text field, not a file")}
+    )
+    assert fields_of(as_text) == {"chart"}
+
+
+def test_an_unsafe_upload_is_a_422_naming_the_chart_part(api):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        info = tarfile.TarInfo("../../etc/passwd")
+        info.size = 5
+        archive.addfile(info, io.BytesIO(b"root\n"))
+    fields = form()
+    response = api.post(
+        "/api/helm-charts", data=fields, files={"chart": ("evil.tgz", buffer.getvalue())}
+    )
+    assert fields_of(response) == {"chart"}
+    assert "'..'" in response.json()["errors"][0]["message"]
+    items = api.get("/api/helm-charts", params={"limit": 500}).json()["items"]
+    assert fields["namespace"] not in [i["namespace"] for i in items]
+
+
+def archive_of(size: int) -> bytes:
+    """A .tgz of about `size` bytes (random bytes do not compress)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        blob = os.urandom(size)
+        info = tarfile.TarInfo("good/blob.bin")
+        info.size = len(blob)
+        archive.addfile(info, io.BytesIO(blob))
+    return buffer.getvalue()
+
+
+def test_an_archive_over_the_size_limit_is_a_422_naming_the_field_and_the_limit(api):
+    # Over the validator's SLIPWAY_ARCHIVE_MAX_BYTES (4 MiB) but within one bus message.
+    archive = archive_of(4608 * 1024)
+    upload = api.post("/api/helm-charts", data=form(), files={"chart": ("big.tgz", archive)})
+    assert fields_of(upload) == {"chart"}
+    assert re.search(r"\d+ bytes allowed", upload.json()["errors"][0]["message"])
+
+    # Too big for one bus message (NATS max_payload) once base64-encoded.
+    archive = archive_of(7 * 1024 * 1024)
+    body = chart_body(source={"archive": base64.b64encode(archive).decode()})
+    encoded = api.post("/api/helm-charts", json=body)
+    assert fields_of(encoded) == {"source.archive"}
+    assert re.search(r"at most \d+ bytes fit", encoded.json()["errors"][0]["message"])

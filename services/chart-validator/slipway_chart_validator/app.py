@@ -46,6 +46,7 @@ async def assemble(kit: WorkerKit[ChartValidatorSettings]) -> None:
     service = ChartService(settings, kit.database, charts, ArchiveStore(kit.database), helm)
     kit.set_global("charts", service)
     kit.every(settings.reconcile_interval_s, service.expire_overdue, "deadline sweep")
+    kit.every(settings.archive_sweep_interval_s, service.sweep_orphan_archives, "archive sweep")
     kit.log_when_ready(chart_roots=[str(root) for root in settings.chart_roots])
 
 

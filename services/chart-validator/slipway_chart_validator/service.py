@@ -8,16 +8,16 @@ import binascii
 import hashlib
 import logging
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from slipway_chart_validator.adapters.archive import UnsafeArchive, extract_chart_archive
 from slipway_chart_validator.adapters.archive_store import ArchiveStore
 from slipway_chart_validator.adapters.helm import Helm
-from slipway_chart_validator.adapters.process import ToolUnavailable
 from slipway_chart_validator.domain.chart import HelmChartAggregate
 from slipway_chart_validator.settings import ChartValidatorSettings
 from slipway_chart_validator.validation import validate_chart_archive, validate_chart_path
@@ -34,10 +34,11 @@ from slipway_contracts.jobs import ValidateChartJob
 from slipway_contracts.queries import GetEntity, ListEntities
 from slipway_libs import context
 from slipway_libs.aggregate import utcnow
-from slipway_libs.errors import Conflict, InvalidInput, RetryableError
+from slipway_libs.errors import Conflict, InvalidInput, RetryableError, Unavailable
 from slipway_libs.jobs import Delivery, run_job
 from slipway_libs.messaging import JOBS_STREAM, CommandProcessor, ok
 from slipway_libs.paths import resolve_inside_roots
+from slipway_libs.process import ToolUnavailable
 from slipway_libs.storage import (
     Database,
     Repository,
@@ -45,6 +46,7 @@ from slipway_libs.storage import (
     change,
     check_if_match,
     deadline_in,
+    unavailable_from,
 )
 
 log = logging.getLogger(__name__)
@@ -128,6 +130,10 @@ class ChartService:
         """Run a command that may have stored an archive; drop the archive unless kept."""
         try:
             reply = await self.processor.run(command, action)
+        except Unavailable:
+            # The commit may have gone through unacknowledged: dropping the archive could
+            # strand a committed chart. The orphan sweep removes it if nothing refers to it.
+            raise
         except DuplicateKeyError as exc:
             if archive_id:
                 await self.archives.drop(archive_id)
@@ -283,6 +289,35 @@ class ChartService:
         return [Finding.model_validate(f.as_dict()) for f in found]
 
     # --- reconciliation ---------------------------------------------------------
+
+    async def _referenced_archives(self, archive_ids: Sequence[str]) -> set[str]:
+        try:
+            found = await self.charts.collection.distinct(
+                "source.archive_id", {"source.archive_id": {"$in": [*archive_ids]}}
+            )
+        except PyMongoError as exc:
+            raise unavailable_from(exc) from exc
+        return set(found)
+
+    async def sweep_orphan_archives(self) -> int:
+        """Remove stored archives no chart refers to, once older than the grace period.
+
+        An archive is stored before its chart commits, so a young unreferenced one may
+        belong to a command still running: only those past `archive_orphan_grace_s` go.
+        They are left by a command that failed after storing, a process that died before
+        it dropped a replaced or deleted chart's archive, or a commit of unknown outcome.
+        """
+        cutoff = utcnow() - timedelta(seconds=self.settings.archive_orphan_grace_s)
+        removed = 0
+        async for batch in self.archives.stored_before(cutoff):
+            referenced = await self._referenced_archives(batch)
+            for archive_id in batch:
+                if archive_id not in referenced:
+                    await self.archives.drop(archive_id)
+                    removed += 1
+        if removed:
+            log.info("removed orphaned chart archives", extra={"count": removed})
+        return removed
 
     async def expire_overdue(self) -> int:
         """Fail every validation still running past its deadline."""

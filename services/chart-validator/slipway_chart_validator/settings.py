@@ -20,8 +20,16 @@ class ChartValidatorSettings(CommonSettings):
     chart_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=lambda: [Path("examples/charts"), Path("charts")]
     )
-    archive_max_bytes: int = Field(10 * MIB, gt=0, description="largest uploaded .tgz")
+    archive_max_bytes: int = Field(4 * MIB, gt=0, description="largest uploaded .tgz")
     unpacked_max_bytes: int = Field(50 * MIB, gt=0, description="largest unpacked chart")
+    # An archive is stored before its chart record commits; one no chart refers to after
+    # this long (a failed or crashed command, a replaced or deleted chart) is removed.
+    archive_orphan_grace_s: float = Field(
+        600, gt=0, description="age after which an unreferenced archive is removed"
+    )
+    archive_sweep_interval_s: float = Field(
+        60, gt=0, description="how often unreferenced archives are looked for"
+    )
     # e.g. `policy.liveness-probe=warning,policy.image-tag=off`
     rules: str = ""
     helm_concurrency: int = Field(4, ge=1, description="helm processes run at once")

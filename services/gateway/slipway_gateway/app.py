@@ -8,7 +8,15 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from slipway_gateway.adapters.bus import CommandBus
-from slipway_gateway.entrypoints import charts, images, problems, system
+from slipway_gateway.entrypoints import (
+    charts,
+    clusters,
+    deployments,
+    images,
+    problems,
+    services,
+    system,
+)
 from slipway_gateway.settings import GatewaySettings
 from slipway_libs import logging as slipway_logging
 
@@ -38,4 +46,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(system.router)
     app.include_router(images.router)
     app.include_router(charts.router)
+    app.include_router(clusters.router)
+    app.include_router(deployments.router)
+    app.include_router(services.router)
     return app

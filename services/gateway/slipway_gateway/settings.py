@@ -17,7 +17,12 @@ class GatewaySettings(CommonSettings):
     retry_after_s: int = Field(5, ge=1)
     # Services whose health /readyz requires (comma-separated).
     ready_services: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["image-builder", "chart-validator"]
+        default_factory=lambda: [
+            "image-builder",
+            "chart-validator",
+            "cluster-manager",
+            "workload-manager",
+        ]
     )
 
     @field_validator("ready_services", mode="before")
