@@ -25,12 +25,15 @@ def asyncapi_documents() -> dict[str, dict[str, Any]]:
     """Each service's AsyncAPI document, generated with default settings."""
     from slipway_chart_validator.app import create_app as chart_validator
     from slipway_chart_validator.settings import ChartValidatorSettings
+    from slipway_cluster_manager.app import create_app as cluster_manager
+    from slipway_cluster_manager.settings import ClusterManagerSettings
     from slipway_image_builder.app import create_app as image_builder
     from slipway_image_builder.settings import ImageBuilderSettings
 
     factories: dict[str, Callable[[], Any]] = {
         "image-builder": lambda: image_builder(ImageBuilderSettings(nats_url=DEFAULT_NATS)),
         "chart-validator": lambda: chart_validator(ChartValidatorSettings(nats_url=DEFAULT_NATS)),
+        "cluster-manager": lambda: cluster_manager(ClusterManagerSettings(nats_url=DEFAULT_NATS)),
     }
     return {
         name: factory().schema.to_specification().to_jsonable()

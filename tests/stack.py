@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from slipway_libs import devstack
+from slipway_libs.simcluster import stop_servers_under
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,6 +104,7 @@ class Stack:
     def stop(self) -> None:
         for process in reversed(list(self.services.values())):
             process.stop()
+        stop_servers_under(self.state_dir)
         for process in (self.dockerd, self.mongod, self.nats):
             if process is not None:
                 process.stop(30)

@@ -406,6 +406,11 @@ def run(state_dir: Path) -> int:
         log.info("stopping Slipway")
         for process in reversed(services):
             process.stop()
+        # Simulated clusters outlive the cluster-manager on purpose; the stack owns them.
+        from slipway_libs.simcluster import stop_servers_under
+
+        for name in stop_servers_under(state_dir):
+            log.info("stopped simulated cluster %s", name)
         for process in reversed(infra):
             process.stop(30)
         log.info("stopped")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from faststream import BaseMiddleware, ExceptionMiddleware
@@ -150,7 +150,7 @@ class DeclaredPublishers:
             subject, stream=JStream(stream, declare=False), schema=schema, description=description
         )
 
-    def declare_events(self, entity: str, events: dict[str, type[BaseModel]]) -> None:
+    def declare_events(self, entity: str, events: Mapping[str, type[BaseModel]]) -> None:
         """Declare `slipway.events.<entity>.<event>` for each event model."""
         for name, model in events.items():
             self.declare(

@@ -15,6 +15,8 @@ from slipway_libs.simcluster.process import (
     find_free_port,
     port_is_free,
     running_server_pid,
+    stop_servers_under,
+    terminate_server,
 )
 
 __all__ = [
@@ -24,5 +26,7 @@ __all__ = [
     "kubeconfig_document",
     "port_is_free",
     "running_server_pid",
+    "stop_servers_under",
+    "terminate_server",
     "write_kubeconfig",
 ]

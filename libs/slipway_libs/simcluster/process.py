@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -260,3 +261,43 @@ def _read_stdout(
             notify(message)
     notify(None)
     stream.close()
+
+
+STOP_GRACE_S = 10.0
+
+
+def terminate_server(pid: int, state_dir: Path, grace_s: float = STOP_GRACE_S) -> None:
+    """SIGTERM a simulated cluster process (it saves its state), SIGKILL it after
+    `grace_s`; returns once nothing serves `state_dir` any more."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while running_server_pid(state_dir) == pid and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if running_server_pid(state_dir) == pid:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while running_server_pid(state_dir) == pid and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def stop_servers_under(state_dir: Path, grace_s: float = STOP_GRACE_S) -> list[str]:
+    """Stop every simulated cluster process serving a directory under
+    `<state_dir>/clusters` (Slipway's SLIPWAY_STATE_DIR); returns the clusters stopped.
+
+    For the embedded stack's Ctrl-C: clusters outlive the cluster-manager on purpose, so
+    whoever owns the whole stack stops them. Their state is saved and a later start
+    resumes it.
+    """
+    stopped: list[tuple[str, int, Path]] = []
+    clusters = Path(state_dir) / "clusters"
+    for directory in sorted(clusters.iterdir()) if clusters.is_dir() else []:
+        pid = running_server_pid(directory)
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            stopped.append((directory.name, pid, directory))
+    for _, pid, directory in stopped:  # they save their state in parallel
+        terminate_server(pid, directory, grace_s)
+    return [name for name, _, _ in stopped]

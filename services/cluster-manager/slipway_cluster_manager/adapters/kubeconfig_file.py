@@ -112,3 +112,15 @@ def extract_context(path: Path, context: str | None) -> str:
     document = load_kubeconfig(path)
     minified = minify_kubeconfig(document, context, base_dir=path.parent)
     return yaml.safe_dump(minified, sort_keys=False)
+
+
+def server_of(kubeconfig: str) -> str | None:
+    """The API server URL of a kubeconfig's current context (None when it names none)."""
+    try:
+        document = yaml.safe_load(kubeconfig)
+        context = _named(document, "contexts", document["current-context"], "context")
+        cluster = _named(document, "clusters", context["context"]["cluster"], "cluster")
+        server = cluster["cluster"]["server"]
+    except (yaml.YAMLError, KubeconfigError, KeyError, TypeError):
+        return None
+    return str(server) if server else None

@@ -6,9 +6,9 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
@@ -18,21 +18,20 @@ from starlette.datastructures import FormData, UploadFile
 from slipway_contracts import subjects
 from slipway_contracts.commands import ChartSpec
 from slipway_contracts.entities import ChartStatus, HelmChart
-from slipway_contracts.queries import Page
 from slipway_gateway.adapters.bus import CommandBus
 from slipway_gateway.entrypoints import http
-from slipway_gateway.entrypoints.http import (
-    PROBLEM_RESPONSES,
-    Bus,
-    CommandId,
-    IfMatch,
-    entity_response,
-    no_content,
-)
+from slipway_gateway.entrypoints.http import Bus, CommandId, IfMatch, entity_response
+from slipway_gateway.entrypoints.resources import Resource, ResourceRoutes
 from slipway_libs.errors import InvalidInput
 
-router = APIRouter(prefix="/api/helm-charts", tags=["helm charts"], responses=PROBLEM_RESPONSES)
-CHART = subjects.HELM_CHART
+CHARTS = Resource(
+    entity=subjects.HELM_CHART,
+    path="/api/helm-charts",
+    model=HelmChart,
+    statuses=ChartStatus,
+    noun="chart",
+    tag="helm charts",
+)
 
 MULTIPART = "multipart/form-data"
 ARCHIVE_PART = "chart"  # the form's file part; its errors are named after it, not `source.archive`
@@ -67,10 +66,6 @@ curl -F chart=@mychart-0.1.0.tgz -F name=mychart -F version=0.1.0 -F app_version
      -F 'values={"replicaCount": 2}' http://127.0.0.1:8080/api/helm-charts
 ```
 """
-
-
-def location(chart_id: str) -> str:
-    return f"{router.prefix}/{chart_id}"
 
 
 # --- multipart uploads --------------------------------------------------------------------
@@ -254,7 +249,7 @@ class ChartUploadRoute(APIRoute):
 
 
 async def send_spec(
-    command_bus: CommandBus, subject: str, payload: dict[str, Any], command_id: str
+    command_bus: CommandBus, action: str, payload: dict[str, Any], command_id: str
 ) -> Any:
     """Send a chart command, refusing up front one too large for the bus to carry."""
     limit = bus_max_payload(command_bus)
@@ -273,86 +268,63 @@ async def send_spec(
             f"the archive is {archive_bytes} bytes; at most {room} bytes fit in one message "
             f"bus message ({limit} bytes once base64-encoded, NATS max_payload)",
         )
-    return await command_bus.request(subject, payload, command_id)
+    return await CHARTS.command(command_bus, action, payload, command_id)
 
 
 # --- routes -------------------------------------------------------------------------------
+# Create and replace are written out: they also take an upload and check the command's size.
 
 
 async def create_chart(spec: ChartSpec, bus: Bus, command_id: CommandId) -> JSONResponse:
-    chart = await send_spec(
-        bus, subjects.command(CHART, "create"), spec.model_dump(mode="json"), command_id
-    )
-    return entity_response(chart, 202, location(chart["id"]))
-
-
-router.add_api_route(
-    "",
-    create_chart,
-    methods=["POST"],
-    status_code=202,
-    response_model=HelmChart,
-    description="Register a chart and queue its validation (202; poll it or watch the "
-    "events).\n" + UPLOAD_HELP,
-    openapi_extra=UPLOAD_BODY,
-    route_class_override=ChartUploadRoute,
-)
-
-
-@router.get("", response_model=Page)
-async def list_charts(
-    bus: Bus,
-    status: ChartStatus | None = None,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> JSONResponse:
-    """Charts oldest first; pass `next_cursor` back as `cursor` for the next page."""
-    page = await bus.request(
-        subjects.query(CHART, "list"), {"status": status, "cursor": cursor, "limit": limit}
-    )
-    return JSONResponse(page)
-
-
-@router.get("/{chart_id}", response_model=HelmChart)
-async def get_chart(chart_id: str, bus: Bus) -> JSONResponse:
-    return entity_response(await bus.request(subjects.query(CHART, "get"), {"id": chart_id}))
+    chart = await send_spec(bus, "create", spec.model_dump(mode="json"), command_id)
+    return entity_response(chart, 202, CHARTS.location(chart["id"]))
 
 
 async def replace_chart(
     chart_id: str, spec: ChartSpec, bus: Bus, command_id: CommandId, revision: IfMatch
 ) -> JSONResponse:
     payload = {**spec.model_dump(mode="json"), "id": chart_id, "expected_revision": revision}
-    chart = await send_spec(bus, subjects.command(CHART, "update"), payload, command_id)
-    return entity_response(chart, 202, location(chart_id))
+    chart = await send_spec(bus, "update", payload, command_id)
+    return entity_response(chart, 202, CHARTS.location(chart_id))
 
 
-router.add_api_route(
+routes = ResourceRoutes(CHARTS)
+router = routes.router
+
+
+def add_upload_route(
+    method: str, path: str, endpoint: Callable[..., Any], description: str
+) -> None:
+    """A route taking a ChartSpec as JSON or as a multipart upload; it answers 202."""
+    router.add_api_route(
+        path,
+        endpoint,
+        methods=[method],
+        status_code=202,
+        response_model=HelmChart,
+        description=description + "\n" + UPLOAD_HELP,
+        openapi_extra=UPLOAD_BODY,
+        route_class_override=ChartUploadRoute,
+    )
+
+
+add_upload_route(
+    "POST",
+    "",
+    create_chart,
+    "Register a chart and queue its validation (202; poll it or watch the events).",
+)
+routes.add_list("Charts oldest first; pass `next_cursor` back as `cursor` for the next page.")
+routes.add_get()
+add_upload_route(
+    "PUT",
     "/{chart_id}",
     replace_chart,
-    methods=["PUT"],
-    status_code=202,
-    response_model=HelmChart,
-    description="Replace the spec; every change validates the chart again (202). The body "
-    "is the same as POST's: JSON or a multipart upload.\n" + UPLOAD_HELP,
-    openapi_extra=UPLOAD_BODY,
-    route_class_override=ChartUploadRoute,
+    "Replace the spec; every change validates the chart again (202). The body is the same "
+    "as POST's: JSON or a multipart upload.",
 )
-
-
-@router.delete("/{chart_id}", status_code=204)
-async def delete_chart(
-    chart_id: str, bus: Bus, command_id: CommandId, revision: IfMatch
-) -> Response:
-    payload = {"id": chart_id, "expected_revision": revision}
-    await bus.request(subjects.command(CHART, "delete"), payload, command_id)
-    return no_content()
-
-
-@router.post("/{chart_id}/validate", status_code=202, response_model=HelmChart)
-async def validate_chart(
-    chart_id: str, bus: Bus, command_id: CommandId, revision: IfMatch
-) -> JSONResponse:
-    """Validate the chart again as its source is now, e.g. after its files changed (202)."""
-    payload = {"id": chart_id, "expected_revision": revision}
-    chart = await bus.request(subjects.command(CHART, "validate"), payload, command_id)
-    return entity_response(chart, 202, location(chart_id))
+routes.add_delete()
+routes.add_action(
+    "validate",
+    "Validate the chart again as its source is now, e.g. after its files changed (202).",
+)

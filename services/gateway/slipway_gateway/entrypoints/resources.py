@@ -15,6 +15,11 @@ An entity's routes are requests to its owning service: list and get are queries
     routes.add_action("scale", "Change the replica count (202).", body=Scale)
     router = routes.router
 
+Variants, all optional: `status=` a fixed code or a `StatusRule`; `add_delete(options=)`
+a model of query parameters the delete command also takes; `add_action(if_match=False)`
+for a command that runs on any revision (it takes none), `location=False` for one that
+answers the entity as it is, like a read.
+
 Routes an entity has alone (a kubeconfig, build logs) go on `router` next to these,
 using `Resource.query`/`Resource.command` to reach the service.
 """
@@ -27,7 +32,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, create_model
 
@@ -49,10 +54,12 @@ from slipway_gateway.entrypoints.http import (
 class StatusRule:
     """How a create or replace answers when one status does not fit every request:
     `choose(body, entity)` picks one of `possible` (the first is the documented default),
-    e.g. 202 only when the change queued long-running work."""
+    e.g. 202 only when the change queued long-running work. `others` describes the other
+    codes in the OpenAPI document; None leaves their HTTP reason phrase ("Accepted")."""
 
     choose: Callable[[Any, dict[str, Any]], int]
     possible: tuple[int, ...]
+    others: str | None = "See the description"
 
 
 # Fields of a command that the REST request carries outside its body.
@@ -98,8 +105,17 @@ def request_body(command: type[Model], name: str, doc: str | None = None) -> typ
     return body
 
 
-def _fields(body: BaseModel) -> dict[str, Any]:
-    return body.model_dump(mode="json")
+def _fields(body: BaseModel | None) -> dict[str, Any]:
+    return body.model_dump(mode="json") if body is not None else {}
+
+
+def _absent() -> None:
+    """Stands in for a request part a route does not take (no body, no If-Match)."""
+    return None
+
+
+# A route parameter that is always None and adds nothing to the request or its schema.
+Absent = Annotated[None, Depends(_absent)]
 
 
 def _status(status: int | StatusRule, body: Any, entity: dict[str, Any]) -> int:
@@ -110,9 +126,8 @@ def _documented(status: int | StatusRule, model: type[BaseModel]) -> dict[str, A
     """The route's documented status code and, for a rule, the others it may answer."""
     if isinstance(status, int):
         return {"status_code": status}
-    others = {
-        code: {"model": model, "description": "See the description"} for code in status.possible[1:]
-    }
+    described = {"description": status.others} if status.others else {}
+    others = {code: {"model": model, **described} for code in status.possible[1:]}
     return {"status_code": status.possible[0], "responses": others}
 
 
@@ -226,23 +241,35 @@ class ResourceRoutes:
         description: str,
         body: type[BaseModel] | None = None,
         status: int | StatusRule = 202,
+        *,
+        if_match: bool = True,
+        location: bool = True,
     ) -> None:
         """`POST <path>/{id}/<action>` (If-Match, Idempotency-Key) → the entity, its ETag
-        and Location. `body`'s fields, when given, join the command's id and revision."""
+        and Location. `body`'s fields, when given, join the command's id and revision.
+        `if_match=False`: the command takes no revision and the route no If-Match;
+        `location=False`: the answer has no Location."""
         name = f"{action}_{self.resource.noun}"
-        self._add_entity_command("POST", f"/{action}", action, name, description, body, status)
+        self._add_entity_command(
+            "POST", f"/{action}", action, name, description, body, status, if_match, location
+        )
 
-    def add_delete(self, description: str) -> None:
-        """`DELETE <path>/{id}` (If-Match, Idempotency-Key) → 204 once the service agreed."""
+    def add_delete(
+        self, description: str | None = None, options: type[BaseModel] | None = None
+    ) -> None:
+        """`DELETE <path>/{id}` (If-Match, Idempotency-Key) → 204 once the service agreed.
+        `options`' fields, when given, are query parameters the command also carries."""
         res = self.resource
+        query = Annotated[options, Query()] if options else Absent
 
         async def delete_entity(
             entity_id: self._entity_id(),  # type: ignore[valid-type]
             bus: Bus,
             command_id: CommandId,
             revision: IfMatch,
+            given: query,  # type: ignore[valid-type]
         ) -> Response:
-            payload = {"id": entity_id, "expected_revision": revision}
+            payload = {"id": entity_id, "expected_revision": revision, **_fields(given)}
             await res.command(bus, "delete", payload, command_id)
             return no_content()
 
@@ -257,46 +284,31 @@ class ResourceRoutes:
         description: str,
         body: type[BaseModel] | None,
         status: int | StatusRule,
+        if_match: bool = True,
+        location: bool = True,
     ) -> None:
         """A command about one entity: the body's fields (if any), the id from the path and
         the revision from If-Match; it answers the entity, its ETag and Location."""
         res = self.resource
+        # FastAPI reads the body's model and the headers from the parameters' annotations.
+        fields_type = body if body is not None else Absent
+        revision_type = IfMatch if if_match else Absent
 
-        async def send(
-            entity_id: str,
-            fields: BaseModel | None,
-            bus: CommandBus,
-            command_id: str,
-            revision: int | None,
+        async def route(
+            entity_id: self._entity_id(),  # type: ignore[valid-type]
+            fields: fields_type,  # type: ignore[valid-type]
+            bus: Bus,
+            command_id: CommandId,
+            revision: revision_type,  # type: ignore[valid-type]
         ) -> JSONResponse:
-            payload = {
-                **(_fields(fields) if fields else {}),
-                "id": entity_id,
-                "expected_revision": revision,
-            }
+            payload = {**_fields(fields), "id": entity_id}
+            if if_match:
+                payload["expected_revision"] = revision
             entity = await res.command(bus, action, payload, command_id)
-            return entity_response(entity, _status(status, fields, entity), res.location(entity_id))
-
-        # Two signatures, because FastAPI reads the body's model from the parameters.
-        if body is None:
-
-            async def route(
-                entity_id: self._entity_id(),  # type: ignore[valid-type]
-                bus: Bus,
-                command_id: CommandId,
-                revision: IfMatch,
-            ) -> JSONResponse:
-                return await send(entity_id, None, bus, command_id, revision)
-
-        else:
-
-            async def route(  # type: ignore[misc]
-                entity_id: self._entity_id(),  # type: ignore[valid-type]
-                fields: body,  # type: ignore[valid-type]
-                bus: Bus,
-                command_id: CommandId,
-                revision: IfMatch,
-            ) -> JSONResponse:
-                return await send(entity_id, fields, bus, command_id, revision)
+            return entity_response(
+                entity,
+                _status(status, fields, entity),
+                res.location(entity_id) if location else None,
+            )
 
         self._add(method, self._item + suffix, route, name, description, status, res.model)

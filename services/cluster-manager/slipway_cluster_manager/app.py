@@ -1,0 +1,105 @@
+"""Composition root of the cluster-manager: settings, MongoDB, the drivers, NATS, handlers."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+
+from faststream import FastStream
+from pymongo import ASCENDING
+
+from slipway_cluster_manager.adapters.host import read_host_capabilities
+from slipway_cluster_manager.adapters.kubeconfig_driver import KubeconfigDriver
+from slipway_cluster_manager.adapters.minikube import MinikubeDriver
+from slipway_cluster_manager.adapters.sim_driver import SimDriver
+from slipway_cluster_manager.domain.cluster import ClusterAggregate
+from slipway_cluster_manager.domain.ports import ClusterDriver
+from slipway_cluster_manager.handlers import commands
+from slipway_cluster_manager.handlers.jobs import job_router
+from slipway_cluster_manager.service import OPERATE, UNIQUE_NAME_INDEX, ClusterService
+from slipway_cluster_manager.settings import ClusterManagerSettings
+from slipway_contracts import subjects
+from slipway_contracts.entities import ClusterDriverName, MinikubeCluster
+from slipway_contracts.events import events_of
+from slipway_contracts.jobs import ClusterOperationJob
+from slipway_libs.messaging import JOBS_STREAM, DeclaredPublishers
+from slipway_libs.service import WorkerKit, build_worker_app
+
+SERVICE = "cluster-manager"
+CLUSTER = subjects.MINIKUBE_CLUSTER
+
+
+def declare_publishers(publishers: DeclaredPublishers) -> None:
+    publishers.declare_events(CLUSTER, events_of(CLUSTER))
+    publishers.declare(
+        OPERATE, JOBS_STREAM, ClusterOperationJob, "Start, stop or restart one cluster."
+    )
+
+
+def make_drivers(settings: ClusterManagerSettings) -> dict[str, ClusterDriver]:
+    """One driver per backend, keyed by the entity's `driver`."""
+    return {
+        ClusterDriverName.MINIKUBE: MinikubeDriver(
+            executable=settings.minikube_path,
+            minikube_home=settings.minikube_home,
+            default_vm_driver=settings.minikube_vm_driver,
+            # The operation's deadline is what ends a start; this only backs it up.
+            start_timeout=settings.minikube_start_deadline_s + 60,
+            command_timeout=settings.stop_deadline_s,
+        ),
+        ClusterDriverName.KUBECONFIG: KubeconfigDriver(probe_timeout=settings.probe_timeout_s),
+        ClusterDriverName.SIM: SimDriver(
+            ready_delay_s=settings.sim_ready_delay_s,
+            probe_timeout_s=settings.probe_timeout_s,
+            docker_host=settings.docker_host,
+            cluster_sees_docker_images=settings.sim_uses_docker_images,
+        ),
+    }
+
+
+async def assemble(kit: WorkerKit[ClusterManagerSettings]) -> None:
+    settings = kit.settings
+    # httpx logs every request at INFO: one line per health probe of every sim cluster.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    clusters = kit.repository("minikube_clusters", MinikubeCluster, ClusterAggregate, CLUSTER)
+
+    async def unique_names() -> None:
+        await clusters.collection.create_index(
+            [("name", ASCENDING)], unique=True, name=UNIQUE_NAME_INDEX
+        )
+        await clusters.collection.create_index("operation.deadline")
+
+    kit.setup(unique_names)
+
+    async def progress(cluster_id: str, operation_id: str, lines: list[str]) -> None:
+        with contextlib.suppress(Exception):  # live progress is best effort
+            await kit.broker.publish(
+                {"id": cluster_id, "operation_id": operation_id, "lines": lines},
+                subjects.progress(CLUSTER, cluster_id),
+            )
+
+    host = functools.partial(
+        read_host_capabilities, settings.clusters_dir, memory_reserve_mb=settings.memory_reserve_mb
+    )
+    service = ClusterService(
+        settings, kit.database, clusters, make_drivers(settings), host, progress
+    )
+    kit.set_global("clusters", service)
+    kit.every(settings.reconcile_interval_s, service.expire_overdue, "deadline sweep")
+    kit.every(settings.probe_interval_s, service.probe_all, "health monitor")
+    kit.log_when_ready(
+        clusters_dir=str(settings.clusters_dir), probe_interval_s=settings.probe_interval_s
+    )
+
+
+def create_app(settings: ClusterManagerSettings | None = None) -> FastStream:
+    settings = settings or ClusterManagerSettings()
+    return build_worker_app(
+        SERVICE,
+        settings,
+        database=settings.database,
+        routers=[commands.router, job_router(settings, settings.operation_concurrency)],
+        declare_publishers=declare_publishers,
+        assemble=assemble,
+    )

@@ -1,0 +1,52 @@
+"""Cluster-manager settings (`SLIPWAY_*` environment variables)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from slipway_cluster_manager.adapters.host import DEFAULT_MEMORY_RESERVE_MB
+from slipway_libs.settings import CommonSettings
+
+
+class ClusterManagerSettings(CommonSettings):
+    database: str = "slipway_cluster_manager"
+    # Health monitor: every running (or errored) cluster is probed this often.
+    probe_interval_s: float = Field(5.0, gt=0)
+    probe_timeout_s: float = Field(5.0, gt=0, description="one probe gives up after this")
+    probe_concurrency: int = Field(8, ge=1, description="clusters probed at once")
+    # Deadlines: an operation still in flight then ends `error`.
+    minikube_start_deadline_s: float = Field(600, gt=0)
+    sim_start_deadline_s: float = Field(60, gt=0)
+    stop_deadline_s: float = Field(120, gt=0)
+    operation_concurrency: int = Field(4, ge=1, description="operations run at once")
+    progress_flush_s: float = Field(1.0, gt=0, description="how often progress is stored")
+    # Host capabilities: memory kept back for the host itself.
+    memory_reserve_mb: int = Field(DEFAULT_MEMORY_RESERVE_MB, ge=0)
+    # minikube driver
+    minikube_path: str = Field("minikube", description="the minikube executable")
+    minikube_home: Path | None = Field(None, description="MINIKUBE_HOME for the CLI")
+    minikube_vm_driver: str = Field("docker", description="minikube's --driver")
+    # sim driver
+    sim_ready_delay_s: float = Field(0.5, ge=0, description="a pod is Ready after this")
+    sim_uses_docker_images: bool = Field(
+        True, description="pods may run images of the local Docker Engine without a load"
+    )
+    docker_host: str | None = None
+
+    @property
+    def clusters_dir(self) -> Path:
+        """Where each cluster's files live: `<state_dir>/clusters/<name>`."""
+        return self.state_dir.resolve() / "clusters"
+
+    def start_deadline_s(self, driver: str) -> float:
+        return self.sim_start_deadline_s if driver == "sim" else self.minikube_start_deadline_s
+
+    def deadline_s(self, driver: str, action: str) -> float:
+        """How long `action` may take on a cluster of `driver` (a restart: stop + start)."""
+        if action == "stop":
+            return self.stop_deadline_s
+        if action == "restart":
+            return self.stop_deadline_s + self.start_deadline_s(driver)
+        return self.start_deadline_s(driver)
