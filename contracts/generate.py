@@ -29,11 +29,16 @@ def asyncapi_documents() -> dict[str, dict[str, Any]]:
     from slipway_cluster_manager.settings import ClusterManagerSettings
     from slipway_image_builder.app import create_app as image_builder
     from slipway_image_builder.settings import ImageBuilderSettings
+    from slipway_workload_manager.app import create_app as workload_manager
+    from slipway_workload_manager.settings import WorkloadManagerSettings
 
     factories: dict[str, Callable[[], Any]] = {
         "image-builder": lambda: image_builder(ImageBuilderSettings(nats_url=DEFAULT_NATS)),
         "chart-validator": lambda: chart_validator(ChartValidatorSettings(nats_url=DEFAULT_NATS)),
         "cluster-manager": lambda: cluster_manager(ClusterManagerSettings(nats_url=DEFAULT_NATS)),
+        "workload-manager": lambda: workload_manager(
+            WorkloadManagerSettings(nats_url=DEFAULT_NATS)
+        ),
     }
     return {
         name: factory().schema.to_specification().to_jsonable()

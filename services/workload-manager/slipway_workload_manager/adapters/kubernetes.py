@@ -1,0 +1,479 @@
+"""`WorkloadCluster` through the official `kubernetes` client (synchronous, run in threads).
+
+One `ApiClient` per cluster, built from the cluster's kubeconfig text and kept until that
+text changes (a restarted cluster may come back on another port). Its connection pool
+and the worker threads are sized together (`max_concurrent_calls`), so that many
+rollouts at once queue in the executor instead of opening and dropping connections.
+Watches, which block a thread for as long as they wait, get their own executor: a few
+hundred rollouts waiting at once never starve the short calls (apply, read, delete).
+
+Objects are read as raw JSON (`_preload_content=False`): the domain interprets them as
+the API returns them, and nothing is lost to model conversion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import urllib3
+import yaml
+from kubernetes import client as k8s
+from kubernetes import watch as k8s_watch
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+from kubernetes.config.kube_config import load_kube_config_from_dict
+
+from ..domain.manifests import namespace_manifest
+from ..domain.ports import (
+    LABEL_ID,
+    LABEL_MANAGED_BY,
+    MANAGED_BY,
+    ClusterAccess,
+    ClusterRejected,
+    ClusterUnreachable,
+    Manifest,
+    RolloutObservation,
+    ServiceObservation,
+)
+from ..domain.rollout import interpret_deployment, interpret_service
+
+T = TypeVar("T")
+Json = dict[str, Any]
+
+FIELD_MANAGER = "slipway"
+APPLY_PATCH = "application/apply-patch+yaml"
+# A single watch request never outlives this; a longer wait re-opens the watch, so a
+# server that silently drops the connection costs at most this long.
+_WATCH_CHUNK_SECONDS = 60
+_LIST_PAGE = 500
+
+
+class _Cancel:
+    """Lets the event loop stop a watch that a worker thread is blocked in."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._watch: k8s_watch.Watch | None = None
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def track(self, watch: k8s_watch.Watch | None) -> None:
+        with self._lock:
+            self._watch = watch
+            if watch is not None and self._event.is_set():
+                watch.stop()
+
+    def set(self) -> None:
+        with self._lock:
+            self._event.set()
+            if self._watch is not None:
+                self._watch.stop()  # shuts the socket down, so the blocked read returns
+
+
+def _status_message(error: ApiException) -> str:
+    """The API server's own explanation (the Status `message`), else the HTTP reason."""
+    try:
+        status = json.loads(error.body or "")
+    except (TypeError, ValueError):
+        status = None
+    if isinstance(status, dict) and status.get("message"):
+        return str(status["message"])
+    return str(error.reason or f"HTTP {error.status}")
+
+
+def _translated(error: Exception, server: str) -> Exception:
+    """ClusterUnreachable for what is worth retrying, ClusterRejected for a refusal."""
+    if isinstance(error, ApiException):
+        status = int(error.status or 0)
+        message = _status_message(error)
+        if status == 0 or status >= 500 or status == 429:
+            return ClusterUnreachable(f"the API server at {server} failed: {message}")
+        return ClusterRejected(message)
+    return ClusterUnreachable(f"cannot reach the API server at {server}: {error}")
+
+
+def _is_not_found(error: ApiException) -> bool:
+    return int(error.status or 0) == 404
+
+
+def _read_json(response: Any) -> Json:
+    """The body of a raw (not preloaded) response as JSON; the connection goes back."""
+    try:
+        return dict(json.loads(response.data))
+    finally:
+        response.release_conn()
+
+
+@dataclass(frozen=True)
+class _Methods:
+    """The client methods for one kind of namespaced object Slipway manages."""
+
+    api_version: str
+    read: Callable[..., Any]
+    patch: Callable[..., Any]
+    delete: Callable[..., Any]
+    list_all: Callable[..., Any]
+
+
+def _methods(api: k8s.ApiClient, kind: str) -> _Methods:
+    if kind == "Deployment":
+        apps = k8s.AppsV1Api(api)
+        return _Methods(
+            "apps/v1",
+            apps.read_namespaced_deployment,
+            apps.patch_namespaced_deployment,
+            apps.delete_namespaced_deployment,
+            apps.list_deployment_for_all_namespaces,
+        )
+    if kind == "Service":
+        core = k8s.CoreV1Api(api)
+        return _Methods(
+            "v1",
+            core.read_namespaced_service,
+            core.patch_namespaced_service,
+            core.delete_namespaced_service,
+            core.list_service_for_all_namespaces,
+        )
+    raise ValueError(f"Slipway does not manage objects of kind {kind!r}")
+
+
+def _selector(labels: Mapping[str, Any]) -> str:
+    return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+
+
+class KubernetesWorkloads:
+    """Applies, observes and removes Slipway's objects with the official client.
+
+    `max_concurrent_calls` bounds the short calls in flight (and sizes each cluster's
+    connection pool to match); `max_watches` bounds the rollouts waited on at once
+    (more wait in line: their deadline still counts from the call).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_concurrent_calls: int = 50,
+        max_watches: int = 256,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+    ) -> None:
+        self._pool_size = max_concurrent_calls
+        self._timeout = (connect_timeout, read_timeout)
+        self._calls = ThreadPoolExecutor(max_concurrent_calls, thread_name_prefix="k8s-call")
+        self._watches = ThreadPoolExecutor(max_watches, thread_name_prefix="k8s-watch")
+        self._clients: dict[str, tuple[str, k8s.ApiClient]] = {}
+        self._clients_lock = threading.Lock()
+
+    def close(self) -> None:
+        """Stop the worker threads and close every cached client's connections."""
+        self._calls.shutdown(wait=False, cancel_futures=True)
+        self._watches.shutdown(wait=False, cancel_futures=True)
+        with self._clients_lock:
+            clients = [api for _, api in self._clients.values()]
+            self._clients.clear()
+        for api in clients:
+            api.close()
+
+    # --- clients and threads -------------------------------------------------------
+
+    def _client(self, access: ClusterAccess) -> k8s.ApiClient:
+        """The cached client of a cluster, rebuilt when its kubeconfig changes."""
+        fingerprint = hashlib.sha256(access.kubeconfig.encode()).hexdigest()
+        with self._clients_lock:
+            cached = self._clients.get(access.cluster_id)
+            if cached is not None and cached[0] == fingerprint:
+                return cached[1]
+            try:
+                document = yaml.safe_load(access.kubeconfig)
+                configuration = k8s.Configuration()
+                load_kube_config_from_dict(
+                    document, client_configuration=configuration, persist_config=False
+                )
+            except (ConfigException, yaml.YAMLError, TypeError, KeyError, ValueError) as error:
+                raise ClusterRejected(
+                    f"the kubeconfig of cluster {access.cluster_id} is unusable: {error}"
+                ) from error
+            configuration.connection_pool_maxsize = self._pool_size
+            api = k8s.ApiClient(configuration)
+            api.user_agent = "slipway-workload-manager"
+            self._clients[access.cluster_id] = (fingerprint, api)
+        if cached is not None:
+            cached[1].close()  # in-flight requests finish; idle connections go
+        return api
+
+    async def _run(
+        self,
+        executor: ThreadPoolExecutor,
+        access: ClusterAccess,
+        work: Callable[[k8s.ApiClient], T],
+        cancel: _Cancel | None = None,
+    ) -> T:
+        def call() -> T:
+            api = self._client(access)
+            try:
+                return work(api)
+            except (ApiException, urllib3.exceptions.HTTPError, OSError) as error:
+                raise _translated(error, api.configuration.host) from error
+
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(executor, call)
+        except asyncio.CancelledError:
+            if cancel is not None:
+                cancel.set()
+            raise
+
+    async def _call(self, access: ClusterAccess, work: Callable[[k8s.ApiClient], T]) -> T:
+        return await self._run(self._calls, access, work)
+
+    def _send(self, method: Callable[..., Any], *args: Any, **options: Any) -> Json:
+        """Call one client method for its raw JSON answer (blocking)."""
+        response = method(*args, _preload_content=False, _request_timeout=self._timeout, **options)
+        return _read_json(response)
+
+    # --- WorkloadCluster -----------------------------------------------------------
+
+    async def ensure_namespace(self, access: ClusterAccess, namespace: str) -> None:
+        """Create the namespace unless it exists (labelled as Slipway's when created)."""
+
+        def ensure(api: k8s.ApiClient) -> None:
+            core = k8s.CoreV1Api(api)
+            if self._read(core.read_namespace, namespace) is not None:
+                return
+            try:
+                self._send(core.create_namespace, namespace_manifest(namespace))
+            except ApiException as error:
+                if int(error.status or 0) != 409:  # created meanwhile by someone else
+                    raise
+
+        await self._call(access, ensure)
+
+    async def apply(self, access: ClusterAccess, manifest: Manifest) -> None:
+        """Server-side apply (field manager `slipway`, forced: Slipway owns its fields)."""
+        kind = str(manifest.get("kind"))
+        metadata = manifest.get("metadata") or {}
+        name, namespace = str(metadata.get("name")), str(metadata.get("namespace") or "default")
+        body = dict(manifest)
+
+        def apply(api: k8s.ApiClient) -> None:
+            options = {"field_manager": FIELD_MANAGER, "force": True, "_content_type": APPLY_PATCH}
+            if kind == "Namespace":
+                self._send(k8s.CoreV1Api(api).patch_namespace, name, body, **options)
+            else:
+                self._send(_methods(api, kind).patch, name, namespace, body, **options)
+
+        await self._call(access, apply)
+
+    async def delete(self, access: ClusterAccess, kind: str, namespace: str, name: str) -> bool:
+        """Delete with foreground propagation; False when the object was already gone."""
+
+        def delete(api: k8s.ApiClient) -> bool:
+            try:
+                self._send(
+                    _methods(api, kind).delete, name, namespace, propagation_policy="Foreground"
+                )
+            except ApiException as error:
+                if _is_not_found(error):
+                    return False
+                raise
+            return True
+
+        return await self._call(access, delete)
+
+    async def observe_deployment(
+        self, access: ClusterAccess, namespace: str, name: str
+    ) -> RolloutObservation:
+        """The rollout as the cluster reports it, with the pods' problem when not available."""
+
+        def observe(api: k8s.ApiClient) -> RolloutObservation:
+            return self._explain(api, namespace, self._read_deployment(api, namespace, name))
+
+        return await self._call(access, observe)
+
+    async def wait_deployment(
+        self, access: ClusterAccess, namespace: str, name: str, timeout_s: float
+    ) -> RolloutObservation:
+        """Watch the Deployment until available, failed or missing, or `timeout_s` passes."""
+        deadline = time.monotonic() + timeout_s
+        cancel = _Cancel()
+
+        def wait(api: k8s.ApiClient) -> RolloutObservation:
+            return self._wait(api, namespace, name, deadline, cancel)
+
+        return await self._run(self._watches, access, wait, cancel)
+
+    async def observe_service(
+        self, access: ClusterAccess, namespace: str, name: str
+    ) -> ServiceObservation:
+        """The Service's addresses and its ready endpoints."""
+
+        def observe(api: k8s.ApiClient) -> ServiceObservation:
+            core = k8s.CoreV1Api(api)
+            service = self._read(core.read_namespaced_service, name, namespace)
+            if service is None:
+                return interpret_service(None, None)
+            endpoints = self._read(core.read_namespaced_endpoints, name, namespace)
+            return interpret_service(service, endpoints)
+
+        return await self._call(access, observe)
+
+    async def managed(self, access: ClusterAccess, kind: str) -> dict[str, Manifest]:
+        """Slipway's live objects of `kind` in all namespaces, by their `LABEL_ID`."""
+
+        def listing(api: k8s.ApiClient) -> dict[str, Manifest]:
+            methods = _methods(api, kind)
+            found: dict[str, Manifest] = {}
+            token: str | None = None
+            while True:
+                page = self._send(
+                    methods.list_all,
+                    label_selector=f"{LABEL_MANAGED_BY}={MANAGED_BY}",
+                    limit=_LIST_PAGE,
+                    _continue=token,
+                )
+                for item in page.get("items") or []:
+                    entity_id = ((item.get("metadata") or {}).get("labels") or {}).get(LABEL_ID)
+                    if entity_id:
+                        # List items come without kind and apiVersion; give them back.
+                        found[str(entity_id)] = {
+                            "apiVersion": methods.api_version,
+                            "kind": kind,
+                            **item,
+                        }
+                token = (page.get("metadata") or {}).get("continue")
+                if not token:
+                    return found
+
+        return await self._call(access, listing)
+
+    # --- blocking helpers (run in worker threads) ----------------------------------
+
+    def _read(self, read: Callable[..., Any], *args: str) -> Json | None:
+        try:
+            return self._send(read, *args)
+        except ApiException as error:
+            if _is_not_found(error):
+                return None
+            raise
+
+    def _read_deployment(self, api: k8s.ApiClient, namespace: str, name: str) -> Json | None:
+        return self._read(_methods(api, "Deployment").read, name, namespace)
+
+    def _explain(self, api: k8s.ApiClient, namespace: str, live: Json | None) -> RolloutObservation:
+        """Interpret the Deployment; when it is not available, ask its pods and their events."""
+        observation = interpret_deployment(live)
+        if live is None or observation.phase in ("available", "missing"):
+            return observation
+        match_labels = ((live.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        if not match_labels:
+            return observation
+        core = k8s.CoreV1Api(api)
+        pods = self._send(
+            core.list_namespaced_pod, namespace, label_selector=_selector(match_labels)
+        ).get("items")
+        pods = [
+            pod for pod in pods or [] if not (pod.get("metadata") or {}).get("deletionTimestamp")
+        ]
+        if not pods:
+            return observation
+        # Events of the pods only: the namespace's other events are someone else's story.
+        events = self._send(
+            core.list_namespaced_event, namespace, field_selector="involvedObject.kind=Pod"
+        ).get("items")
+        return interpret_deployment(live, pods, events or [])
+
+    def _list_one(self, api: k8s.ApiClient, namespace: str, name: str) -> tuple[Json | None, str]:
+        """The Deployment (None if absent) and the list's resourceVersion to watch from.
+
+        The list's version, not the object's: an object unchanged for long carries a
+        version older than the watch history reaches, and a watch from it is 410 Gone.
+        """
+        page = self._send(
+            k8s.AppsV1Api(api).list_namespaced_deployment,
+            namespace,
+            field_selector=f"metadata.name={name}",
+        )
+        items = page.get("items") or []
+        return (items[0] if items else None), str(
+            (page.get("metadata") or {}).get("resourceVersion")
+        )
+
+    def _wait(
+        self,
+        api: k8s.ApiClient,
+        namespace: str,
+        name: str,
+        deadline: float,
+        cancel: _Cancel,
+    ) -> RolloutObservation:
+        live, version = self._list_one(api, namespace, name)
+        while (
+            live is not None
+            and interpret_deployment(live).phase == "progressing"
+            and time.monotonic() < deadline
+            and not cancel.is_set()
+        ):
+            try:
+                live, version = self._watch(api, namespace, name, live, version, deadline, cancel)
+            except ApiException as error:
+                if int(error.status or 0) != 410:
+                    raise
+                # The watch history no longer reaches our version: list again, watch again.
+                live, version = self._list_one(api, namespace, name)
+        return self._explain(api, namespace, live)
+
+    def _watch(
+        self,
+        api: k8s.ApiClient,
+        namespace: str,
+        name: str,
+        live: Json,
+        version: str,
+        deadline: float,
+        cancel: _Cancel,
+    ) -> tuple[Json | None, str]:
+        """Follow one watch request from `version`; the latest object (None once deleted)
+        and version when the rollout settles or the request ends."""
+        seconds = max(1, min(math.ceil(deadline - time.monotonic()), _WATCH_CHUNK_SECONDS))
+        watch = k8s_watch.Watch()
+        cancel.track(watch)
+        try:
+            stream = watch.stream(
+                k8s.AppsV1Api(api).list_namespaced_deployment,
+                namespace,
+                field_selector=f"metadata.name={name}",
+                resource_version=version,
+                timeout_seconds=seconds,
+                _request_timeout=(self._timeout[0], seconds + self._timeout[1]),
+            )
+            for event in stream:
+                if event["type"] == "DELETED":
+                    return None, version
+                if event["type"] in ("ADDED", "MODIFIED"):
+                    live = dict(event["raw_object"])
+                    version = str(live["metadata"]["resourceVersion"])
+                    if interpret_deployment(live).phase != "progressing":
+                        return live, version
+                if time.monotonic() >= deadline:
+                    break
+        except (urllib3.exceptions.HTTPError, OSError):
+            if not cancel.is_set():
+                raise
+            # Our own stop() closed the socket: the caller has gone.
+        finally:
+            cancel.track(None)
+            with contextlib.suppress(Exception):
+                watch.stop()
+        return live, version

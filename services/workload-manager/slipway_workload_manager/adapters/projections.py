@@ -1,0 +1,98 @@
+"""The workload-manager's own read models of images, charts and clusters (MongoDB).
+
+Each row keeps the `entityversion` of the event that wrote it; an event is applied only
+when it is newer, so a redelivered or late event changes nothing. A `deleted` event
+leaves a tombstone (id and version only) that every lookup treats as absent, so that an
+older event arriving after the deletion cannot bring the row back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from slipway_contracts import subjects
+from slipway_libs.storage import Database, unavailable_from
+from slipway_workload_manager.domain.projections import (
+    ProjectedChart,
+    ProjectedCluster,
+    ProjectedEvent,
+    ProjectedImage,
+    chart_from,
+    cluster_from,
+    image_from,
+)
+
+COLLECTIONS = {
+    subjects.CONTAINER_IMAGE: "projected_images",
+    subjects.HELM_CHART: "projected_charts",
+    subjects.MINIKUBE_CLUSTER: "projected_clusters",
+}
+LIVE = {"deleted": {"$ne": True}}
+
+
+class Projections:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.images = database.db[COLLECTIONS[subjects.CONTAINER_IMAGE]]
+        self.charts = database.db[COLLECTIONS[subjects.HELM_CHART]]
+        self.clusters = database.db[COLLECTIONS[subjects.MINIKUBE_CLUSTER]]
+
+    async def ensure_indexes(self) -> None:
+        await self.images.create_index([("reference", ASCENDING)])
+
+    async def apply(self, event: ProjectedEvent) -> bool:
+        """Write the event's state if it is newer than the row's; True when it was."""
+        collection = self.database.db[COLLECTIONS[event.entity]]
+        row: dict[str, Any] = {"entityversion": event.entityversion, "deleted": event.deletes}
+        if not event.deletes:
+            row.update(event.fields)
+        try:
+            await collection.replace_one(
+                {"_id": event.entity_id, "entityversion": {"$lt": event.entityversion}},
+                row,
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            return False  # the row holds this version or a newer one already
+        except PyMongoError as exc:
+            raise unavailable_from(exc) from exc
+        return True
+
+    async def _one(self, collection: Any, entity_id: str) -> dict[str, Any] | None:
+        try:
+            row: dict[str, Any] | None = await collection.find_one({"_id": entity_id, **LIVE})
+        except PyMongoError as exc:
+            raise unavailable_from(exc) from exc
+        return row
+
+    async def image(self, image_id: str) -> ProjectedImage | None:
+        row = await self._one(self.images, image_id)
+        return image_from(row) if row else None
+
+    async def images_named(self, reference: str) -> list[ProjectedImage]:
+        """Images whose `name:tag` is `reference`, newest first."""
+        try:
+            rows = await (
+                self.images.find({"reference": reference, **LIVE})
+                .sort("entityversion", -1)
+                .to_list()
+            )
+        except PyMongoError as exc:
+            raise unavailable_from(exc) from exc
+        return [image_from(row) for row in rows]
+
+    async def chart(self, chart_id: str) -> ProjectedChart | None:
+        row = await self._one(self.charts, chart_id)
+        return chart_from(row) if row else None
+
+    async def cluster(self, cluster_id: str) -> ProjectedCluster | None:
+        row = await self._one(self.clusters, cluster_id)
+        return cluster_from(row) if row else None
+
+    async def version(self, entity: str, entity_id: str) -> int | None:
+        """The entityversion held for an entity (tombstones included), or None."""
+        row = await self.database.db[COLLECTIONS[entity]].find_one({"_id": entity_id})
+        return int(row["entityversion"]) if row else None

@@ -1,0 +1,148 @@
+"""What the workload-manager knows of images, charts and clusters: read models built from
+the other services' events on SLIPWAY_EVENTS (never from their databases)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from slipway_contracts import subjects
+
+PROJECTED = (subjects.CONTAINER_IMAGE, subjects.HELM_CHART, subjects.MINIKUBE_CLUSTER)
+
+
+@dataclass(frozen=True)
+class ProjectedImage:
+    id: str
+    status: str
+    name: str
+    tag: str
+    digest: str | None = None
+    reason: str | None = None
+
+    @property
+    def reference(self) -> str:
+        """`name:tag`, how a Deployment names the image."""
+        return f"{self.name}:{self.tag}"
+
+
+@dataclass(frozen=True)
+class ProjectedChart:
+    id: str
+    status: str
+    name: str = ""
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ProjectedCluster:
+    id: str
+    name: str
+    status: str
+    reason: str | None = None
+    api_server: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+
+@dataclass(frozen=True)
+class ProjectedEvent:
+    """One event as a projection needs it: which row, which version, the new fields."""
+
+    entity: str
+    event: str
+    entity_id: str
+    entityversion: int
+    fields: dict[str, Any]
+
+    @property
+    def deletes(self) -> bool:
+        return self.event == "deleted"
+
+
+def _image_fields(data: dict[str, Any]) -> dict[str, Any]:
+    name, tag = str(data.get("name", "")), str(data.get("tag", ""))
+    return {
+        "status": data.get("status"),
+        "name": name,
+        "tag": tag,
+        "reference": f"{name}:{tag}",
+        "digest": data.get("digest"),
+        "reason": data.get("reason"),
+    }
+
+
+def _chart_fields(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "status": data.get("status"),
+        "name": data.get("name", ""),
+        "reason": data.get("reason"),
+    }
+
+
+def _cluster_fields(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "status": data.get("status"),
+        "name": data.get("name", ""),
+        "reason": data.get("reason"),
+        "api_server": data.get("api_server"),
+    }
+
+
+_FIELDS = {
+    subjects.CONTAINER_IMAGE: _image_fields,
+    subjects.HELM_CHART: _chart_fields,
+    subjects.MINIKUBE_CLUSTER: _cluster_fields,
+}
+
+
+class NotProjected(ValueError):
+    """The message is not an event of an entity this service projects."""
+
+
+def parse_event(envelope: dict[str, Any]) -> ProjectedEvent:
+    """The projection-relevant part of a CloudEvent; NotProjected when it is not one of ours."""
+    kind = str(envelope.get("type", ""))
+    parts = kind.split(".")
+    # io.slipway.<entity>.<event>.v1
+    if len(parts) != 5 or parts[:2] != ["io", "slipway"] or parts[2] not in _FIELDS:
+        raise NotProjected(f"not an event this service projects: type '{kind}'")
+    entity, event = parts[2], parts[3]
+    data = envelope.get("data")
+    entity_id = envelope.get("subject")
+    version = envelope.get("entityversion")
+    if not isinstance(data, dict) or not entity_id or not isinstance(version, int):
+        raise NotProjected(f"malformed {kind} event: subject, entityversion or data missing")
+    return ProjectedEvent(entity, event, str(entity_id), version, _FIELDS[entity](data))
+
+
+def image_from(row: dict[str, Any]) -> ProjectedImage:
+    return ProjectedImage(
+        id=str(row["_id"]),
+        status=str(row.get("status")),
+        name=str(row.get("name", "")),
+        tag=str(row.get("tag", "")),
+        digest=row.get("digest"),
+        reason=row.get("reason"),
+    )
+
+
+def chart_from(row: dict[str, Any]) -> ProjectedChart:
+    return ProjectedChart(
+        id=str(row["_id"]),
+        status=str(row.get("status")),
+        name=str(row.get("name", "")),
+        reason=row.get("reason"),
+    )
+
+
+def cluster_from(row: dict[str, Any]) -> ProjectedCluster:
+    return ProjectedCluster(
+        id=str(row["_id"]),
+        name=str(row.get("name", "")),
+        status=str(row.get("status")),
+        reason=row.get("reason"),
+        api_server=row.get("api_server"),
+    )

@@ -1,0 +1,151 @@
+"""The data model's rules for Deployments and Services, checked against the projections.
+
+A rule about the request itself fails with InvalidInput (422, naming the field); a rule
+about a state the user can change (a cluster that is stopped, an image still building)
+fails with Conflict (409, naming the current status).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from slipway_contracts.entities import Deployment
+from slipway_libs.errors import Conflict, InvalidInput
+from slipway_workload_manager.domain.projections import (
+    ProjectedChart,
+    ProjectedCluster,
+    ProjectedImage,
+)
+
+BUILT = "built"
+RUNNING = "running"
+VALID = "valid"
+
+
+def _state_conflict(field: str, message: str, status: str) -> Conflict:
+    return Conflict(message, {"field": field, "current_status": status})
+
+
+def deployable_image(
+    image_id: str | None,
+    reference: str | None,
+    by_id: ProjectedImage | None,
+    by_reference: Iterable[ProjectedImage],
+) -> ProjectedImage:
+    """The built ContainerImage a Deployment runs, from `image_id` or its `name:tag`."""
+    if image_id is not None:
+        if by_id is None:
+            raise InvalidInput.field("image_id", f"no ContainerImage has the id '{image_id}'")
+        if reference is not None and reference != by_id.reference:
+            raise InvalidInput.field(
+                "image", f"'{reference}' is not the reference of image_id ({by_id.reference})"
+            )
+        return _built(by_id, "image_id")
+    candidates = list(by_reference)
+    built = [image for image in candidates if image.status == BUILT]
+    if built:
+        return built[0]
+    if not candidates:
+        raise InvalidInput.field("image", f"'{reference}' is not a built ContainerImage")
+    return _built(candidates[0], "image")
+
+
+def _built(image: ProjectedImage, field: str) -> ProjectedImage:
+    if image.status == BUILT:
+        return image
+    why = f": {image.reason}" if image.reason else ""
+    raise _state_conflict(
+        field,
+        f"ContainerImage '{image.reference}' is {image.status} (current status: "
+        f"{image.status}){why}; deploy it once it is built",
+        image.status,
+    )
+
+
+def running_cluster(cluster_id: str, cluster: ProjectedCluster | None) -> ProjectedCluster:
+    """The cluster a workload goes to; it must exist and be running."""
+    if cluster is None:
+        raise InvalidInput.field("cluster_id", f"no MinikubeCluster has the id '{cluster_id}'")
+    if not cluster.running:
+        why = f" ({cluster.reason})" if cluster.reason and cluster.status == "error" else ""
+        raise _state_conflict(
+            "cluster_id",
+            f"cluster '{cluster.name}' is {cluster.status}{why} (current status: "
+            f"{cluster.status}); deployments and services need a running cluster: start it first",
+            cluster.status,
+        )
+    return cluster
+
+
+def valid_chart(chart_id: str, chart: ProjectedChart | None) -> ProjectedChart:
+    """A referenced HelmChart must exist and be valid."""
+    if chart is None:
+        raise InvalidInput.field("chart_id", f"no HelmChart has the id '{chart_id}'")
+    if chart.status != VALID:
+        raise _state_conflict(
+            "chart_id",
+            f"HelmChart '{chart.name}' is {chart.status} (current status: {chart.status}); "
+            "only a valid chart deploys",
+            chart.status,
+        )
+    return chart
+
+
+def same_identity(current: tuple[str, str, str], requested: tuple[str, str, str]) -> None:
+    """`(cluster_id, namespace, name)` name the objects in the cluster: a PUT keeps them."""
+    for field, old, new in zip(
+        ("cluster_id", "namespace", "name"), current, requested, strict=True
+    ):
+        if old != new:
+            raise InvalidInput.field(
+                field,
+                f"cannot change from '{old}' to '{new}': it names the objects in the "
+                "cluster; delete this one and create another",
+            )
+
+
+def service_backend(
+    deployment_id: str,
+    deployment: Deployment | None,
+    *,
+    namespace: str,
+    target_port: int,
+) -> Deployment:
+    """A Service selects the pods of one Deployment: same namespace, its container port."""
+    if deployment is None:
+        raise InvalidInput.field("deployment_id", f"no Deployment has the id '{deployment_id}'")
+    if namespace != deployment.namespace:
+        raise InvalidInput.field(
+            "namespace",
+            f"must be the deployment's namespace '{deployment.namespace}' (a Service selects "
+            "pods in its own namespace only)",
+        )
+    if target_port != deployment.container_port:
+        raise InvalidInput.field(
+            "target_port",
+            f"{target_port} does not match the deployment's container_port "
+            f"{deployment.container_port}",
+        )
+    return deployment
+
+
+# --- why a workload is failed because of its cluster ------------------------------
+
+_OUTAGE_PREFIX = "cluster '"
+
+
+def cluster_outage(cluster: ProjectedCluster | None, cluster_id: str) -> str | None:
+    """The reason workloads on a cluster that is not running are failed, or None."""
+    if cluster is None:
+        return f"cluster '{cluster_id}' no longer exists"
+    if cluster.status == "stopped":
+        return f"cluster '{cluster.name}' is stopped"
+    if cluster.status == "error":
+        why = f": {cluster.reason}" if cluster.reason else ""
+        return f"cluster '{cluster.name}' is in error{why}"
+    return None
+
+
+def failed_by_outage(reason: str | None) -> bool:
+    """Whether a failure came from the cluster being down (it is rolled again on its return)."""
+    return bool(reason) and str(reason).startswith(_OUTAGE_PREFIX)

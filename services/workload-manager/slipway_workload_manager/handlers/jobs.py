@@ -1,0 +1,57 @@
+"""Work-queue handlers: rollout and apply jobs from SLIPWAY_JOBS (durable, acked on
+completion, heartbeats while they wait for the cluster)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from faststream import AckPolicy, Context
+from faststream.nats import ConsumerConfig, JStream, NatsMessage, NatsRouter, PullSub
+
+from slipway_contracts.jobs import ApplyServiceJob, RolloutJob
+from slipway_libs.jobs import delivery_count
+from slipway_libs.messaging import JOBS_STREAM
+from slipway_workload_manager.rollouts import Rollouts
+from slipway_workload_manager.scheduling import APPLY_SUBJECT, ROLLOUT_SUBJECT
+from slipway_workload_manager.settings import WorkloadManagerSettings
+
+RolloutRunner = Annotated[Rollouts, Context("rollouts")]
+
+
+def job_router(settings: WorkloadManagerSettings) -> NatsRouter:
+    """The rollout and apply consumers, `rollout_concurrency` and
+    `service_apply_concurrency` jobs at a time."""
+    router = NatsRouter()
+    ack_wait, max_deliver = settings.job_ack_wait_s, settings.job_max_deliver + 1
+
+    @router.subscriber(
+        ROLLOUT_SUBJECT,
+        stream=JStream(JOBS_STREAM, declare=False),
+        durable="workload-manager-rollout",
+        pull_sub=PullSub(batch_size=1, timeout=1.0),
+        ack_policy=AckPolicy.MANUAL,
+        max_workers=settings.rollout_concurrency,
+        config=ConsumerConfig(
+            ack_wait=ack_wait,
+            max_deliver=max_deliver,
+            max_ack_pending=settings.rollout_concurrency * 4,
+        ),
+    )
+    async def rollout(job: RolloutJob, msg: NatsMessage, rollouts: RolloutRunner) -> None:
+        """Roll one Deployment out; a job for a rollout that is no longer current is dropped."""
+        await rollouts.run_rollout(job, msg, delivery_count(msg))
+
+    @router.subscriber(
+        APPLY_SUBJECT,
+        stream=JStream(JOBS_STREAM, declare=False),
+        durable="workload-manager-apply",
+        pull_sub=PullSub(batch_size=1, timeout=1.0),
+        ack_policy=AckPolicy.MANUAL,
+        max_workers=settings.service_apply_concurrency,
+        config=ConsumerConfig(ack_wait=ack_wait, max_deliver=max_deliver),
+    )
+    async def apply(job: ApplyServiceJob, msg: NatsMessage, rollouts: RolloutRunner) -> None:
+        """Apply one Service and follow it until it has endpoints."""
+        await rollouts.run_apply(job, msg, delivery_count(msg))
+
+    return router

@@ -1,0 +1,31 @@
+"""Workload-manager settings (`SLIPWAY_*` environment variables)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from slipway_libs.settings import CommonSettings
+
+
+class WorkloadManagerSettings(CommonSettings):
+    database: str = "slipway_workload_manager"
+    # How often drift, live status, cluster reactions and deadlines are checked.
+    reconcile_interval_s: float = Field(10.0, gt=0)
+    # Rollouts followed at once; each waits for its Deployment to become available.
+    rollout_concurrency: int = Field(32, ge=1)
+    service_apply_concurrency: int = Field(16, ge=1)
+    # A rollout still pending/updating this long after its progress deadline fails.
+    rollout_deadline_margin_s: float = Field(30.0, ge=0)
+    # A Service still without ready endpoints this long after it was applied fails
+    # (at least its deployment's progress deadline plus the margin).
+    service_deadline_s: float = Field(180.0, gt=0)
+    service_poll_interval_s: float = Field(1.0, gt=0)
+    # Cluster-manager requests: the kubeconfig query, and image loads (which copy a
+    # whole image into the cluster).
+    cluster_manager_timeout_s: float = Field(10.0, gt=0)
+    image_load_timeout_s: float = Field(600.0, gt=0)
+    # A DELETE waits this long for the cluster to remove the object; past it the record
+    # goes anyway and the reconcile loop removes the object later.
+    delete_timeout_s: float = Field(5.0, gt=0)
+    # Live objects looked at in parallel by the reconcile loop.
+    observe_concurrency: int = Field(16, ge=1)

@@ -1,0 +1,45 @@
+"""Reading the other services' events into the rows the projections keep."""
+
+from __future__ import annotations
+
+import pytest
+
+from slipway_workload_manager.domain.projections import NotProjected, parse_event
+from tests.unit.workload_manager.fakes import cluster_event, event, image_event
+
+
+def test_an_image_event_gives_its_status_reference_and_digest():
+    parsed = parse_event(image_event("built", 3))
+    assert (parsed.entity, parsed.event, parsed.entity_id, parsed.entityversion) == (
+        "container_image",
+        "built",
+        "img-1",
+        3,
+    )
+    assert parsed.fields["reference"] == "shop/web:1.0.0"
+    assert parsed.fields["digest"] == "sha256:a"
+    assert not parsed.deletes
+
+
+def test_a_cluster_event_gives_its_status_reason_and_api_server():
+    parsed = parse_event(cluster_event("error", 7, reason="apiserver not answering"))
+    assert parsed.fields["status"] == "error"
+    assert parsed.fields["reason"] == "apiserver not answering"
+    assert parsed.fields["api_server"] == "https://x"
+
+
+def test_a_deleted_event_deletes():
+    assert parse_event(event("helm_chart", "deleted", "ch-1", 4, status="valid")).deletes
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        event("deployment", "running", "d1", 2, status="running"),  # our own entities
+        {"type": "io.slipway.container_image.built.v1", "subject": "i1", "data": {}},
+        {"type": "com.example.other", "subject": "x", "entityversion": 1, "data": {}},
+    ],
+)
+def test_events_not_to_project_are_refused(envelope):
+    with pytest.raises(NotProjected):
+        parse_event(envelope)
