@@ -166,7 +166,8 @@ def test_lists_page_with_a_cursor_and_filter_by_status(api):
 def test_a_built_image_removed_from_the_engine_becomes_failed(api, stack):
     location = api.post("/api/container-images", json=image_body()).headers["Location"]
     image = wait_status(api, location, {"built"})
-    engine(stack).api.remove_image(image["image_id"], force=True)
+    # By reference: other tags of the same (deterministic) build stay untouched.
+    engine(stack).api.remove_image(f"{image['name']}:{image['tag']}", force=True)
     failed = wait_status(api, location, {"failed"}, timeout_s=30)
     assert "no longer exists in the Docker Engine" in failed["reason"]
 

@@ -87,7 +87,7 @@ def test_events_committed_while_nats_is_down_are_published_after(client, own_sta
                 if own_stack.docker_host
                 else docker.from_env()
             )
-            engine.api.remove_image(image["image_id"], force=True)
+            engine.api.remove_image(f"{image['name']}:{image['tag']}", force=True)
             poll(
                 lambda: (
                     mongo.slipway_image_builder.container_images.find_one({"_id": image["id"]})[

@@ -267,7 +267,7 @@ class ImageService:
     async def _verify_one(self, image: Any) -> None:
         if image.state.status is ImageStatus.BUILT and image.state.image_id:
             try:
-                present = await self.engine.exists(image.state.image_id)
+                present = await self.engine.exists(image.state.reference, image.state.image_id)
             except RetryableError:
                 return  # engine down: cannot tell, keep the image as it is
             if not present:

@@ -133,15 +133,17 @@ class DockerEngine:
         except (RequestsConnectionError, ConnectionError) as exc:
             raise RetryableError(f"Docker Engine is unreachable: {exc}") from exc
 
-    async def exists(self, image_id: str) -> bool:
-        """Whether the engine still has this image (RetryableError if it cannot tell)."""
+    async def exists(self, reference: str, image_id: str) -> bool:
+        """Whether `reference` (name:tag) still names the image `image_id` in the engine
+        (RetryableError if it cannot tell). A removed or re-pointed tag counts as gone:
+        deployments pull by reference, not by id."""
 
         def exists_blocking() -> bool:
             try:
-                self._docker().api.inspect_image(image_id)
-                return True
+                found = self._docker().api.inspect_image(reference)
             except ImageNotFound:
                 return False
+            return bool(found.get("Id") == image_id)
 
         try:
             return await asyncio.to_thread(exists_blocking)
