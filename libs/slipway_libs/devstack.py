@@ -303,27 +303,73 @@ def _call(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[in
         return error.code, json.loads(error.read() or b"null")
 
 
-def ensure_local_cluster(base_url: str) -> str:
-    """Register and start the simulated cluster `local` unless it is there already.
-
-    Returns a line for the log. `SLIPWAY_LOCAL_CLUSTER=0` turns this off.
-    """
-    clusters = f"{base_url}/api/minikube-clusters"
+def _local_cluster(clusters: str) -> dict[str, Any] | None:
     status, page = _call("GET", f"{clusters}?limit=500")
     if status != 200:
-        return f"could not list clusters (HTTP {status}): {page}"
-    existing = next((c for c in page["items"] if c["name"] == LOCAL_CLUSTER["name"]), None)
+        raise RuntimeError(f"could not list clusters (HTTP {status}): {page}")
+    return next((c for c in page["items"] if c["name"] == LOCAL_CLUSTER["name"]), None)
+
+
+def _answers(api_server: str | None) -> bool:
+    """Whether something listens at a cluster's API server URL (https://127.0.0.1:PORT)."""
+    if not api_server:
+        return False
+    host, _, port = api_server.rpartition("//")[2].partition(":")
+    return port.isdigit() and port_open(int(port), host)
+
+
+def ensure_local_cluster(base_url: str, probe_wait_s: float = 30) -> str:
+    """Register and start the simulated cluster `local` unless it is there already.
+
+    A record that still says `running` from a stack that was killed (its process is
+    gone) is left to the cluster-manager's health probe, which moves it to `error`;
+    then it is started. Returns a line for the log. `SLIPWAY_LOCAL_CLUSTER=0` turns
+    this off.
+    """
+    clusters = f"{base_url}/api/minikube-clusters"
+    try:
+        existing = _local_cluster(clusters)
+        if existing is not None and existing["status"] == "running":
+            if _answers(existing.get("api_server")):
+                return f"cluster 'local' is running (id {existing['id']})"
+            wait_until(
+                lambda: (c := _local_cluster(clusters)) is None or c["status"] != "running",
+                probe_wait_s,
+                "the health probe of cluster 'local'",
+            )
+            existing = _local_cluster(clusters)
+    except (RuntimeError, TimeoutError, OSError, ValueError) as error:
+        return f"cluster 'local' not started: {error}"
     if existing is None:
         status, body = _call("POST", clusters, {**LOCAL_CLUSTER, "start": True})
         verb = "registered and starting"
-    elif existing["status"] != "running" and existing.get("operation") is None:
+    elif existing.get("operation") is None:
         status, body = _call("POST", f"{clusters}/{existing['id']}/start")
         verb = "starting"
     else:
-        return f"cluster 'local' is {existing['status']} (id {existing['id']})"
+        return f"cluster 'local' is busy: {existing['operation']['action']} in flight"
     if status >= 300:
         return f"could not start cluster 'local' (HTTP {status}): {body.get('detail', body)}"
     return f"cluster 'local' (simulated) {verb}: {clusters}/{body['id']}"
+
+
+def stop_sim_clusters(base_url: str, timeout_s: float = 30) -> None:
+    """Stop the running simulated clusters through the API, so their records say
+    `stopped` (not a stale `running`) when the stack comes back."""
+    clusters = f"{base_url}/api/minikube-clusters"
+    status, page = _call("GET", f"{clusters}?status=running&limit=500")
+    if status != 200:
+        return
+    stopping = [c["id"] for c in page["items"] if c["driver"] == "sim" and not c["operation"]]
+    for cluster_id in stopping:
+        _call("POST", f"{clusters}/{cluster_id}/stop")
+
+    def stopped() -> bool:
+        states = [_call("GET", f"{clusters}/{cluster_id}")[1] for cluster_id in stopping]
+        return all(not isinstance(c, dict) or c.get("status") != "running" for c in states)
+
+    with contextlib.suppress(TimeoutError):
+        wait_until(stopped, timeout_s, "simulated clusters to stop")
 
 
 def run(state_dir: Path) -> int:
@@ -334,6 +380,8 @@ def run(state_dir: Path) -> int:
     infra: list[ManagedProcess] = []
     services: list[ManagedProcess] = []
     stopping = False
+    gateway_ready = False
+    port = os.environ.get("SLIPWAY_PORT", "8080")
 
     def stop(*_: object) -> None:
         nonlocal stopping
@@ -375,8 +423,8 @@ def run(state_dir: Path) -> int:
             restart=True,
         ).start()
         services.append(gateway)
-        port = os.environ.get("SLIPWAY_PORT", "8080")
         wait_until(lambda: http_ok(f"http://{HOST}:{port}/readyz") or stopping, 120, "Slipway")
+        gateway_ready = not stopping
         if "cluster-manager" in ready and os.environ.get("SLIPWAY_LOCAL_CLUSTER", "1") not in (
             "0",
             "false",
@@ -404,6 +452,9 @@ def run(state_dir: Path) -> int:
         return 1
     finally:
         log.info("stopping Slipway")
+        if gateway_ready:
+            with contextlib.suppress(OSError, ValueError):
+                stop_sim_clusters(f"http://{HOST}:{port}")
         for process in reversed(services):
             process.stop()
         # Simulated clusters outlive the cluster-manager on purpose; the stack owns them.
