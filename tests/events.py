@@ -7,7 +7,33 @@ import json
 from typing import Any
 
 import nats
+from nats.aio.client import Client
 from nats.js.api import ConsumerConfig, DeliverPolicy
+
+
+async def read_events(
+    nc: Client, subject: str = "slipway.events.>", max_wait_s: float = 1.0, batch: int = 100
+) -> list[tuple[str, dict[str, Any]]]:
+    """Every event on `subject` so far, oldest first, as (subject, CloudEvent), read over
+    an open connection; the end is a fetch that waits `max_wait_s` for nothing."""
+    sub = await nc.jetstream().pull_subscribe(
+        subject,
+        durable=None,
+        stream="SLIPWAY_EVENTS",
+        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
+    )
+    found: list[tuple[str, dict[str, Any]]] = []
+    try:
+        while True:
+            try:
+                messages = await sub.fetch(batch, timeout=max_wait_s)
+            except (TimeoutError, nats.errors.TimeoutError):
+                return found
+            for msg in messages:
+                found.append((msg.subject, json.loads(msg.data)))
+                await msg.ack()
+    finally:
+        await sub.unsubscribe()
 
 
 async def _replay(
@@ -15,22 +41,7 @@ async def _replay(
 ) -> list[tuple[str, dict[str, Any]]]:
     nc = await nats.connect(nats_url)
     try:
-        js = nc.jetstream()
-        sub = await js.pull_subscribe(
-            subject,
-            durable=None,
-            stream="SLIPWAY_EVENTS",
-            config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
-        )
-        found: list[tuple[str, dict[str, Any]]] = []
-        while True:
-            try:
-                batch = await sub.fetch(100, timeout=max_wait_s)
-            except (TimeoutError, nats.errors.TimeoutError):
-                return found
-            for msg in batch:
-                found.append((msg.subject, json.loads(msg.data)))
-                await msg.ack()
+        return await read_events(nc, subject, max_wait_s)
     finally:
         await nc.close()
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from pydantic import BaseModel
 
@@ -40,6 +41,23 @@ class Aggregate(Generic[S]):
         self.loaded_revision = loaded_revision
         self.changes: list[Change] = []
 
+    @classmethod
+    def create(cls, model: type[S], entity_id: str, status: str, **fields: Any) -> Self:
+        """A new entity of `model` at revision 1 in `status`, its creation recorded."""
+        now = utcnow()
+        item = cls(
+            model(
+                id=entity_id,
+                created_at=now,
+                last_updated=now,
+                revision=1,
+                status=status,
+                **fields,
+            )
+        )
+        item.mark_created()
+        return item
+
     @property
     def _fields(self) -> Any:
         return self.state  # every entity model has id, status and revision
@@ -72,9 +90,23 @@ class Aggregate(Generic[S]):
         """Change fields without a status change (an `updated` event)."""
         self._write("updated", self.status, fields)
 
-    def restart(self, initial: str, **fields: Any) -> None:
-        """Re-enter an initial status (a rebuild, a re-validation), guarded by the table."""
-        self.transition(initial, **fields)
+    def move(self, target: str, **fields: Any) -> None:
+        """Transition to `target`, or only set `fields` when the entity is there already."""
+        if self.status == target:
+            self.update(**fields)
+        else:
+            self.transition(target, **fields)
+
+    def restart(self, initial: str, *, in_flight: Collection[str] = (), **fields: Any) -> None:
+        """Start the work again (a rebuild, a re-validation, a rollout) in status `initial`.
+
+        Work already under way (status `initial` or one of `in_flight`) only gets the new
+        `fields`: its job becomes stale, and the outcome it reports is ignored.
+        """
+        if self.status in in_flight:
+            self.update(**fields)
+        else:
+            self.move(initial, **fields)
 
     def mark_created(self) -> None:
         """Record the creation of a new entity (a `created` event)."""

@@ -1,4 +1,5 @@
-"""Running one job from the SLIPWAY_JOBS work queue: heartbeats, retries, a terminal end."""
+"""Running one job from the SLIPWAY_JOBS work queue: the durable consumer, heartbeats,
+retries, a terminal end."""
 
 from __future__ import annotations
 
@@ -6,13 +7,22 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
+from faststream import AckPolicy
+from faststream.nats import ConsumerConfig, JStream, NatsRouter, PullSub
+from faststream.nats.subscriber.usecases import LogicSubscriber
 from pymongo.errors import PyMongoError
 
+from slipway_libs.aggregate import Aggregate
 from slipway_libs.errors import PermanentError, RetryableError, Unavailable
+from slipway_libs.messaging import JOBS_STREAM
+from slipway_libs.settings import CommonSettings
+from slipway_libs.storage import Repository, change
 
 log = logging.getLogger(__name__)
+
+A = TypeVar("A", bound=Aggregate[Any])
 
 
 class Delivery(Protocol):
@@ -76,3 +86,69 @@ async def run_job(
         await msg.nack(delay=2.0)
     finally:
         beat.cancel()
+
+
+async def run_entity_job(
+    msg: Delivery,
+    attempt: int,
+    settings: CommonSettings,
+    repository: Repository[A],
+    entity_id: str,
+    *,
+    current: Callable[[A], bool],
+    work: Callable[[A], Awaitable[None]],
+    failed: Callable[[A, str], object],
+) -> None:
+    """Run the job of one entity through `run_job`, within the bounds of `settings`
+    (`job_max_deliver` attempts, a heartbeat every third of `job_ack_wait_s`).
+
+    A job the entity no longer waits for (it is gone, or `current` says the job is stale
+    or already finished) is acked and changes nothing. `work` gets the entity as loaded;
+    when the job gives up, `failed(entity, reason)` is applied to it reloaded, and saved.
+    """
+    item = await repository.find(entity_id)
+    if item is None or not current(item):
+        await msg.ack()
+        return
+
+    async def give_up(reason: str) -> None:
+        await change(repository, entity_id, lambda fresh: failed(fresh, reason))
+
+    await run_job(
+        msg,
+        work=lambda: work(item),
+        give_up=give_up,
+        attempt=attempt,
+        max_attempts=settings.job_max_deliver,
+        heartbeat_s=max(settings.job_ack_wait_s / 3, 0.2),
+    )
+
+
+def job_subscriber(
+    router: NatsRouter,
+    subject: str,
+    durable: str,
+    settings: CommonSettings,
+    *,
+    max_workers: int | None = None,
+    max_ack_pending: int | None = None,
+) -> LogicSubscriber[Any]:
+    """Subscribe the decorated handler to the jobs on `subject` of SLIPWAY_JOBS.
+
+    A durable pull consumer `durable` (shared by the replicas), one job per pull,
+    `max_workers` at a time; the handler acks (see `run_job`). A job without a heartbeat
+    for `job_ack_wait_s` is redelivered, at most `job_max_deliver` + 1 times.
+    """
+    return router.subscriber(
+        subject,
+        stream=JStream(JOBS_STREAM, declare=False),
+        durable=durable,
+        pull_sub=PullSub(batch_size=1, timeout=1.0),
+        ack_policy=AckPolicy.MANUAL,
+        max_workers=max_workers,
+        config=ConsumerConfig(
+            ack_wait=settings.job_ack_wait_s,
+            max_deliver=settings.job_max_deliver + 1,
+            max_ack_pending=max_ack_pending,
+        ),
+    )

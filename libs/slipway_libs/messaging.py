@@ -3,11 +3,12 @@ publishers for the outbox relay, and the idempotent command processor."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Any, Protocol, TypeVar
 
 from faststream import BaseMiddleware, ExceptionMiddleware
 from faststream.nats import JStream, NatsBroker
@@ -19,11 +20,20 @@ from pydantic import BaseModel, ValidationError
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from slipway_libs import context
+from slipway_libs.aggregate import Aggregate
 from slipway_libs.errors import Conflict, IdempotencyMismatch, InvalidInput, SlipwayError
 from slipway_libs.statemachine import IllegalTransition
-from slipway_libs.storage import COMMAND_REPLIES, Database, UnitOfWork, unavailable_from
+from slipway_libs.storage import (
+    COMMAND_REPLIES,
+    Database,
+    Repository,
+    UnitOfWork,
+    check_if_match,
+    unavailable_from,
+)
 
 log = logging.getLogger(__name__)
+A = TypeVar("A", bound=Aggregate[Any])
 
 EVENTS_STREAM = "SLIPWAY_EVENTS"
 JOBS_STREAM = "SLIPWAY_JOBS"
@@ -170,7 +180,36 @@ class DeclaredPublishers:
         await publisher.publish(payload, headers=headers, stream=stream, timeout=5)
 
 
-def fingerprint(command: BaseModel) -> str:
+class Command(Protocol):
+    """A command message (a contract model)."""
+
+    def model_dump_json(self) -> str: ...
+
+
+class EntityCommand(Command, Protocol):
+    """A command on one existing entity: its id and the client's If-Match revision."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def expected_revision(self) -> int | None: ...
+
+
+class PageQuery(Protocol):
+    """A `list` query: a status filter, the cursor of the page and its size."""
+
+    @property
+    def status(self) -> str | None: ...
+
+    @property
+    def cursor(self) -> str | None: ...
+
+    @property
+    def limit(self) -> int: ...
+
+
+def fingerprint(command: Command) -> str:
     """A hash of a command's content: the same id with other content is refused."""
     return hashlib.sha256(command.model_dump_json().encode()).hexdigest()
 
@@ -194,7 +233,7 @@ class CommandProcessor:
         return reply
 
     async def run(
-        self, command: BaseModel, action: Callable[[UnitOfWork], Awaitable[Any]]
+        self, command: Command, action: Callable[[UnitOfWork], Awaitable[Any]]
     ) -> dict[str, Any]:
         """Run `action` in a transaction with the reply kept under the current command id."""
         command_id = context.causation_id.get()
@@ -216,7 +255,50 @@ class CommandProcessor:
                 return kept  # the same command ran concurrently and won
             raise
 
+    async def run_on(
+        self,
+        command: EntityCommand,
+        repository: Repository[A],
+        act: Callable[[UnitOfWork, A], Awaitable[object]],
+    ) -> dict[str, Any]:
+        """`run` a command on one existing entity: load it in the transaction, check the
+        client's If-Match revision, `act` on it (the domain method, the save, any job) and
+        answer with its snapshot."""
+
+        async def action(uow: UnitOfWork) -> dict[str, Any]:
+            item = await repository.get(command.id, uow)
+            check_if_match(item, command.expected_revision)
+            await act(uow, item)
+            snapshot: dict[str, Any] = item.state.snapshot()
+            return snapshot
+
+        return await self.run(command, action)
+
+
+@contextlib.contextmanager
+def conflict_on(index: str, conflict: Conflict) -> Iterator[None]:
+    """Raise `conflict` (a name already taken) for a clash on the unique index `index`."""
+    try:
+        yield
+    except DuplicateKeyError as exc:
+        if index in str(exc):
+            raise conflict from exc
+        raise
+
 
 def ok(data: Any) -> dict[str, Any]:
     """A success reply."""
     return {"ok": True, "data": data}
+
+
+async def entity_reply(repository: Repository[Any], entity_id: str) -> dict[str, Any]:
+    """The reply to a `get` query: the entity's snapshot (NotFound when there is none)."""
+    return ok((await repository.get(entity_id)).state.snapshot())
+
+
+async def page_reply(repository: Repository[Any], query: PageQuery) -> dict[str, Any]:
+    """The reply to a `list` query: one page of snapshots and the next page's cursor."""
+    items, cursor = await repository.list(
+        status=query.status, cursor=query.cursor, limit=query.limit
+    )
+    return ok({"items": [i.snapshot() for i in items], "next_cursor": cursor})

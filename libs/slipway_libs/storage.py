@@ -287,16 +287,55 @@ class Repository(Generic[A]):
         item.changes = []
 
 
-async def change(repository: Repository[A], entity_id: str, apply: Callable[[A], object]) -> None:
-    """Reload an entity in a transaction, apply one domain method, save (gone: no-op)."""
+async def change(
+    repository: Repository[A],
+    entity_id: str,
+    apply: Callable[[A], object],
+    queue: Callable[[UnitOfWork, A], Awaitable[None]] | None = None,
+) -> bool:
+    """Reload an entity in a transaction, apply one domain method and save it, with the job
+    `queue` adds when the method changed it. False when the entity is gone or unchanged."""
 
-    async def action(uow: UnitOfWork) -> None:
+    async def action(uow: UnitOfWork) -> bool:
         item = await repository.find(entity_id, uow)
-        if item is not None:
-            apply(item)
-            await repository.save(uow, item)
+        if item is None:
+            return False
+        apply(item)
+        if not item.changes:
+            return False
+        await repository.save(uow, item)
+        if queue is not None:
+            await queue(uow, item)
+        return True
 
-    await repository.database.transaction(action)
+    return await repository.database.transaction(action)
+
+
+async def matching(repository: Repository[A], query: dict[str, Any]) -> list[A]:
+    """Every entity of `repository` matching a MongoDB query, oldest first."""
+    found: list[A] = []
+    cursor = None
+    while True:
+        items, cursor = await repository.list(status=None, cursor=cursor, limit=500, extra=query)
+        found += [repository.aggregate(state, loaded_revision=state.revision) for state in items]
+        if cursor is None:
+            return found
+
+
+async def expire_overdue(
+    repository: Repository[A],
+    expire: Callable[[A, datetime], object],
+    query: dict[str, Any] | None = None,
+    *,
+    deadline: str = "deadline",
+) -> int:
+    """The deadline sweep: `expire(entity, now)` on every entity matching `query` whose
+    `deadline` field has passed, each in a transaction of its own; how many it changed."""
+    now = datetime.now(UTC)
+    expired = 0
+    for item in await matching(repository, {**(query or {}), deadline: {"$lt": now}}):
+        expired += await change(repository, item.id, lambda fresh: expire(fresh, now))
+    return expired
 
 
 def check_if_match(item: Aggregate[Any], expected_revision: int | None) -> None:

@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import PyMongoError
 
 from slipway_chart_validator.adapters.archive import UnsafeArchive, extract_chart_archive
 from slipway_chart_validator.adapters.archive_store import ArchiveStore
@@ -35,8 +35,14 @@ from slipway_contracts.queries import GetEntity, ListEntities
 from slipway_libs import context
 from slipway_libs.aggregate import utcnow
 from slipway_libs.errors import Conflict, InvalidInput, RetryableError, Unavailable
-from slipway_libs.jobs import Delivery, run_job
-from slipway_libs.messaging import JOBS_STREAM, CommandProcessor, ok
+from slipway_libs.jobs import Delivery, run_entity_job
+from slipway_libs.messaging import (
+    JOBS_STREAM,
+    CommandProcessor,
+    conflict_on,
+    entity_reply,
+    page_reply,
+)
 from slipway_libs.paths import resolve_inside_roots
 from slipway_libs.process import ToolUnavailable
 from slipway_libs.storage import (
@@ -44,8 +50,8 @@ from slipway_libs.storage import (
     Repository,
     UnitOfWork,
     change,
-    check_if_match,
     deadline_in,
+    expire_overdue,
     unavailable_from,
 )
 
@@ -125,24 +131,19 @@ class ChartService:
         self,
         command: ChartSpec,
         archive_id: str | None,
-        action: Callable[[UnitOfWork], Awaitable[dict[str, Any]]],
+        run: Callable[[], Awaitable[dict[str, Any]]],
     ) -> dict[str, Any]:
         """Run a command that may have stored an archive; drop the archive unless kept."""
+        taken = Conflict(
+            f"a chart named '{command.name}' already exists in namespace '{command.namespace}'",
+            {"namespace": command.namespace, "name": command.name},
+        )
         try:
-            reply = await self.processor.run(command, action)
+            with conflict_on(UNIQUE_NAME_INDEX, taken):
+                reply = await run()
         except Unavailable:
             # The commit may have gone through unacknowledged: dropping the archive could
             # strand a committed chart. The orphan sweep removes it if nothing refers to it.
-            raise
-        except DuplicateKeyError as exc:
-            if archive_id:
-                await self.archives.drop(archive_id)
-            if UNIQUE_NAME_INDEX in str(exc):
-                raise Conflict(
-                    f"a chart named '{command.name}' already exists in namespace "
-                    f"'{command.namespace}'",
-                    {"namespace": command.namespace, "name": command.name},
-                ) from exc
             raise
         except Exception:
             if archive_id:
@@ -170,16 +171,16 @@ class ChartService:
             await self._queue_validation(uow, chart)
             return chart.state.snapshot()
 
-        return await self._run_storing(command, archive_id, action)
+        return await self._run_storing(
+            command, archive_id, lambda: self.processor.run(command, action)
+        )
 
     async def update(self, command: UpdateChart) -> dict[str, Any]:
         spec = ChartSpec.model_validate(command.model_dump(include=set(ChartSpec.model_fields)))
         source, archive_id = await self._store_source(spec)
         replaced: list[str] = []
 
-        async def action(uow: UnitOfWork) -> dict[str, Any]:
-            chart = await self.charts.get(command.id, uow)
-            check_if_match(chart, command.expected_revision)
+        async def respecify(uow: UnitOfWork, chart: HelmChartAggregate) -> None:
             previous = chart.state.source.archive_id if chart.state.source else None
             chart.respecify(
                 spec,
@@ -190,77 +191,62 @@ class ChartService:
             await self.charts.save(uow, chart)
             await self._queue_validation(uow, chart)
             replaced[:] = [previous] if previous else []
-            return chart.state.snapshot()
 
-        reply = await self._run_storing(command, archive_id, action)
+        reply = await self._run_storing(
+            command, archive_id, lambda: self.processor.run_on(command, self.charts, respecify)
+        )
         for old in replaced:
             await self.archives.drop(old)
         return reply
 
     async def delete(self, command: DeleteChart) -> dict[str, Any]:
-        async def action(uow: UnitOfWork) -> dict[str, Any]:
-            chart = await self.charts.get(command.id, uow)
-            check_if_match(chart, command.expected_revision)
+        async def remove(uow: UnitOfWork, chart: HelmChartAggregate) -> None:
             chart.mark_deleted()
             await self.charts.save(uow, chart)
-            return chart.state.snapshot()
 
-        reply = await self.processor.run(command, action)
+        reply = await self.processor.run_on(command, self.charts, remove)
         archive_id = ((reply.get("data") or {}).get("source") or {}).get("archive_id")
         if reply["ok"] and archive_id:
             await self.archives.drop(archive_id)
         return reply
 
     async def validate(self, command: ValidateChart) -> dict[str, Any]:
-        async def action(uow: UnitOfWork) -> dict[str, Any]:
-            chart = await self.charts.get(command.id, uow)
-            check_if_match(chart, command.expected_revision)
+        async def revalidate(uow: UnitOfWork, chart: HelmChartAggregate) -> None:
             chart.revalidate(
                 validation_id=context.new_id(),
                 deadline=deadline_in(self.settings.validation_timeout_s),
             )
             await self.charts.save(uow, chart)
             await self._queue_validation(uow, chart)
-            return chart.state.snapshot()
 
-        return await self.processor.run(command, action)
+        return await self.processor.run_on(command, self.charts, revalidate)
 
     # --- queries --------------------------------------------------------------
 
     async def get(self, query: GetEntity) -> dict[str, Any]:
-        return ok((await self.charts.get(query.id)).state.snapshot())
+        return await entity_reply(self.charts, query.id)
 
     async def list(self, query: ListEntities) -> dict[str, Any]:
-        items, cursor = await self.charts.list(
-            status=query.status, cursor=query.cursor, limit=query.limit
-        )
-        return ok({"items": [i.snapshot() for i in items], "next_cursor": cursor})
+        return await page_reply(self.charts, query)
 
     # --- jobs -----------------------------------------------------------------
 
-    async def _change(self, chart_id: str, apply: Callable[[HelmChartAggregate], object]) -> None:
-        await change(self.charts, chart_id, apply)
-
     async def run_validation(self, job: ValidateChartJob, msg: Delivery, attempt: int) -> None:
-        chart = await self.charts.find(job.chart_id)
-        if chart is None or not chart.is_current_validation(job.validation_id):
-            await msg.ack()  # deleted, changed since, or already judged: nothing to do
-            return
+        """Validate one chart; a job for a deleted, changed or judged chart changes nothing."""
 
-        async def work() -> None:
+        async def validate(chart: HelmChartAggregate) -> None:
             findings = await self._validate(chart.state)
-            await self._change(chart.id, lambda c: c.verdict(job.validation_id, findings))
+            await change(self.charts, chart.id, lambda c: c.verdict(job.validation_id, findings))
 
-        async def give_up(reason: str) -> None:
-            await self._change(chart.id, lambda c: c.validation_failed(job.validation_id, reason))
-
-        await run_job(
+        await run_entity_job(
             msg,
-            work=work,
-            give_up=give_up,
-            attempt=attempt,
-            max_attempts=self.settings.job_max_deliver,
-            heartbeat_s=max(self.settings.job_ack_wait_s / 3, 0.2),
+            attempt,
+            self.settings,
+            self.charts,
+            job.chart_id,
+            current=lambda c: c.is_current_validation(job.validation_id),
+            work=validate,
+            failed=lambda c, reason: c.validation_failed(job.validation_id, reason),
         )
 
     async def _validate(self, chart: HelmChart) -> Findings:
@@ -321,13 +307,6 @@ class ChartService:
 
     async def expire_overdue(self) -> int:
         """Fail every validation still running past its deadline."""
-        now = utcnow()
-        items, _ = await self.charts.list(
-            status=ChartStatus.VALIDATING,
-            cursor=None,
-            limit=500,
-            extra={"deadline": {"$lt": now}},
+        return await expire_overdue(
+            self.charts, HelmChartAggregate.expire, {"status": ChartStatus.VALIDATING}
         )
-        for state in items:
-            await self._change(state.id, lambda c: c.expire(now))
-        return len(items)

@@ -14,8 +14,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
-
 from slipway_cluster_manager.adapters.kubeconfig_driver import default_kubeconfig_path
 from slipway_cluster_manager.adapters.kubeconfig_file import (
     KubeconfigError,
@@ -62,8 +60,15 @@ from slipway_libs.errors import (
     SlipwayError,
     Unavailable,
 )
-from slipway_libs.jobs import Delivery, run_job
-from slipway_libs.messaging import JOBS_STREAM, CommandProcessor, ok
+from slipway_libs.jobs import Delivery, run_entity_job
+from slipway_libs.messaging import (
+    JOBS_STREAM,
+    CommandProcessor,
+    conflict_on,
+    entity_reply,
+    ok,
+    page_reply,
+)
 from slipway_libs.storage import (
     ConcurrentWrite,
     Database,
@@ -72,6 +77,8 @@ from slipway_libs.storage import (
     change,
     check_if_match,
     deadline_in,
+    expire_overdue,
+    matching,
 )
 
 log = logging.getLogger(__name__)
@@ -227,19 +234,12 @@ class ClusterService:
                 await self._queue_operation(uow, cluster)
             return cluster.state.snapshot()
 
-        try:
+        taken = Conflict(f"a cluster named '{command.name}' already exists", {"name": command.name})
+        with conflict_on(UNIQUE_NAME_INDEX, taken):
             return await self.processor.run(command, action)
-        except DuplicateKeyError as exc:
-            if UNIQUE_NAME_INDEX in str(exc):
-                raise Conflict(
-                    f"a cluster named '{command.name}' already exists", {"name": command.name}
-                ) from exc
-            raise
 
     async def _begin(self, command: ClusterAction, action: Action) -> dict[str, Any]:
-        async def work(uow: UnitOfWork) -> dict[str, Any]:
-            cluster = await self.clusters.get(command.id, uow)
-            check_if_match(cluster, command.expected_revision)
+        async def begin(uow: UnitOfWork, cluster: ClusterAggregate) -> None:
             cluster.begin(
                 action,
                 operation_id=context.new_id(),
@@ -247,9 +247,8 @@ class ClusterService:
             )
             await self.clusters.save(uow, cluster)
             await self._queue_operation(uow, cluster)
-            return cluster.state.snapshot()
 
-        return await self.processor.run(command, work)
+        return await self.processor.run_on(command, self.clusters, begin)
 
     async def start(self, command: StartCluster) -> dict[str, Any]:
         return await self._begin(command, "start")
@@ -268,15 +267,12 @@ class ClusterService:
             found.check_deletable()
             await self._remove_from_backend(found)
 
-        async def action(uow: UnitOfWork) -> dict[str, Any]:
-            cluster = await self.clusters.get(command.id, uow)
-            check_if_match(cluster, command.expected_revision)
+        async def remove(uow: UnitOfWork, cluster: ClusterAggregate) -> None:
             cluster.check_deletable()
             cluster.mark_deleted()
             await self.clusters.save(uow, cluster)
-            return cluster.state.snapshot()
 
-        return await self.processor.run(command, action)
+        return await self.processor.run_on(command, self.clusters, remove)
 
     async def _remove_from_backend(self, cluster: ClusterAggregate) -> None:
         driver, spec = self.driver_for(cluster.state), self.driver_spec(cluster.state)
@@ -305,13 +301,10 @@ class ClusterService:
     # --- queries --------------------------------------------------------------
 
     async def get(self, query: GetEntity) -> dict[str, Any]:
-        return ok((await self.clusters.get(query.id)).state.snapshot())
+        return await entity_reply(self.clusters, query.id)
 
     async def list(self, query: ListEntities) -> dict[str, Any]:
-        items, cursor = await self.clusters.list(
-            status=query.status, cursor=query.cursor, limit=query.limit
-        )
-        return ok({"items": [i.snapshot() for i in items], "next_cursor": cursor})
+        return await page_reply(self.clusters, query)
 
     async def kubeconfig(self, query: GetKubeconfig) -> dict[str, Any]:
         """The running cluster's self-contained kubeconfig (YAML text), for kubectl."""
@@ -332,19 +325,14 @@ class ClusterService:
 
     # --- jobs -----------------------------------------------------------------
 
-    async def _change(self, cluster_id: str, apply: Callable[[ClusterAggregate], object]) -> None:
-        await change(self.clusters, cluster_id, apply)
-
     async def run_operation(self, job: ClusterOperationJob, msg: Delivery, attempt: int) -> None:
-        """Carry out a start, stop or restart; it ends running, stopped or error."""
-        cluster = await self.clusters.find(job.cluster_id)
-        operation = cluster.state.operation if cluster is not None else None
-        if cluster is None or operation is None or operation.id != job.operation_id:
-            await msg.ack()  # deleted, expired or already finished: nothing to do
-            return
-        state, operation_id = cluster.state, operation.id
+        """Carry out a start, stop or restart; it ends running, stopped or error. A job for
+        a deleted cluster, or an operation expired or finished, changes nothing."""
+        operation_id = job.operation_id
 
-        async def work() -> None:
+        async def work(cluster: ClusterAggregate) -> None:
+            state, operation = cluster.state, cluster.state.operation
+            assert operation is not None  # the job is current: its operation is in flight
             remaining = (operation.deadline - utcnow()).total_seconds()
             try:
                 async with asyncio.timeout(max(remaining, 0.0)) as limit:
@@ -357,20 +345,21 @@ class ClusterService:
                 raise PermanentError(error.message) from None
             except DriverError as error:
                 raise RetryableError(error.message) from None
-            await self._change(
-                state.id, lambda c: c.operation_succeeded(operation_id, api_server=api_server)
+            await change(
+                self.clusters,
+                state.id,
+                lambda c: c.operation_succeeded(operation_id, api_server=api_server),
             )
 
-        async def give_up(reason: str) -> None:
-            await self._change(state.id, lambda c: c.operation_failed(operation_id, reason))
-
-        await run_job(
+        await run_entity_job(
             msg,
+            attempt,
+            self.settings,
+            self.clusters,
+            job.cluster_id,
+            current=lambda c: c.is_current_operation(operation_id),
             work=work,
-            give_up=give_up,
-            attempt=attempt,
-            max_attempts=self.settings.job_max_deliver,
-            heartbeat_s=max(self.settings.job_ack_wait_s / 3, 0.2),
+            failed=lambda c, reason: c.operation_failed(operation_id, reason),
         )
 
     async def _operate(self, cluster: MinikubeCluster, operation: ClusterOperation) -> str | None:
@@ -385,7 +374,9 @@ class ClusterService:
             batch = pending[:]
             del pending[: len(batch)]
             if batch:
-                await self._change(cluster.id, lambda c: c.record_progress(operation.id, batch))
+                await change(
+                    self.clusters, cluster.id, lambda c: c.record_progress(operation.id, batch)
+                )
                 await self.progress(cluster.id, operation.id, batch)
 
         async def keep_flushing() -> None:
@@ -401,7 +392,9 @@ class ClusterService:
             if operation.action in ("stop", "restart"):
                 await driver.stop(spec)
             if operation.action == "restart":
-                await self._change(cluster.id, lambda c: c.stopped_for_restart(operation.id))
+                await change(
+                    self.clusters, cluster.id, lambda c: c.stopped_for_restart(operation.id)
+                )
             if operation.action in ("start", "restart"):
                 await driver.start(spec, on_line)
         finally:
@@ -418,13 +411,9 @@ class ClusterService:
 
     async def expire_overdue(self) -> int:
         """End every operation still in flight past its deadline in `error`."""
-        now = utcnow()
-        items, _ = await self.clusters.list(
-            status=None, cursor=None, limit=500, extra={"operation.deadline": {"$lt": now}}
+        return await expire_overdue(
+            self.clusters, ClusterAggregate.expire, deadline="operation.deadline"
         )
-        for state in items:
-            await self._change(state.id, lambda c: c.expire(now))
-        return len(items)
 
     async def probe_all(self) -> int:
         """Probe every cluster between operations: running and errored ones, and attached
@@ -436,15 +425,7 @@ class ClusterService:
                 {"driver": str(ClusterDriverName.KUBECONFIG)},
             ],
         }
-        states: list[MinikubeCluster] = []
-        cursor: str | None = None
-        while True:
-            page, cursor = await self.clusters.list(
-                status=None, cursor=cursor, limit=200, extra=query
-            )
-            states.extend(page)
-            if cursor is None:
-                break
+        states = [cluster.state for cluster in await matching(self.clusters, query)]
         limit = asyncio.Semaphore(self.settings.probe_concurrency)
 
         async def probe(state: MinikubeCluster) -> bool:
@@ -471,7 +452,8 @@ class ClusterService:
             return False
         api_server = await self._api_server(state) if healthy else None
         try:
-            await self._change(
+            await change(
+                self.clusters,
                 state.id,
                 lambda c: c.observe(
                     healthy=healthy, reason=reason, seen_revision=seen, api_server=api_server

@@ -19,18 +19,24 @@ from slipway_image_builder.adapters.docker_engine import DockerEngine
 from slipway_image_builder.domain.image import MB, BuildResult, ContainerImageAggregate, SizeLimits
 from slipway_image_builder.settings import ImageBuilderSettings
 from slipway_libs import context
-from slipway_libs.aggregate import utcnow
 from slipway_libs.errors import InvalidInput, PermanentError, RetryableError
-from slipway_libs.jobs import Delivery, run_job
-from slipway_libs.messaging import JOBS_STREAM, CommandProcessor, ok
+from slipway_libs.jobs import Delivery, run_entity_job
+from slipway_libs.messaging import (
+    JOBS_STREAM,
+    CommandProcessor,
+    entity_reply,
+    ok,
+    page_reply,
+)
 from slipway_libs.paths import resolve_inside, resolve_inside_roots
 from slipway_libs.storage import (
     Database,
     Repository,
     UnitOfWork,
     change,
-    check_if_match,
     deadline_in,
+    expire_overdue,
+    matching,
 )
 
 log = logging.getLogger(__name__)
@@ -106,9 +112,7 @@ class ImageService:
         spec = ImageSpec.model_validate(command.model_dump(include=set(ImageSpec.model_fields)))
         self.build_context(spec)
 
-        async def action(uow: UnitOfWork) -> dict[str, Any]:
-            image = await self.images.get(command.id, uow)
-            check_if_match(image, command.expected_revision)
+        async def respecify(uow: UnitOfWork, image: ContainerImageAggregate) -> None:
             rebuild = image.respecify(
                 spec,
                 build_id=context.new_id(),
@@ -117,19 +121,15 @@ class ImageService:
             await self.images.save(uow, image)
             if rebuild:
                 await self._queue_build(uow, image)
-            return image.state.snapshot()
 
-        return await self.processor.run(command, action)
+        return await self.processor.run_on(command, self.images, respecify)
 
     async def delete(self, command: DeleteImage) -> dict[str, Any]:
-        async def action(uow: UnitOfWork) -> dict[str, Any]:
-            image = await self.images.get(command.id, uow)
-            check_if_match(image, command.expected_revision)
+        async def remove(uow: UnitOfWork, image: ContainerImageAggregate) -> None:
             image.mark_deleted()
             await self.images.save(uow, image)
-            return image.state.snapshot()
 
-        reply = await self.processor.run(command, action)
+        reply = await self.processor.run_on(command, self.images, remove)
         if reply["ok"]:
             await self.logs.drop(command.id)
             if command.remove_image:
@@ -145,18 +145,15 @@ class ImageService:
     async def verify(self, command: VerifyImage) -> dict[str, Any]:
         image = await self.images.get(command.id)
         await self._verify_one(image)
-        return ok((await self.images.get(command.id)).state.snapshot())
+        return await entity_reply(self.images, command.id)
 
     # --- queries --------------------------------------------------------------
 
     async def get(self, query: GetEntity) -> dict[str, Any]:
-        return ok((await self.images.get(query.id)).state.snapshot())
+        return await entity_reply(self.images, query.id)
 
     async def list(self, query: ListEntities) -> dict[str, Any]:
-        items, cursor = await self.images.list(
-            status=query.status, cursor=query.cursor, limit=query.limit
-        )
-        return ok({"items": [i.snapshot() for i in items], "next_cursor": cursor})
+        return await page_reply(self.images, query)
 
     async def build_log(self, query: GetBuildLogs) -> dict[str, Any]:
         image = await self.images.get(query.id)
@@ -172,33 +169,26 @@ class ImageService:
 
     # --- jobs -----------------------------------------------------------------
 
-    async def _change(
-        self, image_id: str, apply: Callable[[ContainerImageAggregate], object]
-    ) -> None:
-        await change(self.images, image_id, apply)
-
     async def run_build(self, job: BuildJob, msg: Delivery, attempt: int) -> None:
-        image = await self.images.find(job.image_id)
-        if image is None or not image.is_current_build(job.build_id):
-            await msg.ack()  # deleted, rebuilt since, or already finished: nothing to do
-            return
+        """Build one image; a job for a deleted, rebuilt or finished image changes nothing."""
 
-        async def work() -> None:
+        async def build(image: ContainerImageAggregate) -> None:
             result = await self._build(image.state, job.build_id)
-            await self._change(
-                image.id, lambda i: i.build_succeeded(job.build_id, result, self.limits)
+            await change(
+                self.images,
+                image.id,
+                lambda i: i.build_succeeded(job.build_id, result, self.limits),
             )
 
-        async def give_up(reason: str) -> None:
-            await self._change(image.id, lambda i: i.build_failed(job.build_id, reason))
-
-        await run_job(
+        await run_entity_job(
             msg,
-            work=work,
-            give_up=give_up,
-            attempt=attempt,
-            max_attempts=self.settings.job_max_deliver,
-            heartbeat_s=max(self.settings.job_ack_wait_s / 3, 0.2),
+            attempt,
+            self.settings,
+            self.images,
+            job.image_id,
+            current=lambda i: i.is_current_build(job.build_id),
+            work=build,
+            failed=lambda i, reason: i.build_failed(job.build_id, reason),
         )
 
     async def _build(self, image: ContainerImage, build_id: str) -> BuildResult:
@@ -254,15 +244,9 @@ class ImageService:
 
     async def expire_overdue(self) -> int:
         """Fail every build still running past its deadline."""
-        now = utcnow()
-        expired = 0
-        items, _ = await self.images.list(
-            status=ImageStatus.BUILDING, cursor=None, limit=500, extra={"deadline": {"$lt": now}}
+        return await expire_overdue(
+            self.images, ContainerImageAggregate.expire, {"status": ImageStatus.BUILDING}
         )
-        for state in items:
-            await self._change(state.id, lambda i: i.expire(now))
-            expired += 1
-        return expired
 
     async def _verify_one(self, image: Any) -> None:
         if image.state.status is ImageStatus.BUILT and image.state.image_id:
@@ -271,18 +255,11 @@ class ImageService:
             except RetryableError:
                 return  # engine down: cannot tell, keep the image as it is
             if not present:
-                await self._change(image.id, lambda i: i.vanished())
+                await change(self.images, image.id, lambda i: i.vanished())
 
     async def verify_built(self) -> None:
         """Move every built image that vanished from the engine to `failed`."""
-        cursor = None
-        while True:
-            items, cursor = await self.images.list(
-                status=ImageStatus.BUILT, cursor=cursor, limit=200
-            )
-            for state in items:
-                image = await self.images.find(state.id)
-                if image is not None:
-                    await self._verify_one(image)
-            if cursor is None:
-                return
+        for built in await matching(self.images, {"status": ImageStatus.BUILT}):
+            image = await self.images.find(built.id)
+            if image is not None:
+                await self._verify_one(image)

@@ -24,6 +24,7 @@ from slipway_workload_manager.domain.service import ServiceAggregate
 from slipway_workload_manager.handlers import commands
 from slipway_workload_manager.handlers.events import events_router
 from slipway_workload_manager.handlers.jobs import job_router
+from slipway_workload_manager.parts import WorkloadParts
 from slipway_workload_manager.reconcile import Reconciler
 from slipway_workload_manager.rollouts import Rollouts
 from slipway_workload_manager.scheduling import APPLY_SUBJECT, ROLLOUT_SUBJECT
@@ -79,26 +80,12 @@ async def assemble(kit: WorkerKit[WorkloadManagerSettings]) -> None:
                 {"id": entity_id, "lines": [line]}, subjects.progress(entity, entity_id)
             )
 
-    kit.set_global(
-        "workloads",
-        WorkloadService(
-            settings,
-            kit.database,
-            deployments,
-            services,
-            projections,
-            leftovers,
-            cluster,
-            connections,
-        ),
-    )
-    kit.set_global(
-        "rollouts",
-        Rollouts(settings, deployments, services, projections, cluster, connections, progress),
-    )
-    reconciler = Reconciler(
+    parts = WorkloadParts(
         settings, deployments, services, projections, leftovers, cluster, connections
     )
+    kit.set_global("workloads", WorkloadService(parts))
+    kit.set_global("rollouts", Rollouts(parts, progress))
+    reconciler = Reconciler(parts)
     kit.set_global("reconciler", reconciler)
     kit.every(settings.reconcile_interval_s, reconciler.expire_overdue, "deadline sweep")
     kit.every(settings.reconcile_interval_s, reconciler.reconcile, "reconcile")

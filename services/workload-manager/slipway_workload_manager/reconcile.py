@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable
+from typing import Any
 
 from slipway_contracts import subjects
 from slipway_contracts.entities import DeploymentStatus, ServiceStatus
 from slipway_libs import context
-from slipway_libs.aggregate import Aggregate, utcnow
-from slipway_libs.storage import Repository, UnitOfWork, deadline_in
-from slipway_workload_manager.adapters.bookkeeping import Leftovers
-from slipway_workload_manager.adapters.projections import Projections
-from slipway_workload_manager.clusters import ClusterConnections
+from slipway_libs.storage import change, deadline_in, expire_overdue, matching
 from slipway_workload_manager.domain import rules
 from slipway_workload_manager.domain.cluster_manager import (
     ClusterManagerRefused,
@@ -36,7 +32,6 @@ from slipway_workload_manager.domain.ports import (
     Manifest,
     RolloutObservation,
     ServiceObservation,
-    WorkloadCluster,
 )
 from slipway_workload_manager.domain.projections import (
     NotProjected,
@@ -45,20 +40,10 @@ from slipway_workload_manager.domain.projections import (
 )
 from slipway_workload_manager.domain.rollout import interpret_deployment
 from slipway_workload_manager.domain.service import ServiceAggregate
-from slipway_workload_manager.scheduling import (
-    Deployments,
-    Services,
-    matching,
-    queue_apply,
-    queue_rollout,
-    rollout_deadline,
-)
-from slipway_workload_manager.settings import WorkloadManagerSettings
+from slipway_workload_manager.parts import UseCases
+from slipway_workload_manager.scheduling import queue_apply, queue_rollout, rollout_deadline
 
 log = logging.getLogger(__name__)
-
-A = TypeVar("A", bound=Aggregate[Any])
-Queue = Callable[[UnitOfWork, Any], Awaitable[None]]
 
 D = DeploymentStatus
 S = ServiceStatus
@@ -72,45 +57,7 @@ CLUSTER_TROUBLE = (
 )
 
 
-class Reconciler:
-    def __init__(
-        self,
-        settings: WorkloadManagerSettings,
-        deployments: Deployments,
-        services: Services,
-        projections: Projections,
-        leftovers: Leftovers,
-        cluster: WorkloadCluster,
-        connections: ClusterConnections,
-    ) -> None:
-        self.settings = settings
-        self.deployments = deployments
-        self.services = services
-        self.projections = projections
-        self.leftovers = leftovers
-        self.cluster = cluster
-        self.connections = connections
-
-    async def _react(
-        self,
-        repository: Repository[A],
-        entity_id: str,
-        apply: Callable[[A], bool],
-        queue: Queue | None = None,
-    ) -> bool:
-        """Reload, apply one domain method and save with its job, in one transaction."""
-
-        async def action(uow: UnitOfWork) -> bool:
-            item = await repository.find(entity_id, uow)
-            if item is None or not apply(item):
-                return False
-            await repository.save(uow, item)
-            if queue is not None:
-                await queue(uow, item)
-            return True
-
-        return await repository.database.transaction(action)
-
+class Reconciler(UseCases):
     # --- projections ------------------------------------------------------------
 
     async def project(self, envelope: dict[str, Any]) -> bool:
@@ -143,23 +90,21 @@ class Reconciler:
             self.connections.forget(cluster_id)
             for d in await matching(self.deployments, {"cluster_id": cluster_id}):
                 if d.cluster_down(outage):  # decided on the loaded copy, redone in the write
-                    changed += await self._react(
+                    changed += await change(
                         self.deployments, d.id, lambda x: x.cluster_down(outage)
                     )
             for s in await matching(self.services, {"cluster_id": cluster_id}):
                 if s.cluster_down(outage):
-                    changed += await self._react(
-                        self.services, s.id, lambda x: x.cluster_down(outage)
-                    )
+                    changed += await change(self.services, s.id, lambda x: x.cluster_down(outage))
             return changed
         for d in await matching(self.deployments, {"cluster_id": cluster_id, "status": D.FAILED}):
             if rules.failed_by_outage(d.state.reason):
-                changed += await self._react(
+                changed += await change(
                     self.deployments, d.id, self._deployment_back, queue_rollout
                 )
         for s in await matching(self.services, {"cluster_id": cluster_id, "status": S.FAILED}):
             if rules.failed_by_outage(s.state.reason):
-                changed += await self._react(self.services, s.id, self._service_back, queue_apply)
+                changed += await change(self.services, s.id, self._service_back, queue_apply)
         return changed
 
     def _deployment_back(self, deployment: DeploymentAggregate) -> bool:
@@ -181,25 +126,21 @@ class Reconciler:
         changed = 0
         for d in await matching(self.deployments, {"image_id": image_id}):
             if d.image_changed(image):
-                changed += await self._react(
-                    self.deployments, d.id, lambda x: x.image_changed(image)
-                )
+                changed += await change(self.deployments, d.id, lambda x: x.image_changed(image))
         return changed
 
     # --- deadlines ------------------------------------------------------------------
 
     async def expire_overdue(self) -> int:
         """Fail every rollout and every Service apply still going past its deadline."""
-        now = utcnow()
         margin = self.settings.rollout_deadline_margin_s
-        expired = 0
-        overdue = {"deadline": {"$lt": now}}
-        rolling = {"status": {"$in": [D.PENDING, D.UPDATING]}, **overdue}
-        for d in await matching(self.deployments, rolling):
-            expired += await self._react(self.deployments, d.id, lambda x: x.expire(now, margin))
-        for s in await matching(self.services, {"status": S.PENDING, **overdue}):
-            expired += await self._react(self.services, s.id, lambda x: x.expire(now))
-        return expired
+        rolling = {"status": {"$in": [D.PENDING, D.UPDATING]}}
+        expired = await expire_overdue(
+            self.deployments, lambda d, now: d.expire(now, margin), rolling
+        )
+        return expired + await expire_overdue(
+            self.services, ServiceAggregate.expire, {"status": S.PENDING}
+        )
 
     # --- the reconcile loop ---------------------------------------------------------
 
@@ -267,7 +208,7 @@ class Reconciler:
             return item.observed(observation) or drifted
 
         if follow(self.deployments.aggregate(state, loaded_revision=state.revision)):
-            await self._react(self.deployments, deployment.id, follow)
+            await change(self.deployments, deployment.id, follow)
 
     async def _check_service(
         self, access: ClusterAccess, service: ServiceAggregate, live: bool
@@ -291,7 +232,7 @@ class Reconciler:
             return item.observed(observation, deadline=deadline) or drifted
 
         if follow(self.services.aggregate(state, loaded_revision=state.revision)):
-            await self._react(self.services, service.id, follow)
+            await change(self.services, service.id, follow)
 
     async def _remove_leftovers(
         self,

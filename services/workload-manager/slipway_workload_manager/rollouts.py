@@ -16,27 +16,25 @@ from slipway_contracts.entities import Deployment, Service
 from slipway_contracts.jobs import ApplyServiceJob, RolloutJob
 from slipway_libs.aggregate import utcnow
 from slipway_libs.errors import PermanentError, RetryableError
-from slipway_libs.jobs import Delivery, run_job
+from slipway_libs.jobs import Delivery, run_entity_job
 from slipway_libs.storage import change
-from slipway_workload_manager.adapters.projections import Projections
-from slipway_workload_manager.clusters import ClusterConnections
 from slipway_workload_manager.domain import rules
 from slipway_workload_manager.domain.cluster_manager import (
     ClusterManagerRefused,
     ClusterManagerUnavailable,
 )
+from slipway_workload_manager.domain.deployment import DeploymentAggregate
 from slipway_workload_manager.domain.manifests import deployment_manifest, service_manifest
 from slipway_workload_manager.domain.ports import (
     ClusterAccess,
     ClusterRejected,
     ClusterUnreachable,
     ServiceObservation,
-    WorkloadCluster,
 )
 from slipway_workload_manager.domain.projections import ProjectedCluster
 from slipway_workload_manager.domain.service import ServiceAggregate
-from slipway_workload_manager.scheduling import Deployments, Services, service_deadline
-from slipway_workload_manager.settings import WorkloadManagerSettings
+from slipway_workload_manager.parts import UseCases, WorkloadParts
+from slipway_workload_manager.scheduling import service_deadline
 
 log = logging.getLogger(__name__)
 
@@ -51,40 +49,10 @@ async def no_progress(entity: str, entity_id: str, line: str) -> None:
     pass
 
 
-class Rollouts:
-    def __init__(
-        self,
-        settings: WorkloadManagerSettings,
-        deployments: Deployments,
-        services: Services,
-        projections: Projections,
-        cluster: WorkloadCluster,
-        connections: ClusterConnections,
-        progress: Progress = no_progress,
-    ) -> None:
-        self.settings = settings
-        self.deployments = deployments
-        self.services = services
-        self.projections = projections
-        self.cluster = cluster
-        self.connections = connections
+class Rollouts(UseCases):
+    def __init__(self, parts: WorkloadParts, progress: Progress = no_progress) -> None:
+        super().__init__(parts)
         self.progress = progress
-
-    async def _run(
-        self,
-        msg: Delivery,
-        attempt: int,
-        work: Callable[[], Awaitable[None]],
-        give_up: Callable[[str], Awaitable[None]],
-    ) -> None:
-        await run_job(
-            msg,
-            work=work,
-            give_up=give_up,
-            attempt=attempt,
-            max_attempts=self.settings.job_max_deliver,
-            heartbeat_s=max(self.settings.job_ack_wait_s / 3, 0.2),
-        )
 
     # --- reaching the cluster ---------------------------------------------------------
 
@@ -120,22 +88,20 @@ class Rollouts:
 
     async def run_rollout(self, job: RolloutJob, msg: Delivery, attempt: int) -> None:
         """Roll one Deployment out; a job whose rollout is no longer current is dropped."""
-        deployment = await self.deployments.find(job.deployment_id)
-        if deployment is None or not deployment.is_current_rollout(job.rollout_id):
-            await msg.ack()  # deleted, changed since, or already finished: nothing to do
-            return
 
-        async def work() -> None:
+        async def roll_out(deployment: DeploymentAggregate) -> None:
             await self._roll_out(deployment.state, job.rollout_id)
 
-        async def give_up(reason: str) -> None:
-            await change(
-                self.deployments,
-                deployment.id,
-                lambda d: d.rollout_failed(job.rollout_id, reason),
-            )
-
-        await self._run(msg, attempt, work, give_up)
+        await run_entity_job(
+            msg,
+            attempt,
+            self.settings,
+            self.deployments,
+            job.deployment_id,
+            current=lambda d: d.is_current_rollout(job.rollout_id),
+            work=roll_out,
+            failed=lambda d, reason: d.rollout_failed(job.rollout_id, reason),
+        )
 
     async def _say(self, state: Deployment | Service, line: str) -> None:
         entity = subjects.DEPLOYMENT if isinstance(state, Deployment) else subjects.SERVICE
@@ -211,18 +177,20 @@ class Rollouts:
 
     async def run_apply(self, job: ApplyServiceJob, msg: Delivery, attempt: int) -> None:
         """Apply one Service and follow it until it is active (or its deadline)."""
-        service = await self.services.find(job.service_id)
-        if service is None or not service.is_current_apply(job.apply_id):
-            await msg.ack()
-            return
 
-        async def work() -> None:
+        async def apply(service: ServiceAggregate) -> None:
             await self._apply(service.state, job.apply_id)
 
-        async def give_up(reason: str) -> None:
-            await change(self.services, service.id, lambda s: s.apply_failed(job.apply_id, reason))
-
-        await self._run(msg, attempt, work, give_up)
+        await run_entity_job(
+            msg,
+            attempt,
+            self.settings,
+            self.services,
+            job.service_id,
+            current=lambda s: s.is_current_apply(job.apply_id),
+            work=apply,
+            failed=lambda s, reason: s.apply_failed(job.apply_id, reason),
+        )
 
     async def _apply(self, state: Service, apply_id: str) -> None:
         cluster = await self._running_cluster(state.cluster_id)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, TypeVar
 
 from slipway_contracts import subjects
 from slipway_contracts.entities import Deployment
 from slipway_contracts.jobs import ApplyServiceJob, RolloutJob
-from slipway_libs.aggregate import Aggregate
 from slipway_libs.messaging import JOBS_STREAM
 from slipway_libs.storage import Repository, UnitOfWork, deadline_in
 from slipway_workload_manager.domain.deployment import DeploymentAggregate
@@ -17,8 +15,6 @@ from slipway_workload_manager.settings import WorkloadManagerSettings
 
 Deployments = Repository[DeploymentAggregate]
 Services = Repository[ServiceAggregate]
-
-A = TypeVar("A", bound=Aggregate[Any])
 
 ROLLOUT_SUBJECT = subjects.job(subjects.DEPLOYMENT, "rollout")
 APPLY_SUBJECT = subjects.job(subjects.SERVICE, "apply")
@@ -51,14 +47,3 @@ def service_deadline(settings: WorkloadManagerSettings, deployment: Deployment) 
     rollout could have finished."""
     rollout = deployment.progress_deadline_seconds + settings.rollout_deadline_margin_s
     return deadline_in(max(settings.service_deadline_s, rollout))
-
-
-async def matching(repository: Repository[A], query: dict[str, Any]) -> list[A]:
-    """Every entity of `repository` matching a MongoDB query, oldest first."""
-    found: list[A] = []
-    cursor = None
-    while True:
-        items, cursor = await repository.list(status=None, cursor=cursor, limit=500, extra=query)
-        found += [repository.aggregate(state, loaded_revision=state.revision) for state in items]
-        if cursor is None:
-            return found

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from pymongo import ASCENDING
-from pymongo.errors import DuplicateKeyError
 
 from slipway_contracts.commands import (
     CreateDeployment,
@@ -27,27 +27,27 @@ from slipway_contracts.entities import Deployment, Service
 from slipway_contracts.queries import GetEntity, ListEntities
 from slipway_libs import context
 from slipway_libs.errors import Conflict, InvalidInput
-from slipway_libs.messaging import CommandProcessor, ok
-from slipway_libs.storage import Database, Repository, UnitOfWork, check_if_match
-from slipway_workload_manager.adapters.bookkeeping import Leftovers
-from slipway_workload_manager.adapters.projections import Projections
-from slipway_workload_manager.clusters import ClusterConnections
+from slipway_libs.messaging import (
+    CommandProcessor,
+    conflict_on,
+    entity_reply,
+    page_reply,
+)
+from slipway_libs.storage import Repository, UnitOfWork, check_if_match, matching
 from slipway_workload_manager.domain import rules
 from slipway_workload_manager.domain.deployment import DeploymentAggregate
-from slipway_workload_manager.domain.ports import WorkloadCluster
 from slipway_workload_manager.domain.projections import ProjectedCluster, ProjectedImage
 from slipway_workload_manager.domain.service import ServiceAggregate
 from slipway_workload_manager.domain.workload import WorkloadAggregate
+from slipway_workload_manager.parts import UseCases, WorkloadParts
 from slipway_workload_manager.scheduling import (
     Deployments,
     Services,
-    matching,
     queue_apply,
     queue_rollout,
     rollout_deadline,
     service_deadline,
 )
-from slipway_workload_manager.settings import WorkloadManagerSettings
 
 log = logging.getLogger(__name__)
 
@@ -77,27 +77,22 @@ def _service_spec(command: ServiceSpec) -> ServiceSpec:
     return ServiceSpec.model_validate(command.model_dump(include=set(ServiceSpec.model_fields)))
 
 
-class WorkloadService:
-    def __init__(
-        self,
-        settings: WorkloadManagerSettings,
-        database: Database,
-        deployments: Deployments,
-        services: Services,
-        projections: Projections,
-        leftovers: Leftovers,
-        cluster: WorkloadCluster,
-        connections: ClusterConnections,
-    ) -> None:
-        self.settings = settings
-        self.database = database
-        self.deployments = deployments
-        self.services = services
-        self.projections = projections
-        self.leftovers = leftovers
-        self.cluster = cluster
-        self.connections = connections
-        self.processor = CommandProcessor(database)
+def _name_taken(command: DeploymentSpec | ServiceSpec, kind: str) -> AbstractContextManager[None]:
+    """A taken (cluster, namespace, name) is a 409 naming it."""
+    namespace, name = command.namespace, command.name
+    return conflict_on(
+        UNIQUE_NAME_INDEX,
+        Conflict(
+            f"a {kind} named '{name}' already exists in namespace '{namespace}' of this cluster",
+            {"namespace": namespace, "name": name},
+        ),
+    )
+
+
+class WorkloadService(UseCases):
+    def __init__(self, parts: WorkloadParts) -> None:
+        super().__init__(parts)
+        self.processor = CommandProcessor(parts.deployments.database)
 
     # --- checks ---------------------------------------------------------------
 
@@ -146,51 +141,45 @@ class WorkloadService:
     async def _services_of(self, deployment_id: str) -> list[ServiceAggregate]:
         return await matching(self.services, {"deployment_id": deployment_id})
 
-    async def _run(
+    async def _create(
         self,
-        command: Any,
-        action: Callable[[UnitOfWork], Awaitable[dict[str, Any]]],
-        kind: str,
+        command: CreateDeployment | CreateService,
+        repository: Repository[W],
+        accept: Callable[[], Awaitable[W]],
+        queue: Callable[[UnitOfWork, W], Awaitable[None]],
     ) -> dict[str, Any]:
-        """Run a command once per command id; a taken (cluster, namespace, name) is a 409."""
-        try:
+        """Accept a new workload (checked by `accept` in the transaction) with its job."""
+
+        async def action(uow: UnitOfWork) -> dict[str, Any]:
+            workload = await accept()
+            await repository.save(uow, workload)
+            await queue(uow, workload)
+            snapshot: dict[str, Any] = workload.state.snapshot()
+            return snapshot
+
+        with _name_taken(command, repository.entity):
             return await self.processor.run(command, action)
-        except DuplicateKeyError as exc:
-            if UNIQUE_NAME_INDEX not in str(exc):
-                raise
-            namespace, name = command.namespace, command.name
-            raise Conflict(
-                f"a {kind} named '{name}' already exists in namespace '{namespace}' of "
-                "this cluster",
-                {"namespace": namespace, "name": name},
-            ) from exc
 
     # --- deployment commands ----------------------------------------------------
 
     async def create_deployment(self, command: CreateDeployment) -> dict[str, Any]:
         spec = _deployment_spec(command)
 
-        async def action(uow: UnitOfWork) -> dict[str, Any]:
-            image = await self._deployable(spec)
-            deployment = DeploymentAggregate.accept(
+        async def accept() -> DeploymentAggregate:
+            return DeploymentAggregate.accept(
                 spec,
-                image,
+                await self._deployable(spec),
                 deployment_id=context.new_id(),
                 rollout_id=context.new_id(),
                 deadline=rollout_deadline(self.settings, spec.progress_deadline_seconds),
             )
-            await self.deployments.save(uow, deployment)
-            await queue_rollout(uow, deployment)
-            return deployment.state.snapshot()
 
-        return await self._run(command, action, "deployment")
+        return await self._create(command, self.deployments, accept, queue_rollout)
 
     async def update_deployment(self, command: UpdateDeployment) -> dict[str, Any]:
         spec = _deployment_spec(command)
 
-        async def action(uow: UnitOfWork) -> dict[str, Any]:
-            deployment = await self.deployments.get(command.id, uow)
-            check_if_match(deployment, command.expected_revision)
+        async def respecify(uow: UnitOfWork, deployment: DeploymentAggregate) -> None:
             state = deployment.state
             rules.same_identity(
                 (state.cluster_id, state.namespace, state.name),
@@ -208,9 +197,9 @@ class WorkloadService:
             if rolled:
                 await self.deployments.save(uow, deployment)
                 await queue_rollout(uow, deployment)
-            return deployment.state.snapshot()
 
-        return await self._run(command, action, "deployment")
+        with _name_taken(command, self.deployments.entity):
+            return await self.processor.run_on(command, self.deployments, respecify)
 
     async def _refuse_orphaned_services(self, deployment: DeploymentAggregate, port: int) -> None:
         names = [s.state.name for s in await self._services_of(deployment.id)]
@@ -223,9 +212,7 @@ class WorkloadService:
             )
 
     async def scale_deployment(self, command: ScaleDeployment) -> dict[str, Any]:
-        async def action(uow: UnitOfWork) -> dict[str, Any]:
-            deployment = await self.deployments.get(command.id, uow)
-            check_if_match(deployment, command.expected_revision)
+        async def scale(uow: UnitOfWork, deployment: DeploymentAggregate) -> None:
             await self._running_cluster(deployment.state.cluster_id)
             rolled = deployment.scale(
                 command.replicas,
@@ -237,16 +224,13 @@ class WorkloadService:
             if rolled:
                 await self.deployments.save(uow, deployment)
                 await queue_rollout(uow, deployment)
-            return deployment.state.snapshot()
 
-        return await self.processor.run(command, action)
+        return await self.processor.run_on(command, self.deployments, scale)
 
     async def repair_deployment(self, command: RepairDeployment) -> dict[str, Any]:
         """Apply the Deployment (and its drifted or failed Services) again as recorded."""
 
-        async def action(uow: UnitOfWork) -> dict[str, Any]:
-            deployment = await self.deployments.get(command.id, uow)
-            check_if_match(deployment, command.expected_revision)
+        async def repair(uow: UnitOfWork, deployment: DeploymentAggregate) -> None:
             await self._running_cluster(deployment.state.cluster_id)
             deployment.repair(
                 rollout_id=context.new_id(),
@@ -264,9 +248,8 @@ class WorkloadService:
                     )
                     await self.services.save(uow, service)
                     await queue_apply(uow, service)
-            return deployment.state.snapshot()
 
-        return await self.processor.run(command, action)
+        return await self.processor.run_on(command, self.deployments, repair)
 
     async def delete_deployment(self, command: DeleteDeployment) -> dict[str, Any]:
         """Remove the Deployment from its cluster, then the record (refused while Services
@@ -296,9 +279,7 @@ class WorkloadService:
                 await check(existing)
             note = await self._remove_object(kind, existing.state)
 
-        async def action(uow: UnitOfWork) -> dict[str, Any]:
-            workload = await repository.get(command.id, uow)
-            check_if_match(workload, command.expected_revision)
+        async def remove(uow: UnitOfWork, workload: W) -> None:
             state = workload.state
             workload.remove(note)
             await repository.save(uow, workload)
@@ -310,10 +291,8 @@ class WorkloadService:
                 namespace=state.namespace,
                 name=state.name,
             )
-            snapshot: dict[str, Any] = workload.state.snapshot()
-            return snapshot
 
-        return await self.processor.run(command, action)
+        return await self.processor.run_on(command, repository, remove)
 
     async def _refuse_with_services(self, deployment: DeploymentAggregate) -> None:
         names = sorted(s.state.name for s in await self._services_of(deployment.id))
@@ -367,27 +346,22 @@ class WorkloadService:
     async def create_service(self, command: CreateService) -> dict[str, Any]:
         spec = _service_spec(command)
 
-        async def action(uow: UnitOfWork) -> dict[str, Any]:
+        async def accept() -> ServiceAggregate:
             backend = await self._service_backend(spec)
-            service = ServiceAggregate.accept(
+            return ServiceAggregate.accept(
                 spec,
                 backend,
                 service_id=context.new_id(),
                 apply_id=context.new_id(),
                 deadline=service_deadline(self.settings, backend),
             )
-            await self.services.save(uow, service)
-            await queue_apply(uow, service)
-            return service.state.snapshot()
 
-        return await self._run(command, action, "service")
+        return await self._create(command, self.services, accept, queue_apply)
 
     async def update_service(self, command: UpdateService) -> dict[str, Any]:
         spec = _service_spec(command)
 
-        async def action(uow: UnitOfWork) -> dict[str, Any]:
-            service = await self.services.get(command.id, uow)
-            check_if_match(service, command.expected_revision)
+        async def respecify(uow: UnitOfWork, service: ServiceAggregate) -> None:
             backend = await self._service_backend(spec)
             state = service.state
             if backend.cluster_id != state.cluster_id:
@@ -408,9 +382,9 @@ class WorkloadService:
             ):
                 await self.services.save(uow, service)
                 await queue_apply(uow, service)
-            return service.state.snapshot()
 
-        return await self._run(command, action, "service")
+        with _name_taken(command, self.services.entity):
+            return await self.processor.run_on(command, self.services, respecify)
 
     async def delete_service(self, command: DeleteService) -> dict[str, Any]:
         """Remove the Service from its cluster, then the record."""
@@ -419,19 +393,13 @@ class WorkloadService:
     # --- queries --------------------------------------------------------------
 
     async def get_deployment(self, query: GetEntity) -> dict[str, Any]:
-        return ok((await self.deployments.get(query.id)).state.snapshot())
+        return await entity_reply(self.deployments, query.id)
 
     async def list_deployments(self, query: ListEntities) -> dict[str, Any]:
-        items, cursor = await self.deployments.list(
-            status=query.status, cursor=query.cursor, limit=query.limit
-        )
-        return ok({"items": [i.snapshot() for i in items], "next_cursor": cursor})
+        return await page_reply(self.deployments, query)
 
     async def get_service(self, query: GetEntity) -> dict[str, Any]:
-        return ok((await self.services.get(query.id)).state.snapshot())
+        return await entity_reply(self.services, query.id)
 
     async def list_services(self, query: ListEntities) -> dict[str, Any]:
-        items, cursor = await self.services.list(
-            status=query.status, cursor=query.cursor, limit=query.limit
-        )
-        return ok({"items": [i.snapshot() for i in items], "next_cursor": cursor})
+        return await page_reply(self.services, query)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -20,18 +19,10 @@ from slipway_libs import devstack
 from slipway_libs.messaging import DeclaredPublishers
 from slipway_libs.service import WorkerKit, build_worker_app
 from slipway_libs.settings import CommonSettings
+from tests.helpers import keep_test_logging  # noqa: F401 (an autouse fixture)
 from tests.stack import Stack
 
 pytestmark = pytest.mark.asyncio
-
-
-@pytest.fixture(autouse=True)
-def keep_test_logging() -> Iterator[None]:
-    """The worker makes the root logger JSON-to-stderr, as a service process should."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:], root.level = handlers, level
 
 
 def worker(

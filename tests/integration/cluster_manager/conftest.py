@@ -19,10 +19,10 @@ from typing import Any
 
 import nats
 import pytest
-from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from slipway_libs import devstack
 from slipway_libs.simcluster import running_server_pid, stop_servers_under
+from tests.events import read_events
 
 STANDIN = Path(__file__).resolve().parents[2] / "fixtures" / "minikube-standin" / "minikube"
 PROBE_INTERVAL_S = 1.0
@@ -216,28 +216,11 @@ class Bus:
 
     async def events(self, cluster_id: str) -> list[tuple[str, dict[str, Any]]]:
         """Every event of one cluster so far, oldest first, as a new subscriber sees them."""
-        js = self.client.jetstream()
-        sub = await js.pull_subscribe(
-            f"slipway.events.{CLUSTER}.>",
-            durable=None,
-            stream="SLIPWAY_EVENTS",
-            config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
-        )
-        found: list[tuple[str, dict[str, Any]]] = []
-        try:
-            while True:
-                try:
-                    batch = await sub.fetch(100, timeout=1)
-                except (TimeoutError, nats.errors.TimeoutError):
-                    break
-                for msg in batch:
-                    event = json.loads(msg.data)
-                    if event["subject"] == cluster_id:
-                        found.append((msg.subject.rsplit(".", 1)[-1], event))
-                    await msg.ack()
-        finally:
-            await sub.unsubscribe()
-        return found
+        return [
+            (subject.rsplit(".", 1)[-1], event)
+            for subject, event in await read_events(self.client, f"slipway.events.{CLUSTER}.>")
+            if event["subject"] == cluster_id
+        ]
 
     async def delete(self, cluster_id: str) -> None:
         reply = await self.command("delete", {"id": cluster_id})

@@ -4,8 +4,6 @@ before a rollout): `docker save` from a real Docker Engine into the simulated cl
 from __future__ import annotations
 
 import asyncio
-import io
-import tarfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ import pytest
 
 from slipway_libs import devstack
 from slipway_libs.simcluster.client import SimulatedClusterClient
+from tests.helpers import tar_of
 from tests.integration.cluster_manager.conftest import Bus, Manager
 
 IMAGE = "slipway-test/loadable:1.0.0"
@@ -36,16 +35,11 @@ def docker_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None
 
 def import_image(docker_host: str | None, reference: str) -> None:
     """Make a tiny image without any network: `docker import` of a one-file rootfs."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as rootfs:
-        data = b"hello from a test image\n"
-        info = tarfile.TarInfo("hello.txt")
-        info.size = len(data)
-        rootfs.addfile(info, io.BytesIO(data))
+    rootfs = tar_of({"hello.txt": b"hello from a test image\n"})
     client = docker.DockerClient(base_url=docker_host) if docker_host else docker.from_env()
     try:
         repository, tag = reference.rsplit(":", 1)
-        client.api.import_image_from_data(buffer.getvalue(), repository=repository, tag=tag)
+        client.api.import_image_from_data(rootfs, repository=repository, tag=tag)
     finally:
         client.close()
 

@@ -16,6 +16,7 @@ import nats
 import pytest
 from nats.aio.msg import Msg
 
+from tests.helpers import live_processes
 from tests.integration.cluster_manager.conftest import STANDIN, Bus, Manager
 
 pytestmark = pytest.mark.skipif(
@@ -38,20 +39,7 @@ def start_argv(name: str) -> list[str]:
 
 def standin_pids(home: Path) -> list[int]:
     """Live stand-in processes of this minikube home (found through /proc)."""
-    marker = f"MINIKUBE_HOME={home}".encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-            cmdline = (entry / "cmdline").read_bytes()
-            state = (entry / "stat").read_text().split(") ", 1)[1][0]
-        except OSError:
-            continue
-        if marker in environ.split(b"\0") and b"minikube-standin" in cmdline and state != "Z":
-            pids.append(int(entry.name))
-    return pids
+    return live_processes(f"MINIKUBE_HOME={home}".encode(), b"minikube-standin")
 
 
 @pytest.fixture

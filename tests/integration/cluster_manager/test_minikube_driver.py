@@ -8,12 +8,9 @@ and what it makes of minikube's answers.
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import os
-import tarfile
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +26,7 @@ from slipway_cluster_manager.domain.ports import (
     PermanentDriverError,
     TemporaryDriverError,
 )
+from tests.helpers import image_archive, live_processes, wait_until
 
 pytestmark = pytest.mark.asyncio
 
@@ -98,29 +96,9 @@ class ProgressLog:
         self.lines.append(line)
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.02)
-
-
 def standin_pids(home: Path) -> list[int]:
     """Live processes started with this stand-in home (found through /proc)."""
-    marker = f"MINIKUBE_HOME={home}".encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text().split(") ", 1)[1][0]
-        except OSError:
-            continue
-        if marker in environ.split(b"\0") and state != "Z":
-            pids.append(int(entry.name))
-    return pids
+    return live_processes(f"MINIKUBE_HOME={home}".encode())
 
 
 async def test_the_driver_satisfies_the_port(standin: StandIn) -> None:
@@ -433,16 +411,6 @@ async def test_a_stop_that_times_out_inside_minikube_is_retryable(standin: Stand
         await standin.driver(MINIKUBE_STANDIN_FAIL_STOP="82").stop(standin.spec())
 
     assert failure.value.code == "GUEST_STOP_TIMEOUT"
-
-
-def image_archive(tag: str) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        manifest = json.dumps([{"Config": "c.json", "RepoTags": [tag], "Layers": []}]).encode()
-        info = tarfile.TarInfo("manifest.json")
-        info.size = len(manifest)
-        archive.addfile(info, io.BytesIO(manifest))
-    return buffer.getvalue()
 
 
 async def test_load_image_by_name_from_the_hosts_daemon(standin: StandIn) -> None:

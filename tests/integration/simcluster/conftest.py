@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import io
-import json
 import secrets
 import ssl
-import tarfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +14,10 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 
 from slipway_libs.simcluster import SimulatedClusterProcess
 from slipway_libs.simcluster.client import SimulatedClusterClient
+from tests.helpers import KubernetesClients, api_client_for, image_archive
 
 T = TypeVar("T")
 WEB_IMAGE = "registry.local/shop/web:1.0.0"
@@ -42,30 +38,8 @@ def wait_for(
         time.sleep(0.05)
 
 
-def image_archive(*tags: str) -> bytes:
-    """A minimal `docker save` tar naming the given tags."""
-    manifest = [
-        {"Config": f"blobs/sha256/{uuid.uuid4().hex}", "RepoTags": list(tags), "Layers": []}
-    ]
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        data = json.dumps(manifest).encode()
-        info = tarfile.TarInfo("manifest.json")
-        info.size = len(data)
-        archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-def api_client_for(kubeconfig: Path, pool: int = 32) -> k8s.ApiClient:
-    """The official Python client configured from a kubeconfig file."""
-    configuration = k8s.Configuration()
-    k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-    configuration.connection_pool_maxsize = pool
-    return k8s.ApiClient(configuration)
-
-
 @dataclass
-class RunningCluster:
+class RunningCluster(KubernetesClients):
     """A started simulated cluster and clients for it."""
 
     process: SimulatedClusterProcess
@@ -73,14 +47,6 @@ class RunningCluster:
     token: str
     api: k8s.ApiClient
     simulated: SimulatedClusterClient
-
-    @property
-    def core(self) -> k8s.CoreV1Api:
-        return k8s.CoreV1Api(self.api)
-
-    @property
-    def apps(self) -> k8s.AppsV1Api:
-        return k8s.AppsV1Api(self.api)
 
     def http(self, token: str | None = "") -> httpx.Client:
         """A raw HTTPS client for the API server (for what the official client hides).
@@ -92,12 +58,6 @@ class RunningCluster:
         return httpx.Client(
             base_url=self.simulated.server, verify=context, headers=headers, timeout=30
         )
-
-    def namespace(self) -> str:
-        """A fresh namespace, so tests sharing the cluster do not see each other's objects."""
-        name = f"t-{uuid.uuid4().hex[:10]}"
-        self.core.create_namespace({"metadata": {"name": name}})
-        return name
 
 
 def start_cluster(state: Path, token: str, **options: Any) -> SimulatedClusterProcess:

@@ -12,12 +12,12 @@ from kubernetes import client as k8s
 from kubernetes import watch
 from kubernetes.client.rest import ApiException
 
+from tests.helpers import image_archive
 from tests.integration.simcluster.conftest import (
     WEB_IMAGE_V2,
     RunningCluster,
     condition,
     deployment_body,
-    image_archive,
     wait_for,
 )
 

@@ -7,10 +7,8 @@ registry, no network) and removed afterwards.
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import secrets
-import tarfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +18,8 @@ import pytest
 from kubernetes import client as k8s
 
 from slipway_libs.simcluster.client import SimulatedClusterClient
+from tests.helpers import api_client_for, tar_of
 from tests.integration.simcluster.conftest import (
-    api_client_for,
     deployment_body,
     start_cluster,
     wait_for,
@@ -45,14 +43,9 @@ def engine() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def tiny_image(engine: Any) -> Iterator[str]:
     """A one-file image imported into the engine, tagged uniquely."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        data = b"simulated cluster test image\n"
-        info = tarfile.TarInfo("hello.txt")
-        info.size = len(data)
-        archive.addfile(info, io.BytesIO(data))
+    rootfs = tar_of({"hello.txt": b"simulated cluster test image\n"})
     repository, tag = "slipway-simcluster-test/tiny", uuid.uuid4().hex[:12]
-    engine.api.import_image_from_data(buffer.getvalue(), repository=repository, tag=tag)
+    engine.api.import_image_from_data(rootfs, repository=repository, tag=tag)
     reference = f"{repository}:{tag}"
     yield reference
     engine.images.remove(reference, force=True)

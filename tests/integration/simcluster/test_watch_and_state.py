@@ -17,11 +17,10 @@ from kubernetes.client.rest import ApiException
 
 from slipway_libs.simcluster import SimulatedClusterError, SimulatedClusterProcess
 from slipway_libs.simcluster.client import SimulatedClusterClient
+from tests.helpers import api_client_for, image_archive
 from tests.integration.simcluster.conftest import (
     WEB_IMAGE,
-    api_client_for,
     deployment_body,
-    image_archive,
     start_cluster,
     wait_for,
 )

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -19,13 +18,14 @@ import pytest
 import pytest_asyncio
 import yaml
 from nats.aio.client import Client
-from nats.js.api import ConsumerConfig, DeliverPolicy
 from pymongo import AsyncMongoClient
 
 from slipway_libs import devstack
 from slipway_libs.messaging import ensure_streams
 from slipway_workload_manager.app import create_app
 from slipway_workload_manager.settings import WorkloadManagerSettings
+from tests.events import read_events
+from tests.helpers import keep_test_logging  # noqa: F401 (an autouse fixture)
 from tests.integration.workload_manager.workloads import (
     SimCluster,
     SimClusterManager,
@@ -39,15 +39,6 @@ pytest_plugins = ["tests.integration.workload_manager.fixtures"]
 
 pytestmark = pytest.mark.slow
 CONCURRENT = 200
-
-
-@pytest.fixture(autouse=True)
-def keep_test_logging() -> Iterator[None]:
-    """The service makes the root logger JSON-to-stderr, as a service process should."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:], root.level = handlers, level
 
 
 @pytest.fixture(scope="module")
@@ -101,23 +92,7 @@ class Running:
         return await self.ask("slipway.deployment.query.get", {"id": deployment_id})
 
     async def events(self, subject: str) -> list[tuple[str, dict[str, Any]]]:
-        js = self.nc.jetstream()
-        sub = await js.pull_subscribe(
-            subject,
-            durable=None,
-            stream="SLIPWAY_EVENTS",
-            config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
-        )
-        found: list[tuple[str, dict[str, Any]]] = []
-        try:
-            while True:
-                try:
-                    batch = await sub.fetch(500, timeout=1)
-                except (TimeoutError, nats.errors.TimeoutError):
-                    return found
-                found += [(m.subject, json.loads(m.data)) for m in batch]
-        finally:
-            await sub.unsubscribe()
+        return await read_events(self.nc, subject, batch=500)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -17,8 +17,10 @@ from slipway_workload_manager.domain.ports import (
     ClusterAccess,
     ClusterRejected,
     ClusterUnreachable,
+    RolloutObservation,
 )
 from slipway_workload_manager.domain.rollout import WAITING_FOR_LOAD_BALANCER
+from tests.helpers import image_archive
 
 from .conftest import (
     IMAGE,
@@ -26,7 +28,6 @@ from .conftest import (
     Cluster,
     deployment_entity,
     eventually,
-    image_archive,
     service_entity,
     start_cluster,
     stop_cluster,
@@ -284,20 +285,28 @@ async def test_changes_behind_slipways_back_are_visible(
     assert entity.id not in await workloads.managed(cluster.access, "Deployment")
 
 
+async def wait_on_a_stuck_rollout(
+    cluster: Cluster, workloads: KubernetesWorkloads, stuck: Deployment, timeout_s: float
+) -> asyncio.Task[RolloutObservation]:
+    """Apply `stuck` with an image the cluster cannot get and wait on its rollout; the
+    waiting task, once the cluster says why the rollout does not progress."""
+    await workloads.apply(cluster.access, deployment_manifest(stuck, MISSING_IMAGE))
+    waiting = asyncio.create_task(
+        workloads.wait_deployment(cluster.access, stuck.namespace, stuck.name, timeout_s)
+    )
+    await eventually(
+        lambda: workloads.observe_deployment(cluster.access, stuck.namespace, stuck.name),
+        lambda observation: observation.reason is not None,
+        what="the rollout to be stuck",
+    )
+    return waiting
+
+
 async def test_a_deployment_deleted_while_waiting_ends_the_wait(
     cluster: Cluster, workloads: KubernetesWorkloads
 ) -> None:
     entity = deployment_entity(cluster.namespace(), replicas=1)
-    await workloads.apply(cluster.access, deployment_manifest(entity, MISSING_IMAGE))
-
-    waiting = asyncio.create_task(
-        workloads.wait_deployment(cluster.access, entity.namespace, "web", 30)
-    )
-    await eventually(
-        lambda: workloads.observe_deployment(cluster.access, entity.namespace, "web"),
-        lambda observation: observation.reason is not None,
-        what="the rollout to be stuck",
-    )
+    waiting = await wait_on_a_stuck_rollout(cluster, workloads, entity, 30)
     await workloads.delete(cluster.access, "Deployment", entity.namespace, "web")
 
     observation = await asyncio.wait_for(waiting, 10)
@@ -310,17 +319,9 @@ async def test_a_cancelled_wait_gives_its_thread_back(cluster: Cluster) -> None:
     try:
         stuck = deployment_entity(cluster.namespace(), replicas=1)
         fine = deployment_entity(cluster.namespace(), replicas=1)
-        await workloads.apply(cluster.access, deployment_manifest(stuck, MISSING_IMAGE))
         await workloads.apply(cluster.access, deployment_manifest(fine, IMAGE))
 
-        waiting = asyncio.create_task(
-            workloads.wait_deployment(cluster.access, stuck.namespace, "web", 60)
-        )
-        await eventually(
-            lambda: workloads.observe_deployment(cluster.access, stuck.namespace, "web"),
-            lambda observation: observation.reason is not None,
-            what="the rollout to be stuck",
-        )
+        waiting = await wait_on_a_stuck_rollout(cluster, workloads, stuck, 60)
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting

@@ -27,11 +27,12 @@ from slipway_workload_manager.domain.cluster_manager import ClusterManager, Clus
 from slipway_workload_manager.domain.deployment import DeploymentAggregate
 from slipway_workload_manager.domain.ports import WorkloadCluster
 from slipway_workload_manager.domain.service import ServiceAggregate
+from slipway_workload_manager.parts import WorkloadParts
 from slipway_workload_manager.reconcile import Reconciler
 from slipway_workload_manager.rollouts import Rollouts
 from slipway_workload_manager.service import WorkloadService, ensure_workload_indexes
 from slipway_workload_manager.settings import WorkloadManagerSettings
-from tests.integration.simcluster.conftest import image_archive
+from tests.helpers import image_archive
 from tests.unit.workload_manager.fakes import FakeCluster, FakeClusterManager, FakeDelivery
 
 T = TypeVar("T")
@@ -113,26 +114,18 @@ async def build_parts(
     leftovers = Leftovers(database)
     await leftovers.ensure_indexes()
     connections = ClusterConnections(manager, LoadedImages(database))
+    parts = WorkloadParts(
+        config, deployments, services, projections, leftovers, cluster, connections
+    )
     return Parts(
         settings=config,
         database=database,
         projections=projections,
         deployments=deployments,
         services=services,
-        workloads=WorkloadService(
-            config,
-            database,
-            deployments,
-            services,
-            projections,
-            leftovers,
-            cluster,
-            connections,
-        ),
-        rollouts=Rollouts(config, deployments, services, projections, cluster, connections),
-        reconciler=Reconciler(
-            config, deployments, services, projections, leftovers, cluster, connections
-        ),
+        workloads=WorkloadService(parts),
+        rollouts=Rollouts(parts),
+        reconciler=Reconciler(parts),
         connections=connections,
     )
 

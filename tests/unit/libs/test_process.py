@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from slipway_libs.process import ToolTimeout, ToolUnavailable, run_tool
+from tests.helpers import live_processes, wait_until
 
 pytestmark = pytest.mark.asyncio
 
@@ -22,29 +21,6 @@ def marked_env() -> tuple[dict[str, str], bytes]:
     marker = f"SLIPWAY_TEST_RUN={uuid.uuid4().hex}"
     name, value = marker.split("=")
     return {"PATH": "/usr/bin:/bin", name: value}, marker.encode()
-
-
-def live_processes(marker: bytes) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text().split(") ", 1)[1][0]
-        except OSError:
-            continue
-        if marker in environ.split(b"\0") and state != "Z":
-            pids.append(int(entry.name))
-    return pids
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.02)
 
 
 # A tool that starts a child of its own, as minikube starts docker or ssh.

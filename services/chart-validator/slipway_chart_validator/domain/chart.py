@@ -13,7 +13,7 @@ from slipway_contracts.entities import (
     Finding,
     HelmChart,
 )
-from slipway_libs.aggregate import Aggregate, utcnow
+from slipway_libs.aggregate import Aggregate
 
 
 def spec_fields(spec: ChartSpec, source: ChartSourceRef) -> dict[str, Any]:
@@ -35,34 +35,25 @@ class HelmChartAggregate(Aggregate[HelmChart]):
         deadline: datetime,
     ) -> Self:
         """A new chart, `validating`, with its first validation queued."""
-        now = utcnow()
-        state = HelmChart(
-            id=chart_id,
-            created_at=now,
-            last_updated=now,
-            revision=1,
-            status=ChartStatus.VALIDATING,
+        return cls.create(
+            HelmChart,
+            chart_id,
+            ChartStatus.VALIDATING,
             validation_id=validation_id,
             deadline=deadline,
             **spec_fields(spec, source),
         )
-        chart = cls(state)
-        chart.mark_created()
-        return chart
 
     def _validate_again(self, validation_id: str, deadline: datetime, **fields: Any) -> None:
-        fresh = {
+        # A validation still running becomes stale; its verdict will be ignored.
+        self.restart(
+            ChartStatus.VALIDATING,
             **fields,
-            "validation_id": validation_id,
-            "deadline": deadline,
-            "findings": [],
-            "reason": None,
-        }
-        if self.state.status is ChartStatus.VALIDATING:
-            # The running validation becomes stale; its verdict will be ignored.
-            self.update(**fresh)
-        else:
-            self.restart(ChartStatus.VALIDATING, **fresh)
+            validation_id=validation_id,
+            deadline=deadline,
+            findings=[],
+            reason=None,
+        )
 
     def respecify(
         self, spec: ChartSpec, source: ChartSourceRef, *, validation_id: str, deadline: datetime

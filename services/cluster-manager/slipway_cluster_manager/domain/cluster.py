@@ -48,19 +48,13 @@ class ClusterAggregate(Aggregate[MinikubeCluster]):
         start: ClusterOperation | None = None,
     ) -> Self:
         """A new cluster, `stopped`; with `start` its first start is already in flight."""
-        now = utcnow()
-        state = MinikubeCluster(
-            id=cluster_id,
-            created_at=now,
-            last_updated=now,
-            revision=1,
-            status=ClusterStatus.STOPPED,
+        return cls.create(
+            MinikubeCluster,
+            cluster_id,
+            ClusterStatus.STOPPED,
             operation=start,
             **spec.model_dump(include=set(ClusterSpec.model_fields)),
         )
-        cluster = cls(state)
-        cluster.mark_created()
-        return cluster
 
     # --- facts ------------------------------------------------------------------
 
@@ -150,9 +144,9 @@ class ClusterAggregate(Aggregate[MinikubeCluster]):
         if operation is None or operation.id != operation_id:
             return  # stale: expired or replaced meanwhile
         if operation.action == "stop":
-            self._move(ClusterStatus.STOPPED, operation=None, reason=None, api_server=None)
+            self.move(ClusterStatus.STOPPED, operation=None, reason=None, api_server=None)
         else:
-            self._move(
+            self.move(
                 ClusterStatus.RUNNING,
                 operation=None,
                 reason=None,
@@ -163,7 +157,7 @@ class ClusterAggregate(Aggregate[MinikubeCluster]):
     def operation_failed(self, operation_id: str, reason: str) -> None:
         """The operation cannot succeed (or gave up): `error`, with the reason."""
         if self.is_current_operation(operation_id):
-            self._move(ClusterStatus.ERROR, operation=None, reason=reason)
+            self.move(ClusterStatus.ERROR, operation=None, reason=reason)
 
     def expire(self, now: datetime) -> bool:
         """End an operation still in flight past its deadline in `error`."""
@@ -211,10 +205,3 @@ class ClusterAggregate(Aggregate[MinikubeCluster]):
             )
             return True
         return False
-
-    def _move(self, target: ClusterStatus, **fields: object) -> None:
-        """Transition to `target`, or just update when already there (error stays error)."""
-        if self.state.status is target:
-            self.update(**fields)
-        else:
-            self.transition(target, **fields)

@@ -13,7 +13,7 @@ from slipway_contracts.entities import (
     ContainerImage,
     ImageStatus,
 )
-from slipway_libs.aggregate import Aggregate, utcnow
+from slipway_libs.aggregate import Aggregate
 from slipway_libs.errors import Conflict
 
 MB = 1024 * 1024
@@ -46,20 +46,14 @@ class ContainerImageAggregate(Aggregate[ContainerImage]):
     @classmethod
     def register(cls, spec: ImageSpec, *, image_id: str, build_id: str, deadline: datetime) -> Self:
         """A new image, `building`, with its first build queued."""
-        now = utcnow()
-        state = ContainerImage(
-            id=image_id,
-            created_at=now,
-            last_updated=now,
-            revision=1,
-            status=ImageStatus.BUILDING,
+        return cls.create(
+            ContainerImage,
+            image_id,
+            ImageStatus.BUILDING,
             build_id=build_id,
             deadline=deadline,
             **spec.model_dump(),
         )
-        image = cls(state)
-        image.mark_created()
-        return image
 
     def needs_rebuild(self, spec: ImageSpec) -> bool:
         """A changed name, tag or build spec means a new image must be built."""

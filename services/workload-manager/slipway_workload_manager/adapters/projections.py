@@ -20,9 +20,7 @@ from slipway_workload_manager.domain.projections import (
     ProjectedCluster,
     ProjectedEvent,
     ProjectedImage,
-    chart_from,
-    cluster_from,
-    image_from,
+    from_row,
 )
 
 COLLECTIONS = {
@@ -70,7 +68,7 @@ class Projections:
 
     async def image(self, image_id: str) -> ProjectedImage | None:
         row = await self._one(self.images, image_id)
-        return image_from(row) if row else None
+        return from_row(ProjectedImage, row) if row else None
 
     async def images_named(self, reference: str) -> list[ProjectedImage]:
         """Images whose `name:tag` is `reference`, newest first."""
@@ -82,15 +80,15 @@ class Projections:
             )
         except PyMongoError as exc:
             raise unavailable_from(exc) from exc
-        return [image_from(row) for row in rows]
+        return [from_row(ProjectedImage, row) for row in rows]
 
     async def chart(self, chart_id: str) -> ProjectedChart | None:
         row = await self._one(self.charts, chart_id)
-        return chart_from(row) if row else None
+        return from_row(ProjectedChart, row) if row else None
 
     async def cluster(self, cluster_id: str) -> ProjectedCluster | None:
         row = await self._one(self.clusters, cluster_id)
-        return cluster_from(row) if row else None
+        return from_row(ProjectedCluster, row) if row else None
 
     async def version(self, entity: str, entity_id: str) -> int | None:
         """The entityversion held for an entity (tombstones included), or None."""

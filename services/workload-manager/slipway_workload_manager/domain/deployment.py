@@ -12,10 +12,8 @@ from typing import Any, ClassVar, Self
 
 from slipway_contracts.commands import DeploymentSpec
 from slipway_contracts.entities import DEPLOYMENT_TRANSITIONS, Deployment, DeploymentStatus
-from slipway_libs.aggregate import utcnow
 from slipway_workload_manager.domain.ports import RolloutObservation
 from slipway_workload_manager.domain.projections import ProjectedImage
-from slipway_workload_manager.domain.rules import failed_by_outage
 from slipway_workload_manager.domain.workload import WorkloadAggregate
 
 PENDING, RUNNING = DeploymentStatus.PENDING, DeploymentStatus.RUNNING
@@ -46,6 +44,9 @@ class DeploymentAggregate(WorkloadAggregate[Deployment]):
     table = DEPLOYMENT_TRANSITIONS
     working = RUNNING
     stopped_working: ClassVar[dict[str, Any]] = {"available_replicas": 0, "ready_replicas": 0}
+    job_field = "rollout_id"
+    in_flight = ROLLING
+    rerun = UPDATING
 
     @classmethod
     def accept(
@@ -58,34 +59,16 @@ class DeploymentAggregate(WorkloadAggregate[Deployment]):
         deadline: datetime,
     ) -> Self:
         """A new Deployment, `pending`, with its first rollout queued."""
-        now = utcnow()
-        state = Deployment(
-            id=deployment_id,
-            created_at=now,
-            last_updated=now,
-            revision=1,
-            status=PENDING,
+        return cls.create(
+            Deployment,
+            deployment_id,
+            PENDING,
             rollout_id=rollout_id,
             deadline=deadline,
             **spec_fields(spec, image),
         )
-        deployment = cls(state)
-        deployment.mark_created()
-        return deployment
 
     # --- changes a user asks for ------------------------------------------------
-
-    def _roll_again(self, rollout_id: str, deadline: datetime, **fields: Any) -> None:
-        fresh = {**fields, "rollout_id": rollout_id, "deadline": deadline, "reason": None}
-        if self.state.status in ROLLING:
-            # The rollout in flight becomes stale; its outcome will be ignored.
-            self.update(**fresh)
-        else:
-            self.transition(UPDATING, **fresh)
-
-    def _differs(self, fields: dict[str, Any]) -> bool:
-        current = self.state.model_dump()
-        return any(current.get(key) != value for key, value in fields.items())
 
     def respecify(
         self,
@@ -96,28 +79,21 @@ class DeploymentAggregate(WorkloadAggregate[Deployment]):
         deadline: datetime,
     ) -> bool:
         """Apply a PUT; returns False when it changes nothing on a running Deployment."""
-        fields = spec_fields(spec, image)
-        if self.state.status is RUNNING and not self._differs(fields):
-            return False
-        self._roll_again(rollout_id, deadline, **fields)
-        return True
+        return self._respecify(spec_fields(spec, image), rollout_id, deadline)
 
     def scale(self, replicas: int, *, rollout_id: str, deadline: datetime) -> bool:
         """Change the replica count; returns False when a running Deployment has it already."""
-        if self.state.status is RUNNING and self.state.replicas == replicas:
-            return False
-        self._roll_again(rollout_id, deadline, replicas=replicas)
-        return True
+        return self._respecify({"replicas": replicas}, rollout_id, deadline)
 
     def repair(self, *, rollout_id: str, deadline: datetime) -> None:
         """Apply the recorded spec again, undoing changes made behind Slipway's back."""
-        self._roll_again(rollout_id, deadline, drift=None)
+        self._run_again(rollout_id, deadline, drift=None)
 
     # --- what the rollout job reports ---------------------------------------------
 
     def is_current_rollout(self, rollout_id: str) -> bool:
         """Whether a rollout job is still the one this Deployment waits for."""
-        return self.state.status in ROLLING and self.state.rollout_id == rollout_id
+        return self.is_current_job(rollout_id)
 
     def rolled_out(self, rollout_id: str, observation: RolloutObservation) -> None:
         """The cluster reports the rollout available: `running`."""
@@ -147,10 +123,7 @@ class DeploymentAggregate(WorkloadAggregate[Deployment]):
 
     def cluster_back(self, *, rollout_id: str, deadline: datetime) -> bool:
         """Its cluster runs again: a Deployment failed by the outage is rolled out again."""
-        if self.state.status is not FAILED or not failed_by_outage(self.state.reason):
-            return False
-        self._roll_again(rollout_id, deadline)
-        return True
+        return self._cluster_back(rollout_id, deadline)
 
     def image_changed(self, image: ProjectedImage) -> bool:
         """Note a failed image on the Deployment (not torn down), and clear it when fixed."""
@@ -176,8 +149,4 @@ class DeploymentAggregate(WorkloadAggregate[Deployment]):
                 **counts(observation),
             )
             return True
-        fresh = counts(observation)
-        if self._differs(fresh):
-            self.update(**fresh)
-            return True
-        return False
+        return self._refresh(counts(observation))

@@ -3,6 +3,7 @@ would say it. Pure functions over the recorded entity and what the cluster repor
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from slipway_contracts.entities import Deployment, Service
@@ -17,35 +18,51 @@ def deleted(kind: str, namespace: str, name: str) -> str:
     return f"{kind} {namespace}/{name} was deleted outside Slipway"
 
 
-def deployment_drift(deployment: Deployment, observation: RolloutObservation) -> str | None:
-    """What differs between the recorded Deployment and the live one (None: nothing)."""
-    if observation.phase == "missing":
-        return deleted("Deployment", deployment.namespace, deployment.name)
-    changes = []
-    live_replicas, live_image = observation.live_replicas, observation.live_image
-    if live_replicas is not None and live_replicas != deployment.replicas:
-        changes.append(f"replicas {deployment.replicas} -> {live_replicas}")
-    if live_image is not None and live_image != deployment.image:
-        changes.append(f"image {deployment.image} -> {live_image}")
+def _drift(
+    kind: str,
+    workload: Deployment | Service,
+    missing: bool,
+    compared: Iterable[tuple[str, Any, Any]],
+) -> str | None:
+    """Drift from (field, recorded, live) triples; a live value the cluster did not report
+    (None) is no drift."""
+    if missing:
+        return deleted(kind, workload.namespace, workload.name)
+    changes = [
+        f"{field} {recorded} -> {live}"
+        for field, recorded, live in compared
+        if live is not None and live != recorded
+    ]
     if not changes:
         return None
-    where = f"{deployment.namespace}/{deployment.name}"
-    return f"Deployment {where} was changed outside Slipway: {', '.join(changes)}"
+    where = f"{workload.namespace}/{workload.name}"
+    return f"{kind} {where} was changed outside Slipway: {', '.join(changes)}"
+
+
+def deployment_drift(deployment: Deployment, observation: RolloutObservation) -> str | None:
+    """What differs between the recorded Deployment and the live one (None: nothing)."""
+    return _drift(
+        "Deployment",
+        deployment,
+        observation.phase == "missing",
+        [
+            ("replicas", deployment.replicas, observation.live_replicas),
+            ("image", deployment.image, observation.live_image),
+        ],
+    )
 
 
 def service_drift(service: Service, observation: ServiceObservation) -> str | None:
-    if observation.phase == "missing":
-        return deleted("Service", service.namespace, service.name)
-    changes = []
-    if observation.live_port is not None and observation.live_port != service.port:
-        changes.append(f"port {service.port} -> {observation.live_port}")
-    live_target = observation.live_target_port
-    if live_target is not None and live_target != service.target_port:
-        changes.append(f"targetPort {service.target_port} -> {live_target}")
-    if not changes:
-        return None
-    where = f"{service.namespace}/{service.name}"
-    return f"Service {where} was changed outside Slipway: {', '.join(changes)}"
+    """What differs between the recorded Service and the live one (None: nothing)."""
+    return _drift(
+        "Service",
+        service,
+        observation.phase == "missing",
+        [
+            ("port", service.port, observation.live_port),
+            ("targetPort", service.target_port, observation.live_target_port),
+        ],
+    )
 
 
 def _get(manifest: Any, *path: str) -> Any:

@@ -3,8 +3,8 @@ the other services' events on SLIPWAY_EVENTS (never from their databases)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
 
 from slipway_contracts import subjects
 
@@ -62,10 +62,11 @@ class ProjectedEvent:
         return self.event == "deleted"
 
 
+# The row of each projection: the fields of its class, from the event's entity snapshot.
 def _image_fields(data: dict[str, Any]) -> dict[str, Any]:
     name, tag = str(data.get("name", "")), str(data.get("tag", ""))
     return {
-        "status": data.get("status"),
+        "status": str(data.get("status")),
         "name": name,
         "tag": tag,
         "reference": f"{name}:{tag}",
@@ -76,16 +77,16 @@ def _image_fields(data: dict[str, Any]) -> dict[str, Any]:
 
 def _chart_fields(data: dict[str, Any]) -> dict[str, Any]:
     return {
-        "status": data.get("status"),
-        "name": data.get("name", ""),
+        "status": str(data.get("status")),
+        "name": str(data.get("name", "")),
         "reason": data.get("reason"),
     }
 
 
 def _cluster_fields(data: dict[str, Any]) -> dict[str, Any]:
     return {
-        "status": data.get("status"),
-        "name": data.get("name", ""),
+        "status": str(data.get("status")),
+        "name": str(data.get("name", "")),
         "reason": data.get("reason"),
         "api_server": data.get("api_server"),
     }
@@ -118,31 +119,10 @@ def parse_event(envelope: dict[str, Any]) -> ProjectedEvent:
     return ProjectedEvent(entity, event, str(entity_id), version, _FIELDS[entity](data))
 
 
-def image_from(row: dict[str, Any]) -> ProjectedImage:
-    return ProjectedImage(
-        id=str(row["_id"]),
-        status=str(row.get("status")),
-        name=str(row.get("name", "")),
-        tag=str(row.get("tag", "")),
-        digest=row.get("digest"),
-        reason=row.get("reason"),
-    )
+P = TypeVar("P", ProjectedImage, ProjectedChart, ProjectedCluster)
 
 
-def chart_from(row: dict[str, Any]) -> ProjectedChart:
-    return ProjectedChart(
-        id=str(row["_id"]),
-        status=str(row.get("status")),
-        name=str(row.get("name", "")),
-        reason=row.get("reason"),
-    )
-
-
-def cluster_from(row: dict[str, Any]) -> ProjectedCluster:
-    return ProjectedCluster(
-        id=str(row["_id"]),
-        name=str(row.get("name", "")),
-        status=str(row.get("status")),
-        reason=row.get("reason"),
-        api_server=row.get("api_server"),
-    )
+def from_row(kind: type[P], row: dict[str, Any]) -> P:
+    """The projection `kind` as its row keeps it (the row's `_id` is the entity id)."""
+    kept = {f.name: row[f.name] for f in fields(kind) if f.name != "id" and f.name in row}
+    return kind(id=str(row["_id"]), **kept)

@@ -12,9 +12,7 @@ from typing import Any, ClassVar, Self
 
 from slipway_contracts.commands import ServiceSpec
 from slipway_contracts.entities import SERVICE_TRANSITIONS, Deployment, Service, ServiceStatus
-from slipway_libs.aggregate import utcnow
 from slipway_workload_manager.domain.ports import ServiceObservation
-from slipway_workload_manager.domain.rules import failed_by_outage
 from slipway_workload_manager.domain.workload import WorkloadAggregate
 
 PENDING, ACTIVE, FAILED = ServiceStatus.PENDING, ServiceStatus.ACTIVE, ServiceStatus.FAILED
@@ -42,6 +40,9 @@ class ServiceAggregate(WorkloadAggregate[Service]):
     table = SERVICE_TRANSITIONS
     working = ACTIVE
     stopped_working: ClassVar[dict[str, Any]] = {"endpoints": []}
+    job_field = "apply_id"
+    in_flight = (PENDING,)
+    rerun = PENDING
 
     @classmethod
     def accept(
@@ -54,47 +55,29 @@ class ServiceAggregate(WorkloadAggregate[Service]):
         deadline: datetime,
     ) -> Self:
         """A new Service, `pending`, with its apply queued."""
-        now = utcnow()
-        state = Service(
-            id=service_id,
-            created_at=now,
-            last_updated=now,
-            revision=1,
-            status=PENDING,
+        return cls.create(
+            Service,
+            service_id,
+            PENDING,
             apply_id=apply_id,
             deadline=deadline,
             **spec_fields(spec, deployment),
         )
-        service = cls(state)
-        service.mark_created()
-        return service
-
-    def _apply_again(self, apply_id: str, deadline: datetime, **fields: Any) -> None:
-        fresh = {**fields, "apply_id": apply_id, "deadline": deadline, "reason": None}
-        if self.state.status is PENDING:
-            self.update(**fresh)  # the apply in flight becomes stale
-        else:
-            self.transition(PENDING, **fresh)
 
     def respecify(
         self, spec: ServiceSpec, deployment: Deployment, *, apply_id: str, deadline: datetime
     ) -> bool:
         """Apply a PUT; returns False when it changes nothing on an active Service."""
-        fields = spec_fields(spec, deployment)
-        current = self.state.model_dump()
-        if self.state.status is ACTIVE and all(current[k] == v for k, v in fields.items()):
-            return False
-        self._apply_again(apply_id, deadline, **fields)
-        return True
+        return self._respecify(spec_fields(spec, deployment), apply_id, deadline)
 
     def repair(self, *, apply_id: str, deadline: datetime) -> None:
         """Apply the recorded spec again (after drift)."""
-        self._apply_again(apply_id, deadline, drift=None)
+        self._run_again(apply_id, deadline, drift=None)
 
     # --- what the apply job and the reconcile loop report ---------------------------
 
     def is_current_apply(self, apply_id: str) -> bool:
-        return self.state.status is PENDING and self.state.apply_id == apply_id
+        return self.is_current_job(apply_id)
 
     def apply_failed(self, apply_id: str, reason: str) -> None:
         if self.is_current_apply(apply_id):
@@ -135,13 +118,6 @@ class ServiceAggregate(WorkloadAggregate[Service]):
             fresh["deadline"] = None
         return self._refresh(fresh)
 
-    def _refresh(self, fields: dict[str, Any]) -> bool:
-        current = self.state.model_dump()
-        if all(current.get(k) == v for k, v in fields.items()):
-            return False
-        self.update(**fields)
-        return True
-
     def expire(self, now: datetime) -> bool:
         """Fail a Service still pending past its deadline."""
         deadline = self.state.deadline
@@ -156,7 +132,4 @@ class ServiceAggregate(WorkloadAggregate[Service]):
         return True
 
     def cluster_back(self, *, apply_id: str, deadline: datetime) -> bool:
-        if self.state.status is not FAILED or not failed_by_outage(self.state.reason):
-            return False
-        self._apply_again(apply_id, deadline)
-        return True
+        return self._cluster_back(apply_id, deadline)

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from faststream import AckPolicy, Context
-from faststream.nats import ConsumerConfig, JStream, NatsMessage, NatsRouter, PullSub
+from faststream import Context
+from faststream.nats import NatsMessage, NatsRouter
 
 from slipway_contracts.jobs import ApplyServiceJob, RolloutJob
-from slipway_libs.jobs import delivery_count
-from slipway_libs.messaging import JOBS_STREAM
+from slipway_libs.jobs import delivery_count, job_subscriber
 from slipway_workload_manager.rollouts import Rollouts
 from slipway_workload_manager.scheduling import APPLY_SUBJECT, ROLLOUT_SUBJECT
 from slipway_workload_manager.settings import WorkloadManagerSettings
@@ -22,33 +21,25 @@ def job_router(settings: WorkloadManagerSettings) -> NatsRouter:
     """The rollout and apply consumers, `rollout_concurrency` and
     `service_apply_concurrency` jobs at a time."""
     router = NatsRouter()
-    ack_wait, max_deliver = settings.job_ack_wait_s, settings.job_max_deliver + 1
 
-    @router.subscriber(
+    @job_subscriber(
+        router,
         ROLLOUT_SUBJECT,
-        stream=JStream(JOBS_STREAM, declare=False),
-        durable="workload-manager-rollout",
-        pull_sub=PullSub(batch_size=1, timeout=1.0),
-        ack_policy=AckPolicy.MANUAL,
+        "workload-manager-rollout",
+        settings,
         max_workers=settings.rollout_concurrency,
-        config=ConsumerConfig(
-            ack_wait=ack_wait,
-            max_deliver=max_deliver,
-            max_ack_pending=settings.rollout_concurrency * 4,
-        ),
+        max_ack_pending=settings.rollout_concurrency * 4,
     )
     async def rollout(job: RolloutJob, msg: NatsMessage, rollouts: RolloutRunner) -> None:
         """Roll one Deployment out; a job for a rollout that is no longer current is dropped."""
         await rollouts.run_rollout(job, msg, delivery_count(msg))
 
-    @router.subscriber(
+    @job_subscriber(
+        router,
         APPLY_SUBJECT,
-        stream=JStream(JOBS_STREAM, declare=False),
-        durable="workload-manager-apply",
-        pull_sub=PullSub(batch_size=1, timeout=1.0),
-        ack_policy=AckPolicy.MANUAL,
+        "workload-manager-apply",
+        settings,
         max_workers=settings.service_apply_concurrency,
-        config=ConsumerConfig(ack_wait=ack_wait, max_deliver=max_deliver),
     )
     async def apply(job: ApplyServiceJob, msg: NatsMessage, rollouts: RolloutRunner) -> None:
         """Apply one Service and follow it until it has endpoints."""
