@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 from faststream import FastStream
 
@@ -15,7 +16,7 @@ from slipway_contracts.jobs import ApplyServiceJob, RolloutJob
 from slipway_libs.messaging import JOBS_STREAM, DeclaredPublishers
 from slipway_libs.service import WorkerKit, build_worker_app
 from slipway_workload_manager.adapters.bookkeeping import Leftovers, LoadedImages
-from slipway_workload_manager.adapters.cluster_manager import NatsClusterManager
+from slipway_workload_manager.adapters.cluster_manager import NatsClusterManager, owner_snapshot
 from slipway_workload_manager.adapters.kubernetes import KubernetesWorkloads
 from slipway_workload_manager.adapters.projections import Projections
 from slipway_workload_manager.clusters import ClusterConnections
@@ -49,7 +50,13 @@ async def assemble(kit: WorkerKit[WorkloadManagerSettings]) -> None:
         "deployments", Deployment, DeploymentAggregate, subjects.DEPLOYMENT
     )
     services = kit.repository("services", Service, ServiceAggregate, subjects.SERVICE)
-    projections = Projections(kit.database)
+
+    async def lookup(entity: str, entity_id: str) -> dict[str, Any] | None:
+        return await owner_snapshot(
+            kit.broker, entity, entity_id, settings.cluster_manager_timeout_s
+        )
+
+    projections = Projections(kit.database, lookup)
     leftovers = Leftovers(kit.database)
 
     async def indexes() -> None:

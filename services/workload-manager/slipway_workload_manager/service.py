@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from pymongo import ASCENDING
 
+from slipway_contracts import subjects
 from slipway_contracts.commands import (
     CreateDeployment,
     CreateService,
@@ -102,19 +103,32 @@ class WorkloadService(UseCases):
         conflicts: list[Conflict] = []
         image: ProjectedImage | None = None
 
-        async def check(rule: Callable[[], Awaitable[Any]]) -> Any:
+        async def check(
+            rule: Callable[[], Awaitable[Any]], entity: str, ids: Callable[[], Awaitable[list[str]]]
+        ) -> Any:
+            """Run `rule`; when it refuses, catch the projection up with the owner of the
+            entities it read and run it once more (their events may still be on the way)."""
             try:
                 return await rule()
-            except InvalidInput as exc:
-                invalid.append(exc)
-            except Conflict as exc:
-                conflicts.append(exc)
+            except (InvalidInput, Conflict) as first:
+                refused: InvalidInput | Conflict = first
+            if await self.projections.catch_up(entity, await ids()):
+                try:
+                    return await rule()
+                except (InvalidInput, Conflict) as again:
+                    refused = again
+            (invalid if isinstance(refused, InvalidInput) else conflicts).append(refused)
             return None
 
         async def image_rule() -> ProjectedImage:
             by_id = await self.projections.image(spec.image_id) if spec.image_id else None
             named = [] if spec.image_id else await self.projections.images_named(spec.image or "")
             return rules.deployable_image(spec.image_id, spec.image, by_id, named)
+
+        async def image_ids() -> list[str]:
+            if spec.image_id:
+                return [spec.image_id]
+            return [i.id for i in await self.projections.images_named(spec.image or "")]
 
         async def cluster_rule() -> None:
             cluster = await self.projections.cluster(spec.cluster_id)
@@ -124,9 +138,12 @@ class WorkloadService(UseCases):
             if spec.chart_id:
                 rules.valid_chart(spec.chart_id, await self.projections.chart(spec.chart_id))
 
-        image = await check(image_rule)
-        await check(cluster_rule)
-        await check(chart_rule)
+        async def just(*ids: str | None) -> list[str]:
+            return [i for i in ids if i]
+
+        image = await check(image_rule, subjects.CONTAINER_IMAGE, image_ids)
+        await check(cluster_rule, subjects.MINIKUBE_CLUSTER, lambda: just(spec.cluster_id))
+        await check(chart_rule, subjects.HELM_CHART, lambda: just(spec.chart_id))
         if invalid:
             details = [d for exc in invalid for d in (exc.details or [])]
             raise InvalidInput("; ".join(exc.message for exc in invalid), details)
@@ -136,6 +153,11 @@ class WorkloadService(UseCases):
         return image
 
     async def _running_cluster(self, cluster_id: str) -> ProjectedCluster:
+        try:
+            return rules.running_cluster(cluster_id, await self.projections.cluster(cluster_id))
+        except (InvalidInput, Conflict):
+            if not await self.projections.catch_up(subjects.MINIKUBE_CLUSTER, [cluster_id]):
+                raise
         return rules.running_cluster(cluster_id, await self.projections.cluster(cluster_id))
 
     async def _services_of(self, deployment_id: str) -> list[ServiceAggregate]:

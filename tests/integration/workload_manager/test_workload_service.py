@@ -69,6 +69,39 @@ async def status_of(world: FakeWorld, deployment_id: str) -> tuple[str, str | No
 # --- rules ---------------------------------------------------------------------------
 
 
+def owners(*envelopes: dict[str, Any]):
+    """The owning services' `query.get` answers: each entity as its latest event carries it."""
+    current = {(e["type"].split(".")[2], e["subject"]): e for e in envelopes}
+
+    async def lookup(entity: str, entity_id: str) -> dict[str, Any] | None:
+        envelope = current.get((entity, entity_id))
+        if envelope is None:
+            return None
+        return {**envelope["data"], "id": entity_id, "revision": envelope["entityversion"]}
+
+    return lookup
+
+
+async def test_a_deploy_right_after_the_cluster_started_is_not_refused_while_its_event_is_on_the_way(
+    world,
+):
+    # The projection still says stopped; the cluster-manager already answers running.
+    await seed(world.parts, cluster_event("stopped", 1), image_event("built", 2))
+    world.parts.projections.lookup = owners(cluster_event("running", 2))
+    deployment = await create(world)
+    assert deployment["status"] == "pending"
+    cluster = await world.parts.projections.cluster(CLUSTER.id)
+    assert cluster is not None and cluster.status == "running"
+
+
+async def test_an_older_answer_of_the_owner_does_not_undo_a_newer_event(world):
+    await seed(world.parts, cluster_event("stopped", 3), image_event("built", 2))
+    world.parts.projections.lookup = owners(cluster_event("running", 2))
+    with pytest.raises(Conflict) as refused:
+        await create(world)
+    assert "is stopped" in refused.value.message
+
+
 async def test_an_image_that_is_not_built_is_refused_with_the_field_or_the_status(world):
     await ready(world)
     with pytest.raises(InvalidInput) as nosuch:

@@ -27,6 +27,54 @@ def kubeconfig_of(data: Any) -> str:
     raise ClusterManagerRefused("the cluster-manager's kubeconfig reply has no 'kubeconfig'")
 
 
+async def ask(
+    broker: NatsBroker,
+    subject: str,
+    payload: dict[str, Any],
+    timeout_s: float,
+    command: bool = False,
+) -> Any:
+    """Request-reply with another Slipway service; its `data`, or the error it answered."""
+    headers = {context.CORRELATION_HEADER: context.current_correlation_id()}
+    if command:  # a fresh id: a retried load is a new attempt, not a replay of a failure
+        headers[context.COMMAND_ID_HEADER] = context.new_id()
+    try:
+        msg = await broker.connection.request(
+            subject, json.dumps(payload).encode(), timeout=timeout_s, headers=headers
+        )
+    except NoRespondersError as exc:
+        raise ClusterManagerUnavailable(f"no service answers {subject}") from exc
+    except (TimeoutError, NatsTimeout) as exc:
+        raise ClusterManagerUnavailable(f"no answer on {subject} within {timeout_s:.0f} s") from exc
+    except NatsError as exc:
+        raise ClusterManagerUnavailable(f"NATS is unavailable: {exc}") from exc
+    try:
+        reply = json.loads(msg.data)
+    except ValueError as exc:
+        raise ClusterManagerRefused(f"malformed reply on {subject}") from exc
+    if not isinstance(reply, dict) or "ok" not in reply:
+        raise ClusterManagerRefused(f"malformed reply on {subject}")
+    if not reply["ok"]:
+        error = reply.get("error") or {}
+        code = str(error.get("code", "internal"))
+        if code == "unavailable":
+            raise ClusterManagerUnavailable(str(error.get("message", "unavailable")))
+        raise ClusterManagerRefused(str(error.get("message", "error")), code, error.get("details"))
+    return reply.get("data")
+
+
+async def owner_snapshot(
+    broker: NatsBroker, entity: str, entity_id: str, timeout_s: float
+) -> dict[str, Any] | None:
+    """The owning service's current snapshot of an entity (`slipway.<entity>.query.get`),
+    or None when it does not know the entity or cannot answer now."""
+    try:
+        data = await ask(broker, subjects.query(entity, "get"), {"id": entity_id}, timeout_s)
+    except (ClusterManagerRefused, ClusterManagerUnavailable):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 class NatsClusterManager:
     """Asks the cluster-manager through the service's own NATS connection."""
 
@@ -38,36 +86,7 @@ class NatsClusterManager:
     async def _request(
         self, subject: str, payload: dict[str, Any], timeout_s: float, command: bool = False
     ) -> Any:
-        headers = {context.CORRELATION_HEADER: context.current_correlation_id()}
-        if command:  # a fresh id: a retried load is a new attempt, not a replay of a failure
-            headers[context.COMMAND_ID_HEADER] = context.new_id()
-        try:
-            msg = await self.broker.connection.request(
-                subject, json.dumps(payload).encode(), timeout=timeout_s, headers=headers
-            )
-        except NoRespondersError as exc:
-            raise ClusterManagerUnavailable(f"no cluster-manager answers {subject}") from exc
-        except (TimeoutError, NatsTimeout) as exc:
-            raise ClusterManagerUnavailable(
-                f"the cluster-manager did not answer {subject} within {timeout_s:.0f} s"
-            ) from exc
-        except NatsError as exc:
-            raise ClusterManagerUnavailable(f"NATS is unavailable: {exc}") from exc
-        try:
-            reply = json.loads(msg.data)
-        except ValueError as exc:
-            raise ClusterManagerRefused(f"malformed reply on {subject}") from exc
-        if not isinstance(reply, dict) or "ok" not in reply:
-            raise ClusterManagerRefused(f"malformed reply on {subject}")
-        if not reply["ok"]:
-            error = reply.get("error") or {}
-            code = str(error.get("code", "internal"))
-            if code == "unavailable":
-                raise ClusterManagerUnavailable(str(error.get("message", "unavailable")))
-            raise ClusterManagerRefused(
-                str(error.get("message", "error")), code, error.get("details")
-            )
-        return reply.get("data")
+        return await ask(self.broker, subject, payload, timeout_s, command=command)
 
     async def kubeconfig(self, cluster_id: str) -> str:
         data = await self._request(

@@ -8,6 +8,7 @@ older event arriving after the deletion cannot bring the row back.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pymongo import ASCENDING
@@ -21,7 +22,11 @@ from slipway_workload_manager.domain.projections import (
     ProjectedEvent,
     ProjectedImage,
     from_row,
+    from_snapshot,
 )
+
+Lookup = Callable[[str, str], Awaitable[dict[str, Any] | None]]
+"""(entity, id) -> the owning service's current snapshot, or None."""
 
 COLLECTIONS = {
     subjects.CONTAINER_IMAGE: "projected_images",
@@ -32,8 +37,9 @@ LIVE = {"deleted": {"$ne": True}}
 
 
 class Projections:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, lookup: Lookup | None = None) -> None:
         self.database = database
+        self.lookup = lookup
         self.images = database.db[COLLECTIONS[subjects.CONTAINER_IMAGE]]
         self.charts = database.db[COLLECTIONS[subjects.HELM_CHART]]
         self.clusters = database.db[COLLECTIONS[subjects.MINIKUBE_CLUSTER]]
@@ -58,6 +64,20 @@ class Projections:
         except PyMongoError as exc:
             raise unavailable_from(exc) from exc
         return True
+
+    async def catch_up(self, entity: str, entity_ids: list[str]) -> bool:
+        """Ask the owners for the current state of these entities and apply what is newer
+        than the rows: a client that saw a cluster `running` (or an image `built`) and
+        at once deploys must not be refused because its event is still on the way.
+        True when any row changed."""
+        if self.lookup is None:
+            return False
+        changed = False
+        for entity_id in entity_ids:
+            snapshot = await self.lookup(entity, entity_id)
+            if snapshot is not None:
+                changed |= await self.apply(from_snapshot(entity, snapshot))
+        return changed
 
     async def _one(self, collection: Any, entity_id: str) -> dict[str, Any] | None:
         try:

@@ -119,6 +119,15 @@ def parse_event(envelope: dict[str, Any]) -> ProjectedEvent:
     return ProjectedEvent(entity, event, str(entity_id), version, _FIELDS[entity](data))
 
 
+def from_snapshot(entity: str, data: dict[str, Any]) -> ProjectedEvent:
+    """The owner's current snapshot (a `query.get` answer) as if it were its latest event:
+    its `revision` is the `entityversion` that event carries."""
+    revision = data.get("revision")
+    if entity not in _FIELDS or not data.get("id") or not isinstance(revision, int):
+        raise NotProjected(f"malformed {entity} snapshot: id or revision missing")
+    return ProjectedEvent(entity, "snapshot", str(data["id"]), revision, _FIELDS[entity](data))
+
+
 P = TypeVar("P", ProjectedImage, ProjectedChart, ProjectedCluster)
 
 
