@@ -94,6 +94,21 @@ async def test_a_deploy_right_after_the_cluster_started_is_not_refused_while_its
     assert cluster is not None and cluster.status == "running"
 
 
+async def test_a_deploy_is_accepted_when_the_event_lands_while_the_owner_is_asked(world):
+    # The first check reads `stopped`; the `running` event is applied by the consumer
+    # while the owner is being asked, so the owner's answer is no longer newer.
+    await seed(world.parts, cluster_event("stopped", 1), image_event("built", 2))
+    running = cluster_event("running", 2)
+    answer = owners(running)
+
+    async def racing_lookup(entity: str, entity_id: str) -> dict[str, Any] | None:
+        await seed(world.parts, running)
+        return await answer(entity, entity_id)
+
+    world.parts.projections.lookup = racing_lookup
+    assert (await create(world))["status"] == "pending"
+
+
 async def test_an_older_answer_of_the_owner_does_not_undo_a_newer_event(world):
     await seed(world.parts, cluster_event("stopped", 3), image_event("built", 2))
     world.parts.projections.lookup = owners(cluster_event("running", 2))

@@ -8,6 +8,7 @@ older event arriving after the deletion cannot bring the row back.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,6 +28,8 @@ from slipway_workload_manager.domain.projections import (
 
 Lookup = Callable[[str, str], Awaitable[dict[str, Any] | None]]
 """(entity, id) -> the owning service's current snapshot, or None."""
+
+log = logging.getLogger(__name__)
 
 COLLECTIONS = {
     subjects.CONTAINER_IMAGE: "projected_images",
@@ -69,15 +72,29 @@ class Projections:
         """Ask the owners for the current state of these entities and apply what is newer
         than the rows: a client that saw a cluster `running` (or an image `built`) and
         at once deploys must not be refused because its event is still on the way.
-        True when any row changed."""
+
+        True when an owner answered: the rows are now at least as new as its answer
+        (written here, or by the event consumer meanwhile), so a check is worth repeating.
+        """
         if self.lookup is None:
             return False
-        changed = False
+        answered = False
         for entity_id in entity_ids:
             snapshot = await self.lookup(entity, entity_id)
-            if snapshot is not None:
-                changed |= await self.apply(from_snapshot(entity, snapshot))
-        return changed
+            if snapshot is None:
+                continue
+            answered = True
+            if await self.apply(from_snapshot(entity, snapshot)):
+                log.info(
+                    "projection caught up with its owner",
+                    extra={
+                        "entity": entity,
+                        "entity_id": entity_id,
+                        "revision": snapshot.get("revision"),
+                        "status": snapshot.get("status"),
+                    },
+                )
+        return answered
 
     async def _one(self, collection: Any, entity_id: str) -> dict[str, Any] | None:
         try:
