@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import docker
 import httpx
 
 from slipway_libs import devstack
@@ -94,6 +96,16 @@ class Stack:
             lambda: devstack.http_ok(f"{self.base_url}/readyz"), timeout_s, "Slipway"
         )
 
+    def client(self) -> httpx.Client:
+        """An HTTP client for the gateway (close it, or use it as a context manager)."""
+        return httpx.Client(base_url=self.base_url, timeout=30)
+
+    def engine(self) -> docker.DockerClient:
+        """The Docker Engine the stack builds with."""
+        if self.docker_host:
+            return docker.DockerClient(base_url=self.docker_host)
+        return docker.from_env()
+
     def stop_nats(self) -> None:
         assert self.nats is not None
         self.nats.stop()
@@ -108,6 +120,16 @@ class Stack:
         for process in (self.dockerd, self.mongod, self.nats):
             if process is not None:
                 process.stop(30)
+
+
+@contextmanager
+def running_stack(base: Path) -> Iterator[Stack]:
+    """A started stack keeping its state under `base`, stopped on the way out."""
+    running = Stack(state_dir=base / "state", build_root=base / "builds").start()
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 def poll(

@@ -242,8 +242,7 @@ class CommandProcessor:
             return kept
 
         async def work(uow: UnitOfWork) -> dict[str, Any]:
-            data = await action(uow)
-            reply = {"ok": True, "data": data}
+            reply = ok(await action(uow))
             if command_id:
                 await uow.keep_reply(command_id, print_, reply)
             return reply

@@ -11,7 +11,7 @@ from typing import Any
 from faststream.nats import NatsBroker
 
 from slipway_libs.errors import Unavailable
-from slipway_libs.messaging import ensure_streams
+from slipway_libs.messaging import ensure_streams, ok
 from slipway_libs.storage import Database
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def add_health(broker: NatsBroker, service: str, database: Callable[[], Database
         if db is None:
             raise Unavailable(f"{service} is starting")
         await db.ping()
-        return {"ok": True, "data": {"service": service}}
+        return ok({"service": service})
 
 
 class Background:

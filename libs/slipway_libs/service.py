@@ -134,7 +134,6 @@ def build_worker_app(
     routers: Iterable[NatsRouter],
     declare_publishers: Callable[[DeclaredPublishers], None],
     assemble: Callable[[WorkerKit[S]], Awaitable[None]],
-    version: str = "0.1.0",
 ) -> FastStream:
     """The FastStream app of worker service `name` (see the module docstring).
 
@@ -191,7 +190,7 @@ def build_worker_app(
     return FastStream(
         broker,
         lifespan=lifespan,
-        specification=AsyncAPI(title=f"Slipway {name}", version=version),
+        specification=AsyncAPI(title=f"Slipway {name}", version="0.1.0"),
     )
 
 

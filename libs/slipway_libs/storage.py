@@ -205,24 +205,18 @@ class Repository(Generic[A]):
             raise NotFound(f"{self.entity} '{entity_id}' does not exist")
         return found
 
-    async def list(
-        self,
-        *,
-        status: str | None,
-        cursor: str | None,
-        limit: int,
-        extra: dict[str, Any] | None = None,
-    ) -> tuple[list[Any], str | None]:
-        """One page, oldest first, and the cursor of the next page (None at the end)."""
-        query: dict[str, Any] = dict(extra or {})
-        if status:
-            query["status"] = status
+    async def page(
+        self, query: dict[str, Any], cursor: str | None, limit: int
+    ) -> tuple[list[A], str | None]:
+        """One page of the entities matching a MongoDB query, oldest first, as aggregates
+        (to change them), and the cursor of the next page (None at the end)."""
         if cursor:
             created, last_id = decode_cursor(cursor)
-            query["$or"] = [
+            after = [
                 {"created_at": {"$gt": created}},
                 {"created_at": created, "_id": {"$gt": last_id}},
             ]
+            query = {**query, "$or": after}
         try:
             docs = await (
                 self.collection.find(query)
@@ -232,12 +226,19 @@ class Repository(Generic[A]):
             )
         except PyMongoError as exc:
             raise unavailable_from(exc) from exc
-        items = [self._load(d).state for d in docs[:limit]]
+        items = [self._load(d) for d in docs[:limit]]
         next_cursor = None
         if len(docs) > limit:
             last = items[-1]
-            next_cursor = encode_cursor(last.created_at, last.id)
+            next_cursor = encode_cursor(last.state.created_at, last.id)
         return items, next_cursor
+
+    async def list(
+        self, *, status: str | None, cursor: str | None, limit: int
+    ) -> tuple[list[Any], str | None]:
+        """One page, oldest first, and the cursor of the next page (None at the end)."""
+        items, next_cursor = await self.page({"status": status} if status else {}, cursor, limit)
+        return [item.state for item in items], next_cursor
 
     async def save(self, uow: UnitOfWork, item: A) -> None:
         """Write the aggregate and one outbox event per recorded change."""
@@ -316,8 +317,8 @@ async def matching(repository: Repository[A], query: dict[str, Any]) -> list[A]:
     found: list[A] = []
     cursor = None
     while True:
-        items, cursor = await repository.list(status=None, cursor=cursor, limit=500, extra=query)
-        found += [repository.aggregate(state, loaded_revision=state.revision) for state in items]
+        items, cursor = await repository.page(query, cursor, limit=500)
+        found += items
         if cursor is None:
             return found
 

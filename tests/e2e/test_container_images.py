@@ -10,7 +10,7 @@ import pytest
 
 from slipway_contracts.events import CloudEvent
 from tests.events import events_for, replay
-from tests.stack import Stack, poll, wait_status
+from tests.stack import poll, wait_status
 
 PROBLEM = "application/problem+json"
 
@@ -25,12 +25,6 @@ def image_body(**overrides):
     return {**body, **overrides}
 
 
-def engine(stack: Stack) -> docker.DockerClient:
-    return (
-        docker.DockerClient(base_url=stack.docker_host) if stack.docker_host else docker.from_env()
-    )
-
-
 def test_an_example_builds_for_real_and_reports_the_engine_size(api, stack):
     response = api.post("/api/container-images", json=image_body())
     assert response.status_code == 202
@@ -41,7 +35,7 @@ def test_an_example_builds_for_real_and_reports_the_engine_size(api, stack):
 
     built = wait_status(api, response.headers["Location"], {"built", "failed"})
     assert built["status"] == "built", built["reason"]
-    inspected = engine(stack).api.inspect_image(f"{created['name']}:1.0.0")
+    inspected = stack.engine().api.inspect_image(f"{created['name']}:1.0.0")
     assert built["size"] == inspected["Size"] > 0
     assert built["user"] == "65532:65532"
     assert built["image_id"] == inspected["Id"]
@@ -85,7 +79,8 @@ def test_bad_input_is_a_422_naming_the_field_and_stores_nothing(api, stack, over
         i["name"] for i in api.get("/api/container-images", params={"limit": 500}).json()["items"]
     ]
     assert body.get("name") not in names
-    assert not [e for _, e in replay(stack.nats_url) if e["data"].get("name") == body.get("name")]
+    image_events = replay(stack.nats_url, "slipway.events.container_image.>")
+    assert not [e for _, e in image_events if e["data"].get("name") == body.get("name")]
 
 
 def test_events_are_cloudevents_with_rising_entityversion_and_replayable(api, stack):
@@ -167,7 +162,7 @@ def test_a_built_image_removed_from_the_engine_becomes_failed(api, stack):
     location = api.post("/api/container-images", json=image_body()).headers["Location"]
     image = wait_status(api, location, {"built"})
     # By reference: other tags of the same (deterministic) build stay untouched.
-    engine(stack).api.remove_image(f"{image['name']}:{image['tag']}", force=True)
+    stack.engine().api.remove_image(f"{image['name']}:{image['tag']}", force=True)
     failed = wait_status(api, location, {"failed"}, timeout_s=30)
     assert "no longer exists in the Docker Engine" in failed["reason"]
 
@@ -180,7 +175,7 @@ def test_delete_removes_the_record_and_the_engine_image_when_asked(api, stack):
     assert api.get(location).headers["content-type"] == PROBLEM
     # The image's own name:tag is gone (its id may live on under other tags of the same build).
     with pytest.raises(docker.errors.ImageNotFound):
-        engine(stack).api.inspect_image(f"{image['name']}:{image['tag']}")
+        stack.engine().api.inspect_image(f"{image['name']}:{image['tag']}")
     deleted = poll(
         lambda: [s for s, _ in events_for(stack.nats_url, image["id"]) if s.endswith(".deleted")]
     )

@@ -14,22 +14,18 @@ import pymongo
 import pytest
 
 from tests.events import events_for
-from tests.stack import Stack, poll, wait_status
+from tests.stack import Stack, poll, running_stack, wait_status
 
 
 @pytest.fixture(scope="module")
 def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    base = tmp_path_factory.mktemp("resilience")
-    running = Stack(state_dir=base / "state", build_root=base / "builds").start()
-    try:
+    with running_stack(tmp_path_factory.mktemp("resilience")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
 def client(own_stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=own_stack.base_url, timeout=30) as http:
+    with own_stack.client() as http:
         yield http
 
 
@@ -80,14 +76,7 @@ def test_events_committed_while_nats_is_down_are_published_after(client, own_sta
         # with its event to the outbox, which must wait for NATS.
         own_stack.stop_nats()
         try:
-            import docker
-
-            engine = (
-                docker.DockerClient(base_url=own_stack.docker_host)
-                if own_stack.docker_host
-                else docker.from_env()
-            )
-            engine.api.remove_image(f"{image['name']}:{image['tag']}", force=True)
+            own_stack.engine().api.remove_image(f"{image['name']}:{image['tag']}", force=True)
             poll(
                 lambda: (
                     mongo.slipway_image_builder.container_images.find_one({"_id": image["id"]})[

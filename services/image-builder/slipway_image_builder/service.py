@@ -208,18 +208,19 @@ class ImageService:
         async def flush() -> None:
             nonlocal written
             batch = pending[:]
+            if not batch:
+                return  # a quiet build step costs no database round trip
             del pending[: len(batch)]
             await self.logs.append(image.id, build_id, written, batch)
             written += len(batch)
-            if batch:
-                await self.progress(image.id, batch)
+            await self.progress(image.id, batch)
 
         async def keep_flushing() -> None:
             while True:
                 await asyncio.sleep(0.5)
                 await flush()
 
-        await flush()  # a redelivered build starts its log over
+        await self.logs.restart(image.id, build_id)
         flusher = asyncio.create_task(keep_flushing())
         try:
             result = await self.engine.build(
@@ -248,7 +249,7 @@ class ImageService:
             self.images, ContainerImageAggregate.expire, {"status": ImageStatus.BUILDING}
         )
 
-    async def _verify_one(self, image: Any) -> None:
+    async def _verify_one(self, image: ContainerImageAggregate) -> None:
         if image.state.status is ImageStatus.BUILT and image.state.image_id:
             try:
                 present = await self.engine.exists(image.state.reference, image.state.image_id)
@@ -259,7 +260,6 @@ class ImageService:
 
     async def verify_built(self) -> None:
         """Move every built image that vanished from the engine to `failed`."""
-        for built in await matching(self.images, {"status": ImageStatus.BUILT}):
-            image = await self.images.find(built.id)
-            if image is not None:
-                await self._verify_one(image)
+        # `vanished` runs on a fresh copy (`change` reloads), so a listed one is current enough.
+        for image in await matching(self.images, {"status": ImageStatus.BUILT}):
+            await self._verify_one(image)

@@ -83,7 +83,9 @@ class Reconciler(UseCases):
     async def react_to_cluster(self, cluster_id: str) -> int:
         """Fail the workloads of a cluster that is down; roll them out again when it runs.
         Returns how many workloads changed."""
-        cluster = await self.projections.cluster(cluster_id)
+        return await self._react_to(cluster_id, await self.projections.cluster(cluster_id))
+
+    async def _react_to(self, cluster_id: str, cluster: ProjectedCluster | None) -> int:
         outage = rules.cluster_outage(cluster, cluster_id)
         changed = 0
         if outage is not None:
@@ -151,8 +153,8 @@ class Reconciler(UseCases):
             clusters.update(str(c) for c in await repository.collection.distinct("cluster_id"))
         clusters |= await self.leftovers.clusters()
         for cluster_id in sorted(clusters):
-            await self.react_to_cluster(cluster_id)
             cluster = await self.projections.cluster(cluster_id)
+            await self._react_to(cluster_id, cluster)
             if cluster is None or not cluster.running:
                 continue
             try:

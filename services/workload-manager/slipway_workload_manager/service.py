@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 UNIQUE_NAME_INDEX = "cluster_namespace_name_unique"
 W = TypeVar("W", bound=WorkloadAggregate[Any])
+T = TypeVar("T")
 
 
 async def ensure_workload_indexes(deployments: Deployments, services: Services) -> None:
@@ -106,18 +107,11 @@ class WorkloadService(UseCases):
         async def check(
             rule: Callable[[], Awaitable[Any]], entity: str, ids: Callable[[], Awaitable[list[str]]]
         ) -> Any:
-            """Run `rule`; when it refuses, catch the projection up with the owner of the
-            entities it read and run it once more (their events may still be on the way)."""
+            """Run `rule` (see `_caught_up`), keeping its refusal to report with the others."""
             try:
-                return await rule()
-            except (InvalidInput, Conflict) as first:
-                refused: InvalidInput | Conflict = first
-            if await self.projections.catch_up(entity, await ids()):
-                try:
-                    return await rule()
-                except (InvalidInput, Conflict) as again:
-                    refused = again
-            (invalid if isinstance(refused, InvalidInput) else conflicts).append(refused)
+                return await self._caught_up(rule, entity, ids)
+            except (InvalidInput, Conflict) as refused:
+                (invalid if isinstance(refused, InvalidInput) else conflicts).append(refused)
             return None
 
         async def image_rule() -> ProjectedImage:
@@ -152,13 +146,26 @@ class WorkloadService(UseCases):
         assert image is not None
         return image
 
-    async def _running_cluster(self, cluster_id: str) -> ProjectedCluster:
+    async def _caught_up(
+        self, rule: Callable[[], Awaitable[T]], entity: str, ids: Callable[[], Awaitable[list[str]]]
+    ) -> T:
+        """Run `rule`; when it refuses, catch the projection up with the owner of the
+        entities it read and run it once more (their events may still be on the way)."""
         try:
-            return rules.running_cluster(cluster_id, await self.projections.cluster(cluster_id))
+            return await rule()
         except (InvalidInput, Conflict):
-            if not await self.projections.catch_up(subjects.MINIKUBE_CLUSTER, [cluster_id]):
+            if not await self.projections.catch_up(entity, await ids()):
                 raise
-        return rules.running_cluster(cluster_id, await self.projections.cluster(cluster_id))
+        return await rule()
+
+    async def _running_cluster(self, cluster_id: str) -> ProjectedCluster:
+        async def rule() -> ProjectedCluster:
+            return rules.running_cluster(cluster_id, await self.projections.cluster(cluster_id))
+
+        async def ids() -> list[str]:
+            return [cluster_id]
+
+        return await self._caught_up(rule, subjects.MINIKUBE_CLUSTER, ids)
 
     async def _services_of(self, deployment_id: str) -> list[ServiceAggregate]:
         return await matching(self.services, {"deployment_id": deployment_id})

@@ -6,8 +6,10 @@ import re
 from collections.abc import Iterable, Sequence
 from functools import cache
 
+import jsonschema
 import kubernetes_validate
-from kubernetes_validate.utils import all_versions
+from kubernetes_validate.utils import all_versions, major_minor, schema_contents
+from referencing import Registry, Resource
 
 from ..domain.findings import Finding
 from ..domain.manifests import Manifest
@@ -64,12 +66,40 @@ def _is_builtin_group(api_version: str) -> bool:
     return "." not in group
 
 
+@cache
+def _definitions(schema_dir: str, version: str) -> Resource:
+    return Resource.from_contents(
+        schema_contents(f"kubernetes-json-schema/{schema_dir}/_definitions.json", version)
+    )
+
+
+@cache
+def _strict_validator(version: str, kind: str, api_version: str) -> jsonschema.Validator:
+    """The strict schema validator of one kind, as `kubernetes_validate.validate` builds it,
+    but built once: the library reads and parses the schema and its definitions (over a
+    megabyte of JSON) on every call. `version` must be supported."""
+    schema_version = [v for v in all_versions() if major_minor(v) <= major_minor(version)][-1]
+    schema_dir = f"v{schema_version}-local-strict"
+    group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    try:
+        schema = schema_contents(
+            f"kubernetes-json-schema/{schema_dir}/{kind.lower()}-{group}.json", version
+        )
+    except FileNotFoundError:
+        raise kubernetes_validate.SchemaNotFoundError(
+            version=major_minor(version), kind=kind, api_version=api_version
+        ) from None
+    registry = _definitions(schema_dir, version) @ (Resource.from_contents(schema) @ Registry())
+    return jsonschema.validators.Draft202012Validator(schema, registry=registry)
+
+
 def validate_manifest(manifest: Manifest, version: str) -> Finding | None:
     """The schema problem of one object, or None. `version` must be supported."""
     api_version = str(manifest.body.get("apiVersion"))
     try:
-        kubernetes_validate.validate(manifest.body, version, strict=True)
-    except kubernetes_validate.ValidationError as error:
+        validator = _strict_validator(version, manifest.body["kind"], manifest.body["apiVersion"])
+        validator.validate(manifest.body)
+    except jsonschema.ValidationError as error:
         path = _field_path(error.path)
         where = f"{path}: " if path else ""
         message = error.message

@@ -18,6 +18,12 @@ from slipway_libs import context
 from slipway_libs.errors import SlipwayError, Unavailable, error_from_reply
 
 log = logging.getLogger(__name__)
+NATS_DEFAULT_MAX_PAYLOAD = 1024 * 1024
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    """The JSON body of a request, as sent on the bus."""
+    return json.dumps(payload, default=str).encode()
 
 
 class CommandBus:
@@ -32,6 +38,13 @@ class CommandBus:
     @property
     def connected(self) -> bool:
         return self.nc is not None and self.nc.is_connected
+
+    @property
+    def max_payload(self) -> int:
+        """The largest message the connected NATS server accepts (its `max_payload`)."""
+        if self.nc is None or not self.nc.is_connected:
+            return NATS_DEFAULT_MAX_PAYLOAD
+        return self.nc.max_payload
 
     async def start(self) -> None:
         self._connector = asyncio.create_task(self._connect_forever())
@@ -63,11 +76,12 @@ class CommandBus:
     async def request(
         self,
         subject: str,
-        payload: dict[str, Any],
+        payload: dict[str, Any] | bytes,
         command_id: str | None = None,
         timeout_s: float | None = None,
     ) -> Any:
-        """Send one request; return the reply's `data` or raise the classified error."""
+        """Send one request (`payload` as bytes: already `encode`d); return the reply's
+        `data` or raise the classified error."""
         if self.nc is None or not self.nc.is_connected:
             raise Unavailable("the message bus (NATS) is unavailable")
         headers = {context.CORRELATION_HEADER: context.current_correlation_id()}
@@ -76,7 +90,7 @@ class CommandBus:
         try:
             msg = await self.nc.request(
                 subject,
-                json.dumps(payload, default=str).encode(),
+                payload if isinstance(payload, bytes) else encode(payload),
                 timeout=timeout_s or self.timeout_s,
                 headers=headers,
             )

@@ -18,7 +18,7 @@ from starlette.datastructures import FormData, UploadFile
 from slipway_contracts import subjects
 from slipway_contracts.commands import ChartSpec
 from slipway_contracts.entities import ChartStatus, HelmChart
-from slipway_gateway.adapters.bus import CommandBus
+from slipway_gateway.adapters.bus import CommandBus, encode
 from slipway_gateway.entrypoints import http
 from slipway_gateway.entrypoints.http import Bus, CommandId, IfMatch, entity_response
 from slipway_gateway.entrypoints.resources import Resource, ResourceRoutes
@@ -36,7 +36,6 @@ CHARTS = Resource(
 MULTIPART = "multipart/form-data"
 ARCHIVE_PART = "chart"  # the form's file part; its errors are named after it, not `source.archive`
 ARCHIVE_FIELD = "source.archive"
-NATS_DEFAULT_MAX_PAYLOAD = 1024 * 1024
 # The command's NATS headers (correlation and command ids) travel in the same message.
 HEADER_ALLOWANCE = 4 * 1024
 CHUNK = 64 * 1024
@@ -94,12 +93,6 @@ def multipart_schema() -> dict[str, Any]:
 UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {"content": {MULTIPART: {"schema": multipart_schema()}}},
 }
-
-
-def bus_max_payload(command_bus: CommandBus) -> int:
-    """The largest message the connected NATS server accepts (its `max_payload`)."""
-    nc = command_bus.nc
-    return nc.max_payload if nc is not None and nc.is_connected else NATS_DEFAULT_MAX_PAYLOAD
 
 
 def invalid(field: str, message: str) -> dict[str, Any]:
@@ -168,7 +161,7 @@ async def archive_part(form: FormData, limit: int, errors: list[dict[str, Any]])
 async def form_as_json(request: Request) -> bytes:
     """The JSON body a multipart upload stands for; 422 with every bad field otherwise."""
     # Base64 grows by 4/3: a file larger than this can never fit in one bus message.
-    limit = bus_max_payload(http.bus(request)) * 3 // 4
+    limit = http.bus(request).max_payload * 3 // 4
     errors: list[dict[str, Any]] = []
     async with request.form(max_files=2, max_fields=32) as form:
         body = text_fields(form, errors)
@@ -252,8 +245,9 @@ async def send_spec(
     command_bus: CommandBus, action: str, payload: dict[str, Any], command_id: str
 ) -> Any:
     """Send a chart command, refusing up front one too large for the bus to carry."""
-    limit = bus_max_payload(command_bus)
-    size = len(json.dumps(payload, default=str).encode()) + HEADER_ALLOWANCE
+    limit = command_bus.max_payload
+    data = encode(payload)
+    size = len(data) + HEADER_ALLOWANCE
     if size > limit:
         archive = (payload.get("source") or {}).get("archive")
         if not archive:
@@ -268,7 +262,7 @@ async def send_spec(
             f"the archive is {archive_bytes} bytes; at most {room} bytes fit in one message "
             f"bus message ({limit} bytes once base64-encoded, NATS max_payload)",
         )
-    return await CHARTS.command(command_bus, action, payload, command_id)
+    return await command_bus.request(subjects.command(CHARTS.entity, action), data, command_id)
 
 
 # --- routes -------------------------------------------------------------------------------

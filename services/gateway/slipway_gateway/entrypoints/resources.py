@@ -196,7 +196,7 @@ class ResourceRoutes:
             response_model=Page,
         )
 
-    def add_get(self, description: str | None = None) -> None:
+    def add_get(self) -> None:
         """`GET <path>/{id}` → the entity with its ETag."""
         res = self.resource
 
@@ -206,9 +206,7 @@ class ResourceRoutes:
         ) -> JSONResponse:
             return entity_response(await res.query(bus, "get", {"id": entity_id}))
 
-        self._add(
-            "GET", self._item, get_entity, f"get_{res.noun}", description, response_model=res.model
-        )
+        self._add("GET", self._item, get_entity, f"get_{res.noun}", None, response_model=res.model)
 
     def add_create(
         self, spec: type[BaseModel], description: str, status: int | StatusRule = 202

@@ -20,24 +20,25 @@ class BuildLogStore:
             [("image_id", ASCENDING), ("build_id", ASCENDING), ("seq", ASCENDING)]
         )
 
+    async def restart(self, image_id: str, build_id: str) -> None:
+        """Forget the lines of an earlier attempt: a redelivered build starts its log over."""
+        await self.collection.delete_many({"image_id": image_id, "build_id": build_id})
+
     async def append(self, image_id: str, build_id: str, first_seq: int, lines: list[str]) -> None:
-        """Keep a batch of log lines (a redelivered build starts its lines over)."""
-        if first_seq == 0:
-            await self.collection.delete_many({"image_id": image_id, "build_id": build_id})
-        if lines:
-            now = datetime.now(UTC)
-            await self.collection.insert_many(
-                [
-                    {
-                        "image_id": image_id,
-                        "build_id": build_id,
-                        "seq": first_seq + i,
-                        "line": line,
-                        "at": now,
-                    }
-                    for i, line in enumerate(lines)
-                ]
-            )
+        """Keep a (non-empty) batch of log lines numbered from `first_seq`."""
+        now = datetime.now(UTC)
+        await self.collection.insert_many(
+            [
+                {
+                    "image_id": image_id,
+                    "build_id": build_id,
+                    "seq": first_seq + i,
+                    "line": line,
+                    "at": now,
+                }
+                for i, line in enumerate(lines)
+            ]
+        )
 
     async def read(self, image_id: str, build_id: str) -> list[str]:
         cursor = self.collection.find({"image_id": image_id, "build_id": build_id}).sort(

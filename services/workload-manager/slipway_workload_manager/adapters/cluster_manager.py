@@ -83,19 +83,18 @@ class NatsClusterManager:
         self.query_timeout_s = query_timeout_s
         self.load_timeout_s = load_timeout_s
 
-    async def _request(
-        self, subject: str, payload: dict[str, Any], timeout_s: float, command: bool = False
-    ) -> Any:
-        return await ask(self.broker, subject, payload, timeout_s, command=command)
-
     async def kubeconfig(self, cluster_id: str) -> str:
-        data = await self._request(
-            subjects.query(CLUSTER, "kubeconfig"), {"id": cluster_id}, self.query_timeout_s
+        data = await ask(
+            self.broker,
+            subjects.query(CLUSTER, "kubeconfig"),
+            {"id": cluster_id},
+            self.query_timeout_s,
         )
         return kubeconfig_of(data)
 
     async def load_image(self, cluster_id: str, image: str) -> None:
-        await self._request(
+        await ask(
+            self.broker,
             subjects.command(CLUSTER, "load_image"),
             {"id": cluster_id, "image": image},
             self.load_timeout_s,

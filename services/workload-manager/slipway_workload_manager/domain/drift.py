@@ -7,11 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from slipway_contracts.entities import Deployment, Service
-from slipway_workload_manager.domain.ports import (
-    Manifest,
-    RolloutObservation,
-    ServiceObservation,
-)
+from slipway_workload_manager.domain.ports import RolloutObservation, ServiceObservation
 
 
 def deleted(kind: str, namespace: str, name: str) -> str:
@@ -62,31 +58,4 @@ def service_drift(service: Service, observation: ServiceObservation) -> str | No
             ("port", service.port, observation.live_port),
             ("targetPort", service.target_port, observation.live_target_port),
         ],
-    )
-
-
-def _get(manifest: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(manifest, dict):
-            return None
-        manifest = manifest.get(key)
-    return manifest
-
-
-def looks_settled(deployment: Deployment, live: Manifest) -> bool:
-    """Whether a live Deployment matches its record at a glance (spec, image, counts), so
-    that the reconcile loop need not look closer at it this round."""
-    obj = dict(live)
-    containers = _get(obj, "spec", "template", "spec", "containers") or []
-    image = containers[0].get("image") if containers and isinstance(containers[0], dict) else None
-    generation = _get(obj, "metadata", "generation")
-    observed_generation = _get(obj, "status", "observedGeneration")
-    return (
-        _get(obj, "spec", "replicas") == deployment.replicas
-        and image == deployment.image
-        and (generation is None or observed_generation == generation)
-        and (_get(obj, "status", "availableReplicas") or 0) == deployment.available_replicas
-        and (_get(obj, "status", "readyReplicas") or 0) == deployment.ready_replicas
-        and (_get(obj, "status", "updatedReplicas") or 0) == deployment.updated_replicas
-        and deployment.available_replicas >= deployment.replicas
     )
