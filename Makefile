@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-PACKAGES := -e ./libs -e ./contracts -e ./services/gateway -e ./services/image-builder \
+PACKAGES := -e ./contracts -e ./libs -e ./libs/simcluster -e ./libs/devstack -e ./services/gateway -e ./services/image-builder \
 	-e ./services/chart-validator -e ./services/cluster-manager -e ./services/workload-manager
 STAMP := $(VENV)/.installed
 
@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP) examples
 
-$(STAMP): constraints.txt requirements-dev.txt libs/pyproject.toml contracts/pyproject.toml $(wildcard services/*/pyproject.toml)
+$(STAMP): constraints.txt requirements-dev.txt libs/pyproject.toml libs/simcluster/pyproject.toml libs/devstack/pyproject.toml contracts/pyproject.toml $(wildcard services/*/pyproject.toml)
 	@scripts/install-system-packages
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --disable-pip-version-check -c constraints.txt setuptools
@@ -23,7 +23,7 @@ examples: $(STAMP)
 	@$(MAKE) -s -C examples
 
 run: install
-	$(PY) -m slipway_libs.devstack
+	$(PY) -m slipway_devstack
 
 test: install
 	$(PY) -m pytest

@@ -1,6 +1,6 @@
 """A whole Slipway stack on free loopback ports, for the integration and e2e tiers.
 
-It uses the same launch code as `make run` (slipway_libs.devstack): real NATS with
+It uses the same launch code as `make run` (slipway_devstack): real NATS with
 JetStream, a real MongoDB replica set, the Docker Engine, and each service as its own
 process.
 """
@@ -17,9 +17,8 @@ from typing import Any
 
 import docker
 import httpx
-
-from slipway_libs import devstack
-from slipway_libs.simcluster import stop_servers_under
+import slipway_devstack as devstack
+from slipway_simcluster import stop_servers_under
 
 ROOT = Path(__file__).resolve().parents[1]
 

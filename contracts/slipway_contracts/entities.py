@@ -10,7 +10,6 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field
 
 from slipway_contracts.common import DnsLabel, Entity, Model, SemVer
-from slipway_libs.statemachine import TransitionTable
 
 # Docker's reference grammar: path components of lower-case alphanumerics joined by
 # '.', '_', '__' or dashes, separated by '/', optionally after a registry host[:port].
@@ -49,6 +48,10 @@ ImageName = Annotated[str, AfterValidator(_image_name)]
 ImageTag = Annotated[str, AfterValidator(_image_tag)]
 Repository = Annotated[str, AfterValidator(_repository)]
 
+Transitions = tuple[tuple[str, str], ...]
+"""An entity's transition table as data: the legal (from, to) status pairs. The guard that
+enforces it lives with the aggregates (`slipway_libs.statemachine`)."""
+
 
 # --- ContainerImage ---------------------------------------------------------------
 
@@ -64,15 +67,12 @@ class ApplicationType(StrEnum):
     BACKEND = "backend"
 
 
-IMAGE_TRANSITIONS = TransitionTable.of(
-    "container_image",
-    [
-        (ImageStatus.BUILDING, ImageStatus.BUILT),
-        (ImageStatus.BUILDING, ImageStatus.FAILED),
-        (ImageStatus.BUILT, ImageStatus.FAILED),
-        (ImageStatus.BUILT, ImageStatus.BUILDING),
-        (ImageStatus.FAILED, ImageStatus.BUILDING),
-    ],
+IMAGE_TRANSITIONS: Transitions = (
+    (ImageStatus.BUILDING, ImageStatus.BUILT),
+    (ImageStatus.BUILDING, ImageStatus.FAILED),
+    (ImageStatus.BUILT, ImageStatus.FAILED),
+    (ImageStatus.BUILT, ImageStatus.BUILDING),
+    (ImageStatus.FAILED, ImageStatus.BUILDING),
 )
 
 
@@ -112,15 +112,12 @@ class ChartStatus(StrEnum):
     INVALID = "invalid"
 
 
-CHART_TRANSITIONS = TransitionTable.of(
-    "helm_chart",
-    [
-        (ChartStatus.VALIDATING, ChartStatus.VALID),
-        (ChartStatus.VALIDATING, ChartStatus.INVALID),
-        (ChartStatus.VALID, ChartStatus.INVALID),
-        (ChartStatus.VALID, ChartStatus.VALIDATING),
-        (ChartStatus.INVALID, ChartStatus.VALIDATING),
-    ],
+CHART_TRANSITIONS: Transitions = (
+    (ChartStatus.VALIDATING, ChartStatus.VALID),
+    (ChartStatus.VALIDATING, ChartStatus.INVALID),
+    (ChartStatus.VALID, ChartStatus.INVALID),
+    (ChartStatus.VALID, ChartStatus.VALIDATING),
+    (ChartStatus.INVALID, ChartStatus.VALIDATING),
 )
 
 
@@ -173,18 +170,15 @@ class ClusterDriverName(StrEnum):
     SIM = "sim"
 
 
-CLUSTER_TRANSITIONS = TransitionTable.of(
-    "minikube_cluster",
-    [
-        (ClusterStatus.STOPPED, ClusterStatus.RUNNING),
-        (ClusterStatus.RUNNING, ClusterStatus.ERROR),
-        (ClusterStatus.ERROR, ClusterStatus.RUNNING),
-        (ClusterStatus.RUNNING, ClusterStatus.STOPPED),
-        # A start that fails or overruns its deadline ends in error, not stuck in stopped;
-        # an errored cluster can still be stopped.
-        (ClusterStatus.STOPPED, ClusterStatus.ERROR),
-        (ClusterStatus.ERROR, ClusterStatus.STOPPED),
-    ],
+CLUSTER_TRANSITIONS: Transitions = (
+    (ClusterStatus.STOPPED, ClusterStatus.RUNNING),
+    (ClusterStatus.RUNNING, ClusterStatus.ERROR),
+    (ClusterStatus.ERROR, ClusterStatus.RUNNING),
+    (ClusterStatus.RUNNING, ClusterStatus.STOPPED),
+    # A start that fails or overruns its deadline ends in error, not stuck in stopped;
+    # an errored cluster can still be stopped.
+    (ClusterStatus.STOPPED, ClusterStatus.ERROR),
+    (ClusterStatus.ERROR, ClusterStatus.STOPPED),
 )
 
 
@@ -228,19 +222,16 @@ class DeploymentStatus(StrEnum):
     UPDATING = "updating"
 
 
-DEPLOYMENT_TRANSITIONS = TransitionTable.of(
-    "deployment",
-    [
-        (DeploymentStatus.PENDING, DeploymentStatus.RUNNING),
-        (DeploymentStatus.PENDING, DeploymentStatus.FAILED),
-        (DeploymentStatus.RUNNING, DeploymentStatus.UPDATING),
-        (DeploymentStatus.UPDATING, DeploymentStatus.RUNNING),
-        (DeploymentStatus.UPDATING, DeploymentStatus.FAILED),
-        # The cluster went away or the rollout broke behind Slipway's back.
-        (DeploymentStatus.RUNNING, DeploymentStatus.FAILED),
-        # A failed deployment is fixed by a PUT, a scale or its cluster's return.
-        (DeploymentStatus.FAILED, DeploymentStatus.UPDATING),
-    ],
+DEPLOYMENT_TRANSITIONS: Transitions = (
+    (DeploymentStatus.PENDING, DeploymentStatus.RUNNING),
+    (DeploymentStatus.PENDING, DeploymentStatus.FAILED),
+    (DeploymentStatus.RUNNING, DeploymentStatus.UPDATING),
+    (DeploymentStatus.UPDATING, DeploymentStatus.RUNNING),
+    (DeploymentStatus.UPDATING, DeploymentStatus.FAILED),
+    # The cluster went away or the rollout broke behind Slipway's back.
+    (DeploymentStatus.RUNNING, DeploymentStatus.FAILED),
+    # A failed deployment is fixed by a PUT, a scale or its cluster's return.
+    (DeploymentStatus.FAILED, DeploymentStatus.UPDATING),
 )
 
 
@@ -301,17 +292,14 @@ class ServiceStatus(StrEnum):
     FAILED = "failed"
 
 
-SERVICE_TRANSITIONS = TransitionTable.of(
-    "service",
-    [
-        (ServiceStatus.PENDING, ServiceStatus.ACTIVE),
-        (ServiceStatus.PENDING, ServiceStatus.FAILED),
-        # Endpoints vanish (cluster stopped, pods gone) and come back; a PUT re-applies.
-        (ServiceStatus.ACTIVE, ServiceStatus.FAILED),
-        (ServiceStatus.ACTIVE, ServiceStatus.PENDING),
-        (ServiceStatus.FAILED, ServiceStatus.PENDING),
-        (ServiceStatus.FAILED, ServiceStatus.ACTIVE),
-    ],
+SERVICE_TRANSITIONS: Transitions = (
+    (ServiceStatus.PENDING, ServiceStatus.ACTIVE),
+    (ServiceStatus.PENDING, ServiceStatus.FAILED),
+    # Endpoints vanish (cluster stopped, pods gone) and come back; a PUT re-applies.
+    (ServiceStatus.ACTIVE, ServiceStatus.FAILED),
+    (ServiceStatus.ACTIVE, ServiceStatus.PENDING),
+    (ServiceStatus.FAILED, ServiceStatus.PENDING),
+    (ServiceStatus.FAILED, ServiceStatus.ACTIVE),
 )
 
 

@@ -285,3 +285,14 @@ __all__ = [
     "ServiceUpdated",
     "events_of",
 ]
+
+
+class ProgressLines(Model):
+    """Live progress of an entity's work in flight (a build, a cluster operation, a
+    rollout): the newest lines, on core NATS, best effort and never replayed."""
+
+    id: str = Field(description="the entity's id")
+    lines: list[str] = Field(description="progress lines, oldest first")
+    operation_id: str | None = Field(
+        None, description="the cluster operation the lines belong to (clusters only)"
+    )

@@ -30,11 +30,16 @@ class Change:
 class Aggregate(Generic[S]):
     """A contract entity plus the changes made to it since it was loaded.
 
-    Every write goes through `transition`, `update`, `created` or `deleted`; the unit
-    of work turns each recorded change into one event with its own revision.
+    Every write goes through `transition`, `update`, `mark_created` or `mark_deleted`, and
+    each raises `revision` by one (a new entity starts at 1); the unit of work turns each
+    recorded change into one event carrying the revision it made.
+
+    Work in flight has a deadline: `expire(now)` ends an entity whose deadline has passed
+    while it is in one of `in_flight` (through the subclass's `overdue`).
     """
 
     table: ClassVar[TransitionTable]
+    in_flight: ClassVar[Collection[str]] = ()
 
     def __init__(self, state: S, loaded_revision: int | None = None) -> None:
         self.state = state
@@ -74,11 +79,26 @@ class Aggregate(Generic[S]):
     def revision(self) -> int:
         return int(self._fields.revision)
 
+    def snapshot(self) -> dict[str, Any]:
+        """The entity as the API shows it."""
+        shown: dict[str, Any] = self._fields.snapshot()
+        return shown
+
     def _write(self, event: str, previous: str | None, fields: dict[str, Any]) -> None:
         # Re-validate so that every write leaves a state the contract accepts.
-        merged = {**self.state.model_dump(), **fields, "last_updated": utcnow()}
+        merged = {
+            **self.state.model_dump(),
+            **fields,
+            "last_updated": utcnow(),
+            "revision": self.revision + 1,
+        }
         self.state = type(self.state).model_validate(merged)
         self.changes.append(Change(event, previous))
+
+    def saved(self) -> None:
+        """The recorded changes are written: the entity is now loaded at this revision."""
+        self.loaded_revision = self.revision
+        self.changes = []
 
     def transition(self, target: str, **fields: Any) -> None:
         """Move to `target` (guarded by the transition table), setting `fields` with it."""
@@ -114,4 +134,27 @@ class Aggregate(Generic[S]):
 
     def mark_deleted(self) -> None:
         """Record the removal of the entity (a `deleted` event)."""
+        self.state = self.state.model_copy(update={"revision": self.revision + 1})
         self.changes.append(Change("deleted", self.status))
+
+    @property
+    def deleted(self) -> bool:
+        """Whether the last recorded change removes the entity."""
+        return bool(self.changes) and self.changes[-1].event == "deleted"
+
+    def deadline(self) -> datetime | None:
+        """When the work in flight must be over (the entity's `deadline` field)."""
+        value = getattr(self.state, "deadline", None)
+        return value if isinstance(value, datetime) else None
+
+    def expire(self, now: datetime) -> bool:
+        """End the work in flight when its deadline has passed; whether it did."""
+        deadline = self.deadline()
+        if self.status not in self.in_flight or deadline is None or deadline > now:
+            return False
+        self.overdue(deadline)
+        return True
+
+    def overdue(self, deadline: datetime) -> None:
+        """Move to the terminal state of work that missed `deadline` (with the reason)."""
+        raise NotImplementedError(f"{type(self).__name__} has no deadline")

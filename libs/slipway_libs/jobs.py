@@ -14,9 +14,9 @@ from faststream.nats import ConsumerConfig, JStream, NatsRouter, PullSub
 from faststream.nats.subscriber.usecases import LogicSubscriber
 from pymongo.errors import PyMongoError
 
+from slipway_contracts.subjects import JOBS_STREAM
 from slipway_libs.aggregate import Aggregate
 from slipway_libs.errors import PermanentError, RetryableError, Unavailable
-from slipway_libs.messaging import JOBS_STREAM
 from slipway_libs.settings import CommonSettings
 from slipway_libs.storage import Repository, change
 
@@ -49,14 +49,13 @@ async def _heartbeat(msg: Delivery, every_s: float) -> None:
 
 async def run_job(
     msg: Delivery,
+    settings: CommonSettings,
     *,
     work: Callable[[], Awaitable[None]],
     give_up: Callable[[str], Awaitable[None]],
-    attempt: int,
-    max_attempts: int,
-    heartbeat_s: float,
 ) -> None:
-    """Run `work`, telling JetStream it is in progress every `heartbeat_s`.
+    """Run `work`, telling JetStream it is in progress every third of `job_ack_wait_s`,
+    within `job_max_deliver` attempts:
 
     - success: ack;
     - PermanentError: `give_up(reason)` (terminal state), then ack;
@@ -64,7 +63,9 @@ async def run_job(
       last allowed attempt `give_up` with the last reason, then ack.
     If `give_up` itself cannot be stored, the message is nacked and comes back later.
     """
-    beat = asyncio.create_task(_heartbeat(msg, heartbeat_s))
+    attempt = delivery_count(msg)
+    max_attempts = settings.job_max_deliver
+    beat = asyncio.create_task(_heartbeat(msg, max(settings.job_ack_wait_s / 3, 0.2)))
     try:
         try:
             await work()
@@ -114,14 +115,7 @@ async def run_entity_job(
     async def give_up(reason: str) -> None:
         await change(repository, entity_id, lambda fresh: failed(fresh, reason))
 
-    await run_job(
-        msg,
-        work=lambda: work(item),
-        give_up=give_up,
-        attempt=attempt,
-        max_attempts=settings.job_max_deliver,
-        heartbeat_s=max(settings.job_ack_wait_s / 3, 0.2),
-    )
+    await run_job(msg, settings, work=lambda: work(item), give_up=give_up)
 
 
 def job_subscriber(

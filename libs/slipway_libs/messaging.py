@@ -4,7 +4,6 @@ publishers for the outbox relay, and the idempotent command processor."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -19,30 +18,32 @@ from nats.js.errors import NotFoundError
 from pydantic import BaseModel, ValidationError
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from slipway_contracts import subjects
 from slipway_libs import context
 from slipway_libs.aggregate import Aggregate
 from slipway_libs.errors import Conflict, IdempotencyMismatch, InvalidInput, SlipwayError
+from slipway_libs.progress import ProgressPublisher
 from slipway_libs.statemachine import IllegalTransition
 from slipway_libs.storage import (
     COMMAND_REPLIES,
     Database,
     Repository,
     UnitOfWork,
-    check_if_match,
     unavailable_from,
 )
+from slipway_libs.unit_of_work import Command, check_if_match, fingerprint, ok
 
 log = logging.getLogger(__name__)
 A = TypeVar("A", bound=Aggregate[Any])
 
-EVENTS_STREAM = "SLIPWAY_EVENTS"
-JOBS_STREAM = "SLIPWAY_JOBS"
+EVENTS_STREAM = subjects.EVENTS_STREAM
+JOBS_STREAM = subjects.JOBS_STREAM
 DUPLICATE_WINDOW_S = 600.0
 
 STREAMS = (
     StreamConfig(
         name=EVENTS_STREAM,
-        subjects=["slipway.events.>"],
+        subjects=[subjects.EVENTS_WILDCARD],
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
         discard=DiscardPolicy.OLD,
@@ -51,7 +52,7 @@ STREAMS = (
     ),
     StreamConfig(
         name=JOBS_STREAM,
-        subjects=["slipway.jobs.>"],
+        subjects=[subjects.JOBS_WILDCARD],
         retention=RetentionPolicy.WORK_QUEUE,
         storage=StorageType.FILE,
         duplicate_window=DUPLICATE_WINDOW_S,
@@ -147,11 +148,17 @@ def make_broker(url: str) -> NatsBroker:
 
 
 class DeclaredPublishers:
-    """FastStream publishers declared for every outbox subject (they appear in AsyncAPI)."""
+    """FastStream publishers declared for every outbox subject and progress channel (they
+    appear in AsyncAPI)."""
 
     def __init__(self, broker: NatsBroker) -> None:
         self.broker = broker
         self.by_subject: dict[str, LogicPublisher] = {}
+        self.progress: dict[str, ProgressPublisher] = {}
+
+    def declare_progress(self, entity: str) -> None:
+        """Declare `slipway.progress.<entity>.{id}`, the live progress of an entity type."""
+        self.progress[entity] = ProgressPublisher(self.broker, entity)
 
     def declare(
         self, subject: str, stream: str, schema: type[BaseModel] | None, description: str
@@ -164,7 +171,7 @@ class DeclaredPublishers:
         """Declare `slipway.events.<entity>.<event>` for each event model."""
         for name, model in events.items():
             self.declare(
-                f"slipway.events.{entity}.{name}",
+                subjects.event(entity, name),
                 EVENTS_STREAM,
                 model,
                 (model.__doc__ or name).strip(),
@@ -178,12 +185,6 @@ class DeclaredPublishers:
         if publisher is None:
             raise LookupError(f"no publisher declared for {subject}")
         await publisher.publish(payload, headers=headers, stream=stream, timeout=5)
-
-
-class Command(Protocol):
-    """A command message (a contract model)."""
-
-    def model_dump_json(self) -> str: ...
 
 
 class EntityCommand(Command, Protocol):
@@ -207,11 +208,6 @@ class PageQuery(Protocol):
 
     @property
     def limit(self) -> int: ...
-
-
-def fingerprint(command: Command) -> str:
-    """A hash of a command's content: the same id with other content is refused."""
-    return hashlib.sha256(command.model_dump_json().encode()).hexdigest()
 
 
 class CommandProcessor:
@@ -285,11 +281,6 @@ def conflict_on(index: str, conflict: Conflict) -> Iterator[None]:
         raise
 
 
-def ok(data: Any) -> dict[str, Any]:
-    """A success reply."""
-    return {"ok": True, "data": data}
-
-
 async def entity_reply(repository: Repository[Any], entity_id: str) -> dict[str, Any]:
     """The reply to a `get` query: the entity's snapshot (NotFound when there is none)."""
     return ok((await repository.get(entity_id)).state.snapshot())
@@ -297,7 +288,7 @@ async def entity_reply(repository: Repository[Any], entity_id: str) -> dict[str,
 
 async def page_reply(repository: Repository[Any], query: PageQuery) -> dict[str, Any]:
     """The reply to a `list` query: one page of snapshots and the next page's cursor."""
-    items, cursor = await repository.list(
+    items, cursor = await repository.listing(
         status=query.status, cursor=query.cursor, limit=query.limit
     )
     return ok({"items": [i.snapshot() for i in items], "next_cursor": cursor})

@@ -10,9 +10,11 @@ from typing import Any
 
 from faststream.nats import NatsBroker
 
+from slipway_contracts import subjects
 from slipway_libs.errors import Unavailable
-from slipway_libs.messaging import ensure_streams, ok
+from slipway_libs.messaging import ensure_streams
 from slipway_libs.storage import Database
+from slipway_libs.unit_of_work import ok
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,7 @@ async def connect_bus(broker: NatsBroker) -> None:
 def add_health(broker: NatsBroker, service: str, database: Callable[[], Database | None]) -> None:
     """Answer `slipway.health.<service>` with ok when the service's MongoDB answers."""
 
-    @broker.subscriber(f"slipway.health.{service}", queue=service, include_in_schema=False)
+    @broker.subscriber(subjects.health(service), queue=service, include_in_schema=False)
     async def health() -> dict[str, Any]:
         db = database()
         if db is None:

@@ -1,6 +1,6 @@
-"""MongoDB storage on PyMongo's async API: repositories with optimistic concurrency on
-`revision`, a unit of work that commits entity writes, outbox messages and kept command
-replies in one transaction."""
+"""MongoDB storage on PyMongo's async API: the repository and unit of work of
+`slipway_libs.unit_of_work` (optimistic concurrency on `revision`; entity writes, outbox
+messages and kept command replies in one transaction)."""
 
 from __future__ import annotations
 
@@ -9,19 +9,29 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from bson import ObjectId
 from pydantic import BaseModel, ValidationError
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
+from slipway_contracts import subjects
 from slipway_libs import context
 from slipway_libs.aggregate import Aggregate
-from slipway_libs.envelope import cloudevent
-from slipway_libs.errors import NotFound, PreconditionFailed, SlipwayError, Unavailable
+from slipway_libs.errors import InvalidInput, SlipwayError, Unavailable
+from slipway_libs.unit_of_work import (
+    ConcurrentWrite,
+    DuplicateReply,
+    KeptReply,
+    Message,
+    TransientConflict,
+    events_of,
+)
+from slipway_libs.unit_of_work import Repository as RepositoryPort
+from slipway_libs.unit_of_work import UnitOfWork as UnitOfWorkPort
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +41,18 @@ T = TypeVar("T")
 A = TypeVar("A", bound=Aggregate[Any])
 
 
-class ConcurrentWrite(SlipwayError):
-    """Another writer changed the entity first (its revision moved on)."""
-
-    code = "precondition_failed"
-    http_status = 412
-
-
 def unavailable_from(exc: PyMongoError) -> Unavailable:
     """The Unavailable error for a MongoDB failure (no internals leak to the client)."""
     return Unavailable(f"MongoDB is unavailable: {type(exc).__name__}")
+
+
+def classified(exc: PyMongoError) -> Exception:
+    """A MongoDB failure inside a transaction: a lost race to run again, or Unavailable."""
+    if isinstance(exc, OperationFailure | ConnectionFailure) and exc.has_error_label(
+        "TransientTransactionError"
+    ):
+        return TransientConflict(str(exc))
+    return unavailable_from(exc)
 
 
 class Database:
@@ -134,14 +146,118 @@ class UnitOfWork:
         )
 
 
+class MongoUnitOfWork(UnitOfWorkPort):
+    """A unit of work as one MongoDB transaction of `database`."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__()
+        self.database = database
+        self.db = database.db
+        self._session: AsyncClientSession | None = None
+
+    @property
+    def session(self) -> AsyncClientSession:
+        if self._session is None:
+            raise RuntimeError("the unit of work is not open")
+        return self._session
+
+    async def _begin(self) -> None:
+        self._session = self.database.client.start_session()
+        try:
+            await self._session.start_transaction()
+        except PyMongoError as exc:
+            await self._end()
+            raise unavailable_from(exc) from exc
+
+    async def _commit(self) -> None:
+        try:
+            for attempt in range(3):
+                try:
+                    await self.session.commit_transaction()
+                    break
+                except PyMongoError as exc:
+                    if attempt == 2 or not (
+                        isinstance(exc, OperationFailure | ConnectionFailure)
+                        and exc.has_error_label("UnknownTransactionCommitResult")
+                    ):
+                        raise classified(exc) from exc
+        finally:
+            await self._end()
+        for hook in self.database.on_commit:
+            hook()
+
+    async def _rollback(self) -> None:
+        if self._session is not None and self._session.in_transaction:
+            try:
+                await self._session.abort_transaction()
+            except PyMongoError as exc:  # the server drops an unfinished transaction anyway
+                log.debug("abort_transaction failed: %r", exc)
+        await self._end()
+
+    async def _end(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.end_session()
+
+    async def _write_outbox(self, messages: list[Message]) -> None:
+        now = datetime.now(UTC)
+        correlation = context.correlation_id.get()
+        rows = [
+            {
+                "_id": ObjectId(),
+                "msg_id": m.msg_id,
+                "subject": m.subject,
+                "stream": m.stream,
+                "payload": json.dumps(m.payload, default=str).encode(),
+                "correlationid": correlation,
+                "created_at": now,
+                "published_at": None,
+            }
+            for m in messages
+        ]
+        try:
+            await self.db[OUTBOX].insert_many(rows, session=self.session)
+        except PyMongoError as exc:
+            raise classified(exc) from exc
+
+    async def _keep(self, kept: KeptReply) -> None:
+        row = {
+            "_id": kept.command_id,
+            "fingerprint": kept.fingerprint,
+            "reply": json.dumps(kept.reply, default=str),
+            "created_at": datetime.now(UTC),
+        }
+        try:
+            await self.db[COMMAND_REPLIES].insert_one(row, session=self.session)
+        except DuplicateKeyError as exc:
+            raise DuplicateReply(kept.command_id) from exc
+        except PyMongoError as exc:
+            raise classified(exc) from exc
+
+    async def _find_kept(self, command_id: str) -> KeptReply | None:
+        try:
+            row = await self.db[COMMAND_REPLIES].find_one({"_id": command_id})
+        except PyMongoError as exc:
+            raise unavailable_from(exc) from exc
+        if row is None:
+            return None
+        return KeptReply(command_id, row["fingerprint"], json.loads(row["reply"]))
+
+
+def mongo_query(where: dict[str, Any]) -> dict[str, Any]:
+    """A repository's `where` filter as a MongoDB query."""
+    return {
+        field: {"$in": list(value)} if isinstance(value, list | tuple | set | frozenset) else value
+        for field, value in where.items()
+    }
+
+
 def encode_cursor(created_at: datetime, entity_id: str) -> str:
     raw = json.dumps([created_at.isoformat(), entity_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    from slipway_libs.errors import InvalidInput
-
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         created, entity_id = json.loads(base64.urlsafe_b64decode(padded))
@@ -150,12 +266,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise InvalidInput.field("cursor", "is not a cursor this API returned") from exc
 
 
-class Repository(Generic[A]):
-    """Entities of one type in one collection, written through a unit of work.
+class Repository(RepositoryPort[A]):
+    """Entities of one type in one MongoDB collection (see the port's docstring).
 
-    Each recorded change of an aggregate becomes one outbox event, and the entity's
-    `revision` rises by one per change; a write whose loaded revision is no longer
-    current fails with ConcurrentWrite.
+    A write whose loaded revision is no longer current fails with ConcurrentWrite.
     """
 
     def __init__(
@@ -166,14 +280,15 @@ class Repository(Generic[A]):
         aggregate: type[A],
         entity: str,
         source: str,
-        events_stream: str,
+        events_stream: str = subjects.EVENTS_STREAM,
+        *,
+        deadline_field: str = "deadline",
     ) -> None:
+        super().__init__(entity, source, deadline_field=deadline_field)
         self.database = database
         self.collection = database.db[collection]
         self.model = model
         self.aggregate = aggregate
-        self.entity = entity
-        self.source = source
         self.events_stream = events_stream
 
     async def ensure_indexes(self) -> None:
@@ -190,22 +305,87 @@ class Repository(Generic[A]):
 
     async def find(self, entity_id: str, uow: UnitOfWork | None = None) -> A | None:
         """The entity, or None."""
+        if uow is None:
+            return await super().find(entity_id)
         try:
-            doc = await self.collection.find_one(
-                {"_id": entity_id}, session=uow.session if uow else None
-            )
+            doc = await self.collection.find_one({"_id": entity_id}, session=uow.session)
         except PyMongoError as exc:
             raise unavailable_from(exc) from exc
         return self._load(doc) if doc else None
 
     async def get(self, entity_id: str, uow: UnitOfWork | None = None) -> A:
         """The entity, or NotFound naming it."""
+        if uow is None:
+            return await super().get(entity_id)
         found = await self.find(entity_id, uow)
         if found is None:
+            from slipway_libs.errors import NotFound
+
             raise NotFound(f"{self.entity} '{entity_id}' does not exist")
         return found
 
+    async def _read(self, entity_id: str, uow: UnitOfWorkPort | None) -> A | None:
+        session = uow.session if isinstance(uow, MongoUnitOfWork) else None
+        try:
+            doc = await self.collection.find_one({"_id": entity_id}, session=session)
+        except PyMongoError as exc:
+            raise (classified(exc) if session else unavailable_from(exc)) from exc
+        return self._load(doc) if doc else None
+
+    async def _write(self, uow: UnitOfWorkPort, item: A) -> None:
+        if not isinstance(uow, MongoUnitOfWork):
+            raise TypeError("a MongoDB repository writes through a MongoUnitOfWork")
+        try:
+            await self._store(uow.session, item)
+        except PyMongoError as exc:
+            if isinstance(exc, DuplicateKeyError):
+                raise
+            raise classified(exc) from exc
+
+    async def _store(self, session: AsyncClientSession, item: A) -> None:
+        base = item.loaded_revision or 0
+        doc = item.state.model_dump(mode="python")
+        doc["_id"] = doc.pop("id")
+        if item.loaded_revision is None:
+            if not item.deleted:
+                await self.collection.insert_one(doc, session=session)
+            return
+        if item.deleted:
+            done = await self.collection.delete_one(
+                {"_id": item.id, "revision": base}, session=session
+            )
+            matched = done.deleted_count
+        else:
+            replaced = await self.collection.replace_one(
+                {"_id": item.id, "revision": base}, doc, session=session
+            )
+            matched = replaced.matched_count
+        if matched != 1:
+            raise ConcurrentWrite(f"{self.entity} '{item.id}' changed meanwhile; retry")
+
     async def page(
+        self, where: dict[str, Any], cursor: str | None = None, limit: int = 100
+    ) -> tuple[list[A], str | None]:
+        """One page of the entities matching `where`, oldest first, and the next cursor."""
+        return await self.page_query(mongo_query(where), cursor, limit)
+
+    async def overdue(self, now: datetime, **where: Any) -> list[A]:
+        query = {**mongo_query(where), self.deadline_field: {"$lt": now}}
+        found: list[A] = []
+        cursor = None
+        while True:
+            items, cursor = await self.page_query(query, cursor, 500)
+            found += items
+            if cursor is None:
+                return found
+
+    async def distinct(self, field: str) -> set[Any]:
+        try:
+            return set(await self.collection.distinct(field))
+        except PyMongoError as exc:
+            raise unavailable_from(exc) from exc
+
+    async def page_query(
         self, query: dict[str, Any], cursor: str | None, limit: int
     ) -> tuple[list[A], str | None]:
         """One page of the entities matching a MongoDB query, oldest first, as aggregates
@@ -233,59 +413,20 @@ class Repository(Generic[A]):
             next_cursor = encode_cursor(last.state.created_at, last.id)
         return items, next_cursor
 
-    async def list(
-        self, *, status: str | None, cursor: str | None, limit: int
-    ) -> tuple[list[Any], str | None]:
-        """One page, oldest first, and the cursor of the next page (None at the end)."""
-        items, next_cursor = await self.page({"status": status} if status else {}, cursor, limit)
-        return [item.state for item in items], next_cursor
-
     async def save(self, uow: UnitOfWork, item: A) -> None:
-        """Write the aggregate and one outbox event per recorded change."""
+        """Write the aggregate and one outbox event per recorded change (the session style;
+        `MongoUnitOfWork` does this at commit)."""
         if not item.changes:
             return
-        base = item.loaded_revision or 0
-        deleted = item.changes[-1].event == "deleted"
-        final_revision = base + len(item.changes)
-        item.state = item.state.model_copy(update={"revision": final_revision})
-        doc = item.state.model_dump(mode="python")
-        doc["_id"] = doc.pop("id")
-        if item.loaded_revision is None:
-            await self.collection.insert_one(doc, session=uow.session)
-        elif deleted:
-            removed = await self.collection.delete_one(
-                {"_id": item.id, "revision": base}, session=uow.session
-            )
-            if removed.deleted_count != 1:
-                raise ConcurrentWrite(f"{self.entity} '{item.id}' changed meanwhile; retry")
-        else:
-            result = await self.collection.replace_one(
-                {"_id": item.id, "revision": base}, doc, session=uow.session
-            )
-            if result.matched_count != 1:
-                raise ConcurrentWrite(f"{self.entity} '{item.id}' changed meanwhile; retry")
-        snapshot = item.state.model_dump(mode="json")
-        for offset, change in enumerate(item.changes, start=1):
-            version = base + offset
-            envelope = cloudevent(
-                entity=self.entity,
-                event=change.event,
-                entity_id=item.id,
-                snapshot={**snapshot, "revision": version},
-                previous_status=change.previous_status,
-                entityversion=version,
-                source=self.source,
-                correlation_id=context.current_correlation_id(),
-                causation_id=context.causation_id.get(),
-            )
+        await self._store(uow.session, item)
+        for message in events_of(self, item):
             await uow.add_outbox(
-                subject=f"slipway.events.{self.entity}.{change.event}",
+                subject=message.subject,
                 stream=self.events_stream,
-                payload=envelope,
-                msg_id=envelope["id"],
+                payload=message.payload,
+                msg_id=message.msg_id,
             )
-        item.loaded_revision = final_revision
-        item.changes = []
+        item.saved()
 
 
 async def change(
@@ -317,7 +458,7 @@ async def matching(repository: Repository[A], query: dict[str, Any]) -> list[A]:
     found: list[A] = []
     cursor = None
     while True:
-        items, cursor = await repository.page(query, cursor, limit=500)
+        items, cursor = await repository.page_query(query, cursor, 500)
         found += items
         if cursor is None:
             return found
@@ -337,16 +478,6 @@ async def expire_overdue(
     for item in await matching(repository, {**(query or {}), deadline: {"$lt": now}}):
         expired += await change(repository, item.id, lambda fresh: expire(fresh, now))
     return expired
-
-
-def check_if_match(item: Aggregate[Any], expected_revision: int | None) -> None:
-    """Raise PreconditionFailed when the client's If-Match revision is not current."""
-    if expected_revision is not None and expected_revision != item.revision:
-        raise PreconditionFailed(
-            f"revision {expected_revision} is not current: the entity is at revision "
-            f"{item.revision}",
-            {"current_revision": item.revision},
-        )
 
 
 def deadline_in(seconds: float) -> datetime:

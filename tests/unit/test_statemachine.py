@@ -6,7 +6,7 @@ from slipway_contracts.entities import (
     IMAGE_TRANSITIONS,
     SERVICE_TRANSITIONS,
 )
-from slipway_libs.statemachine import IllegalTransition
+from slipway_libs.statemachine import IllegalTransition, TransitionTable
 
 
 @pytest.mark.parametrize(
@@ -25,7 +25,7 @@ from slipway_libs.statemachine import IllegalTransition
     ],
 )
 def test_the_data_model_moves_are_allowed(table, current, target):
-    table.guard(current, target)
+    TransitionTable.of("entity", table).guard(current, target)
 
 
 @pytest.mark.parametrize(
@@ -41,6 +41,6 @@ def test_the_data_model_moves_are_allowed(table, current, target):
 )
 def test_an_illegal_move_raises_naming_the_current_status(table, current, target):
     with pytest.raises(IllegalTransition) as caught:
-        table.guard(current, target)
+        TransitionTable.of("entity", table).guard(current, target)
     assert f"current status: {current}" in str(caught.value)
     assert caught.value.current == current

@@ -17,7 +17,7 @@ from slipway_contracts.entities import HelmChart
 from slipway_contracts.events import events_of
 from slipway_contracts.jobs import ValidateChartJob
 from slipway_libs.messaging import JOBS_STREAM, DeclaredPublishers
-from slipway_libs.service import WorkerKit, build_worker_app
+from slipway_libs.worker import WorkerKit, build_worker_app
 
 SERVICE = "chart-validator"
 

@@ -70,16 +70,15 @@ from slipway_libs.messaging import (
     page_reply,
 )
 from slipway_libs.storage import (
-    ConcurrentWrite,
     Database,
     Repository,
     UnitOfWork,
     change,
-    check_if_match,
     deadline_in,
     expire_overdue,
     matching,
 )
+from slipway_libs.unit_of_work import ConcurrentWrite, check_if_match
 
 log = logging.getLogger(__name__)
 

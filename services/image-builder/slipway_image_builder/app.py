@@ -18,7 +18,7 @@ from slipway_image_builder.handlers.jobs import job_router
 from slipway_image_builder.service import ImageService
 from slipway_image_builder.settings import ImageBuilderSettings
 from slipway_libs.messaging import JOBS_STREAM, DeclaredPublishers
-from slipway_libs.service import WorkerKit, build_worker_app
+from slipway_libs.worker import WorkerKit, build_worker_app
 
 SERVICE = "image-builder"
 

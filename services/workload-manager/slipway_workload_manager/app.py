@@ -14,7 +14,7 @@ from slipway_contracts.entities import Deployment, Service
 from slipway_contracts.events import events_of
 from slipway_contracts.jobs import ApplyServiceJob, RolloutJob
 from slipway_libs.messaging import JOBS_STREAM, DeclaredPublishers
-from slipway_libs.service import WorkerKit, build_worker_app
+from slipway_libs.worker import WorkerKit, build_worker_app
 from slipway_workload_manager.adapters.bookkeeping import Leftovers, LoadedImages
 from slipway_workload_manager.adapters.cluster_manager import NatsClusterManager, owner_snapshot
 from slipway_workload_manager.adapters.kubernetes import KubernetesWorkloads

@@ -34,7 +34,8 @@ from slipway_libs.messaging import (
     entity_reply,
     page_reply,
 )
-from slipway_libs.storage import Repository, UnitOfWork, check_if_match, matching
+from slipway_libs.storage import Repository, UnitOfWork, matching
+from slipway_libs.unit_of_work import check_if_match
 from slipway_workload_manager.domain import rules
 from slipway_workload_manager.domain.deployment import DeploymentAggregate
 from slipway_workload_manager.domain.projections import ProjectedCluster, ProjectedImage

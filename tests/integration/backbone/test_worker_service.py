@@ -12,13 +12,13 @@ from typing import Any
 import httpx
 import nats
 import pytest
+import slipway_devstack as devstack
 from faststream import FastStream
 from pymongo import AsyncMongoClient
 
-from slipway_libs import devstack
 from slipway_libs.messaging import DeclaredPublishers
-from slipway_libs.service import WorkerKit, build_worker_app
 from slipway_libs.settings import CommonSettings
+from slipway_libs.worker import WorkerKit, build_worker_app
 from tests.helpers import keep_test_logging  # noqa: F401 (an autouse fixture)
 from tests.stack import Stack
 

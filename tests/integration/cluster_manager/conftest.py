@@ -19,9 +19,9 @@ from typing import Any
 
 import nats
 import pytest
+import slipway_devstack as devstack
+from slipway_simcluster import running_server_pid, stop_servers_under
 
-from slipway_libs import devstack
-from slipway_libs.simcluster import running_server_pid, stop_servers_under
 from tests.events import read_events
 
 STANDIN = Path(__file__).resolve().parents[2] / "fixtures" / "minikube-standin" / "minikube"

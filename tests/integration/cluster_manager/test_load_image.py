@@ -11,9 +11,9 @@ from typing import Any
 import docker
 import nats
 import pytest
+import slipway_devstack as devstack
+from slipway_simcluster.client import SimulatedClusterClient
 
-from slipway_libs import devstack
-from slipway_libs.simcluster.client import SimulatedClusterClient
 from tests.helpers import tar_of
 from tests.integration.cluster_manager.conftest import Bus, Manager
 

@@ -6,10 +6,10 @@ import stat
 from pathlib import Path
 
 import pytest
+from slipway_simcluster import running_server_pid, stop_servers_under
 
 from slipway_cluster_manager.adapters.sim_driver import SimDriver, read_access
 from slipway_cluster_manager.domain.ports import ClusterDriver, ClusterSpec
-from slipway_libs.simcluster import running_server_pid, stop_servers_under
 
 pytestmark = pytest.mark.asyncio
 

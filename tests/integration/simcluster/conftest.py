@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from kubernetes import client as k8s
+from slipway_simcluster import SimulatedClusterProcess
+from slipway_simcluster.client import SimulatedClusterClient
 
-from slipway_libs.simcluster import SimulatedClusterProcess
-from slipway_libs.simcluster.client import SimulatedClusterClient
 from tests.helpers import KubernetesClients, api_client_for, image_archive
 
 T = TypeVar("T")

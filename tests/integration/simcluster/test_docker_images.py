@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 from kubernetes import client as k8s
+from slipway_simcluster.client import SimulatedClusterClient
 
-from slipway_libs.simcluster.client import SimulatedClusterClient
 from tests.helpers import api_client_for, tar_of
 from tests.integration.simcluster.conftest import (
     deployment_body,

@@ -14,9 +14,9 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes import watch
 from kubernetes.client.rest import ApiException
+from slipway_simcluster import SimulatedClusterError, SimulatedClusterProcess
+from slipway_simcluster.client import SimulatedClusterClient
 
-from slipway_libs.simcluster import SimulatedClusterError, SimulatedClusterProcess
-from slipway_libs.simcluster.client import SimulatedClusterClient
 from tests.helpers import api_client_for, image_archive
 from tests.integration.simcluster.conftest import (
     WEB_IMAGE,

@@ -14,10 +14,10 @@ from typing import Any, TypeVar
 
 import pytest
 from kubernetes import client as k8s
+from slipway_simcluster import SimulatedClusterProcess
+from slipway_simcluster.client import SimulatedClusterClient
 
 from slipway_contracts.entities import Deployment, DeploymentStatus, Service, ServiceStatus
-from slipway_libs.simcluster import SimulatedClusterProcess
-from slipway_libs.simcluster.client import SimulatedClusterClient
 from slipway_workload_manager.adapters.kubernetes import KubernetesWorkloads
 from slipway_workload_manager.domain.ports import ClusterAccess
 from tests.helpers import KubernetesClients, api_client_for, image_archive

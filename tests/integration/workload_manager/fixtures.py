@@ -8,8 +8,8 @@ import secrets
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from slipway_simcluster import SimulatedClusterProcess
 
-from slipway_libs.simcluster import SimulatedClusterProcess
 from tests.integration.workload_manager.workloads import FakeWorld, SimCluster, build_parts, drop
 from tests.stack import Stack
 from tests.unit.workload_manager.fakes import FakeCluster, FakeClusterManager

@@ -16,11 +16,11 @@ from typing import Any
 import nats
 import pytest
 import pytest_asyncio
+import slipway_devstack as devstack
 import yaml
 from nats.aio.client import Client
 from pymongo import AsyncMongoClient
 
-from slipway_libs import devstack
 from slipway_libs.messaging import ensure_streams
 from slipway_workload_manager.app import create_app
 from slipway_workload_manager.settings import WorkloadManagerSettings

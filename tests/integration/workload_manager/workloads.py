@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from slipway_simcluster import SimulatedClusterProcess
+from slipway_simcluster.client import SimulatedClusterClient
+
 from slipway_contracts import subjects
 from slipway_contracts.entities import Deployment, Service
 from slipway_contracts.jobs import ApplyServiceJob, RolloutJob
 from slipway_libs.messaging import EVENTS_STREAM
-from slipway_libs.simcluster import SimulatedClusterProcess
-from slipway_libs.simcluster.client import SimulatedClusterClient
 from slipway_libs.storage import OUTBOX, Database, Repository
 from slipway_workload_manager.adapters.bookkeeping import Leftovers, LoadedImages
 from slipway_workload_manager.adapters.projections import Projections

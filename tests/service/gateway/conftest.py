@@ -28,6 +28,7 @@ import httpx
 import nats
 import pytest
 import pytest_asyncio
+import slipway_devstack as devstack
 import uvicorn
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -36,7 +37,7 @@ from nats.aio.subscription import Subscription
 from slipway_contracts import subjects
 from slipway_gateway.app import create_app
 from slipway_gateway.settings import GatewaySettings
-from slipway_libs import context, devstack
+from slipway_libs import context
 from slipway_libs.errors import Conflict, NotFound, PreconditionFailed, SlipwayError
 from slipway_libs.messaging import ok
 

@@ -4,10 +4,10 @@ and the documented API."""
 from __future__ import annotations
 
 import pytest
+import slipway_devstack as devstack
 
 from slipway_gateway.app import create_app
 from slipway_gateway.settings import GatewaySettings
-from slipway_libs import devstack
 from tests.service.gateway.conftest import RETRY_AFTER_S, assert_problem, running_gateway
 
 

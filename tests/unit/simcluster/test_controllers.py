@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from slipway_libs.simcluster.cluster import ClusterConfig, SimulatedCluster, StateDirLocked
-from slipway_libs.simcluster.networking import pod_is_ready
-from slipway_libs.simcluster.resources import DEPLOYMENTS, ENDPOINTS, PODS, REPLICASETS, SERVICES
-from slipway_libs.simcluster.store import WatchEvent
+from slipway_simcluster.cluster import ClusterConfig, SimulatedCluster, StateDirLocked
+from slipway_simcluster.networking import pod_is_ready
+from slipway_simcluster.resources import DEPLOYMENTS, ENDPOINTS, PODS, REPLICASETS, SERVICES
+from slipway_simcluster.store import WatchEvent
 
 ClusterFactory = Callable[..., Awaitable[SimulatedCluster]]
 

@@ -8,8 +8,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
-from slipway_libs.simcluster.images import (
+from slipway_simcluster.images import (
     ImageArchiveError,
     ImageRegistry,
     normalize_reference,

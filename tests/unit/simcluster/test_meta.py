@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from slipway_libs.simcluster.errors import ApiError
-from slipway_libs.simcluster.meta import FieldSelector, LabelSelector, human_age
+from slipway_simcluster.errors import ApiError
+from slipway_simcluster.meta import FieldSelector, LabelSelector, human_age
 
 LABELS = {"app": "web", "tier": "front", "track": "stable"}
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from slipway_libs.simcluster.errors import ApiError
-from slipway_libs.simcluster.patch import json_patch, merge_patch, strategic_merge_patch
+from slipway_simcluster.errors import ApiError
+from slipway_simcluster.patch import json_patch, merge_patch, strategic_merge_patch
 
 DEPLOYMENT = {
     "metadata": {"name": "web", "labels": {"app": "web", "tier": "front"}},

@@ -8,11 +8,10 @@ import json
 from typing import Any
 
 import pytest
-
-from slipway_libs.simcluster.errors import ApiError
-from slipway_libs.simcluster.registry import Registry
-from slipway_libs.simcluster.resources import DEPLOYMENTS, NAMESPACES, PODS, SECRETS, SERVICES
-from slipway_libs.simcluster.store import Store
+from slipway_simcluster.errors import ApiError
+from slipway_simcluster.registry import Registry
+from slipway_simcluster.resources import DEPLOYMENTS, NAMESPACES, PODS, SECRETS, SERVICES
+from slipway_simcluster.store import Store
 
 
 @pytest.fixture

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from slipway_libs.simcluster.errors import ApiError
-from slipway_libs.simcluster.meta import FieldSelector, LabelSelector
-from slipway_libs.simcluster.resources import NAMESPACES, SECRETS
-from slipway_libs.simcluster.store import ADDED, DELETED, Store, Watcher
+from slipway_simcluster.errors import ApiError
+from slipway_simcluster.meta import FieldSelector, LabelSelector
+from slipway_simcluster.resources import NAMESPACES, SECRETS
+from slipway_simcluster.store import ADDED, DELETED, Store, Watcher
 
 EVERYTHING, ANY_FIELD = LabelSelector([]), FieldSelector([])
 

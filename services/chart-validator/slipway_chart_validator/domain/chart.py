@@ -14,6 +14,7 @@ from slipway_contracts.entities import (
     HelmChart,
 )
 from slipway_libs.aggregate import Aggregate
+from slipway_libs.statemachine import TransitionTable
 
 
 def spec_fields(spec: ChartSpec, source: ChartSourceRef) -> dict[str, Any]:
@@ -22,7 +23,7 @@ def spec_fields(spec: ChartSpec, source: ChartSourceRef) -> dict[str, Any]:
 
 
 class HelmChartAggregate(Aggregate[HelmChart]):
-    table = CHART_TRANSITIONS
+    table = TransitionTable.of("helm_chart", CHART_TRANSITIONS)
 
     @classmethod
     def register(

@@ -1,4 +1,4 @@
-"""The `sim` cluster driver: Slipway's simulated cluster (`slipway_libs.simcluster`), one
+"""The `sim` cluster driver: Slipway's simulated cluster (`slipway_simcluster`), one
 process per cluster.
 
 Files, in the cluster's `state_dir` (`<SLIPWAY_STATE_DIR>/clusters/<name>`):
@@ -9,7 +9,7 @@ API objects, kept across stop/start), `simcluster.log`, `server.lock`.
 The process outlives the cluster-manager: a restarted cluster-manager finds it again by
 its state directory (`running_server_pid`) instead of starting a second one, so a
 rolling restart of Slipway never stops a cluster. It stops when the cluster is stopped
-or deleted, or when `slipway_libs.simcluster.stop_servers_under` is called (the embedded stack does on Ctrl-C).
+or deleted, or when `slipway_simcluster.stop_servers_under` is called (the embedded stack does on Ctrl-C).
 
 A start keeps the cluster's address: the port of the previous kubeconfig is asked for
 again (another one is used only when it is taken).
@@ -34,6 +34,13 @@ import docker
 import httpx
 import yaml
 from docker.errors import DockerException, ImageNotFound
+from slipway_simcluster import (
+    SimulatedClusterError,
+    SimulatedClusterProcess,
+    running_server_pid,
+    terminate_server,
+)
+from slipway_simcluster.client import SimulatedClusterClient
 
 from slipway_cluster_manager.domain.ports import (
     ClusterSpec,
@@ -43,13 +50,6 @@ from slipway_cluster_manager.domain.ports import (
     Progress,
     TemporaryDriverError,
 )
-from slipway_libs.simcluster import (
-    SimulatedClusterError,
-    SimulatedClusterProcess,
-    running_server_pid,
-    terminate_server,
-)
-from slipway_libs.simcluster.client import SimulatedClusterClient
 
 TOKEN_FILE = "token"
 KUBECONFIG_FILE = "kubeconfig"

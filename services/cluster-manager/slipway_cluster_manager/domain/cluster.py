@@ -21,6 +21,7 @@ from slipway_contracts.entities import (
 )
 from slipway_libs.aggregate import Aggregate, utcnow
 from slipway_libs.errors import Conflict
+from slipway_libs.statemachine import TransitionTable
 
 Action = Literal["start", "stop", "restart"]
 PROGRESS_LINES_KEPT = 20
@@ -37,7 +38,7 @@ def overdue_reason(operation: ClusterOperation) -> str:
 
 
 class ClusterAggregate(Aggregate[MinikubeCluster]):
-    table = CLUSTER_TRANSITIONS
+    table = TransitionTable.of("minikube_cluster", CLUSTER_TRANSITIONS)
 
     @classmethod
     def register(

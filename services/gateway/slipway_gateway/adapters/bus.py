@@ -4,26 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any
 
 import nats
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
 
-from slipway_libs import context
-from slipway_libs.errors import SlipwayError, Unavailable, error_from_reply
+from slipway_libs.requests import request
 
 log = logging.getLogger(__name__)
 NATS_DEFAULT_MAX_PAYLOAD = 1024 * 1024
-
-
-def encode(payload: dict[str, Any]) -> bytes:
-    """The JSON body of a request, as sent on the bus."""
-    return json.dumps(payload, default=str).encode()
 
 
 class CommandBus:
@@ -82,27 +73,6 @@ class CommandBus:
     ) -> Any:
         """Send one request (`payload` as bytes: already `encode`d); return the reply's
         `data` or raise the classified error."""
-        if self.nc is None or not self.nc.is_connected:
-            raise Unavailable("the message bus (NATS) is unavailable")
-        headers = {context.CORRELATION_HEADER: context.current_correlation_id()}
-        if command_id:
-            headers[context.COMMAND_ID_HEADER] = command_id
-        try:
-            msg = await self.nc.request(
-                subject,
-                payload if isinstance(payload, bytes) else encode(payload),
-                timeout=timeout_s or self.timeout_s,
-                headers=headers,
-            )
-        except NoRespondersError as exc:
-            raise Unavailable(f"no service is answering {subject}") from exc
-        except (TimeoutError, NatsTimeout) as exc:
-            raise Unavailable(f"no answer on {subject} in time") from exc
-        except NatsError as exc:
-            raise Unavailable(f"the message bus (NATS) is unavailable: {exc}") from exc
-        reply = json.loads(msg.data)
-        if not isinstance(reply, dict) or "ok" not in reply:
-            raise SlipwayError(f"malformed reply on {subject}")
-        if not reply["ok"]:
-            raise error_from_reply(reply["error"])
-        return reply.get("data")
+        return await request(
+            self.nc, subject, payload, timeout_s=timeout_s or self.timeout_s, command_id=command_id
+        )

@@ -18,11 +18,12 @@ from starlette.datastructures import FormData, UploadFile
 from slipway_contracts import subjects
 from slipway_contracts.commands import ChartSpec
 from slipway_contracts.entities import ChartStatus, HelmChart
-from slipway_gateway.adapters.bus import CommandBus, encode
+from slipway_gateway.adapters.bus import CommandBus
 from slipway_gateway.entrypoints import http
 from slipway_gateway.entrypoints.http import Bus, CommandId, IfMatch, entity_response
 from slipway_gateway.entrypoints.resources import Resource, ResourceRoutes
 from slipway_libs.errors import InvalidInput
+from slipway_libs.requests import encode
 
 CHARTS = Resource(
     entity=subjects.HELM_CHART,

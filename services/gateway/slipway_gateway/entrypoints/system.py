@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
+from slipway_contracts import subjects
 from slipway_gateway.entrypoints.http import Bus
 from slipway_gateway.entrypoints.problems import problem
 from slipway_libs import context
@@ -34,7 +35,7 @@ async def readyz(request: Request, bus: Bus) -> JSONResponse:
 
     async def check(service: str) -> None:
         try:
-            await bus.request(f"slipway.health.{service}", {}, timeout_s=2.0)
+            await bus.request(subjects.health(service), {}, timeout_s=2.0)
             checks[service] = "ok"
         except SlipwayError as exc:
             checks[service] = exc.message

@@ -15,6 +15,7 @@ from slipway_contracts.entities import (
 )
 from slipway_libs.aggregate import Aggregate
 from slipway_libs.errors import Conflict
+from slipway_libs.statemachine import TransitionTable
 
 MB = 1024 * 1024
 
@@ -41,7 +42,7 @@ class SizeLimits:
 
 
 class ContainerImageAggregate(Aggregate[ContainerImage]):
-    table = IMAGE_TRANSITIONS
+    table = TransitionTable.of("container_image", IMAGE_TRANSITIONS)
 
     @classmethod
     def register(cls, spec: ImageSpec, *, image_id: str, build_id: str, deadline: datetime) -> Self:

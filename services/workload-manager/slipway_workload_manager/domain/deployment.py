@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Self
 
 from slipway_contracts.commands import DeploymentSpec
 from slipway_contracts.entities import DEPLOYMENT_TRANSITIONS, Deployment, DeploymentStatus
+from slipway_libs.statemachine import TransitionTable
 from slipway_workload_manager.domain.ports import RolloutObservation
 from slipway_workload_manager.domain.projections import ProjectedImage
 from slipway_workload_manager.domain.workload import WorkloadAggregate
@@ -41,7 +42,7 @@ def image_trouble(image: ProjectedImage) -> str:
 
 
 class DeploymentAggregate(WorkloadAggregate[Deployment]):
-    table = DEPLOYMENT_TRANSITIONS
+    table = TransitionTable.of("deployment", DEPLOYMENT_TRANSITIONS)
     working = RUNNING
     stopped_working: ClassVar[dict[str, Any]] = {"available_replicas": 0, "ready_replicas": 0}
     job_field = "rollout_id"

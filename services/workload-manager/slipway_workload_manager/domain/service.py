@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Self
 
 from slipway_contracts.commands import ServiceSpec
 from slipway_contracts.entities import SERVICE_TRANSITIONS, Deployment, Service, ServiceStatus
+from slipway_libs.statemachine import TransitionTable
 from slipway_workload_manager.domain.ports import ServiceObservation
 from slipway_workload_manager.domain.workload import WorkloadAggregate
 
@@ -37,7 +38,7 @@ def addresses(observation: ServiceObservation) -> dict[str, Any]:
 
 
 class ServiceAggregate(WorkloadAggregate[Service]):
-    table = SERVICE_TRANSITIONS
+    table = TransitionTable.of("service", SERVICE_TRANSITIONS)
     working = ACTIVE
     stopped_working: ClassVar[dict[str, Any]] = {"endpoints": []}
     job_field = "apply_id"

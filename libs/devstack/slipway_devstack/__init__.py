@@ -1,7 +1,7 @@
 """The embedded stack: NATS with JetStream, a single-node MongoDB replica set, the Docker
 daemon when none runs, and every Slipway service as its own process.
 
-`make run` runs `python -m slipway_libs.devstack`; the test fixtures use the same
+`make run` runs `python -m slipway_devstack`; the test fixtures use the same
 functions on free loopback ports.
 """
 
@@ -458,7 +458,7 @@ def run(state_dir: Path) -> int:
         for process in reversed(services):
             process.stop()
         # Simulated clusters outlive the cluster-manager on purpose; the stack owns them.
-        from slipway_libs.simcluster import stop_servers_under
+        from slipway_simcluster import stop_servers_under
 
         for name in stop_servers_under(state_dir):
             log.info("stopped simulated cluster %s", name)
@@ -474,7 +474,3 @@ def main() -> None:
     )
     args = parser.parse_args()
     sys.exit(run(args.state_dir))
-
-
-if __name__ == "__main__":
-    main()

@@ -36,11 +36,12 @@ from pydantic import BaseModel
 from slipway_libs import logging as slipway_logging
 from slipway_libs.aggregate import Aggregate
 from slipway_libs.errors import Unavailable
-from slipway_libs.messaging import EVENTS_STREAM, DeclaredPublishers, make_broker
+from slipway_libs.messaging import DeclaredPublishers, make_broker
+from slipway_libs.progress import ProgressPublisher
 from slipway_libs.relay import OutboxRelay
 from slipway_libs.runtime import Background, add_health, connect_bus, every, wait_for_database
 from slipway_libs.settings import CommonSettings
-from slipway_libs.storage import Database, Repository
+from slipway_libs.storage import Database, MongoUnitOfWork, Repository
 
 S = TypeVar("S", bound=CommonSettings)
 A = TypeVar("A", bound=Aggregate[Any])
@@ -67,8 +68,10 @@ class WorkerKit(Generic[S]):
         broker: NatsBroker,
         database: Database,
         context: ContextRepo,
+        publishers: DeclaredPublishers,
     ) -> None:
         self.name = name
+        self._publishers = publishers
         self.settings = settings
         self.broker = broker
         self.database = database
@@ -92,10 +95,17 @@ class WorkerKit(Generic[S]):
             aggregate,
             entity,
             f"/slipway/{self.name}",
-            EVENTS_STREAM,
         )
         self.setup(repository.ensure_indexes)
         return repository
+
+    def progress(self, entity: str) -> ProgressPublisher:
+        """The live-progress publisher of `entity` (declared in `declare_publishers`)."""
+        return self._publishers.progress[entity]
+
+    def unit_of_work(self) -> MongoUnitOfWork:
+        """A unit of work on the service's database (open one per transaction)."""
+        return MongoUnitOfWork(self.database)
 
     def setup(self, step: Work) -> None:
         """Run `step` (e.g. index creation) once MongoDB answers, before any work is taken.
@@ -155,7 +165,7 @@ def build_worker_app(
         nonlocal serving
         slipway_logging.configure(name, settings.log_level)
         db = Database(settings.mongodb_uri, database, settings.mongodb_timeout_s)
-        kit = WorkerKit(name, settings, broker, db, context)
+        kit = WorkerKit(name, settings, broker, db, context, publishers)
         background = Background()
         health: asyncio.Server | None = None
         try:

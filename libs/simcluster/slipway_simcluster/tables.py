@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from slipway_libs.simcluster.meta import human_age
+from slipway_simcluster.meta import human_age
 
 TABLE_CONTENT_TYPE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 Row = Callable[[dict[str, Any], float], list[Any]]

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from slipway_libs.simcluster.meta import now_rfc3339
+from slipway_simcluster.meta import now_rfc3339
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ import copy
 import time
 from typing import Any
 
-from slipway_libs.simcluster.meta import now_rfc3339
-from slipway_libs.simcluster.resources import EVENTS
-from slipway_libs.simcluster.store import Store
+from slipway_simcluster.meta import now_rfc3339
+from slipway_simcluster.resources import EVENTS
+from slipway_simcluster.store import Store
 
 NORMAL, WARNING = "Normal", "Warning"
 

@@ -18,14 +18,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from slipway_libs.simcluster.errors import ApiError
-from slipway_libs.simcluster.events import NORMAL, EventRecorder
-from slipway_libs.simcluster.kubelet import Kubelet
-from slipway_libs.simcluster.meta import now_rfc3339, parse_time, random_suffix
-from slipway_libs.simcluster.registry import Registry
-from slipway_libs.simcluster.resources import DEPLOYMENTS, PODS, REPLICASETS
-from slipway_libs.simcluster.store import Store
-from slipway_libs.simcluster.strategies import pod_template_hash, rolling_bounds
+from slipway_simcluster.errors import ApiError
+from slipway_simcluster.events import NORMAL, EventRecorder
+from slipway_simcluster.kubelet import Kubelet
+from slipway_simcluster.meta import now_rfc3339, parse_time, random_suffix
+from slipway_simcluster.registry import Registry
+from slipway_simcluster.resources import DEPLOYMENTS, PODS, REPLICASETS
+from slipway_simcluster.store import Store
+from slipway_simcluster.strategies import pod_template_hash, rolling_bounds
 
 log = logging.getLogger(__name__)
 

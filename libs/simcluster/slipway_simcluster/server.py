@@ -11,10 +11,10 @@ from pathlib import Path
 
 import uvicorn
 
-from slipway_libs.simcluster.api import build_app
-from slipway_libs.simcluster.cluster import ClusterConfig, SimulatedCluster
-from slipway_libs.simcluster.kubeconfig import write_kubeconfig
-from slipway_libs.simcluster.pki import ensure_certificates
+from slipway_simcluster.api import build_app
+from slipway_simcluster.cluster import ClusterConfig, SimulatedCluster
+from slipway_simcluster.kubeconfig import write_kubeconfig
+from slipway_simcluster.pki import ensure_certificates
 
 HOST = "127.0.0.1"
 

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from slipway_libs.simcluster import resources
-from slipway_libs.simcluster.errors import already_exists, gone, not_found
-from slipway_libs.simcluster.meta import FieldSelector, LabelSelector, now_rfc3339, owner_uids
-from slipway_libs.simcluster.resources import ResourceType
+from slipway_simcluster import resources
+from slipway_simcluster.errors import already_exists, gone, not_found
+from slipway_simcluster.meta import FieldSelector, LabelSelector, now_rfc3339, owner_uids
+from slipway_simcluster.resources import ResourceType
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 ObjectKey = tuple[str, str]  # (namespace, name); namespace is "" for cluster-scoped objects

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from slipway_libs.simcluster.errors import ApiError, bad_request
+from slipway_simcluster.errors import ApiError, bad_request
 
 # Lists that strategic merge patch merges element-wise, and the key that identifies an
 # element. Every other list is replaced whole, as with a JSON merge patch.

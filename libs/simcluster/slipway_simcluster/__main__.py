@@ -1,4 +1,4 @@
-"""Command line: `python -m slipway_libs.simcluster serve --name NAME --state-dir DIR …`.
+"""Command line: `python -m slipway_simcluster serve --name NAME --state-dir DIR …`.
 
 Prints one JSON line `{"ready": true, "port": N, "kubeconfig": PATH}` on stdout once the
 simulated API server listens (logs go to stderr), and exits cleanly on SIGTERM/SIGINT.
@@ -15,9 +15,9 @@ import os
 import sys
 from pathlib import Path
 
-from slipway_libs.simcluster.cluster import ClusterConfig, StateDirLocked
-from slipway_libs.simcluster.pki import CertificateError
-from slipway_libs.simcluster.server import bind_socket, serve
+from slipway_simcluster.cluster import ClusterConfig, StateDirLocked
+from slipway_simcluster.pki import CertificateError
+from slipway_simcluster.server import bind_socket, serve
 
 TOKEN_ENV = "SLIPWAY_SIMCLUSTER_TOKEN"
 EXIT_PORT_IN_USE = 98  # errno EADDRINUSE on Linux: the launcher retries on another port
@@ -26,7 +26,7 @@ EXIT_CANNOT_START = 3  # state directory in use, or no TLS certificates
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m slipway_libs.simcluster",
+        prog="python -m slipway_simcluster",
         description="Slipway's simulated Kubernetes cluster (a local API server, not a real cluster).",
     )
     commands = parser.add_subparsers(dest="command", required=True)

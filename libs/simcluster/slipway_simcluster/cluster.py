@@ -12,16 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from slipway_libs.simcluster import networking
-from slipway_libs.simcluster.controller import ControllerManager
-from slipway_libs.simcluster.events import EventRecorder
-from slipway_libs.simcluster.images import ImageRegistry
-from slipway_libs.simcluster.kubelet import Kubelet
-from slipway_libs.simcluster.meta import now_rfc3339
-from slipway_libs.simcluster.persistence import SnapshotWriter, read_snapshot
-from slipway_libs.simcluster.registry import PROTECTED_NAMESPACES, Registry
-from slipway_libs.simcluster.resources import NAMESPACES, NODES
-from slipway_libs.simcluster.store import Store, WatchEvent
+from slipway_simcluster import networking
+from slipway_simcluster.controller import ControllerManager
+from slipway_simcluster.events import EventRecorder
+from slipway_simcluster.images import ImageRegistry
+from slipway_simcluster.kubelet import Kubelet
+from slipway_simcluster.meta import now_rfc3339
+from slipway_simcluster.persistence import SnapshotWriter, read_snapshot
+from slipway_simcluster.registry import PROTECTED_NAMESPACES, Registry
+from slipway_simcluster.resources import NAMESPACES, NODES
+from slipway_simcluster.store import Store, WatchEvent
 
 log = logging.getLogger(__name__)
 

@@ -17,19 +17,19 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from slipway_libs.simcluster import resources, tables
-from slipway_libs.simcluster.cluster import SimulatedCluster
-from slipway_libs.simcluster.errors import (
+from slipway_simcluster import resources, tables
+from slipway_simcluster.cluster import SimulatedCluster
+from slipway_simcluster.errors import (
     ApiError,
     bad_request,
     method_not_allowed,
     unauthorized,
     unsupported_media_type,
 )
-from slipway_libs.simcluster.images import ImageArchiveError, read_image_archive
-from slipway_libs.simcluster.meta import FieldSelector, LabelSelector
-from slipway_libs.simcluster.openapi import openapi_document, openapi_root
-from slipway_libs.simcluster.resources import DEPLOYMENTS, PODS, ResourceType
+from slipway_simcluster.images import ImageArchiveError, read_image_archive
+from slipway_simcluster.meta import FieldSelector, LabelSelector
+from slipway_simcluster.openapi import openapi_document, openapi_root
+from slipway_simcluster.resources import DEPLOYMENTS, PODS, ResourceType
 
 log = logging.getLogger(__name__)
 

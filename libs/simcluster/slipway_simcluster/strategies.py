@@ -9,16 +9,16 @@ import hashlib
 import json
 from typing import Any
 
-from slipway_libs.simcluster import networking
-from slipway_libs.simcluster.errors import FieldError, invalid
-from slipway_libs.simcluster.meta import (
+from slipway_simcluster import networking
+from slipway_simcluster.errors import FieldError, invalid
+from slipway_simcluster.meta import (
     LabelSelector,
     is_dns1035_label,
     is_dns1123_label,
     is_dns1123_subdomain,
     stable_suffix,
 )
-from slipway_libs.simcluster.resources import (
+from slipway_simcluster.resources import (
     DEPLOYMENTS,
     NAMESPACES,
     PODS,
@@ -26,7 +26,7 @@ from slipway_libs.simcluster.resources import (
     SERVICES,
     ResourceType,
 )
-from slipway_libs.simcluster.store import Store
+from slipway_simcluster.store import Store
 
 # Resources whose status is written only through /status (or by the simulated controllers).
 STATUS_RESOURCES = {DEPLOYMENTS.key, PODS.key, SERVICES.key, NAMESPACES.key}

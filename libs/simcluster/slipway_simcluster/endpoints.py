@@ -6,9 +6,9 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from slipway_libs.simcluster.networking import build_endpoints
-from slipway_libs.simcluster.resources import ENDPOINTS, PODS, SERVICES
-from slipway_libs.simcluster.store import Store
+from slipway_simcluster.networking import build_endpoints
+from slipway_simcluster.resources import ENDPOINTS, PODS, SERVICES
+from slipway_simcluster.store import Store
 
 # What `minikube tunnel` gives a LoadBalancer Service: an address on the host.
 TUNNEL_INGRESS = [{"ip": "127.0.0.1", "ipMode": "VIP"}]

@@ -6,9 +6,9 @@ import ipaddress
 import random
 from typing import Any
 
-from slipway_libs.simcluster.meta import LabelSelector
-from slipway_libs.simcluster.resources import PODS, SERVICES
-from slipway_libs.simcluster.store import Store
+from slipway_simcluster.meta import LabelSelector
+from slipway_simcluster.resources import PODS, SERVICES
+from slipway_simcluster.store import Store
 
 SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
 POD_CIDR = ipaddress.ip_network("10.244.0.0/16")

@@ -15,12 +15,12 @@ import secrets
 import time
 from typing import Any
 
-from slipway_libs.simcluster import networking
-from slipway_libs.simcluster.events import NORMAL, WARNING, EventRecorder
-from slipway_libs.simcluster.images import ImageRegistry, normalize_reference
-from slipway_libs.simcluster.meta import now_rfc3339, parse_time
-from slipway_libs.simcluster.resources import PODS
-from slipway_libs.simcluster.store import ADDED, DELETED, Store, WatchEvent
+from slipway_simcluster import networking
+from slipway_simcluster.events import NORMAL, WARNING, EventRecorder
+from slipway_simcluster.images import ImageRegistry, normalize_reference
+from slipway_simcluster.meta import now_rfc3339, parse_time
+from slipway_simcluster.resources import PODS
+from slipway_simcluster.store import ADDED, DELETED, Store, WatchEvent
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from slipway_libs.simcluster import patch as patches
-from slipway_libs.simcluster.errors import (
+from slipway_simcluster import patch as patches
+from slipway_simcluster.errors import (
     FieldError,
     bad_request,
     conflict,
@@ -26,16 +26,16 @@ from slipway_libs.simcluster.errors import (
     success_status,
     unsupported_media_type,
 )
-from slipway_libs.simcluster.meta import LabelSelector, now_rfc3339, random_suffix
-from slipway_libs.simcluster.resources import (
+from slipway_simcluster.meta import LabelSelector, now_rfc3339, random_suffix
+from slipway_simcluster.resources import (
     DEPLOYMENTS,
     NAMESPACED_RESOURCES,
     NAMESPACES,
     PODS,
     ResourceType,
 )
-from slipway_libs.simcluster.store import Store
-from slipway_libs.simcluster.strategies import (
+from slipway_simcluster.store import Store
+from slipway_simcluster.strategies import (
     STATUS_RESOURCES,
     scrub_for_create,
     strategy_for,

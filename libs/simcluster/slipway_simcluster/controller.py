@@ -12,12 +12,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from slipway_libs.simcluster.deployments import DeploymentController
-from slipway_libs.simcluster.endpoints import ServiceController
-from slipway_libs.simcluster.events import EventRecorder
-from slipway_libs.simcluster.kubelet import Kubelet
-from slipway_libs.simcluster.registry import Registry
-from slipway_libs.simcluster.resources import (
+from slipway_simcluster.deployments import DeploymentController
+from slipway_simcluster.endpoints import ServiceController
+from slipway_simcluster.events import EventRecorder
+from slipway_simcluster.kubelet import Kubelet
+from slipway_simcluster.registry import Registry
+from slipway_simcluster.resources import (
     DEPLOYMENTS,
     NAMESPACED_RESOURCES,
     NAMESPACES,
@@ -25,7 +25,7 @@ from slipway_libs.simcluster.resources import (
     REPLICASETS,
     SERVICES,
 )
-from slipway_libs.simcluster.store import DELETED, Store, WatchEvent
+from slipway_simcluster.store import DELETED, Store, WatchEvent
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-import slipway_libs
+import slipway_simcluster
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def port_is_free(port: int) -> bool:
 
 
 class SimulatedClusterProcess:
-    """A simulated cluster served by a child process (`python -m slipway_libs.simcluster serve`).
+    """A simulated cluster served by a child process (`python -m slipway_simcluster serve`).
 
     `port` may name the previous port so that restarts keep the same address; when it is
     taken a free one is used and the kubeconfig is rewritten. Its log goes to
@@ -131,7 +131,7 @@ class SimulatedClusterProcess:
         command = [
             sys.executable,
             "-m",
-            "slipway_libs.simcluster",
+            "slipway_simcluster",
             "serve",
             "--name",
             self.name,
@@ -157,7 +157,7 @@ class SimulatedClusterProcess:
         # The token goes through the environment, not argv, so `ps` does not show it.
         env[TOKEN_ENV] = self.token
         env["PYTHONUNBUFFERED"] = "1"
-        libs_dir = str(Path(next(iter(slipway_libs.__path__))).resolve().parent)
+        libs_dir = str(Path(next(iter(slipway_simcluster.__path__))).resolve().parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (libs_dir, env.get("PYTHONPATH", "")) if p)
         return env
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slipway_libs.simcluster.resources import ALL_RESOURCES, GROUP_VERSIONS
+from slipway_simcluster.resources import ALL_RESOURCES, GROUP_VERSIONS
 
 _SPEC_VERSION = "1"
 

@@ -4,12 +4,12 @@ A local process speaking the subset of the Kubernetes REST API Slipway uses, so 
 official `kubernetes` client and `kubectl get/delete` work against it unchanged. It is a
 simulation: pods do not run, a simulated kubelet and controllers move their status.
 
-Run it with `python -m slipway_libs.simcluster serve …` or, from Python, with
+Run it with `python -m slipway_simcluster serve …` or, from Python, with
 `SimulatedClusterProcess`.
 """
 
-from slipway_libs.simcluster.kubeconfig import kubeconfig_document, write_kubeconfig
-from slipway_libs.simcluster.process import (
+from slipway_simcluster.kubeconfig import kubeconfig_document, write_kubeconfig
+from slipway_simcluster.process import (
     SimulatedClusterError,
     SimulatedClusterProcess,
     find_free_port,

@@ -1,0 +1,61 @@
+"""Request-reply with a Slipway service over NATS, with the failures classified: the one
+client the gateway and the services use to send commands and queries."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from nats.aio.client import Client
+from nats.errors import Error as NatsError
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+
+from slipway_libs import context
+from slipway_libs.errors import SlipwayError, Unavailable, error_from_reply
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    """The JSON body of a request, as sent on the bus."""
+    return json.dumps(payload, default=str).encode()
+
+
+async def request(
+    connection: Client | None,
+    subject: str,
+    payload: dict[str, Any] | bytes,
+    *,
+    timeout_s: float,
+    command_id: str | None = None,
+) -> Any:
+    """Send one command or query (`payload` as bytes: already `encode`d) and return the
+    reply's `data`.
+
+    Raises Unavailable when nothing can answer (NATS down, no responder, no answer within
+    `timeout_s`, or the service itself answered `unavailable`), and otherwise the error the
+    service answered with (InvalidInput, NotFound, Conflict, ...). The current correlation
+    id travels along; `command_id` makes a command idempotent at its owner.
+    """
+    if connection is None or not connection.is_connected:
+        raise Unavailable("the message bus (NATS) is unavailable")
+    headers = {context.CORRELATION_HEADER: context.current_correlation_id()}
+    if command_id:
+        headers[context.COMMAND_ID_HEADER] = command_id
+    body = payload if isinstance(payload, bytes) else encode(payload)
+    try:
+        msg = await connection.request(subject, body, timeout=timeout_s, headers=headers)
+    except NoRespondersError as exc:
+        raise Unavailable(f"no service is answering {subject}") from exc
+    except (TimeoutError, NatsTimeout) as exc:
+        raise Unavailable(f"no answer on {subject} within {timeout_s:g} s") from exc
+    except NatsError as exc:
+        raise Unavailable(f"the message bus (NATS) is unavailable: {exc}") from exc
+    try:
+        reply = json.loads(msg.data)
+    except ValueError as exc:
+        raise SlipwayError(f"malformed reply on {subject}") from exc
+    if not isinstance(reply, dict) or "ok" not in reply:
+        raise SlipwayError(f"malformed reply on {subject}")
+    if not reply["ok"]:
+        raise error_from_reply(reply.get("error") or {})
+    return reply.get("data")

@@ -1,0 +1,388 @@
+"""The unit of work and repository ports, and the logic every implementation shares.
+
+A use case reads like this:
+
+    async with uow:
+        image = await images.get(command.id)      # loaded inside the transaction
+        check_if_match(image, command.expected_revision)
+        image.respecify(spec, ...)                # one domain method
+        uow.queue_job(subjects.job(IMAGE, "build"), BuildJob(...), msg_id=build_id)
+        return await uow.commit(answer=image.snapshot())
+
+`commit` writes every entity the transaction loaded or added that recorded a change, one
+CloudEvent per change, the queued jobs and, for a command, its kept reply, all at once;
+leaving the block without a commit writes nothing. A repository used inside the block reads
+and writes through the unit of work that is open in the current task, so a use case needs no
+session plumbing. MongoDB implements the ports in `slipway_libs.storage`, memory in
+`slipway_libs.memory` (for unit tests).
+
+`idempotent` wraps a command use case: a command id seen before gets the kept reply, and a
+transaction that lost a race with another writer runs again.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar, Token
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Generic, Protocol, Self, TypeVar
+
+from pydantic import BaseModel
+
+from slipway_contracts import subjects
+from slipway_libs import context
+from slipway_libs.aggregate import Aggregate
+from slipway_libs.envelope import cloudevent
+from slipway_libs.errors import IdempotencyMismatch, NotFound, PreconditionFailed, SlipwayError
+
+A = TypeVar("A", bound=Aggregate[Any])
+T = TypeVar("T")
+
+_open: ContextVar[UnitOfWork | None] = ContextVar("slipway_unit_of_work", default=None)
+TRANSIENT_ATTEMPTS = 5
+
+
+class ConcurrentWrite(SlipwayError):
+    """Another writer changed the entity first (its revision moved on)."""
+
+    code = "precondition_failed"
+    http_status = 412
+
+
+class TransientConflict(Exception):
+    """The transaction lost a race with another one; running it again will do."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message of the outbox: published to `subject` on `stream` once committed."""
+
+    subject: str
+    stream: str
+    payload: dict[str, Any]
+    msg_id: str
+
+
+@dataclass(frozen=True)
+class KeptReply:
+    """A command's reply, kept under its command id with a fingerprint of its body."""
+
+    command_id: str
+    fingerprint: str
+    reply: dict[str, Any]
+
+
+class Repository(ABC, Generic[A]):
+    """The entities of one type. Inside an open unit of work, `find`, `get` and `add` take
+    part in its transaction and the unit of work writes what changed; outside, reads see
+    what is committed.
+
+    `where` filters compare fields (dotted paths into nested fields) for equality; a list,
+    tuple or set stands for "any of these".
+    """
+
+    def __init__(self, entity: str, source: str, *, deadline_field: str = "deadline") -> None:
+        self.entity = entity
+        self.source = source
+        self.deadline_field = deadline_field
+
+    async def find(self, entity_id: str) -> A | None:
+        """The entity, or None."""
+        uow = _open.get()
+        if uow is not None and (seen := uow.seen_entity(self, entity_id)) is not None:
+            return seen
+        item = await self._read(entity_id, uow)
+        if item is not None and uow is not None:
+            uow.track(self, item)
+        return item
+
+    async def get(self, entity_id: str) -> A:
+        """The entity, or NotFound naming it."""
+        found = await self.find(entity_id)
+        if found is None:
+            raise NotFound(f"{self.entity} '{entity_id}' does not exist")
+        return found
+
+    def add(self, item: A) -> None:
+        """A new entity, written when the open unit of work commits."""
+        uow = _open.get()
+        if uow is None:
+            raise RuntimeError("Repository.add needs an open unit of work")
+        uow.track(self, item)
+
+    async def listing(
+        self, *, status: str | None, cursor: str | None, limit: int
+    ) -> tuple[list[Any], str | None]:
+        """One page of entity models, oldest first, optionally of one status, and the next
+        page's cursor (None at the end)."""
+        items, next_cursor = await self.page(
+            {"status": status} if status else {}, cursor=cursor, limit=limit
+        )
+        return [item.state for item in items], next_cursor
+
+    async def matching(self, **where: Any) -> list[A]:
+        """Every entity matching `where`, oldest first."""
+        found: list[A] = []
+        cursor = None
+        while True:
+            items, cursor = await self.page(where, cursor=cursor, limit=500)
+            found += items
+            if cursor is None:
+                return found
+
+    @abstractmethod
+    async def page(
+        self, where: dict[str, Any], *, cursor: str | None, limit: int
+    ) -> tuple[list[A], str | None]:
+        """One page of the entities matching `where`, oldest first, and the next cursor."""
+
+    @abstractmethod
+    async def overdue(self, now: datetime, **where: Any) -> list[A]:
+        """The entities matching `where` whose deadline field lies before `now`."""
+
+    @abstractmethod
+    async def distinct(self, field: str) -> set[Any]:
+        """The distinct values of `field` over every entity."""
+
+    @abstractmethod
+    async def _read(self, entity_id: str, uow: UnitOfWork | None) -> A | None: ...
+
+    @abstractmethod
+    async def _write(self, uow: UnitOfWork, item: A) -> None:
+        """Insert, replace or delete the entity as its changes say, or ConcurrentWrite."""
+
+
+class UnitOfWork(ABC):
+    """One transaction: the entities it loaded or added, their events, queued jobs and the
+    kept reply of the command it runs (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[int, str], tuple[Repository[Any], Aggregate[Any]]] = {}
+        self._jobs: list[Message] = []
+        self._reply_key: tuple[str, str] | None = None
+        self._token: Token[UnitOfWork | None] | None = None
+        self._committed = False
+
+    async def __aenter__(self) -> Self:
+        if _open.get() is not None:
+            raise RuntimeError("a unit of work is already open in this task")
+        self._seen, self._jobs, self._committed = {}, [], False
+        await self._begin()
+        self._token = _open.set(self)
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._token is not None:
+            _open.reset(self._token)
+            self._token = None
+        if not self._committed:
+            await self._rollback()
+        self._reply_key = None
+
+    def track(self, repository: Repository[Any], item: Aggregate[Any]) -> None:
+        """Write `item` through `repository` at commit if it recorded changes."""
+        self._seen[(id(repository), item.id)] = (repository, item)
+
+    def seen_entity(self, repository: Repository[A], entity_id: str) -> A | None:
+        """The entity this transaction already holds (one object per entity)."""
+        found = self._seen.get((id(repository), entity_id))
+        return found[1] if found is not None else None  # type: ignore[return-value]
+
+    def queue_job(self, subject: str, job: BaseModel, msg_id: str) -> None:
+        """Queue a job on SLIPWAY_JOBS; it is published only if this transaction commits.
+        `msg_id` de-duplicates it (JetStream's `Nats-Msg-Id`)."""
+        payload = job.model_dump(mode="json")
+        self._jobs.append(Message(subject, subjects.JOBS_STREAM, payload, msg_id))
+
+    def keep_reply_as(self, command_id: str, fingerprint: str) -> None:
+        """Make the next commit keep its `answer` as the reply of command `command_id`."""
+        self._reply_key = (command_id, fingerprint)
+
+    async def commit(self, answer: T = None) -> T:  # type: ignore[assignment]
+        """Write everything of this transaction at once; returns `answer`, which is also
+        kept as the command's reply when `keep_reply_as` was called."""
+        messages: list[Message] = []
+        for repository, item in self._seen.values():
+            if item.changes:
+                await repository._write(self, item)
+                messages += events_of(repository, item)
+                item.saved()
+        messages += self._jobs
+        if messages:
+            await self._write_outbox(messages)
+        if self._reply_key is not None:
+            command_id, print_ = self._reply_key
+            await self._keep(KeptReply(command_id, print_, ok(answer)))
+        await self._commit()
+        self._committed = True
+        self._jobs = []
+        return answer
+
+    async def kept_reply(self, command_id: str, fingerprint: str) -> dict[str, Any] | None:
+        """The reply kept for `command_id`, or None; IdempotencyMismatch when the id came
+        with another body before."""
+        kept = await self._find_kept(command_id)
+        if kept is None:
+            return None
+        if kept.fingerprint != fingerprint:
+            raise IdempotencyMismatch(
+                f"command id '{command_id}' (Idempotency-Key) was already used with a "
+                "different request body"
+            )
+        return kept.reply
+
+    @abstractmethod
+    async def _begin(self) -> None: ...
+
+    @abstractmethod
+    async def _commit(self) -> None: ...
+
+    @abstractmethod
+    async def _rollback(self) -> None: ...
+
+    @abstractmethod
+    async def _write_outbox(self, messages: list[Message]) -> None: ...
+
+    @abstractmethod
+    async def _keep(self, kept: KeptReply) -> None:
+        """Keep a reply; raise DuplicateReply when the id is kept already."""
+
+    @abstractmethod
+    async def _find_kept(self, command_id: str) -> KeptReply | None: ...
+
+
+class DuplicateReply(Exception):
+    """Another run of the same command kept its reply first."""
+
+
+def events_of(repository: Repository[Any], item: Aggregate[Any]) -> list[Message]:
+    """One CloudEvent per recorded change of `item`, each with the revision it made."""
+    snapshot = item.state.model_dump(mode="json")
+    base = item.revision - len(item.changes)
+    messages = []
+    for offset, change in enumerate(item.changes, start=1):
+        envelope = cloudevent(
+            entity=repository.entity,
+            event=change.event,
+            entity_id=item.id,
+            snapshot={**snapshot, "revision": base + offset},
+            previous_status=change.previous_status,
+            entityversion=base + offset,
+            source=repository.source,
+            correlation_id=context.current_correlation_id(),
+            causation_id=context.causation_id.get(),
+        )
+        subject = subjects.event(repository.entity, change.event)
+        messages.append(Message(subject, subjects.EVENTS_STREAM, envelope, envelope["id"]))
+    return messages
+
+
+def ok(data: Any) -> dict[str, Any]:
+    """A success reply."""
+    return {"ok": True, "data": data}
+
+
+class Command(Protocol):
+    """A command message (a contract model)."""
+
+    def model_dump_json(self) -> str: ...
+
+
+def fingerprint(command: Command) -> str:
+    """A hash of a command's content: the same id with other content is refused."""
+    return hashlib.sha256(command.model_dump_json().encode()).hexdigest()
+
+
+class WithUnitOfWork(Protocol):
+    """What a use case's dependencies must offer for `idempotent`."""
+
+    @property
+    def uow(self) -> UnitOfWork: ...
+
+
+D = TypeVar("D", bound=WithUnitOfWork)
+C = TypeVar("C", bound=Command)
+UseCase = Callable[[D, C], Awaitable[Any]]
+
+
+def idempotent(
+    use_case: Callable[[D, C], Awaitable[Any]],
+) -> Callable[[D, C], Awaitable[dict[str, Any]]]:
+    """Make a command use case answer with a reply (`{"ok": true, "data": ...}`) and run at
+    most once per command id (the one the message carries): a repeat gets the kept reply;
+    the same id with another body is refused. The use case commits with `answer=`, which is
+    kept in the same transaction. A transaction that lost a race runs again."""
+
+    @functools.wraps(use_case)
+    async def run(dependencies: D, command: C) -> dict[str, Any]:
+        uow = dependencies.uow
+        command_id = context.causation_id.get()
+        print_ = fingerprint(command)
+        if command_id and (kept := await uow.kept_reply(command_id, print_)) is not None:
+            return kept
+        for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+            if command_id:
+                uow.keep_reply_as(command_id, print_)
+            try:
+                return ok(await use_case(dependencies, command))
+            except DuplicateReply:
+                if command_id and (kept := await uow.kept_reply(command_id, print_)):
+                    return kept  # the same command ran concurrently and won
+                raise
+            except TransientConflict:
+                if attempt == TRANSIENT_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    return run
+
+
+async def retrying(work: Callable[[], Awaitable[T]]) -> T:
+    """Run `work` (which opens and commits a unit of work) again when its transaction lost
+    a race with another writer."""
+    for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+        try:
+            return await work()
+        except TransientConflict:
+            if attempt == TRANSIENT_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def check_if_match(item: Aggregate[Any], expected_revision: int | None) -> None:
+    """Raise PreconditionFailed when the client's If-Match revision is not current."""
+    if expected_revision is not None and expected_revision != item.revision:
+        raise PreconditionFailed(
+            f"revision {expected_revision} is not current: the entity is at revision "
+            f"{item.revision}",
+            {"current_revision": item.revision},
+        )
+
+
+async def expire_overdue(uow: UnitOfWork, repository: Repository[Any], **where: Any) -> int:
+    """The deadline sweep: `expire(now)` every entity matching `where` whose deadline has
+    passed, each in a transaction of its own; how many it changed."""
+    now = datetime.now(UTC)
+    expired = 0
+    for stale in await repository.overdue(now, **where):
+        async with uow:
+            item = await repository.find(stale.id)
+            if item is not None and item.expire(now):
+                await uow.commit()
+                expired += 1
+    return expired
+
+
+def page_of(items: Iterable[Any], next_cursor: str | None) -> dict[str, Any]:
+    """The data of a `list` reply: snapshots and the next page's cursor."""
+    return {"items": [i.snapshot() for i in items], "next_cursor": next_cursor}

@@ -1,0 +1,168 @@
+"""The unit of work and repository ports, on their in-memory implementation: what a use case
+relies on (nothing visible before commit, one event per change, jobs and replies kept in the
+same commit, stale writes refused, repeated commands answered once)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import BaseModel
+
+from slipway_contracts.entities import IMAGE_TRANSITIONS, ContainerImage, ImageStatus
+from slipway_libs import context
+from slipway_libs.aggregate import Aggregate
+from slipway_libs.errors import IdempotencyMismatch
+from slipway_libs.memory import InMemoryRepository, InMemoryUnitOfWork
+from slipway_libs.statemachine import TransitionTable
+from slipway_libs.unit_of_work import (
+    ConcurrentWrite,
+    TransientConflict,
+    check_if_match,
+    expire_overdue,
+    idempotent,
+)
+
+
+class Image(Aggregate[ContainerImage]):
+    table = TransitionTable.of("container_image", IMAGE_TRANSITIONS)
+    in_flight = (ImageStatus.BUILDING,)
+
+    def overdue(self, deadline: datetime) -> None:
+        self.transition(ImageStatus.FAILED, reason="too slow", deadline=None)
+
+
+def new_image(name: str = "todo/backend", deadline: datetime | None = None) -> Image:
+    return Image.create(
+        ContainerImage,
+        context.new_id(),
+        ImageStatus.BUILDING,
+        name=name,
+        tag="1.0.0",
+        application="backend",
+        build={"context": "hello-server"},
+        build_id=context.new_id(),
+        deadline=deadline,
+    )
+
+
+class Job(BaseModel):
+    image_id: str
+
+
+class Parts:
+    def __init__(self) -> None:
+        self.uow = InMemoryUnitOfWork()
+        self.images = InMemoryRepository(Image, "container_image")
+        self.runs = 0
+
+
+class Create(BaseModel):
+    name: str
+
+
+@idempotent
+async def create_image(parts: Parts, command: Create) -> dict[str, object]:
+    parts.runs += 1
+    async with parts.uow:
+        image = new_image(command.name)
+        parts.images.add(image)
+        parts.uow.queue_job("slipway.jobs.container_image.build", Job(image_id=image.id), "b1")
+        return await parts.uow.commit(answer=image.snapshot())
+
+
+async def test_a_commit_writes_the_entity_its_events_and_its_jobs_together():
+    parts = Parts()
+    reply = await create_image(parts, Create(name="todo/backend"))
+    assert reply["ok"] is True
+    stored = await parts.images.get(reply["data"]["id"])
+    assert stored.revision == 1
+    assert parts.uow.event_types() == ["slipway.events.container_image.created"]
+    assert parts.uow.events[0].payload["entityversion"] == 1
+    assert [j.payload for j in parts.uow.jobs] == [{"image_id": stored.id}]
+
+
+async def test_leaving_without_a_commit_writes_nothing():
+    parts = Parts()
+    with pytest.raises(RuntimeError):
+        async with parts.uow:
+            parts.images.add(new_image())
+            raise RuntimeError("the use case failed half-way")
+    assert parts.images.rows == {}
+    assert parts.uow.events == []
+
+
+async def test_each_change_is_one_event_with_the_revision_it_made():
+    parts = Parts()
+    image = parts.images.put(new_image())
+    async with parts.uow:
+        loaded = await parts.images.get(image.id)
+        loaded.transition(ImageStatus.BUILT)
+        loaded.update(size=10)
+        await parts.uow.commit()
+    assert parts.uow.event_types() == [
+        "slipway.events.container_image.built",
+        "slipway.events.container_image.updated",
+    ]
+    assert [e.payload["entityversion"] for e in parts.uow.events] == [2, 3]
+    assert (await parts.images.get(image.id)).revision == 3
+
+
+async def test_a_stale_write_is_refused_and_if_match_is_checked():
+    parts = Parts()
+    image = parts.images.put(new_image())
+    async with parts.uow:
+        first = await parts.images.get(image.id)
+        # another writer commits in between
+        parts.images.rows[image.id] = parts.images.rows[image.id].model_copy(update={"revision": 2})
+        first.update(size=1)
+        with pytest.raises(ConcurrentWrite):
+            await parts.uow.commit()
+    with pytest.raises(Exception, match="revision 7 is not current"):
+        check_if_match(first, 7)
+
+
+async def test_a_repeated_command_gets_the_kept_reply_and_runs_once():
+    parts = Parts()
+    context.bind("corr", "command-1")
+    try:
+        first = await create_image(parts, Create(name="todo/backend"))
+        again = await create_image(parts, Create(name="todo/backend"))
+        assert again == first
+        assert parts.runs == 1
+        assert len(parts.images.rows) == 1
+        with pytest.raises(IdempotencyMismatch):
+            await create_image(parts, Create(name="todo/other"))
+    finally:
+        context.bind(None, None)
+
+
+async def test_a_lost_race_runs_the_use_case_again():
+    parts = Parts()
+    parts.uow.fail_next_commit = TransientConflict("write conflict")
+    reply = await create_image(parts, Create(name="todo/backend"))
+    assert reply["ok"] is True
+    assert parts.runs == 2
+    assert len(parts.images.rows) == 1
+
+
+async def test_the_deadline_sweep_ends_only_overdue_work():
+    parts = Parts()
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    late = parts.images.put(new_image("todo/late", deadline=past))
+    parts.images.put(new_image("todo/fine", deadline=datetime.now(UTC) + timedelta(hours=1)))
+    assert await expire_overdue(parts.uow, parts.images, status=ImageStatus.BUILDING) == 1
+    assert (await parts.images.get(late.id)).status == "failed"
+    assert parts.uow.event_types() == ["slipway.events.container_image.failed"]
+
+
+async def test_matching_and_pages_filter_and_order_oldest_first():
+    parts = Parts()
+    for n in range(5):
+        parts.images.put(new_image(f"todo/app{n}"))
+    page, cursor = await parts.images.page({"status": "building"}, cursor=None, limit=3)
+    rest, end = await parts.images.page({"status": "building"}, cursor=cursor, limit=3)
+    assert [i.state.name for i in page + rest] == [f"todo/app{n}" for n in range(5)]
+    assert end is None
+    assert len(await parts.images.matching(status=["building", "built"])) == 5
+    assert await parts.images.matching(status="built") == []
