@@ -3,19 +3,19 @@ through /proc, polling, and the root logger kept as the test run configured it."
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import logging
 import tarfile
-import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+
+from tests.waiting import eventually
 
 
 def tar_of(files: Mapping[str, bytes]) -> bytes:
@@ -84,13 +84,7 @@ def live_processes(marker: bytes, command_part: bytes | None = None) -> list[int
     return pids
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll `condition` until it holds; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.02)
+wait_until = eventually  # the older name; tests/waiting.py is the one helper
 
 
 @pytest.fixture(autouse=True)

@@ -8,8 +8,7 @@ process.
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,8 @@ import docker
 import httpx
 import slipway_devstack as devstack
 from slipway_simcluster import stop_servers_under
+
+from tests.waiting import poll
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,23 +132,6 @@ def running_stack(base: Path) -> Iterator[Stack]:
         running.stop()
 
 
-def poll(
-    check: Callable[[], Any],
-    timeout_s: float = 60,
-    interval_s: float = 0.2,
-    what: str = "condition",
-) -> Any:
-    """Call `check` until it returns something truthy; fail after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval_s)
-    raise AssertionError(f"{what} did not hold within {timeout_s}s (last: {last!r})")
-
-
 def wait_status(
     client: httpx.Client, path: str, statuses: set[str], timeout_s: float = 60
 ) -> dict[str, Any]:
@@ -158,4 +142,4 @@ def wait_status(
         body = response.json() if response.status_code == 200 else None
         return body if body and body.get("status") in statuses else None
 
-    return poll(check, timeout_s, what=f"{path} in {sorted(statuses)}")  # type: ignore[no-any-return]
+    return poll(check, timeout_s=timeout_s, what=f"{path} in {sorted(statuses)}")

@@ -22,8 +22,10 @@ transaction that lost a race with another writer runs again.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
+import random
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar, Token
@@ -44,7 +46,7 @@ A = TypeVar("A", bound=Aggregate[Any])
 T = TypeVar("T")
 
 _open: ContextVar[UnitOfWork | None] = ContextVar("slipway_unit_of_work", default=None)
-TRANSIENT_ATTEMPTS = 5
+TRANSIENT_ATTEMPTS = 10
 
 
 class ConcurrentWrite(SlipwayError):
@@ -339,12 +341,19 @@ def idempotent(
                 if command_id and (kept := await uow.kept_reply(command_id, print_)):
                     return kept  # the same command ran concurrently and won
                 raise
-            except TransientConflict:
-                if attempt == TRANSIENT_ATTEMPTS:
-                    raise
+            except TransientConflict as lost:
+                await _back_off(attempt, lost)
         raise AssertionError("unreachable")
 
     return run
+
+
+async def _back_off(attempt: int, lost: TransientConflict) -> None:
+    """Wait a little, more each time, before running a transaction that lost a race again;
+    after TRANSIENT_ATTEMPTS, raise `lost`."""
+    if attempt >= TRANSIENT_ATTEMPTS:
+        raise lost
+    await asyncio.sleep(random.uniform(0, 0.01 * attempt))
 
 
 async def retrying(work: Callable[[], Awaitable[T]]) -> T:
@@ -353,9 +362,8 @@ async def retrying(work: Callable[[], Awaitable[T]]) -> T:
     for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
         try:
             return await work()
-        except TransientConflict:
-            if attempt == TRANSIENT_ATTEMPTS:
-                raise
+        except TransientConflict as lost:
+            await _back_off(attempt, lost)
     raise AssertionError("unreachable")
 
 

@@ -82,7 +82,13 @@ class WorkerKit(Generic[S]):
         self._ready_fields: dict[str, Any] = {}
 
     def repository(
-        self, collection: str, model: type[BaseModel], aggregate: type[A], entity: str
+        self,
+        collection: str,
+        model: type[BaseModel],
+        aggregate: type[A],
+        entity: str,
+        *,
+        deadline_field: str = "deadline",
     ) -> Repository[A]:
         """The repository of an entity this service owns; its indexes are created at start.
 
@@ -95,6 +101,7 @@ class WorkerKit(Generic[S]):
             aggregate,
             entity,
             f"/slipway/{self.name}",
+            deadline_field=deadline_field,
         )
         self.setup(repository.ensure_indexes)
         return repository

@@ -6,10 +6,12 @@ import uuid
 
 import nats
 import pytest
+from pydantic import BaseModel
 
-from slipway_libs.messaging import EVENTS_STREAM, ensure_streams
+from slipway_contracts import subjects
+from slipway_libs.messaging import ensure_streams
 from slipway_libs.relay import OutboxRelay
-from slipway_libs.storage import OUTBOX, Database, UnitOfWork
+from slipway_libs.storage import OUTBOX, Database, MongoUnitOfWork
 
 
 async def publisher(nats_url: str):
@@ -24,7 +26,7 @@ async def publisher(nats_url: str):
 
 
 async def count(js, subject: str) -> int:
-    sub = await js.pull_subscribe(subject, stream=EVENTS_STREAM)
+    sub = await js.pull_subscribe(subject, stream=subjects.JOBS_STREAM)
     total = 0
     try:
         while True:
@@ -47,20 +49,21 @@ async def parts(stack):
     await nc.close()
 
 
+class Note(BaseModel):
+    n: int
+
+
 async def queue(database: Database, subject: str, fail: bool = False) -> None:
-    async def work(uow: UnitOfWork) -> None:
-        await uow.add_outbox(
-            subject=subject, stream=EVENTS_STREAM, payload={"n": 1}, msg_id=str(uuid.uuid4())
-        )
+    async with MongoUnitOfWork(database) as uow:
+        uow.queue_job(subject, Note(n=1), msg_id=str(uuid.uuid4()))
         if fail:
             raise RuntimeError("the entity write failed")
-
-    await database.transaction(work)
+        await uow.commit()
 
 
 async def test_only_committed_messages_are_published(parts):
     database, js, relay = parts
-    subject = f"slipway.events.test.{uuid.uuid4().hex[:8]}"
+    subject = subjects.job("test", uuid.uuid4().hex[:8])
     await queue(database, subject)
     with pytest.raises(RuntimeError):
         await queue(database, subject, fail=True)
@@ -71,7 +74,7 @@ async def test_only_committed_messages_are_published(parts):
 
 async def test_a_message_published_twice_reaches_the_stream_once(parts):
     database, js, relay = parts
-    subject = f"slipway.events.test.{uuid.uuid4().hex[:8]}"
+    subject = subjects.job("test", uuid.uuid4().hex[:8])
     await queue(database, subject)
     await relay.drain()
     # The relay died after publishing but before marking: it publishes again on restart.
@@ -82,7 +85,7 @@ async def test_a_message_published_twice_reaches_the_stream_once(parts):
 
 async def test_messages_wait_in_the_outbox_while_publishing_fails(parts):
     database, js, relay = parts
-    subject = f"slipway.events.test.{uuid.uuid4().hex[:8]}"
+    subject = subjects.job("test", uuid.uuid4().hex[:8])
     await queue(database, subject)
     await queue(database, subject)
     working = relay.publish

@@ -21,6 +21,7 @@ from slipway_libs.settings import CommonSettings
 from slipway_libs.worker import WorkerKit, build_worker_app
 from tests.helpers import keep_test_logging  # noqa: F401 (an autouse fixture)
 from tests.stack import Stack
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.asyncio
 
@@ -53,18 +54,17 @@ async def nothing(kit: WorkerKit[CommonSettings]) -> None:
 
 
 async def poll_healthz(url: str, status: int, timeout_s: float = 30) -> httpx.Response:
-    deadline = time.monotonic() + timeout_s
+    """The first answer of `url` with `status` (a server not yet listening is retried)."""
     async with httpx.AsyncClient(timeout=5) as client:
-        while True:
+
+        async def answer() -> httpx.Response | None:
             try:
                 response = await client.get(url)
-                if response.status_code == status:
-                    return response
             except httpx.TransportError:
-                pass  # not listening yet
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{url} did not answer {status} within {timeout_s}s")
-            await asyncio.sleep(0.1)
+                return None  # not listening yet
+            return response if response.status_code == status else None
+
+        return await eventually(answer, timeout_s=timeout_s, what=f"{url} answering {status}")
 
 
 async def test_a_running_worker_answers_healthz_and_its_health_subject(stack: Stack) -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import ssl
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,20 +21,6 @@ from tests.helpers import KubernetesClients, api_client_for, image_archive
 T = TypeVar("T")
 WEB_IMAGE = "registry.local/shop/web:1.0.0"
 WEB_IMAGE_V2 = "registry.local/shop/web:2.0.0"
-
-
-def wait_for(
-    condition: Callable[[], T | None], timeout: float = 15.0, what: str = "condition"
-) -> T:
-    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 @dataclass

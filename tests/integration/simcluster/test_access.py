@@ -12,7 +12,8 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
-from tests.integration.simcluster.conftest import RunningCluster, deployment_body, wait_for
+from tests.integration.simcluster.conftest import RunningCluster, deployment_body
+from tests.waiting import poll
 
 KUBECTL = shutil.which("kubectl")
 needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
@@ -61,7 +62,7 @@ def test_kubectl_gets_namespaces_and_nodes(cluster: RunningCluster, tmp_path: Pa
 def test_kubectl_gets_and_deletes_a_deployment(cluster: RunningCluster, tmp_path: Path) -> None:
     namespace = cluster.namespace()
     cluster.apps.create_namespaced_deployment(namespace, deployment_body("shop", replicas=2))
-    wait_for(
+    poll(
         lambda: (
             cluster.apps.read_namespaced_deployment("shop", namespace).status.available_replicas
             == 2
@@ -76,7 +77,7 @@ def test_kubectl_gets_and_deletes_a_deployment(cluster: RunningCluster, tmp_path
     assert "shop" in listed.stdout and "2/2" in listed.stdout
     assert deleted.returncode == 0, deleted.stderr
     assert 'deployment.apps "shop" deleted' in deleted.stdout
-    wait_for(
+    poll(
         lambda: not cluster.core.list_namespaced_pod(namespace).items,
         what="the deployment's pods to go",
     )

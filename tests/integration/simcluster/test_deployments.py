@@ -18,8 +18,8 @@ from tests.integration.simcluster.conftest import (
     RunningCluster,
     condition,
     deployment_body,
-    wait_for,
 )
+from tests.waiting import poll
 
 
 def available(
@@ -58,9 +58,7 @@ def test_deployment_becomes_available_and_watch_sees_it(cluster: RunningCluster)
 
     follower = threading.Thread(target=follow)
     follower.start()
-    deployment = wait_for(
-        lambda: available(cluster, namespace, "web", 3), what="3 available replicas"
-    )
+    deployment = poll(lambda: available(cluster, namespace, "web", 3), what="3 available replicas")
     follower.join(timeout=15)
 
     assert created.metadata.generation == 1 and created.metadata.uid
@@ -86,14 +84,12 @@ def test_deployment_becomes_available_and_watch_sees_it(cluster: RunningCluster)
 def test_scaling_to_five_makes_five_available(cluster: RunningCluster) -> None:
     namespace = cluster.namespace()
     cluster.apps.create_namespaced_deployment(namespace, deployment_body("web", replicas=3))
-    wait_for(lambda: available(cluster, namespace, "web", 3), what="3 available replicas")
+    poll(lambda: available(cluster, namespace, "web", 3), what="3 available replicas")
 
     scale = cluster.apps.patch_namespaced_deployment_scale(
         "web", namespace, {"spec": {"replicas": 5}}
     )
-    deployment = wait_for(
-        lambda: available(cluster, namespace, "web", 5), what="5 available replicas"
-    )
+    deployment = poll(lambda: available(cluster, namespace, "web", 5), what="5 available replicas")
 
     assert scale.spec.replicas == 5 and scale.status.selector == "app=web"
     assert deployment.metadata.generation == 2
@@ -118,12 +114,12 @@ def test_missing_image_pulls_fail_then_the_progress_deadline_is_exceeded(
     def reasons() -> set[str]:
         return {e.reason for e in cluster.core.list_namespaced_event(namespace).items}
 
-    wait_for(
+    poll(
         lambda: {"ErrImagePull", "ImagePullBackOff"} <= reasons(), what="image pull failure events"
     )
     pod = cluster.core.list_namespaced_pod(namespace).items[0]
     waiting = pod.status.container_statuses[0].state.waiting
-    deployment = wait_for(
+    deployment = poll(
         lambda: (
             (d := cluster.apps.read_namespaced_deployment("broken", namespace))
             and condition(d, "Progressing").reason == "ProgressDeadlineExceeded"
@@ -141,21 +137,21 @@ def test_missing_image_pulls_fail_then_the_progress_deadline_is_exceeded(
 
     # Loading the image lets the stuck rollout finish, as on a real cluster.
     asyncio.run(cluster.simulated.load_images(image_archive(image)))
-    recovered = wait_for(lambda: available(cluster, namespace, "broken", 2), what="recovery")
+    recovered = poll(lambda: available(cluster, namespace, "broken", 2), what="recovery")
     assert condition(recovered, "Progressing").reason == "NewReplicaSetAvailable"
 
 
 def test_rolling_update_replaces_every_pod(cluster: RunningCluster) -> None:
     namespace = cluster.namespace()
     cluster.apps.create_namespaced_deployment(namespace, deployment_body("web", replicas=3))
-    wait_for(lambda: available(cluster, namespace, "web", 3), what="first rollout")
+    poll(lambda: available(cluster, namespace, "web", 3), what="first rollout")
     first_pods = {p.metadata.name for p in cluster.core.list_namespaced_pod(namespace).items}
 
     patch = {
         "spec": {"template": {"spec": {"containers": [{"name": "app", "image": WEB_IMAGE_V2}]}}}
     }
     cluster.apps.patch_namespaced_deployment("web", namespace, patch)
-    deployment = wait_for(lambda: available(cluster, namespace, "web", 3), what="second rollout")
+    deployment = poll(lambda: available(cluster, namespace, "web", 3), what="second rollout")
 
     pods = cluster.core.list_namespaced_pod(namespace).items
     assert deployment.metadata.generation == 2
@@ -175,13 +171,13 @@ def test_rolling_update_replaces_every_pod(cluster: RunningCluster) -> None:
 def test_deleted_pod_is_replaced(cluster: RunningCluster) -> None:
     namespace = cluster.namespace()
     cluster.apps.create_namespaced_deployment(namespace, deployment_body("web", replicas=2))
-    wait_for(lambda: available(cluster, namespace, "web", 2), what="rollout")
+    poll(lambda: available(cluster, namespace, "web", 2), what="rollout")
     victim = cluster.core.list_namespaced_pod(namespace).items[0].metadata.name
 
     deleted = cluster.core.delete_namespaced_pod(victim, namespace)
 
     assert deleted.metadata.name == victim and deleted.metadata.deletion_timestamp
-    names = wait_for(
+    names = poll(
         lambda: (
             (names := {p.metadata.name for p in cluster.core.list_namespaced_pod(namespace).items})
             and victim not in names
@@ -191,20 +187,18 @@ def test_deleted_pod_is_replaced(cluster: RunningCluster) -> None:
         what="a replacement pod",
     )
     assert victim not in names
-    wait_for(lambda: available(cluster, namespace, "web", 2), what="availability after repair")
+    poll(lambda: available(cluster, namespace, "web", 2), what="availability after repair")
 
 
 def test_deleting_a_deployment_deletes_its_pods(cluster: RunningCluster) -> None:
     namespace = cluster.namespace()
     cluster.apps.create_namespaced_deployment(namespace, deployment_body("web", replicas=2))
-    wait_for(lambda: available(cluster, namespace, "web", 2), what="rollout")
+    poll(lambda: available(cluster, namespace, "web", 2), what="rollout")
 
     answer = cluster.apps.delete_namespaced_deployment("web", namespace)
 
     assert (answer["kind"], answer["status"]) == ("Status", "Success")
-    wait_for(
-        lambda: not cluster.core.list_namespaced_pod(namespace).items, what="pods to be collected"
-    )
+    poll(lambda: not cluster.core.list_namespaced_pod(namespace).items, what="pods to be collected")
     with pytest.raises(ApiException) as missing:
         cluster.apps.read_namespaced_deployment("web", namespace)
     assert missing.value.status == 404
@@ -276,4 +270,4 @@ def test_merge_patch_and_server_side_apply(cluster: RunningCluster) -> None:
 
     assert applied.metadata.generation == 1 and applied.spec.replicas == 1
     assert merged.spec.replicas == 2 and merged.metadata.generation == 2
-    wait_for(lambda: available(cluster, namespace, "web", 2), what="patched rollout")
+    poll(lambda: available(cluster, namespace, "web", 2), what="patched rollout")

@@ -22,8 +22,8 @@ from tests.helpers import api_client_for, tar_of
 from tests.integration.simcluster.conftest import (
     deployment_body,
     start_cluster,
-    wait_for,
 )
+from tests.waiting import poll
 
 docker = pytest.importorskip("docker")
 DOCKER_HOST = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
@@ -71,8 +71,8 @@ def test_cluster_with_docker_host_runs_images_the_engine_has(
             "default", deployment_body("absent", replicas=1, image=absent)
         )
 
-        wait_for(lambda: _available(apps, "present"), what="the engine's image to run")
-        failures = wait_for(
+        poll(lambda: _available(apps, "present"), what="the engine's image to run")
+        failures = poll(
             lambda: [
                 e
                 for e in core.list_namespaced_event("default").items
@@ -101,7 +101,7 @@ def test_docker_save_archive_loads_into_the_cluster(
         apps.create_namespaced_deployment(
             "default", deployment_body("loaded", replicas=1, image=tiny_image)
         )
-        wait_for(lambda: _available(apps, "loaded"), what="the loaded image to run")
+        poll(lambda: _available(apps, "loaded"), what="the loaded image to run")
         api.close()
     finally:
         asyncio.run(process.stop())

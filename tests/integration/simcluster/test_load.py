@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.integration.simcluster.conftest import RunningCluster, deployment_body, wait_for
+from tests.integration.simcluster.conftest import RunningCluster, deployment_body
+from tests.waiting import poll
 
 COUNT = 200
 
@@ -26,6 +27,6 @@ def test_two_hundred_concurrent_deployments_all_become_available(cluster: Runnin
         items = cluster.apps.list_namespaced_deployment(namespace).items
         return sum(1 for d in items if (d.status.available_replicas or 0) == 1)
 
-    wait_for(lambda: available_count() == COUNT, timeout=45, what=f"{COUNT} available deployments")
+    poll(lambda: available_count() == COUNT, timeout_s=45, what=f"{COUNT} available deployments")
     assert len({d.metadata.uid for d in created}) == COUNT
     assert len(cluster.core.list_namespaced_pod(namespace).items) == COUNT

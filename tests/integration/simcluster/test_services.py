@@ -8,7 +8,8 @@ import ipaddress
 
 from kubernetes.client.rest import ApiException
 
-from tests.integration.simcluster.conftest import RunningCluster, deployment_body, wait_for
+from tests.integration.simcluster.conftest import RunningCluster, deployment_body
+from tests.waiting import poll
 
 
 def service_body(
@@ -40,9 +41,7 @@ def test_service_gets_cluster_ip_and_endpoints_of_ready_pods(cluster: RunningClu
         subsets = endpoints.subsets or []
         return sorted(a.ip for s in subsets for a in s.addresses or [])
 
-    addresses = wait_for(
-        lambda: len(ready_addresses()) == 3 and ready_addresses(), what="3 endpoints"
-    )
+    addresses = poll(lambda: len(ready_addresses()) == 3 and ready_addresses(), what="3 endpoints")
     pods = cluster.core.list_namespaced_pod(namespace, label_selector="app=web").items
     assert addresses == sorted(p.status.pod_ip for p in pods)
     endpoints = cluster.core.read_namespaced_endpoints("web", namespace)
@@ -76,10 +75,10 @@ def test_load_balancer_stays_pending_until_the_tunnel_is_on(cluster: RunningClus
     assert ingress() == []
     try:
         assert asyncio.run(cluster.simulated.set_tunnel(True)) is True
-        assert wait_for(lambda: ingress(), what="a load-balancer address") == ["127.0.0.1"]
+        assert poll(lambda: ingress(), what="a load-balancer address") == ["127.0.0.1"]
     finally:
         asyncio.run(cluster.simulated.set_tunnel(False))
-    wait_for(lambda: ingress() == [], what="the address to go with the tunnel")
+    poll(lambda: ingress() == [], what="the address to go with the tunnel")
 
 
 def test_secrets_round_trip(cluster: RunningCluster) -> None:

@@ -22,8 +22,8 @@ from tests.integration.simcluster.conftest import (
     WEB_IMAGE,
     deployment_body,
     start_cluster,
-    wait_for,
 )
+from tests.waiting import poll
 
 
 @pytest.fixture
@@ -83,9 +83,7 @@ def test_state_survives_a_restart_with_the_same_port(tmp_path: Path) -> None:
         asyncio.run(simulated.load_images(image_archive(WEB_IMAGE)))
         core.create_namespace({"metadata": {"name": "shop"}})
         created = apps.create_namespaced_deployment("shop", deployment_body("web", replicas=2))
-        wait_for(
-            lambda: apps.read_namespaced_deployment("web", "shop").status.available_replicas == 2
-        )
+        poll(lambda: apps.read_namespaced_deployment("web", "shop").status.available_replicas == 2)
         version_before = int(core.list_namespace().metadata.resource_version)
         api.close()
     finally:

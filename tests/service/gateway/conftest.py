@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import json
 import socket
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from slipway_gateway.settings import GatewaySettings
 from slipway_libs import context
 from slipway_libs.errors import Conflict, NotFound, PreconditionFailed, SlipwayError
 from slipway_libs.messaging import ok
+from tests.waiting import eventually
 
 RETRY_AFTER_S = 7
 HERE = Path(__file__).resolve().parent
@@ -149,15 +149,6 @@ def now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-async def until(check: Callable[[], bool], timeout_s: float = 10, what: str = "it") -> None:
-    """Wait until `check()` holds; fail after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout_s}s")
-        await asyncio.sleep(0.02)
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # The folder's tests share one event loop, so they can share one running gateway.
     in_session_loop = pytest.mark.asyncio(loop_scope="session")
@@ -187,9 +178,9 @@ async def running_gateway(
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     try:
-        await until(lambda: server.started or serving.done(), what="the gateway's start")
+        await eventually(lambda: server.started or serving.done(), what="the gateway's start")
         if wait_for_nats:
-            await until(lambda: app.state.bus.connected, what="the gateway's NATS connection")
+            await eventually(lambda: app.state.bus.connected, what="the gateway's NATS connection")
         host, port = sock.getsockname()
         async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=10) as client:
             yield client

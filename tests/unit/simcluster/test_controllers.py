@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,6 +13,8 @@ from slipway_simcluster.cluster import ClusterConfig, SimulatedCluster, StateDir
 from slipway_simcluster.networking import pod_is_ready
 from slipway_simcluster.resources import DEPLOYMENTS, ENDPOINTS, PODS, REPLICASETS, SERVICES
 from slipway_simcluster.store import WatchEvent
+
+from tests.waiting import eventually
 
 ClusterFactory = Callable[..., Awaitable[SimulatedCluster]]
 
@@ -39,16 +40,6 @@ async def make_cluster(tmp_path: Path) -> AsyncIterator[ClusterFactory]:
     for cluster in started:
         if cluster.ready:
             await cluster.stop()
-
-
-async def eventually(condition: Callable[[], Any], timeout: float = 5.0) -> Any:
-    """Poll `condition` until it is truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(0.01)
-    return result
 
 
 def deployment(
@@ -159,7 +150,7 @@ async def test_min_ready_seconds_delays_availability(make_cluster: ClusterFactor
     await eventually(lambda: status(cluster).get("readyReplicas") == 2)
     became_ready = time.monotonic()
     assert not status(cluster).get("availableReplicas")
-    await eventually(lambda: status(cluster).get("availableReplicas") == 2, timeout=5)
+    await eventually(lambda: status(cluster).get("availableReplicas") == 2, timeout_s=5)
 
     assert time.monotonic() - became_ready >= 0.5
 
