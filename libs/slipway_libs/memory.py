@@ -6,6 +6,7 @@ reply; `events`, `jobs` and `replies` show what a commit would have published an
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -20,6 +21,7 @@ from slipway_libs.unit_of_work import (
     KeptReply,
     Message,
     Repository,
+    Transaction,
     UnitOfWork,
 )
 
@@ -73,7 +75,7 @@ class InMemoryRepository(Repository[A]):
         revision = int(getattr(state, "revision"))  # noqa: B009 - every entity has it
         return self.aggregate(state.model_copy(deep=True), loaded_revision=revision)
 
-    async def _read(self, entity_id: str, uow: UnitOfWork | None) -> A | None:
+    async def _read(self, entity_id: str, tx: Transaction | None) -> A | None:
         state = self.rows.get(entity_id)
         return self._load(state) if state is not None else None
 
@@ -106,10 +108,21 @@ class InMemoryRepository(Repository[A]):
     async def distinct(self, field: str) -> set[Any]:
         return {v for s in self.rows.values() if (v := field_value(s, field)) is not None}
 
-    async def _write(self, uow: UnitOfWork, item: A) -> None:
-        if not isinstance(uow, InMemoryUnitOfWork):
+    async def _write(self, tx: Transaction, item: A) -> None:
+        if not isinstance(tx.uow, InMemoryUnitOfWork):
             raise TypeError("an in-memory repository writes through an InMemoryUnitOfWork")
-        uow.stage(self, item)
+        tx.uow.stage(tx, self, item)
+
+
+@dataclass
+class _Staged:
+    """What one in-memory transaction will write at commit."""
+
+    writes: list[tuple[InMemoryRepository[Any], str, BaseModel | None]] = field(
+        default_factory=list
+    )
+    outbox: list[Message] = field(default_factory=list)
+    reply: KeptReply | None = None
 
 
 class InMemoryUnitOfWork(UnitOfWork):
@@ -122,59 +135,57 @@ class InMemoryUnitOfWork(UnitOfWork):
     """
 
     def __init__(self) -> None:
-        super().__init__()
         self.events: list[Message] = []
         self.jobs: list[Message] = []
         self.replies: dict[str, KeptReply] = {}
         self.commits = 0
         self.fail_next_commit: Exception | None = None
-        self._staged: list[tuple[InMemoryRepository[Any], str, BaseModel | None]] = []
-        self._outbox: list[Message] = []
-        self._reply: KeptReply | None = None
 
-    def stage(self, repository: InMemoryRepository[Any], item: Aggregate[Any]) -> None:
+    def stage(
+        self, tx: Transaction, repository: InMemoryRepository[Any], item: Aggregate[Any]
+    ) -> None:
         """Check `item`'s revision against the committed row and stage its write."""
         current = repository.rows.get(item.id)
         current_revision = None if current is None else int(getattr(current, "revision"))  # noqa: B009
         if item.loaded_revision != current_revision:
             raise ConcurrentWrite(f"{repository.entity} '{item.id}' changed meanwhile; retry")
         state = None if item.deleted else item.state.model_copy(deep=True)
-        self._staged.append((repository, item.id, state))
+        tx.handle.writes.append((repository, item.id, state))
 
     def event_types(self) -> list[str]:
         """The subjects of the committed events, in order (`slipway.events.<entity>.<event>`)."""
         return [m.subject for m in self.events]
 
-    async def _begin(self) -> None:
-        self._staged, self._outbox, self._reply = [], [], None
+    async def _begin(self, tx: Transaction) -> None:
+        tx.handle = _Staged()
 
-    async def _commit(self) -> None:
+    async def _commit(self, tx: Transaction) -> None:
         if self.fail_next_commit is not None:
             failure, self.fail_next_commit = self.fail_next_commit, None
             raise failure
-        for repository, entity_id, state in self._staged:
+        staged: _Staged = tx.handle
+        for repository, entity_id, state in staged.writes:
             if state is None:
                 repository.rows.pop(entity_id, None)
             else:
                 repository.rows[entity_id] = state
-        for message in self._outbox:
+        for message in staged.outbox:
             is_job = message.stream == subjects.JOBS_STREAM
             (self.jobs if is_job else self.events).append(message)
-        if self._reply is not None:
-            self.replies[self._reply.command_id] = self._reply
+        if staged.reply is not None:
+            self.replies[staged.reply.command_id] = staged.reply
         self.commits += 1
-        self._staged, self._outbox, self._reply = [], [], None
 
-    async def _rollback(self) -> None:
-        self._staged, self._outbox, self._reply = [], [], None
+    async def _rollback(self, tx: Transaction) -> None:
+        tx.handle = _Staged()
 
-    async def _write_outbox(self, messages: list[Message]) -> None:
-        self._outbox += messages
+    async def _write_outbox(self, tx: Transaction, messages: list[Message]) -> None:
+        tx.handle.outbox += messages
 
-    async def _keep(self, kept: KeptReply) -> None:
+    async def _keep(self, tx: Transaction, kept: KeptReply) -> None:
         if kept.command_id in self.replies:
             raise DuplicateReply(kept.command_id)
-        self._reply = kept
+        tx.handle.reply = kept
 
     async def _find_kept(self, command_id: str) -> KeptReply | None:
         return self.replies.get(command_id)

@@ -27,6 +27,7 @@ from slipway_libs.unit_of_work import (
     DuplicateReply,
     KeptReply,
     Message,
+    Transaction,
     TransientConflict,
     events_of,
 )
@@ -147,33 +148,27 @@ class UnitOfWork:
 
 
 class MongoUnitOfWork(UnitOfWorkPort):
-    """A unit of work as one MongoDB transaction of `database`."""
+    """Units of work as MongoDB transactions of `database` (one session per transaction)."""
 
     def __init__(self, database: Database) -> None:
-        super().__init__()
         self.database = database
         self.db = database.db
-        self._session: AsyncClientSession | None = None
 
-    @property
-    def session(self) -> AsyncClientSession:
-        if self._session is None:
-            raise RuntimeError("the unit of work is not open")
-        return self._session
-
-    async def _begin(self) -> None:
-        self._session = self.database.client.start_session()
+    async def _begin(self, tx: Transaction) -> None:
+        session = self.database.client.start_session()
+        tx.handle = session
         try:
-            await self._session.start_transaction()
+            await session.start_transaction()
         except PyMongoError as exc:
-            await self._end()
+            await session.end_session()
             raise unavailable_from(exc) from exc
 
-    async def _commit(self) -> None:
+    async def _commit(self, tx: Transaction) -> None:
+        session: AsyncClientSession = tx.handle
         try:
             for attempt in range(3):
                 try:
-                    await self.session.commit_transaction()
+                    await session.commit_transaction()
                     break
                 except PyMongoError as exc:
                     if attempt == 2 or not (
@@ -182,24 +177,20 @@ class MongoUnitOfWork(UnitOfWorkPort):
                     ):
                         raise classified(exc) from exc
         finally:
-            await self._end()
+            await session.end_session()
         for hook in self.database.on_commit:
             hook()
 
-    async def _rollback(self) -> None:
-        if self._session is not None and self._session.in_transaction:
+    async def _rollback(self, tx: Transaction) -> None:
+        session: AsyncClientSession = tx.handle
+        if session.in_transaction:
             try:
-                await self._session.abort_transaction()
+                await session.abort_transaction()
             except PyMongoError as exc:  # the server drops an unfinished transaction anyway
                 log.debug("abort_transaction failed: %r", exc)
-        await self._end()
+        await session.end_session()
 
-    async def _end(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.end_session()
-
-    async def _write_outbox(self, messages: list[Message]) -> None:
+    async def _write_outbox(self, tx: Transaction, messages: list[Message]) -> None:
         now = datetime.now(UTC)
         correlation = context.correlation_id.get()
         rows = [
@@ -216,11 +207,11 @@ class MongoUnitOfWork(UnitOfWorkPort):
             for m in messages
         ]
         try:
-            await self.db[OUTBOX].insert_many(rows, session=self.session)
+            await self.db[OUTBOX].insert_many(rows, session=tx.handle)
         except PyMongoError as exc:
             raise classified(exc) from exc
 
-    async def _keep(self, kept: KeptReply) -> None:
+    async def _keep(self, tx: Transaction, kept: KeptReply) -> None:
         row = {
             "_id": kept.command_id,
             "fingerprint": kept.fingerprint,
@@ -228,7 +219,7 @@ class MongoUnitOfWork(UnitOfWorkPort):
             "created_at": datetime.now(UTC),
         }
         try:
-            await self.db[COMMAND_REPLIES].insert_one(row, session=self.session)
+            await self.db[COMMAND_REPLIES].insert_one(row, session=tx.handle)
         except DuplicateKeyError as exc:
             raise DuplicateReply(kept.command_id) from exc
         except PyMongoError as exc:
@@ -324,19 +315,19 @@ class Repository(RepositoryPort[A]):
             raise NotFound(f"{self.entity} '{entity_id}' does not exist")
         return found
 
-    async def _read(self, entity_id: str, uow: UnitOfWorkPort | None) -> A | None:
-        session = uow.session if isinstance(uow, MongoUnitOfWork) else None
+    async def _read(self, entity_id: str, tx: Transaction | None) -> A | None:
+        session = tx.handle if tx is not None and isinstance(tx.uow, MongoUnitOfWork) else None
         try:
             doc = await self.collection.find_one({"_id": entity_id}, session=session)
         except PyMongoError as exc:
             raise (classified(exc) if session else unavailable_from(exc)) from exc
         return self._load(doc) if doc else None
 
-    async def _write(self, uow: UnitOfWorkPort, item: A) -> None:
-        if not isinstance(uow, MongoUnitOfWork):
+    async def _write(self, tx: Transaction, item: A) -> None:
+        if not isinstance(tx.uow, MongoUnitOfWork):
             raise TypeError("a MongoDB repository writes through a MongoUnitOfWork")
         try:
-            await self._store(uow.session, item)
+            await self._store(tx.handle, item)
         except PyMongoError as exc:
             if isinstance(exc, DuplicateKeyError):
                 raise

@@ -29,7 +29,7 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar, Token
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Generic, Protocol, Self, TypeVar
@@ -45,7 +45,8 @@ from slipway_libs.errors import IdempotencyMismatch, NotFound, PreconditionFaile
 A = TypeVar("A", bound=Aggregate[Any])
 T = TypeVar("T")
 
-_open: ContextVar[UnitOfWork | None] = ContextVar("slipway_unit_of_work", default=None)
+_open: ContextVar[Transaction | None] = ContextVar("slipway_transaction", default=None)
+_next_reply: ContextVar[tuple[str, str] | None] = ContextVar("slipway_next_reply", default=None)
 TRANSIENT_ATTEMPTS = 10
 
 
@@ -95,12 +96,12 @@ class Repository(ABC, Generic[A]):
 
     async def find(self, entity_id: str) -> A | None:
         """The entity, or None."""
-        uow = _open.get()
-        if uow is not None and (seen := uow.seen_entity(self, entity_id)) is not None:
-            return seen
-        item = await self._read(entity_id, uow)
-        if item is not None and uow is not None:
-            uow.track(self, item)
+        tx = _open.get()
+        if tx is not None and (seen := tx.seen.get((id(self), entity_id))) is not None:
+            return seen[1]  # type: ignore[return-value]  # one object per entity
+        item = await self._read(entity_id, tx)
+        if item is not None and tx is not None:
+            tx.seen[(id(self), item.id)] = (self, item)
         return item
 
     async def get(self, entity_id: str) -> A:
@@ -112,10 +113,10 @@ class Repository(ABC, Generic[A]):
 
     def add(self, item: A) -> None:
         """A new entity, written when the open unit of work commits."""
-        uow = _open.get()
-        if uow is None:
+        tx = _open.get()
+        if tx is None:
             raise RuntimeError("Repository.add needs an open unit of work")
-        uow.track(self, item)
+        tx.seen[(id(self), item.id)] = (self, item)
 
     async def listing(
         self, *, status: str | None, cursor: str | None, limit: int
@@ -152,30 +153,44 @@ class Repository(ABC, Generic[A]):
         """The distinct values of `field` over every entity."""
 
     @abstractmethod
-    async def _read(self, entity_id: str, uow: UnitOfWork | None) -> A | None: ...
+    async def _read(self, entity_id: str, tx: Transaction | None) -> A | None: ...
 
     @abstractmethod
-    async def _write(self, uow: UnitOfWork, item: A) -> None:
+    async def _write(self, tx: Transaction, item: A) -> None:
         """Insert, replace or delete the entity as its changes say, or ConcurrentWrite."""
 
 
-class UnitOfWork(ABC):
-    """One transaction: the entities it loaded or added, their events, queued jobs and the
-    kept reply of the command it runs (see the module docstring)."""
+@dataclass
+class Transaction:
+    """The state of one open unit of work in one task; `handle` is the implementation's own
+    (a MongoDB session, staged writes)."""
 
-    def __init__(self) -> None:
-        self._seen: dict[tuple[int, str], tuple[Repository[Any], Aggregate[Any]]] = {}
-        self._jobs: list[Message] = []
-        self._reply_key: tuple[str, str] | None = None
-        self._token: Token[UnitOfWork | None] | None = None
-        self._committed = False
+    uow: UnitOfWork
+    reply_key: tuple[str, str] | None = None
+    seen: dict[tuple[int, str], tuple[Repository[Any], Aggregate[Any]]] = field(
+        default_factory=dict
+    )
+    jobs: list[Message] = field(default_factory=list)
+    committed: bool = False
+    handle: Any = None
+    token: Token[Transaction | None] | None = None
+
+
+class UnitOfWork(ABC):
+    """Transactions: the entities one loaded or added, their events, queued jobs and the
+    kept reply of the command it runs (see the module docstring).
+
+    One object serves a whole service: the state of each `async with uow:` belongs to the
+    task that opened it, so concurrent handlers never share a transaction.
+    """
 
     async def __aenter__(self) -> Self:
         if _open.get() is not None:
             raise RuntimeError("a unit of work is already open in this task")
-        self._seen, self._jobs, self._committed = {}, [], False
-        await self._begin()
-        self._token = _open.set(self)
+        tx = Transaction(self, reply_key=_next_reply.get())
+        _next_reply.set(None)
+        await self._begin(tx)
+        tx.token = _open.set(tx)
         return self
 
     async def __aexit__(
@@ -184,50 +199,51 @@ class UnitOfWork(ABC):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._token is not None:
-            _open.reset(self._token)
-            self._token = None
-        if not self._committed:
-            await self._rollback()
-        self._reply_key = None
+        tx = self._tx()
+        if tx.token is not None:
+            _open.reset(tx.token)
+        if not tx.committed:
+            await self._rollback(tx)
+
+    def _tx(self) -> Transaction:
+        tx = _open.get()
+        if tx is None or tx.uow is not self:
+            raise RuntimeError("this unit of work is not open in this task")
+        return tx
 
     def track(self, repository: Repository[Any], item: Aggregate[Any]) -> None:
         """Write `item` through `repository` at commit if it recorded changes."""
-        self._seen[(id(repository), item.id)] = (repository, item)
-
-    def seen_entity(self, repository: Repository[A], entity_id: str) -> A | None:
-        """The entity this transaction already holds (one object per entity)."""
-        found = self._seen.get((id(repository), entity_id))
-        return found[1] if found is not None else None  # type: ignore[return-value]
+        self._tx().seen[(id(repository), item.id)] = (repository, item)
 
     def queue_job(self, subject: str, job: BaseModel, msg_id: str) -> None:
         """Queue a job on SLIPWAY_JOBS; it is published only if this transaction commits.
         `msg_id` de-duplicates it (JetStream's `Nats-Msg-Id`)."""
         payload = job.model_dump(mode="json")
-        self._jobs.append(Message(subject, subjects.JOBS_STREAM, payload, msg_id))
+        self._tx().jobs.append(Message(subject, subjects.JOBS_STREAM, payload, msg_id))
 
     def keep_reply_as(self, command_id: str, fingerprint: str) -> None:
-        """Make the next commit keep its `answer` as the reply of command `command_id`."""
-        self._reply_key = (command_id, fingerprint)
+        """Make the next transaction this task opens keep its `answer` as the reply of
+        command `command_id`."""
+        _next_reply.set((command_id, fingerprint))
 
     async def commit(self, answer: T = None) -> T:  # type: ignore[assignment]
         """Write everything of this transaction at once; returns `answer`, which is also
         kept as the command's reply when `keep_reply_as` was called."""
+        tx = self._tx()
         messages: list[Message] = []
-        for repository, item in self._seen.values():
+        for repository, item in tx.seen.values():
             if item.changes:
-                await repository._write(self, item)
+                await repository._write(tx, item)
                 messages += events_of(repository, item)
                 item.saved()
-        messages += self._jobs
+        messages += tx.jobs
         if messages:
-            await self._write_outbox(messages)
-        if self._reply_key is not None:
-            command_id, print_ = self._reply_key
-            await self._keep(KeptReply(command_id, print_, ok(answer)))
-        await self._commit()
-        self._committed = True
-        self._jobs = []
+            await self._write_outbox(tx, messages)
+        if tx.reply_key is not None:
+            command_id, print_ = tx.reply_key
+            await self._keep(tx, KeptReply(command_id, print_, ok(answer)))
+        await self._commit(tx)
+        tx.committed = True
         return answer
 
     async def kept_reply(self, command_id: str, fingerprint: str) -> dict[str, Any] | None:
@@ -244,19 +260,19 @@ class UnitOfWork(ABC):
         return kept.reply
 
     @abstractmethod
-    async def _begin(self) -> None: ...
+    async def _begin(self, tx: Transaction) -> None: ...
 
     @abstractmethod
-    async def _commit(self) -> None: ...
+    async def _commit(self, tx: Transaction) -> None: ...
 
     @abstractmethod
-    async def _rollback(self) -> None: ...
+    async def _rollback(self, tx: Transaction) -> None: ...
 
     @abstractmethod
-    async def _write_outbox(self, messages: list[Message]) -> None: ...
+    async def _write_outbox(self, tx: Transaction, messages: list[Message]) -> None: ...
 
     @abstractmethod
-    async def _keep(self, kept: KeptReply) -> None:
+    async def _keep(self, tx: Transaction, kept: KeptReply) -> None:
         """Keep a reply; raise DuplicateReply when the id is kept already."""
 
     @abstractmethod

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from faststream import FastStream
-from pymongo import ASCENDING
+from functools import partial
 
-from slipway_chart_validator.adapters.archive_store import ArchiveStore
+from faststream import FastStream
+
+from slipway_chart_validator.adapters.archive_store import GridFSArchiveStore
+from slipway_chart_validator.adapters.chart_repository import ChartRepository
 from slipway_chart_validator.adapters.helm import Helm
-from slipway_chart_validator.domain.chart import HelmChartAggregate
+from slipway_chart_validator.adapters.tools import local_tools
 from slipway_chart_validator.handlers import commands
 from slipway_chart_validator.handlers.jobs import job_router
-from slipway_chart_validator.service import UNIQUE_NAME_INDEX, ChartService
+from slipway_chart_validator.service_layer.archives import sweep_orphan_archives
+from slipway_chart_validator.service_layer.dependencies import Dependencies
+from slipway_chart_validator.service_layer.validations import expire_overdue_validations
 from slipway_chart_validator.settings import ChartValidatorSettings
 from slipway_contracts import subjects
-from slipway_contracts.entities import HelmChart
 from slipway_contracts.events import events_of
 from slipway_contracts.jobs import ValidateChartJob
 from slipway_libs.messaging import JOBS_STREAM, DeclaredPublishers
@@ -34,19 +37,19 @@ def declare_publishers(publishers: DeclaredPublishers) -> None:
 
 async def assemble(kit: WorkerKit[ChartValidatorSettings]) -> None:
     settings = kit.settings
-    charts = kit.repository("helm_charts", HelmChart, HelmChartAggregate, subjects.HELM_CHART)
-
-    async def unique_names() -> None:
-        await charts.collection.create_index(
-            [("namespace", ASCENDING), ("name", ASCENDING)], unique=True, name=UNIQUE_NAME_INDEX
-        )
-
-    kit.setup(unique_names)
-    helm = Helm(max_concurrency=settings.helm_concurrency)
-    service = ChartService(settings, kit.database, charts, ArchiveStore(kit.database), helm)
-    kit.set_global("charts", service)
-    kit.every(settings.reconcile_interval_s, service.expire_overdue, "deadline sweep")
-    kit.every(settings.archive_sweep_interval_s, service.sweep_orphan_archives, "archive sweep")
+    charts = ChartRepository(kit.database, source=f"/slipway/{SERVICE}")
+    kit.setup(charts.ensure_indexes)
+    tools = local_tools(
+        settings.chart_roots,
+        unpacked_max_bytes=settings.unpacked_max_bytes,
+        helm=Helm(max_concurrency=settings.helm_concurrency),
+    )
+    deps = Dependencies(settings, charts, GridFSArchiveStore(kit.database), tools, kit.unit_of_work)
+    kit.set_global("deps", deps)
+    sweep_deadlines = partial(expire_overdue_validations, deps.for_one_task())
+    kit.every(settings.reconcile_interval_s, sweep_deadlines, "deadline sweep")
+    sweep_archives = partial(sweep_orphan_archives, deps.for_one_task())
+    kit.every(settings.archive_sweep_interval_s, sweep_archives, "archive sweep")
     kit.log_when_ready(chart_roots=[str(root) for root in settings.chart_roots])
 
 

@@ -7,22 +7,24 @@ import io
 import tarfile
 import uuid
 from datetime import timedelta
+from functools import partial
 
 import pytest
-from pymongo import ASCENDING
 
-from slipway_chart_validator.adapters.archive_store import ArchiveStore
-from slipway_chart_validator.adapters.helm import Helm
+from slipway_chart_validator.adapters.archive_store import GridFSArchiveStore
+from slipway_chart_validator.adapters.chart_repository import ChartRepository
+from slipway_chart_validator.adapters.tools import local_tools
 from slipway_chart_validator.domain.chart import HelmChartAggregate
-from slipway_chart_validator.service import UNIQUE_NAME_INDEX, ChartService
+from slipway_chart_validator.service_layer.archives import sweep_orphan_archives
+from slipway_chart_validator.service_layer.charts import delete_chart, register_chart, update_chart
+from slipway_chart_validator.service_layer.dependencies import Dependencies
 from slipway_chart_validator.settings import ChartValidatorSettings
-from slipway_contracts import subjects
 from slipway_contracts.commands import DeleteChart, RegisterChart, UpdateChart
-from slipway_contracts.entities import HelmChart
+from slipway_contracts.entities import ChartSourceRef
+from slipway_libs import context
 from slipway_libs.aggregate import utcnow
 from slipway_libs.errors import Conflict, PermanentError, PreconditionFailed
-from slipway_libs.messaging import EVENTS_STREAM
-from slipway_libs.storage import Database, Repository
+from slipway_libs.storage import Database, MongoUnitOfWork
 from tests.stack import ROOT
 
 FIXTURE_CHARTS = ROOT / "tests" / "fixtures" / "charts"
@@ -51,7 +53,7 @@ def spec(**overrides):
 
 
 @pytest.fixture
-async def service(stack):
+async def deps(stack):
     settings = ChartValidatorSettings(
         mongodb_uri=stack.mongodb_uri,
         nats_url=stack.nats_url,
@@ -60,84 +62,94 @@ async def service(stack):
     )
     database = Database(settings.mongodb_uri, settings.database)
     await database.ensure_indexes()
-    charts = Repository(
-        database,
-        "helm_charts",
-        HelmChart,
-        HelmChartAggregate,
-        subjects.HELM_CHART,
-        "/slipway/chart-validator",
-        EVENTS_STREAM,
-    )
+    charts = ChartRepository(database, source="/slipway/chart-validator")
     await charts.ensure_indexes()
-    await charts.collection.create_index(
-        [("namespace", ASCENDING), ("name", ASCENDING)], unique=True, name=UNIQUE_NAME_INDEX
-    )
-    yield ChartService(settings, database, charts, ArchiveStore(database), Helm())
+    archives = GridFSArchiveStore(database)
+    tools = local_tools(settings.chart_roots)
+    yield Dependencies(settings, charts, archives, tools, partial(MongoUnitOfWork, database))
     await database.client.drop_database(settings.database)
     await database.close()
 
 
-async def stored(service: ChartService) -> set[str]:
-    return set(await service.archives.files.distinct("_id"))
+async def stored(deps: Dependencies) -> set[str]:
+    return set(await deps.archives.files.distinct("_id"))
 
 
-async def uploaded_ago(service: ChartService, archive_id: str, age: timedelta) -> None:
+async def uploaded_ago(deps: Dependencies, archive_id: str, age: timedelta) -> None:
     """Pretend the archive was uploaded `age` ago."""
-    await service.archives.files.update_one(
+    await deps.archives.files.update_one(
         {"_id": archive_id}, {"$set": {"uploadDate": utcnow() - age}}
     )
 
 
-async def test_the_sweep_removes_only_old_archives_no_chart_refers_to(service):
-    assert service.settings.archive_orphan_grace_s == 600  # ten minutes by default
-    chart = (await service.create(RegisterChart(**spec())))["data"]
+async def test_the_sweep_removes_only_old_archives_no_chart_refers_to(deps):
+    assert deps.settings.archive_orphan_grace_s == 600  # ten minutes by default
+    chart = (await register_chart(deps, RegisterChart(**spec())))["data"]
     in_use = chart["source"]["archive_id"]
     # A command that stored its archive and then died before its chart committed.
     orphan, young_orphan = str(uuid.uuid4()), str(uuid.uuid4())
-    await service.archives.put(orphan, "crashed.tgz", DATA)
-    await service.archives.put(young_orphan, "in-flight.tgz", DATA)
-    await uploaded_ago(service, in_use, timedelta(minutes=11))
-    await uploaded_ago(service, orphan, timedelta(minutes=11))
-    await uploaded_ago(service, young_orphan, timedelta(minutes=9))
+    await deps.archives.put(orphan, "crashed.tgz", DATA)
+    await deps.archives.put(young_orphan, "in-flight.tgz", DATA)
+    await uploaded_ago(deps, in_use, timedelta(minutes=11))
+    await uploaded_ago(deps, orphan, timedelta(minutes=11))
+    await uploaded_ago(deps, young_orphan, timedelta(minutes=9))
 
-    assert await service.sweep_orphan_archives() == 1
+    assert await sweep_orphan_archives(deps) == 1
 
-    assert await stored(service) == {in_use, young_orphan}
-    assert await service.archives.read(in_use) == DATA
+    assert await stored(deps) == {in_use, young_orphan}
+    assert await deps.archives.read(in_use) == DATA
     with pytest.raises(PermanentError):
-        await service.archives.read(orphan)
-    assert await service.sweep_orphan_archives() == 0
+        await deps.archives.read(orphan)
+    assert await sweep_orphan_archives(deps) == 0
 
 
-async def test_a_duplicate_chart_leaves_no_archive_behind(service):
-    first = (await service.create(RegisterChart(**spec())))["data"]
+async def test_a_duplicate_chart_leaves_no_archive_behind(deps):
+    first = (await register_chart(deps, RegisterChart(**spec())))["data"]
     with pytest.raises(Conflict):
-        await service.create(RegisterChart(**spec(description="the same name again")))
-    assert await stored(service) == {first["source"]["archive_id"]}
+        await register_chart(deps, RegisterChart(**spec(description="the same name again")))
+    assert await stored(deps) == {first["source"]["archive_id"]}
 
 
-async def test_put_and_delete_remove_the_archive_they_make_unused(service):
-    chart = (await service.create(RegisterChart(**spec())))["data"]
+async def test_put_and_delete_remove_the_archive_they_make_unused(deps):
+    chart = (await register_chart(deps, RegisterChart(**spec())))["data"]
     first = chart["source"]["archive_id"]
 
-    replaced = (await service.update(UpdateChart(id=chart["id"], **spec())))["data"]
+    replaced = (await update_chart(deps, UpdateChart(id=chart["id"], **spec())))["data"]
     second = replaced["source"]["archive_id"]
     assert second != first
-    assert await stored(service) == {second}
+    assert await stored(deps) == {second}
 
     path = {"path": str(FIXTURE_CHARTS / "good")}
-    await service.update(UpdateChart(id=chart["id"], **spec(source=path)))
-    assert await stored(service) == set()
+    await update_chart(deps, UpdateChart(id=chart["id"], **spec(source=path)))
+    assert await stored(deps) == set()
 
-    other = (await service.create(RegisterChart(**spec(namespace="team-b"))))["data"]
-    assert await stored(service) == {other["source"]["archive_id"]}
-    await service.delete(DeleteChart(id=other["id"]))
-    assert await stored(service) == set()
+    other = (await register_chart(deps, RegisterChart(**spec(namespace="team-b"))))["data"]
+    assert await stored(deps) == {other["source"]["archive_id"]}
+    await delete_chart(deps, DeleteChart(id=other["id"]))
+    assert await stored(deps) == set()
 
 
-async def test_a_failed_put_keeps_the_chart_archive_and_drops_the_new_one(service):
-    chart = (await service.create(RegisterChart(**spec())))["data"]
+async def test_a_failed_put_keeps_the_chart_archive_and_drops_the_new_one(deps):
+    chart = (await register_chart(deps, RegisterChart(**spec())))["data"]
     with pytest.raises(PreconditionFailed):
-        await service.update(UpdateChart(id=chart["id"], expected_revision=7, **spec()))
-    assert await stored(service) == {chart["source"]["archive_id"]}
+        await update_chart(deps, UpdateChart(id=chart["id"], expected_revision=7, **spec()))
+    assert await stored(deps) == {chart["source"]["archive_id"]}
+
+
+async def test_a_name_taken_in_a_race_is_refused_by_the_index_with_the_same_conflict(deps):
+    first = (await register_chart(deps, RegisterChart(**spec())))["data"]
+    # A second writer that checked the name before the first committed: the unique index
+    # refuses its chart.
+    racer = HelmChartAggregate.register(
+        RegisterChart(**spec()),
+        ChartSourceRef(path="good"),
+        chart_id=context.new_id(),
+        validation_id=context.new_id(),
+        deadline=utcnow(),
+    )
+    with pytest.raises(Conflict) as taken:
+        async with deps.uow:
+            deps.charts.add(racer)
+            await deps.uow.commit()
+    assert taken.value.message == "a chart named 'good' already exists in namespace 'team-a'"
+    assert [c.id for c in await deps.charts.matching(namespace="team-a")] == [first["id"]]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from slipway_chart_validator import validate_chart_archive
+from slipway_chart_validator import ValidationRequest, local_tools, validate_chart_archive
 from slipway_chart_validator.adapters.archive import UnsafeArchive, extract_chart_archive
 
 FIXTURE_CHARTS = Path(__file__).resolve().parents[2] / "fixtures" / "charts"
@@ -141,10 +141,9 @@ def test_dangerous_modes_are_stripped(tmp_path: Path) -> None:
 @pytest.mark.asyncio
 async def test_validate_a_packaged_chart() -> None:
     findings = await validate_chart_archive(
+        local_tools(unpacked_max_bytes=LIMIT),
         packaged(FIXTURE_CHARTS / "bad-schema"),
-        max_bytes=LIMIT,
-        expected_name="bad-schema",
-        values={},
+        ValidationRequest(expected_name="bad-schema"),
     )
     assert [(f.rule, f.path) for f in findings] == [("schema", "spec.replicas")]
 
@@ -152,10 +151,9 @@ async def test_validate_a_packaged_chart() -> None:
 @pytest.mark.asyncio
 async def test_an_unsafe_archive_becomes_a_finding() -> None:
     findings = await validate_chart_archive(
+        local_tools(unpacked_max_bytes=LIMIT),
         tgz(CHART_YAML, special("web/etc", tarfile.SYMTYPE, "/etc")),
-        max_bytes=LIMIT,
-        expected_name="web",
-        values={},
+        ValidationRequest(expected_name="web"),
     )
     assert [(f.severity, f.rule) for f in findings] == [("error", "chart.source")]
     assert "'web/etc'" in findings[0].message

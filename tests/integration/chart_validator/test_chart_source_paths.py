@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from slipway_chart_validator import validate_chart_path
+from slipway_chart_validator import ValidationRequest, local_tools, validate_chart_path
 from slipway_chart_validator.adapters.chart_source import UnsafeChartPath, resolve_chart_dir
 
 FIXTURE_CHARTS = Path(__file__).resolve().parents[2] / "fixtures" / "charts"
@@ -86,7 +86,8 @@ def test_no_roots_configured() -> None:
 
 @pytest.mark.asyncio
 async def test_validate_by_path(roots: list[Path]) -> None:
-    good = await validate_chart_path("good", roots, expected_name="good", values={})
+    tools = local_tools(roots)
+    good = await validate_chart_path(tools, "good", ValidationRequest(expected_name="good"))
     assert [f for f in good if f.severity == "error"] == []
-    outside = await validate_chart_path("../outside", roots, expected_name="x", values={})
+    outside = await validate_chart_path(tools, "../outside", ValidationRequest(expected_name="x"))
     assert [(f.rule, f.severity) for f in outside] == [("chart.source", "error")]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from slipway_chart_validator import RuleConfig, validate_chart
+from slipway_chart_validator import RuleConfig, ValidationRequest, local_tools, validate_chart
 from slipway_chart_validator.adapters.helm import Helm
 from slipway_chart_validator.domain.findings import Finding
 from slipway_chart_validator.domain.rules import RULES
@@ -21,14 +22,9 @@ FIXTURE_CHARTS = REPO / "tests" / "fixtures" / "charts"
 SLIPWAY_CHART = REPO / "charts" / "slipway"
 
 
-async def validate(chart: Path, name: str | None = None, **options: object) -> list[Finding]:
-    return await validate_chart(
-        chart,
-        expected_name=name or chart.name,
-        values=options.pop("values", {}),  # type: ignore[arg-type]
-        rules=options.pop("rules", RuleConfig()),  # type: ignore[arg-type]
-        **options,  # type: ignore[arg-type]
-    )
+async def validate(chart: Path, name: str | None = None, **options: Any) -> list[Finding]:
+    request = ValidationRequest(expected_name=name or chart.name, **options)
+    return await validate_chart(local_tools(), chart, request)
 
 
 def errors(findings: list[Finding]) -> list[Finding]:

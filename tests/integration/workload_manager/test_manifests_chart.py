@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from slipway_chart_validator.validation import validate_chart
+from slipway_chart_validator import ValidationRequest, local_tools, validate_chart
 from slipway_contracts.entities import ProbeSettings
 from slipway_workload_manager.domain.manifests import deployment_manifest, service_manifest
 
@@ -49,6 +49,6 @@ async def test_a_slipway_deployment_is_a_valid_chart(tmp_path: Path, probe: Prob
         },
     )
 
-    findings = await validate_chart(chart, expected_name="web", values={})
+    findings = await validate_chart(local_tools(), chart, ValidationRequest(expected_name="web"))
 
     assert findings == []

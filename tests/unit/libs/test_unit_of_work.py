@@ -4,6 +4,7 @@ same commit, stale writes refused, repeated commands answered once)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -166,3 +167,28 @@ async def test_matching_and_pages_filter_and_order_oldest_first():
     assert end is None
     assert len(await parts.images.matching(status=["building", "built"])) == 5
     assert await parts.images.matching(status="built") == []
+
+
+async def test_concurrent_tasks_sharing_one_unit_of_work_get_their_own_transactions():
+    parts = Parts()
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_create() -> None:
+        async with parts.uow:
+            parts.images.add(new_image("todo/slow"))
+            started.set()
+            await release.wait()
+            await parts.uow.commit()
+
+    async def failing_create() -> None:
+        await started.wait()
+        with pytest.raises(RuntimeError):
+            async with parts.uow:
+                parts.images.add(new_image("todo/failing"))
+                raise RuntimeError("this one fails")
+        release.set()
+
+    await asyncio.gather(slow_create(), failing_create())
+    assert [s.name for s in parts.images.rows.values()] == ["todo/slow"]
+    assert parts.uow.event_types() == ["slipway.events.container_image.created"]

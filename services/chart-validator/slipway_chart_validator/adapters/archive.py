@@ -8,18 +8,10 @@ import tarfile
 import zlib
 from pathlib import Path, PurePosixPath
 
+from ..domain.ports import UnsafeArchive
+
 GZIP_MAGIC = b"\x1f\x8b"
 MAX_MEMBERS = 10_000
-
-
-class UnsafeArchive(ValueError):
-    """The archive is refused; `member` names the offending entry and `rule` the check."""
-
-    def __init__(self, rule: str, message: str, member: str | None = None) -> None:
-        where = f"member {member!r}: " if member is not None else ""
-        super().__init__(f"unsafe chart archive: {where}{message} [{rule}]")
-        self.rule = rule
-        self.member = member
 
 
 def _member_parts(member: tarfile.TarInfo) -> tuple[str, ...]:

@@ -17,7 +17,9 @@ from slipway_libs.storage import Database, unavailable_from
 BUCKET = "chart_archives"
 
 
-class ArchiveStore:
+class GridFSArchiveStore:
+    """Archives in the service's database (implements `domain.ports.ArchiveStore`)."""
+
     def __init__(self, database: Database) -> None:
         self.bucket = AsyncGridFSBucket(database.db, bucket_name=BUCKET)
         self.files = database.db[f"{BUCKET}.files"]  # GridFS keeps one document per file here

@@ -9,15 +9,10 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
+from ..domain.ports import UnsafeChartPath
+from .archive import extract_chart_archive
+
 _MAX_CHART_YAML_BYTES = 1024 * 1024
-
-
-class UnsafeChartPath(ValueError):
-    """The chart directory is refused; `rule` names the check it failed."""
-
-    def __init__(self, rule: str, message: str) -> None:
-        super().__init__(f"{message} [{rule}]")
-        self.rule = rule
 
 
 def _inside(path: Path, roots: Sequence[Path]) -> bool:
@@ -128,3 +123,24 @@ def vendored_chart_names(chart_dir: Path) -> set[str]:
         if name:
             names.add(name)
     return names
+
+
+class LocalChartSource:
+    """Chart files on this machine: directories inside `roots`, and uploaded archives
+    unpacked to at most `unpacked_max_bytes` (implements `domain.ports.ChartSource`)."""
+
+    def __init__(self, roots: Sequence[Path], unpacked_max_bytes: int) -> None:
+        self.roots = list(roots)
+        self.unpacked_max_bytes = unpacked_max_bytes
+
+    def resolve(self, path: str) -> Path:
+        return resolve_chart_dir(path, self.roots)
+
+    def unpack(self, data: bytes, into: Path) -> Path:
+        return extract_chart_archive(data, into, self.unpacked_max_bytes)
+
+    def chart_yaml(self, chart_dir: Path) -> str | None:
+        return read_chart_yaml(chart_dir)
+
+    def vendored_charts(self, chart_dir: Path) -> set[str]:
+        return vendored_chart_names(chart_dir)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import re
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from slipway_libs.process import ProcessResult, ToolTimeout, find_tool, run_tool
 
 from ..domain.findings import Finding, Severity
+from ..domain.ports import RenderResult
 
 DEFAULT_TIMEOUT = 60.0
 # Any request helm might attempt goes to a closed loopback port and fails at once.
@@ -21,14 +21,6 @@ _LINT_SUMMARY = re.compile(r"^\d+ chart\(s\) linted")
 _LINT_SEVERITIES: dict[str, Severity] = {"ERROR": "error", "WARNING": "warning"}
 _LINT_SOURCE = re.compile(r"^(?P<file>[^\s:]+):\s+(?P<message>.*)$", re.DOTALL)
 _TEMPLATE_SOURCE = re.compile(r"\b[^\s/():]+/(?P<file>templates/[^\s:()]+?):\d+")
-
-
-@dataclass(frozen=True)
-class RenderResult:
-    """`manifests` is helm's output when rendering succeeded, else `error` says why."""
-
-    manifests: str | None
-    error: Finding | None
 
 
 def _isolated_env(home: Path) -> dict[str, str]:
@@ -93,7 +85,8 @@ def parse_lint_output(output: str) -> list[Finding]:
 
 
 class Helm:
-    """Runs helm without network access, each call in its own temporary home.
+    """Runs helm without network access, each call in its own temporary home (implements
+    `domain.ports.HelmRunner`).
 
     `max_concurrency` bounds how many helm processes this instance runs at once.
     """

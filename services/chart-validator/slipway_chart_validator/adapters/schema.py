@@ -12,9 +12,9 @@ from kubernetes_validate.utils import all_versions, major_minor, schema_contents
 from referencing import Registry, Resource
 
 from ..domain.findings import Finding
+from ..domain.kubernetes_versions import normalize_version
 from ..domain.manifests import Manifest
 
-_VERSION = re.compile(r"^v?(?P<major>\d+)\.(?P<minor>\d+)(?:\.\d+)?$")
 _MAX_MESSAGE = 400
 # Schema keywords whose messages quote field names only, never values.
 _QUOTES_ONLY_KEYS = frozenset({"additionalProperties", "required"})
@@ -25,12 +25,6 @@ def supported_versions() -> tuple[str, ...]:
     """`major.minor` Kubernetes versions whose schemas kubernetes-validate ships."""
     minors = {tuple(int(part) for part in version.split(".")[:2]) for version in all_versions()}
     return tuple(f"{major}.{minor}" for major, minor in sorted(minors))
-
-
-def normalize_version(kubernetes_version: str) -> str | None:
-    """`1.32`, `v1.32` and `1.32.4` all mean `1.32`; None when it is not a version at all."""
-    match = _VERSION.match(kubernetes_version.strip())
-    return f"{int(match['major'])}.{int(match['minor'])}" if match else None
 
 
 def check_kubernetes_version(kubernetes_version: str) -> Finding | None:
@@ -145,3 +139,13 @@ def validate_manifests(manifests: Sequence[Manifest], kubernetes_version: str) -
     version = normalize_version(kubernetes_version)
     assert version is not None
     return [finding for manifest in manifests if (finding := validate_manifest(manifest, version))]
+
+
+class KubernetesSchemas:
+    """The schemas kubernetes-validate ships (implements `domain.ports.SchemaValidator`)."""
+
+    def unsupported(self, kubernetes_version: str) -> Finding | None:
+        return check_kubernetes_version(kubernetes_version)
+
+    def validate(self, manifests: Sequence[Manifest], kubernetes_version: str) -> list[Finding]:
+        return validate_manifests(manifests, kubernetes_version)

@@ -14,7 +14,16 @@ from slipway_contracts.entities import (
     HelmChart,
 )
 from slipway_libs.aggregate import Aggregate
+from slipway_libs.errors import Conflict
 from slipway_libs.statemachine import TransitionTable
+
+
+def name_taken(namespace: str, name: str) -> Conflict:
+    """The refusal of a second chart with the same name in a namespace."""
+    return Conflict(
+        f"a chart named '{name}' already exists in namespace '{namespace}'",
+        {"namespace": namespace, "name": name},
+    )
 
 
 def spec_fields(spec: ChartSpec, source: ChartSourceRef) -> dict[str, Any]:
@@ -24,6 +33,7 @@ def spec_fields(spec: ChartSpec, source: ChartSourceRef) -> dict[str, Any]:
 
 class HelmChartAggregate(Aggregate[HelmChart]):
     table = TransitionTable.of("helm_chart", CHART_TRANSITIONS)
+    in_flight = (ChartStatus.VALIDATING,)
 
     @classmethod
     def register(
@@ -66,6 +76,11 @@ class HelmChartAggregate(Aggregate[HelmChart]):
         """Validate the chart again as it is now (its files may have changed on disk)."""
         self._validate_again(validation_id, deadline)
 
+    @property
+    def archive_id(self) -> str | None:
+        """The id of the uploaded archive the chart's files come from, if any."""
+        return self.state.source.archive_id if self.state.source else None
+
     def is_current_validation(self, validation_id: str) -> bool:
         """Whether a validation job is still the one this chart waits for."""
         return (
@@ -87,14 +102,10 @@ class HelmChartAggregate(Aggregate[HelmChart]):
         if self.is_current_validation(validation_id):
             self.transition(ChartStatus.INVALID, reason=reason, findings=[], deadline=None)
 
-    def expire(self, now: datetime) -> bool:
-        """Fail a validation still running past its deadline."""
-        deadline = self.state.deadline
-        if self.state.status is not ChartStatus.VALIDATING or deadline is None or deadline > now:
-            return False
+    def overdue(self, deadline: datetime) -> None:
+        """A validation still running past its deadline: invalid, with the reason."""
         self.transition(
             ChartStatus.INVALID,
             reason=f"validation did not finish before its deadline ({deadline.isoformat()})",
             deadline=None,
         )
-        return True

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from functools import partial
 
-from faststream import Context
 from faststream.nats import NatsMessage, NatsRouter
 
-from slipway_chart_validator.service import ChartService
+from slipway_chart_validator.handlers.dependencies import Deps
+from slipway_chart_validator.service_layer import validations
 from slipway_contracts import subjects
 from slipway_contracts.jobs import ValidateChartJob
-from slipway_libs.jobs import delivery_count, job_subscriber
+from slipway_libs.jobs import job_subscriber, run_job
 from slipway_libs.settings import CommonSettings
-
-Charts = Annotated[ChartService, Context("charts")]
 
 
 def job_router(settings: CommonSettings, concurrency: int) -> NatsRouter:
@@ -27,8 +25,13 @@ def job_router(settings: CommonSettings, concurrency: int) -> NatsRouter:
         settings,
         max_workers=concurrency,
     )
-    async def validate(job: ValidateChartJob, msg: NatsMessage, charts: Charts) -> None:
+    async def validate(job: ValidateChartJob, msg: NatsMessage, deps: Deps) -> None:
         """Validate one chart; a redelivered job for a judged chart changes nothing."""
-        await charts.run_validation(job, msg, delivery_count(msg))
+        await run_job(
+            msg,
+            deps.settings,
+            work=partial(validations.run_validation, deps, job),
+            give_up=partial(validations.give_up_validation, deps, job),
+        )
 
     return router
