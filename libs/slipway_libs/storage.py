@@ -154,6 +154,13 @@ class MongoUnitOfWork(UnitOfWorkPort):
         self.database = database
         self.db = database.db
 
+    @property
+    def session(self) -> AsyncClientSession:
+        """The session of the transaction open in this task (for writes an adapter adds to
+        it, such as bookkeeping rows)."""
+        session: AsyncClientSession = self._tx().handle
+        return session
+
     async def _begin(self, tx: Transaction) -> None:
         session = self.database.client.start_session()
         tx.handle = session
