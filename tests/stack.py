@@ -125,9 +125,9 @@ class Stack:
 @contextmanager
 def running_stack(base: Path) -> Iterator[Stack]:
     """A started stack keeping its state under `base`, stopped on the way out."""
-    running = Stack(state_dir=base / "state", build_root=base / "builds").start()
+    running = Stack(state_dir=base / "state", build_root=base / "builds")
     try:
-        yield running
+        yield running.start()  # a start that fails half-way still stops what it started
     finally:
         running.stop()
 

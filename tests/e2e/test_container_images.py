@@ -8,11 +8,14 @@ import uuid
 import docker
 import pytest
 
+from slipway_contracts import subjects
 from slipway_contracts.events import CloudEvent
 from tests.events import events_for, replay
-from tests.stack import poll, wait_status
+from tests.stack import wait_status
+from tests.waiting import poll
 
 PROBLEM = "application/problem+json"
+IMAGE = subjects.CONTAINER_IMAGE
 
 
 def image_body(**overrides):
@@ -79,7 +82,7 @@ def test_bad_input_is_a_422_naming_the_field_and_stores_nothing(api, stack, over
         i["name"] for i in api.get("/api/container-images", params={"limit": 500}).json()["items"]
     ]
     assert body.get("name") not in names
-    image_events = replay(stack.nats_url, "slipway.events.container_image.>")
+    image_events = replay(stack.nats_url, subjects.event(IMAGE, ">"))
     assert not [e for _, e in image_events if e["data"].get("name") == body.get("name")]
 
 
@@ -90,8 +93,8 @@ def test_events_are_cloudevents_with_rising_entityversion_and_replayable(api, st
         lambda: (found := events_for(stack.nats_url, image["id"])) and len(found) >= 2 and found
     )
     assert [s for s, _ in events] == [
-        "slipway.events.container_image.created",
-        f"slipway.events.container_image.{image['status']}",
+        subjects.event(IMAGE, "created"),
+        subjects.event(IMAGE, image["status"]),
     ]
     for _, event in events:
         CloudEvent.model_validate(event)  # the envelope of the contract
@@ -179,7 +182,7 @@ def test_delete_removes_the_record_and_the_engine_image_when_asked(api, stack):
     deleted = poll(
         lambda: [s for s, _ in events_for(stack.nats_url, image["id"]) if s.endswith(".deleted")]
     )
-    assert deleted == ["slipway.events.container_image.deleted"]
+    assert deleted == [subjects.event(IMAGE, "deleted")]
 
 
 def test_docker_cli_sees_the_same_size(api, stack):

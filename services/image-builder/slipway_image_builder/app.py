@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+from functools import partial
 
 from faststream import FastStream
 
@@ -15,41 +15,41 @@ from slipway_image_builder.adapters.docker_engine import DockerEngine
 from slipway_image_builder.domain.image import ContainerImageAggregate
 from slipway_image_builder.handlers import commands
 from slipway_image_builder.handlers.jobs import job_router
-from slipway_image_builder.service import ImageService
+from slipway_image_builder.service_layer import builds, verification
+from slipway_image_builder.service_layer.dependencies import Dependencies
 from slipway_image_builder.settings import ImageBuilderSettings
-from slipway_libs.messaging import JOBS_STREAM, DeclaredPublishers
+from slipway_libs.messaging import DeclaredPublishers
 from slipway_libs.worker import WorkerKit, build_worker_app
 
 SERVICE = "image-builder"
+IMAGE = subjects.CONTAINER_IMAGE
 
 
 def declare_publishers(publishers: DeclaredPublishers) -> None:
-    publishers.declare_events(subjects.CONTAINER_IMAGE, events_of(subjects.CONTAINER_IMAGE))
+    publishers.declare_events(IMAGE, events_of(IMAGE))
     publishers.declare(
-        subjects.job(subjects.CONTAINER_IMAGE, "build"), JOBS_STREAM, BuildJob, "Build one image."
+        subjects.job(IMAGE, "build"), subjects.JOBS_STREAM, BuildJob, "Build one image."
     )
+    publishers.declare_progress(IMAGE)
 
 
 async def assemble(kit: WorkerKit[ImageBuilderSettings]) -> None:
     settings = kit.settings
-    images = kit.repository(
-        "container_images", ContainerImage, ContainerImageAggregate, subjects.CONTAINER_IMAGE
-    )
     logs = BuildLogStore(kit.database)
     kit.setup(logs.ensure_indexes)
-
-    async def progress(image_id: str, lines: list[str]) -> None:
-        with contextlib.suppress(Exception):  # live progress is best effort
-            await kit.broker.publish(
-                {"id": image_id, "lines": lines},
-                subjects.progress(subjects.CONTAINER_IMAGE, image_id),
-            )
-
-    engine = DockerEngine(settings.docker_host, settings.build_timeout_s)
-    service = ImageService(settings, kit.database, images, engine, logs, progress)
-    kit.set_global("images", service)
-    kit.every(settings.reconcile_interval_s, service.expire_overdue, "deadline sweep")
-    kit.every(settings.verify_interval_s, service.verify_built, "image verification")
+    deps = Dependencies(
+        settings=settings,
+        images=kit.repository("container_images", ContainerImage, ContainerImageAggregate, IMAGE),
+        engine=DockerEngine(settings.docker_host, settings.build_timeout_s),
+        logs=logs,
+        progress=kit.progress(IMAGE),
+        unit_of_work=kit.unit_of_work,
+    )
+    kit.set_global("deps", deps)  # handlers: handlers.dependencies.Deps
+    sweep = partial(builds.fail_overdue_builds, deps.for_one_task())
+    kit.every(settings.reconcile_interval_s, sweep, "deadline sweep")
+    verify = partial(verification.verify_built_images, deps.for_one_task())
+    kit.every(settings.verify_interval_s, verify, "image verification")
     kit.log_when_ready(build_roots=[str(root) for root in settings.build_roots])
 
 

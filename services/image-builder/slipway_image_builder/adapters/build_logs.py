@@ -1,14 +1,28 @@
-"""Build logs kept in MongoDB, one document per line, readable after the build."""
+"""Build logs kept in MongoDB, one document per line, readable after the build (the
+`BuildLogs` port)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from pymongo import ASCENDING
+from pymongo.errors import PyMongoError
 
-from slipway_libs.storage import Database
+from slipway_libs.storage import Database, unavailable_from
 
 COLLECTION = "build_logs"
+
+
+@contextlib.contextmanager
+def _unavailable_on_failure() -> Iterator[None]:
+    """MongoDB failures as Unavailable: the port's one error (a lost batch of progress lines
+    is then logged, not fatal)."""
+    try:
+        yield
+    except PyMongoError as exc:
+        raise unavailable_from(exc) from exc
 
 
 class BuildLogStore:
@@ -22,29 +36,31 @@ class BuildLogStore:
 
     async def restart(self, image_id: str, build_id: str) -> None:
         """Forget the lines of an earlier attempt: a redelivered build starts its log over."""
-        await self.collection.delete_many({"image_id": image_id, "build_id": build_id})
+        with _unavailable_on_failure():
+            await self.collection.delete_many({"image_id": image_id, "build_id": build_id})
 
     async def append(self, image_id: str, build_id: str, first_seq: int, lines: list[str]) -> None:
         """Keep a (non-empty) batch of log lines numbered from `first_seq`."""
         now = datetime.now(UTC)
-        await self.collection.insert_many(
-            [
-                {
-                    "image_id": image_id,
-                    "build_id": build_id,
-                    "seq": first_seq + i,
-                    "line": line,
-                    "at": now,
-                }
-                for i, line in enumerate(lines)
-            ]
-        )
+        rows = [
+            {
+                "image_id": image_id,
+                "build_id": build_id,
+                "seq": first_seq + i,
+                "line": line,
+                "at": now,
+            }
+            for i, line in enumerate(lines)
+        ]
+        with _unavailable_on_failure():
+            await self.collection.insert_many(rows)
 
     async def read(self, image_id: str, build_id: str) -> list[str]:
-        cursor = self.collection.find({"image_id": image_id, "build_id": build_id}).sort(
-            "seq", ASCENDING
-        )
-        return [doc["line"] async for doc in cursor]
+        query = {"image_id": image_id, "build_id": build_id}
+        with _unavailable_on_failure():
+            cursor = self.collection.find(query).sort("seq", ASCENDING)
+            return [doc["line"] async for doc in cursor]
 
     async def drop(self, image_id: str) -> None:
-        await self.collection.delete_many({"image_id": image_id})
+        with _unavailable_on_failure():
+            await self.collection.delete_many({"image_id": image_id})

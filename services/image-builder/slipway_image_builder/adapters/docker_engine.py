@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-from collections.abc import Callable
 from pathlib import Path
 
 import docker
@@ -13,15 +11,13 @@ from docker.errors import APIError, DockerException, ImageNotFound
 from requests.exceptions import ConnectionError as RequestsConnectionError
 
 from slipway_image_builder.domain.image import BuildResult
+from slipway_image_builder.domain.ports import OnLine
 from slipway_libs.errors import PermanentError, RetryableError
-
-log = logging.getLogger(__name__)
-
-OnLine = Callable[[str], None]
 
 
 class DockerEngine:
-    """Blocking SDK calls run in worker threads so the event loop keeps serving."""
+    """The `Engine` port on the Docker Engine. Blocking SDK calls run in worker threads so
+    the event loop keeps serving."""
 
     def __init__(self, base_url: str | None = None, build_timeout_s: float = 900) -> None:
         self.base_url = base_url
@@ -40,12 +36,6 @@ class DockerEngine:
             except DockerException as exc:
                 raise RetryableError(f"Docker Engine is unreachable: {exc}") from exc
         return self._client
-
-    async def ping(self) -> bool:
-        try:
-            return bool(await asyncio.to_thread(lambda: self._docker().ping()))
-        except (DockerException, RetryableError, RequestsConnectionError):
-            return False
 
     async def build(
         self,

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Self
 
+from pydantic import BaseModel
+
 from slipway_contracts.commands import ImageSpec
 from slipway_contracts.entities import (
     IMAGE_TRANSITIONS,
@@ -41,8 +43,14 @@ class SizeLimits:
         return self.frontend if application is ApplicationType.FRONTEND else self.backend
 
 
+def spec_of(model: BaseModel) -> ImageSpec:
+    """The client-settable fields of an image, a PUT body or any model holding them."""
+    return ImageSpec.model_validate(model.model_dump(include=set(ImageSpec.model_fields)))
+
+
 class ContainerImageAggregate(Aggregate[ContainerImage]):
     table = TransitionTable.of("container_image", IMAGE_TRANSITIONS)
+    in_flight = (ImageStatus.BUILDING,)
 
     @classmethod
     def register(cls, spec: ImageSpec, *, image_id: str, build_id: str, deadline: datetime) -> Self:
@@ -58,9 +66,7 @@ class ContainerImageAggregate(Aggregate[ContainerImage]):
 
     def needs_rebuild(self, spec: ImageSpec) -> bool:
         """A changed name, tag or build spec means a new image must be built."""
-        current = ImageSpec.model_validate(
-            self.state.model_dump(include=set(ImageSpec.model_fields))
-        )
+        current = spec_of(self.state)
         return (current.name, current.tag, current.build) != (spec.name, spec.tag, spec.build)
 
     def respecify(self, spec: ImageSpec, *, build_id: str, deadline: datetime) -> bool:
@@ -124,17 +130,13 @@ class ContainerImageAggregate(Aggregate[ContainerImage]):
         if self.is_current_build(build_id):
             self.transition(ImageStatus.FAILED, reason=reason, deadline=None)
 
-    def expire(self, now: datetime) -> bool:
-        """Fail a build that is still running past its deadline."""
-        deadline = self.state.deadline
-        if self.state.status is not ImageStatus.BUILDING or deadline is None or deadline > now:
-            return False
+    def overdue(self, deadline: datetime) -> None:
+        """A build still running past its deadline fails."""
         self.transition(
             ImageStatus.FAILED,
             reason=f"build did not finish before its deadline ({deadline.isoformat()})",
             deadline=None,
         )
-        return True
 
     def vanished(self) -> bool:
         """A built image no longer exists in the engine: fail it (only from `built`)."""

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from functools import partial
 
-from faststream import Context
 from faststream.nats import NatsMessage, NatsRouter
 
 from slipway_contracts import subjects
 from slipway_contracts.jobs import BuildJob
-from slipway_image_builder.service import ImageService
-from slipway_libs.jobs import delivery_count, job_subscriber
+from slipway_image_builder.handlers.dependencies import Deps
+from slipway_image_builder.service_layer import builds
+from slipway_libs.jobs import job_subscriber, run_job
 from slipway_libs.settings import CommonSettings
-
-Images = Annotated[ImageService, Context("images")]
 
 
 def job_router(settings: CommonSettings) -> NatsRouter:
@@ -23,8 +21,10 @@ def job_router(settings: CommonSettings) -> NatsRouter:
     @job_subscriber(
         router, subjects.job(subjects.CONTAINER_IMAGE, "build"), "image-builder-build", settings
     )
-    async def build(job: BuildJob, msg: NatsMessage, images: Images) -> None:
+    async def build(job: BuildJob, msg: NatsMessage, deps: Deps) -> None:
         """Build one image; a redelivered job for a finished build changes nothing."""
-        await images.run_build(job, msg, delivery_count(msg))
+        work = partial(builds.run_build, deps, job)
+        give_up = partial(builds.give_up_build, deps, job)
+        await run_job(msg, deps.settings, work=work, give_up=give_up)
 
     return router
