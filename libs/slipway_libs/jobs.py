@@ -18,7 +18,6 @@ from slipway_contracts.subjects import JOBS_STREAM
 from slipway_libs.aggregate import Aggregate
 from slipway_libs.errors import PermanentError, RetryableError, Unavailable
 from slipway_libs.settings import CommonSettings
-from slipway_libs.storage import Repository, change
 
 log = logging.getLogger(__name__)
 
@@ -90,35 +89,6 @@ async def run_job(
         await msg.nack(delay=2.0)
     finally:
         beat.cancel()
-
-
-async def run_entity_job(
-    msg: Delivery,
-    attempt: int,
-    settings: CommonSettings,
-    repository: Repository[A],
-    entity_id: str,
-    *,
-    current: Callable[[A], bool],
-    work: Callable[[A], Awaitable[None]],
-    failed: Callable[[A, str], object],
-) -> None:
-    """Run the job of one entity through `run_job`, within the bounds of `settings`
-    (`job_max_deliver` attempts, a heartbeat every third of `job_ack_wait_s`).
-
-    A job the entity no longer waits for (it is gone, or `current` says the job is stale
-    or already finished) is acked and changes nothing. `work` gets the entity as loaded;
-    when the job gives up, `failed(entity, reason)` is applied to it reloaded, and saved.
-    """
-    item = await repository.find(entity_id)
-    if item is None or not current(item):
-        await msg.ack()
-        return
-
-    async def give_up(reason: str) -> None:
-        await change(repository, entity_id, lambda fresh: failed(fresh, reason))
-
-    await run_job(msg, settings, work=lambda: work(item), give_up=give_up)
 
 
 def job_subscriber(

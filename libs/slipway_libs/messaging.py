@@ -4,9 +4,8 @@ publishers for the outbox relay, and the idempotent command processor."""
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol, TypeVar
 
 from faststream import BaseMiddleware, ExceptionMiddleware
@@ -21,17 +20,14 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from slipway_contracts import subjects
 from slipway_libs import context
 from slipway_libs.aggregate import Aggregate
-from slipway_libs.errors import Conflict, IdempotencyMismatch, InvalidInput, SlipwayError
+from slipway_libs.errors import Conflict, InvalidInput, SlipwayError
 from slipway_libs.progress import ProgressPublisher
 from slipway_libs.statemachine import IllegalTransition
 from slipway_libs.storage import (
-    COMMAND_REPLIES,
-    Database,
     Repository,
-    UnitOfWork,
     unavailable_from,
 )
-from slipway_libs.unit_of_work import Command, check_if_match, fingerprint, ok
+from slipway_libs.unit_of_work import ok
 
 log = logging.getLogger(__name__)
 A = TypeVar("A", bound=Aggregate[Any])
@@ -187,16 +183,6 @@ class DeclaredPublishers:
         await publisher.publish(payload, headers=headers, stream=stream, timeout=5)
 
 
-class EntityCommand(Command, Protocol):
-    """A command on one existing entity: its id and the client's If-Match revision."""
-
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def expected_revision(self) -> int | None: ...
-
-
 class PageQuery(Protocol):
     """A `list` query: a status filter, the cursor of the page and its size."""
 
@@ -208,66 +194,6 @@ class PageQuery(Protocol):
 
     @property
     def limit(self) -> int: ...
-
-
-class CommandProcessor:
-    """Runs commands at most once per command id and keeps their replies."""
-
-    def __init__(self, database: Database) -> None:
-        self.database = database
-
-    async def _kept(self, command_id: str, print_: str) -> dict[str, Any] | None:
-        kept = await self.database.db[COMMAND_REPLIES].find_one({"_id": command_id})
-        if kept is None:
-            return None
-        if kept["fingerprint"] != print_:
-            raise IdempotencyMismatch(
-                f"command id '{command_id}' (Idempotency-Key) was already used with a "
-                "different request body"
-            )
-        reply: dict[str, Any] = json.loads(kept["reply"])
-        return reply
-
-    async def run(
-        self, command: Command, action: Callable[[UnitOfWork], Awaitable[Any]]
-    ) -> dict[str, Any]:
-        """Run `action` in a transaction with the reply kept under the current command id."""
-        command_id = context.causation_id.get()
-        print_ = fingerprint(command)
-        if command_id and (kept := await self._kept(command_id, print_)) is not None:
-            return kept
-
-        async def work(uow: UnitOfWork) -> dict[str, Any]:
-            reply = ok(await action(uow))
-            if command_id:
-                await uow.keep_reply(command_id, print_, reply)
-            return reply
-
-        try:
-            return await self.database.transaction(work)
-        except DuplicateKeyError:
-            if command_id and (kept := await self._kept(command_id, print_)) is not None:
-                return kept  # the same command ran concurrently and won
-            raise
-
-    async def run_on(
-        self,
-        command: EntityCommand,
-        repository: Repository[A],
-        act: Callable[[UnitOfWork, A], Awaitable[object]],
-    ) -> dict[str, Any]:
-        """`run` a command on one existing entity: load it in the transaction, check the
-        client's If-Match revision, `act` on it (the domain method, the save, any job) and
-        answer with its snapshot."""
-
-        async def action(uow: UnitOfWork) -> dict[str, Any]:
-            item = await repository.get(command.id, uow)
-            check_if_match(item, command.expected_revision)
-            await act(uow, item)
-            snapshot: dict[str, Any] = item.state.snapshot()
-            return snapshot
-
-        return await self.run(command, action)
 
 
 @contextlib.contextmanager

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -29,7 +29,6 @@ from slipway_libs.unit_of_work import (
     Message,
     Transaction,
     TransientConflict,
-    events_of,
 )
 from slipway_libs.unit_of_work import Repository as RepositoryPort
 from slipway_libs.unit_of_work import UnitOfWork as UnitOfWorkPort
@@ -85,66 +84,8 @@ class Database:
             "created_at", expireAfterSeconds=86400, name="reply_ttl"
         )
 
-    async def transaction(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
-        """Run `work` in one MongoDB transaction (retried on transient errors)."""
-        try:
-            async with self.client.start_session() as session:
-
-                async def callback(s: AsyncClientSession) -> T:
-                    return await work(UnitOfWork(self, s))
-
-                result = await session.with_transaction(callback)
-        except (ConnectionFailure, OperationFailure) as exc:
-            if isinstance(exc, OperationFailure) and not exc.has_error_label(
-                "TransientTransactionError"
-            ):
-                raise
-            raise unavailable_from(exc) from exc
-        for hook in self.on_commit:
-            hook()
-        return result
-
     async def close(self) -> None:
         await self.client.close()
-
-
-class UnitOfWork:
-    """The writes of one transaction: entities, their events and jobs, a kept reply."""
-
-    def __init__(self, database: Database, session: AsyncClientSession) -> None:
-        self.database = database
-        self.db = database.db
-        self.session = session
-
-    async def add_outbox(
-        self, *, subject: str, stream: str, payload: dict[str, Any], msg_id: str
-    ) -> None:
-        """Queue a message for the relay; it is published only if this transaction commits."""
-        await self.db[OUTBOX].insert_one(
-            {
-                "_id": ObjectId(),
-                "msg_id": msg_id,
-                "subject": subject,
-                "stream": stream,
-                "payload": json.dumps(payload, default=str).encode(),
-                "correlationid": context.correlation_id.get(),
-                "created_at": datetime.now(UTC),
-                "published_at": None,
-            },
-            session=self.session,
-        )
-
-    async def keep_reply(self, command_id: str, fingerprint: str, reply: dict[str, Any]) -> None:
-        """Keep a command's reply so a repeat of the command gets the same answer."""
-        await self.db[COMMAND_REPLIES].insert_one(
-            {
-                "_id": command_id,
-                "fingerprint": fingerprint,
-                "reply": json.dumps(reply, default=str),
-                "created_at": datetime.now(UTC),
-            },
-            session=self.session,
-        )
 
 
 class MongoUnitOfWork(UnitOfWorkPort):
@@ -301,27 +242,6 @@ class Repository(RepositoryPort[A]):
             raise SlipwayError(f"stored {self.entity} '{doc['_id']}' is unreadable: {exc}") from exc
         return self.aggregate(state, loaded_revision=int(fields["revision"]))
 
-    async def find(self, entity_id: str, uow: UnitOfWork | None = None) -> A | None:
-        """The entity, or None."""
-        if uow is None:
-            return await super().find(entity_id)
-        try:
-            doc = await self.collection.find_one({"_id": entity_id}, session=uow.session)
-        except PyMongoError as exc:
-            raise unavailable_from(exc) from exc
-        return self._load(doc) if doc else None
-
-    async def get(self, entity_id: str, uow: UnitOfWork | None = None) -> A:
-        """The entity, or NotFound naming it."""
-        if uow is None:
-            return await super().get(entity_id)
-        found = await self.find(entity_id, uow)
-        if found is None:
-            from slipway_libs.errors import NotFound
-
-            raise NotFound(f"{self.entity} '{entity_id}' does not exist")
-        return found
-
     async def _read(self, entity_id: str, tx: Transaction | None) -> A | None:
         session = tx.handle if tx is not None and isinstance(tx.uow, MongoUnitOfWork) else None
         try:
@@ -410,72 +330,6 @@ class Repository(RepositoryPort[A]):
             last = items[-1]
             next_cursor = encode_cursor(last.state.created_at, last.id)
         return items, next_cursor
-
-    async def save(self, uow: UnitOfWork, item: A) -> None:
-        """Write the aggregate and one outbox event per recorded change (the session style;
-        `MongoUnitOfWork` does this at commit)."""
-        if not item.changes:
-            return
-        await self._store(uow.session, item)
-        for message in events_of(self, item):
-            await uow.add_outbox(
-                subject=message.subject,
-                stream=self.events_stream,
-                payload=message.payload,
-                msg_id=message.msg_id,
-            )
-        item.saved()
-
-
-async def change(
-    repository: Repository[A],
-    entity_id: str,
-    apply: Callable[[A], object],
-    queue: Callable[[UnitOfWork, A], Awaitable[None]] | None = None,
-) -> bool:
-    """Reload an entity in a transaction, apply one domain method and save it, with the job
-    `queue` adds when the method changed it. False when the entity is gone or unchanged."""
-
-    async def action(uow: UnitOfWork) -> bool:
-        item = await repository.find(entity_id, uow)
-        if item is None:
-            return False
-        apply(item)
-        if not item.changes:
-            return False
-        await repository.save(uow, item)
-        if queue is not None:
-            await queue(uow, item)
-        return True
-
-    return await repository.database.transaction(action)
-
-
-async def matching(repository: Repository[A], query: dict[str, Any]) -> list[A]:
-    """Every entity of `repository` matching a MongoDB query, oldest first."""
-    found: list[A] = []
-    cursor = None
-    while True:
-        items, cursor = await repository.page_query(query, cursor, 500)
-        found += items
-        if cursor is None:
-            return found
-
-
-async def expire_overdue(
-    repository: Repository[A],
-    expire: Callable[[A, datetime], object],
-    query: dict[str, Any] | None = None,
-    *,
-    deadline: str = "deadline",
-) -> int:
-    """The deadline sweep: `expire(entity, now)` on every entity matching `query` whose
-    `deadline` field has passed, each in a transaction of its own; how many it changed."""
-    now = datetime.now(UTC)
-    expired = 0
-    for item in await matching(repository, {**(query or {}), deadline: {"$lt": now}}):
-        expired += await change(repository, item.id, lambda fresh: expire(fresh, now))
-    return expired
 
 
 def deadline_in(seconds: float) -> datetime:
