@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -32,7 +33,7 @@ class ProgressPublisher:
         self._publisher: LogicPublisher = broker.publisher(
             subjects.progress(entity, "{id}"),
             schema=ProgressLines,
-            description=(ProgressLines.__doc__ or "").strip(),
+            description=inspect.cleandoc(ProgressLines.__doc__ or ""),
         )
 
     async def publish(

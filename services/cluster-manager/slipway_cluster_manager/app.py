@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 
@@ -11,19 +10,25 @@ from pymongo import ASCENDING
 
 from slipway_cluster_manager.adapters.host import read_host_capabilities
 from slipway_cluster_manager.adapters.kubeconfig_driver import KubeconfigDriver
+from slipway_cluster_manager.adapters.kubeconfig_file import KubeconfigFiles
 from slipway_cluster_manager.adapters.minikube import MinikubeDriver
 from slipway_cluster_manager.adapters.sim_driver import SimDriver
 from slipway_cluster_manager.domain.cluster import ClusterAggregate
 from slipway_cluster_manager.domain.ports import ClusterDriver
-from slipway_cluster_manager.handlers import commands
+from slipway_cluster_manager.handlers import commands, queries
 from slipway_cluster_manager.handlers.jobs import job_router
-from slipway_cluster_manager.service import OPERATE, UNIQUE_NAME_INDEX, ClusterService
+from slipway_cluster_manager.service_layer.clusters import UNIQUE_NAME_INDEX
+from slipway_cluster_manager.service_layer.dependencies import Dependencies
+from slipway_cluster_manager.service_layer.health import probe_clusters
+from slipway_cluster_manager.service_layer.operations import OPERATE
+from slipway_cluster_manager.service_layer.sweeps import expire_overdue_operations
 from slipway_cluster_manager.settings import ClusterManagerSettings
 from slipway_contracts import subjects
 from slipway_contracts.entities import ClusterDriverName, MinikubeCluster
 from slipway_contracts.events import events_of
 from slipway_contracts.jobs import ClusterOperationJob
-from slipway_libs.messaging import JOBS_STREAM, DeclaredPublishers
+from slipway_libs.messaging import DeclaredPublishers
+from slipway_libs.storage import Repository
 from slipway_libs.worker import WorkerKit, build_worker_app
 
 SERVICE = "cluster-manager"
@@ -33,8 +38,9 @@ CLUSTER = subjects.MINIKUBE_CLUSTER
 def declare_publishers(publishers: DeclaredPublishers) -> None:
     publishers.declare_events(CLUSTER, events_of(CLUSTER))
     publishers.declare(
-        OPERATE, JOBS_STREAM, ClusterOperationJob, "Start, stop or restart one cluster."
+        OPERATE, subjects.JOBS_STREAM, ClusterOperationJob, "Start, stop or restart one cluster."
     )
+    publishers.declare_progress(CLUSTER)
 
 
 def make_drivers(settings: ClusterManagerSettings) -> dict[str, ClusterDriver]:
@@ -62,35 +68,44 @@ async def assemble(kit: WorkerKit[ClusterManagerSettings]) -> None:
     settings = kit.settings
     # httpx logs every request at INFO: one line per health probe of every sim cluster.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    clusters = kit.repository("minikube_clusters", MinikubeCluster, ClusterAggregate, CLUSTER)
-
-    async def unique_names() -> None:
-        await clusters.collection.create_index(
-            [("name", ASCENDING)], unique=True, name=UNIQUE_NAME_INDEX
-        )
-        await clusters.collection.create_index("operation.deadline")
-
-    kit.setup(unique_names)
-
-    async def progress(cluster_id: str, operation_id: str, lines: list[str]) -> None:
-        with contextlib.suppress(Exception):  # live progress is best effort
-            await kit.broker.publish(
-                {"id": cluster_id, "operation_id": operation_id, "lines": lines},
-                subjects.progress(CLUSTER, cluster_id),
-            )
-
-    host = functools.partial(
-        read_host_capabilities, settings.clusters_dir, memory_reserve_mb=settings.memory_reserve_mb
+    clusters = kit.repository(
+        "minikube_clusters",
+        MinikubeCluster,
+        ClusterAggregate,
+        CLUSTER,
+        deadline_field="operation.deadline",
     )
-    service = ClusterService(
-        settings, kit.database, clusters, make_drivers(settings), host, progress
+    kit.setup(functools.partial(create_indexes, clusters))
+    deps = Dependencies(
+        settings=settings,
+        clusters=clusters,
+        drivers=make_drivers(settings),
+        host=functools.partial(
+            read_host_capabilities,
+            settings.clusters_dir,
+            memory_reserve_mb=settings.memory_reserve_mb,
+        ),
+        kubeconfigs=KubeconfigFiles(),
+        progress=kit.progress(CLUSTER),
+        unit_of_work=kit.unit_of_work,
     )
-    kit.set_global("clusters", service)
-    kit.every(settings.reconcile_interval_s, service.expire_overdue, "deadline sweep")
-    kit.every(settings.probe_interval_s, service.probe_all, "health monitor")
+    kit.set_global("deps", deps)  # handlers: handlers.dependencies.Deps
+    # Each loop runs in a task of its own, with a unit of work of its own.
+    sweep = functools.partial(expire_overdue_operations, deps.for_one_task())
+    kit.every(settings.reconcile_interval_s, sweep, "deadline sweep")
+    monitor = functools.partial(probe_clusters, deps.for_one_task())
+    kit.every(settings.probe_interval_s, monitor, "health monitor")
     kit.log_when_ready(
         clusters_dir=str(settings.clusters_dir), probe_interval_s=settings.probe_interval_s
     )
+
+
+async def create_indexes(clusters: Repository[ClusterAggregate]) -> None:
+    """Cluster names are unique; the deadline sweep looks operations up by deadline."""
+    await clusters.collection.create_index(
+        [("name", ASCENDING)], unique=True, name=UNIQUE_NAME_INDEX
+    )
+    await clusters.collection.create_index("operation.deadline")
 
 
 def create_app(settings: ClusterManagerSettings | None = None) -> FastStream:
@@ -99,7 +114,11 @@ def create_app(settings: ClusterManagerSettings | None = None) -> FastStream:
         SERVICE,
         settings,
         database=settings.database,
-        routers=[commands.router, job_router(settings, settings.operation_concurrency)],
+        routers=[
+            commands.router,
+            queries.router,
+            job_router(settings, settings.operation_concurrency),
+        ],
         declare_publishers=declare_publishers,
         assemble=assemble,
     )

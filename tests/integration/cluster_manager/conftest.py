@@ -8,9 +8,9 @@ its own nats-server, so managers with different settings never compete for a sub
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,11 +22,13 @@ import pytest
 import slipway_devstack as devstack
 from slipway_simcluster import running_server_pid, stop_servers_under
 
+from slipway_contracts import subjects
 from tests.events import read_events
+from tests.waiting import eventually
 
 STANDIN = Path(__file__).resolve().parents[2] / "fixtures" / "minikube-standin" / "minikube"
 PROBE_INTERVAL_S = 1.0
-CLUSTER = "minikube_cluster"
+CLUSTER = subjects.MINIKUBE_CLUSTER
 
 
 @dataclass
@@ -85,23 +87,26 @@ class Manager:
         return self
 
     async def _wait_healthy(self, timeout_s: float = 60) -> None:
-        deadline = time.monotonic() + timeout_s
         client = await nats.connect(self.nats_url)
         try:
-            while time.monotonic() < deadline:
-                assert self.process is not None
-                if not self.process.alive:
-                    raise RuntimeError(f"the cluster-manager exited; see {self.log}")
-                try:
-                    reply = await client.request("slipway.health.cluster-manager", b"", timeout=1)
-                    if json.loads(reply.data).get("ok"):
-                        return
-                except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
-                    pass
-                await asyncio.sleep(0.2)
+            await eventually(
+                functools.partial(self._healthy, client),
+                timeout_s=timeout_s,
+                interval_s=0.2,
+                what=f"the cluster-manager healthy (see {self.log})",
+            )
         finally:
             await client.close()
-        raise TimeoutError(f"the cluster-manager did not become healthy; see {self.log}")
+
+    async def _healthy(self, client: nats.NATS) -> bool:
+        assert self.process is not None
+        if not self.process.alive:
+            raise RuntimeError(f"the cluster-manager exited; see {self.log}")
+        try:
+            reply = await client.request(subjects.health("cluster-manager"), b"", timeout=1)
+        except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+            return False
+        return bool(json.loads(reply.data).get("ok"))
 
     @property
     def log(self) -> Path:
@@ -172,10 +177,10 @@ class Bus:
         return json.loads(reply.data)  # type: ignore[no-any-return]
 
     async def command(self, action: str, body: dict[str, Any], **kw: Any) -> dict[str, Any]:
-        return await self.ask(f"slipway.{CLUSTER}.cmd.{action}", body, **kw)
+        return await self.ask(subjects.command(CLUSTER, action), body, **kw)
 
     async def query(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self.ask(f"slipway.{CLUSTER}.query.{name}", body)
+        return await self.ask(subjects.query(CLUSTER, name), body)
 
     async def create(self, **body: Any) -> dict[str, Any]:
         reply = await self.command("create", body)
@@ -194,14 +199,21 @@ class Bus:
         timeout_s: float = 30,
         what: str = "condition",
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s
-        cluster: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            cluster = await self.get(cluster_id)
-            if condition(cluster):
-                return cluster
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"{what} did not hold within {timeout_s}s; last: {cluster}")
+        try:
+            return await eventually(
+                functools.partial(self._holds, cluster_id, condition),
+                timeout_s=timeout_s,
+                interval_s=0.1,
+                what=what,
+            )
+        except AssertionError as failure:
+            raise AssertionError(f"{failure}; the cluster: {await self.get(cluster_id)}") from None
+
+    async def _holds(
+        self, cluster_id: str, condition: Callable[[dict[str, Any]], bool]
+    ) -> dict[str, Any] | None:
+        cluster = await self.get(cluster_id)
+        return cluster if condition(cluster) else None
 
     async def wait_status(
         self, cluster_id: str, status: str, timeout_s: float = 30
@@ -218,7 +230,7 @@ class Bus:
         """Every event of one cluster so far, oldest first, as a new subscriber sees them."""
         return [
             (subject.rsplit(".", 1)[-1], event)
-            for subject, event in await read_events(self.client, f"slipway.events.{CLUSTER}.>")
+            for subject, event in await read_events(self.client, subjects.event(CLUSTER, ">"))
             if event["subject"] == cluster_id
         ]
 

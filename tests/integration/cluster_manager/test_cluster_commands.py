@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from slipway_cluster_manager.adapters.host import read_host_capabilities
-from tests.integration.cluster_manager.conftest import Bus
+from slipway_contracts import subjects
+from tests.integration.cluster_manager.conftest import CLUSTER, Bus
 
 TEN_TB_IN_MB = 10 * 1024 * 1024
 
@@ -119,13 +120,13 @@ async def test_a_stale_revision_is_a_failed_precondition(bus: Bus) -> None:
 
 async def test_unknown_clusters_are_not_found(bus: Bus) -> None:
     for subject, body in (
-        ("cmd.start", {"id": "nope"}),
-        ("cmd.delete", {"id": "nope"}),
-        ("query.get", {"id": "nope"}),
-        ("query.kubeconfig", {"id": "nope"}),
-        ("cmd.load_image", {"id": "nope", "image": "web:1.0.0"}),
+        (subjects.command(CLUSTER, "start"), {"id": "nope"}),
+        (subjects.command(CLUSTER, "delete"), {"id": "nope"}),
+        (subjects.query(CLUSTER, "get"), {"id": "nope"}),
+        (subjects.query(CLUSTER, "kubeconfig"), {"id": "nope"}),
+        (subjects.command(CLUSTER, "load_image"), {"id": "nope", "image": "web:1.0.0"}),
     ):
-        reply = await bus.ask(f"slipway.minikube_cluster.{subject}", body)
+        reply = await bus.ask(subject, body)
         assert reply["error"]["code"] == "not_found", (subject, reply)
         assert reply["error"]["message"] == "minikube_cluster 'nope' does not exist"
 

@@ -16,8 +16,9 @@ import nats
 import pytest
 from nats.aio.msg import Msg
 
+from slipway_contracts import subjects
 from tests.helpers import live_processes
-from tests.integration.cluster_manager.conftest import STANDIN, Bus, Manager
+from tests.integration.cluster_manager.conftest import CLUSTER, STANDIN, Bus, Manager
 
 pytestmark = pytest.mark.skipif(
     (os.cpu_count() or 1) < 2, reason="minikube needs 2 cores and this host has fewer"
@@ -66,7 +67,7 @@ async def test_a_minikube_cluster_runs_the_documented_commands(bus: Bus) -> None
         live.extend(json.loads(msg.data)["lines"])
 
     subscription = await bus.client.subscribe(
-        f"slipway.progress.minikube_cluster.{created['id']}", cb=on_progress
+        subjects.progress(CLUSTER, created["id"]), cb=on_progress
     )
     assert (await bus.command("start", {"id": created["id"]}))["ok"]
 

@@ -26,7 +26,8 @@ from slipway_cluster_manager.domain.ports import (
     PermanentDriverError,
     TemporaryDriverError,
 )
-from tests.helpers import image_archive, live_processes, wait_until
+from tests.helpers import image_archive, live_processes
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.asyncio
 
@@ -312,7 +313,7 @@ async def test_progress_arrives_while_a_slow_start_is_still_running(standin: Sta
     driver = standin.driver(MINIKUBE_STANDIN_START_SECONDS="3")
 
     start = asyncio.create_task(driver.start(standin.spec(), progress))
-    await wait_until(lambda: len(progress.lines) >= 2)
+    await eventually(lambda: len(progress.lines) >= 2)
     still_running = not start.done()
     await start
 
@@ -329,20 +330,20 @@ async def test_a_start_past_its_deadline_is_killed_and_retryable(standin: StandI
 
     assert failure.value.code == "TIMEOUT"
     assert failure.value.message.startswith("minikube start did not finish within 1 s")
-    await wait_until(lambda: not standin_pids(standin.home))
+    await eventually(lambda: not standin_pids(standin.home))
 
 
 async def test_a_cancelled_start_leaves_no_minikube_process_behind(standin: StandIn) -> None:
     progress = ProgressLog()
     driver = standin.driver(MINIKUBE_STANDIN_START_SECONDS="60")
     start = asyncio.create_task(driver.start(standin.spec(), progress))
-    await wait_until(lambda: len(progress.lines) >= 1)
+    await eventually(lambda: len(progress.lines) >= 1)
 
     start.cancel()
     with pytest.raises(asyncio.CancelledError):
         await start
 
-    await wait_until(lambda: not standin_pids(standin.home))
+    await eventually(lambda: not standin_pids(standin.home))
 
 
 async def test_a_failing_progress_callback_does_not_abort_the_start(standin: StandIn) -> None:

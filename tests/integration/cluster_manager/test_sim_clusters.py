@@ -4,6 +4,7 @@ over NATS exactly as the gateway drives it, checked with kubectl and the officia
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import signal
@@ -17,6 +18,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from tests.integration.cluster_manager.conftest import PROBE_INTERVAL_S, Bus, Manager
+from tests.waiting import eventually
 
 KUBECTL = shutil.which("kubectl")
 
@@ -184,6 +186,12 @@ async def test_deleting_a_running_sim_cluster_stops_it_and_removes_its_files(bus
     await bus.delete(again["id"])
 
 
+async def running_until(bus: Bus, cluster_id: str, moment: float) -> bool:
+    """Whether `moment` has passed; fails at once if the cluster is not running."""
+    assert (await bus.get(cluster_id))["status"] == "running"
+    return time.monotonic() > moment
+
+
 async def test_a_restarted_cluster_manager_adopts_its_running_clusters(
     start_manager: Any,
 ) -> None:
@@ -204,10 +212,12 @@ async def test_a_restarted_cluster_manager_adopts_its_running_clusters(
         refused = await bus.command("start", {"id": cluster["id"]})
         assert refused["error"]["code"] == "conflict"
         # Probe rounds of the new process find the adopted cluster healthy.
-        deadline = time.monotonic() + 3 * PROBE_INTERVAL_S
-        while time.monotonic() < deadline:
-            assert (await bus.get(cluster["id"]))["status"] == "running"
-            await asyncio.sleep(0.2)
+        rounds_over = time.monotonic() + 3 * PROBE_INTERVAL_S
+        await eventually(
+            functools.partial(running_until, bus, cluster["id"], rounds_over),
+            interval_s=0.2,
+            what="three probe rounds over, the cluster running throughout",
+        )
 
         assert (await bus.command("stop", {"id": cluster["id"]}))["ok"]
         await bus.wait_status(cluster["id"], "stopped")

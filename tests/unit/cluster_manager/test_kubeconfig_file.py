@@ -1,4 +1,5 @@
-"""One context is cut out of a kubeconfig, self-contained, ready for another process."""
+"""One context is cut out of a kubeconfig, self-contained, ready for another process; an
+attached cluster's kubeconfig and context are checked and resolved (`KubeconfigFiles`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from slipway_cluster_manager.adapters.kubeconfig_file import KubeconfigError, extract_context
+from slipway_cluster_manager.adapters.kubeconfig_file import (
+    KubeconfigError,
+    KubeconfigFiles,
+    extract_context,
+)
+from slipway_cluster_manager.domain.ports import Attachment, InvalidClusterSpec
 
 
 def write_kubeconfig(directory: Path) -> Path:
@@ -84,3 +90,39 @@ def test_an_unknown_context_is_reported_by_name(tmp_path: Path) -> None:
 def test_a_missing_file_is_reported_with_its_path(tmp_path: Path) -> None:
     with pytest.raises(KubeconfigError, match=f"kubeconfig {tmp_path / 'absent'} does not exist"):
         extract_context(tmp_path / "absent", None)
+
+
+def test_an_attachment_resolves_the_current_context(tmp_path: Path) -> None:
+    path = write_kubeconfig(tmp_path)
+
+    assert KubeconfigFiles().attachment(str(path), None) == Attachment(str(path), "other")
+    assert KubeconfigFiles().attachment(str(path), "demo") == Attachment(str(path), "demo")
+
+
+def test_without_a_file_an_attachment_uses_the_one_kubectl_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_kubeconfig(tmp_path)
+    monkeypatch.setenv("KUBECONFIG", f"{path}:/elsewhere/config")
+
+    assert KubeconfigFiles().attachment(None, "demo") == Attachment(str(path), "demo")
+
+
+def test_an_attachment_names_the_field_it_cannot_use(tmp_path: Path) -> None:
+    path = write_kubeconfig(tmp_path)
+
+    with pytest.raises(InvalidClusterSpec) as no_file:
+        KubeconfigFiles().attachment(str(tmp_path / "absent"), "demo")
+    with pytest.raises(InvalidClusterSpec) as no_context:
+        KubeconfigFiles().attachment(str(path), "nope")
+
+    assert no_file.value.field == "kubeconfig"
+    assert no_context.value.field == "context"
+    assert no_context.value.message == "context: the kubeconfig has no context named 'nope'"
+
+
+def test_the_api_server_is_read_from_the_current_context(tmp_path: Path) -> None:
+    text = extract_context(write_kubeconfig(tmp_path), "demo")
+
+    assert KubeconfigFiles().api_server(text) == "https://127.0.0.1:6443"
+    assert KubeconfigFiles().api_server("not: [a kubeconfig") is None

@@ -11,7 +11,6 @@ kubectl would use them), falling back to `/version` where `/readyz` is not allow
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import urllib3
@@ -19,7 +18,11 @@ from kubernetes import client as k8s_client
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.config.kube_config import load_kube_config
 
-from slipway_cluster_manager.adapters.kubeconfig_file import KubeconfigError, extract_context
+from slipway_cluster_manager.adapters.kubeconfig_file import (
+    KubeconfigError,
+    default_kubeconfig_path,
+    extract_context,
+)
 from slipway_cluster_manager.domain.ports import (
     ClusterSpec,
     ImageTar,
@@ -37,12 +40,6 @@ NO_IMAGE_LOAD = (
 )
 _FALLBACK_STATUSES = frozenset({401, 403, 404})
 _BODY_EXCERPT = 300
-
-
-def default_kubeconfig_path() -> Path:
-    """Where kubectl would look: the first path of $KUBECONFIG, else ~/.kube/config."""
-    paths = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
-    return Path(paths[0]) if paths else Path.home() / ".kube" / "config"
 
 
 class KubeconfigDriver:

@@ -3,17 +3,21 @@
 What `kubectl config view --raw --minify --flatten --context NAME` does, without
 needing kubectl: keep the context, its cluster and its user; turn file references
 (certificate-authority, client-certificate, client-key, tokenFile) into inline data so
-the result works on any machine and in any process.
+the result works on any machine and in any process. `KubeconfigFiles` offers this to the
+use cases (the `Kubeconfigs` port).
 """
 
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from slipway_cluster_manager.domain.ports import Attachment, InvalidClusterSpec
 
 # file-reference key -> inline key, per kubeconfig section
 _CLUSTER_FILES = {"certificate-authority": "certificate-authority-data"}
@@ -22,6 +26,12 @@ _USER_FILES = {"client-certificate": "client-certificate-data", "client-key": "c
 
 class KubeconfigError(Exception):
     """The kubeconfig is missing, unreadable, or lacks what was asked for."""
+
+
+def default_kubeconfig_path() -> Path:
+    """Where kubectl would look: the first path of $KUBECONFIG, else ~/.kube/config."""
+    paths = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    return Path(paths[0]) if paths else Path.home() / ".kube" / "config"
 
 
 def load_kubeconfig(path: Path) -> dict[str, Any]:
@@ -124,3 +134,25 @@ def server_of(kubeconfig: str) -> str | None:
     except (yaml.YAMLError, KubeconfigError, KeyError, TypeError):
         return None
     return str(server) if server else None
+
+
+class KubeconfigFiles:
+    """The kubeconfig files of this host (the `Kubeconfigs` port)."""
+
+    def attachment(self, kubeconfig: str | None, context: str | None) -> Attachment:
+        """The file and context an attached cluster uses, checked to be readable and to
+        hold the context; InvalidClusterSpec naming `kubeconfig` or `context` if not."""
+        path = Path(kubeconfig).expanduser() if kubeconfig else default_kubeconfig_path()
+        try:
+            document = load_kubeconfig(path)
+        except KubeconfigError as error:
+            raise InvalidClusterSpec("kubeconfig", str(error)) from None
+        try:
+            minified = minify_kubeconfig(document, context, base_dir=path.parent)
+        except KubeconfigError as error:
+            raise InvalidClusterSpec("context" if context else "kubeconfig", str(error)) from None
+        return Attachment(kubeconfig=str(path), context=minified["current-context"])
+
+    def api_server(self, kubeconfig: str) -> str | None:
+        """The API server URL of a kubeconfig text's current context."""
+        return server_of(kubeconfig)

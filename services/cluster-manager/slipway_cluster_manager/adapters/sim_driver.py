@@ -43,6 +43,7 @@ from slipway_simcluster import (
 from slipway_simcluster.client import SimulatedClusterClient
 
 from slipway_cluster_manager.domain.ports import (
+    IMAGE_NOT_FOUND,
     ClusterSpec,
     ImageTar,
     PermanentDriverError,
@@ -54,7 +55,6 @@ from slipway_cluster_manager.domain.ports import (
 TOKEN_FILE = "token"
 KUBECONFIG_FILE = "kubeconfig"
 DEFAULT_DOCKER_SOCKET = Path("/var/run/docker.sock")
-IMAGE_NOT_FOUND = "IMAGE_NOT_FOUND"
 STOP_GRACE_S = 10.0
 
 

@@ -33,12 +33,16 @@ ATTACHED = (
 
 def overdue_reason(operation: ClusterOperation) -> str:
     """Why an operation that ran out of time failed: "start did not finish within 600 s"."""
-    allowed = (operation.deadline - operation.started_at).total_seconds()
+    # Rounded: the deadline is set a few microseconds before or after `started_at`.
+    allowed = round((operation.deadline - operation.started_at).total_seconds(), 3)
     return f"{operation.action} did not finish within {allowed:g} s"
 
 
 class ClusterAggregate(Aggregate[MinikubeCluster]):
     table = TransitionTable.of("minikube_cluster", CLUSTER_TRANSITIONS)
+    # An operation may be in flight whatever the status says (a start leaves a cluster
+    # `stopped` until it is up): its deadline, not the status, tells whether it is due.
+    in_flight = tuple(ClusterStatus)
 
     @classmethod
     def register(
@@ -160,13 +164,16 @@ class ClusterAggregate(Aggregate[MinikubeCluster]):
         if self.is_current_operation(operation_id):
             self.move(ClusterStatus.ERROR, operation=None, reason=reason)
 
-    def expire(self, now: datetime) -> bool:
-        """End an operation still in flight past its deadline in `error`."""
+    def deadline(self) -> datetime | None:
+        """When the operation in flight must be over (None between operations)."""
         operation = self.state.operation
-        if operation is None or operation.deadline > now:
-            return False
-        self.operation_failed(operation.id, overdue_reason(operation))
-        return True
+        return operation.deadline if operation is not None else None
+
+    def overdue(self, deadline: datetime) -> None:
+        """The operation outlived its deadline: `error`, saying how long it was allowed."""
+        operation = self.state.operation
+        if operation is not None:
+            self.operation_failed(operation.id, overdue_reason(operation))
 
     # --- health -------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
-"""The cluster driver port and the value types it speaks.
+"""The ports of the cluster-manager: the cluster driver and the value types it speaks,
+the kubeconfig files of attached clusters, and the live-progress channel.
 
 One driver per cluster backend (`minikube`, `kubeconfig`, `sim`). The cluster-manager's
-jobs call a driver through `ClusterDriver`; tests use fakes that implement the same
-protocol.
+use cases call a driver through `ClusterDriver`; tests use fakes that implement the same
+protocols.
 
 Errors follow the kopf split (`TemporaryError` / `PermanentError`): a driver raises
 `TemporaryDriverError` when the same call may succeed later (the job is nacked and
@@ -25,6 +26,9 @@ Progress = Callable[[str], Awaitable[None]]
 
 ImageTar = AsyncIterator[bytes] | Path
 """An image archive (`docker save` format), streamed or as a file."""
+
+IMAGE_NOT_FOUND = "IMAGE_NOT_FOUND"
+"""`DriverError.code` of an image load whose image the host does not have."""
 
 
 @dataclass(frozen=True)
@@ -131,3 +135,33 @@ class ClusterDriver(Protocol):
         from where it finds images by itself (minikube: the host's Docker daemon).
         """
         ...
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """Where an attached cluster is found: an absolute kubeconfig path and its context."""
+
+    kubeconfig: str
+    context: str
+
+
+class Kubeconfigs(Protocol):
+    """The kubeconfig files of this host, and what a kubeconfig says."""
+
+    def attachment(self, kubeconfig: str | None, context: str | None) -> Attachment:
+        """The file (default: where kubectl looks) and context (default: its
+        current-context) an attached cluster uses; InvalidClusterSpec naming `kubeconfig`
+        or `context` when either cannot be used."""
+        ...
+
+    def api_server(self, kubeconfig: str) -> str | None:
+        """The API server URL of a kubeconfig text's current context (None if it has none)."""
+        ...
+
+
+class ProgressChannel(Protocol):
+    """Where live progress lines of a cluster operation go (best effort, never raises)."""
+
+    async def publish(
+        self, entity_id: str, lines: list[str], operation_id: str | None = None
+    ) -> None: ...

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import functools
 
-from faststream import Context
 from faststream.nats import NatsMessage, NatsRouter
 
-from slipway_cluster_manager.service import OPERATE, ClusterService
+from slipway_cluster_manager.handlers.dependencies import Deps
+from slipway_cluster_manager.service_layer.operations import (
+    OPERATE,
+    abandon_operation,
+    carry_out_operation,
+)
 from slipway_contracts.jobs import ClusterOperationJob
-from slipway_libs.jobs import delivery_count, job_subscriber
+from slipway_libs.jobs import job_subscriber, run_job
 from slipway_libs.settings import CommonSettings
-
-Clusters = Annotated[ClusterService, Context("clusters")]
 
 
 def job_router(settings: CommonSettings, concurrency: int) -> NatsRouter:
@@ -20,8 +22,13 @@ def job_router(settings: CommonSettings, concurrency: int) -> NatsRouter:
     router = NatsRouter()
 
     @job_subscriber(router, OPERATE, "cluster-manager-operate", settings, max_workers=concurrency)
-    async def operate(job: ClusterOperationJob, msg: NatsMessage, clusters: Clusters) -> None:
+    async def operate(job: ClusterOperationJob, msg: NatsMessage, deps: Deps) -> None:
         """Start, stop or restart one cluster; a job whose operation ended changes nothing."""
-        await clusters.run_operation(job, msg, delivery_count(msg))
+        await run_job(
+            msg,
+            deps.settings,
+            work=functools.partial(carry_out_operation, deps, job),
+            give_up=functools.partial(abandon_operation, deps, job),
+        )
 
     return router

@@ -1,0 +1,1 @@
+"""The cluster-manager's use cases, one module per concern (see the service README)."""

@@ -1,0 +1,153 @@
+"""Registering, deleting and reading clusters.
+
+A cluster is registered `stopped` (with `start`, its first start is queued at once); its
+request is checked against the host's capabilities, or, for an attached cluster, against
+its kubeconfig file. Deleting removes the cluster from its backend (stopping it first),
+then the record.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from slipway_cluster_manager.domain.capabilities import minimums_for, validate_cluster_request
+from slipway_cluster_manager.domain.cluster import ClusterAggregate
+from slipway_cluster_manager.domain.ports import DriverError, InvalidClusterSpec
+from slipway_cluster_manager.service_layer.dependencies import Dependencies
+from slipway_cluster_manager.service_layer.drivers import driver_of, refusal
+from slipway_cluster_manager.service_layer.operations import new_operation, queue_operation
+from slipway_contracts.commands import CreateCluster, DeleteCluster
+from slipway_contracts.entities import ClusterDriverName
+from slipway_contracts.queries import GetEntity, GetKubeconfig, ListEntities
+from slipway_libs import context
+from slipway_libs.errors import Conflict, InvalidInput
+from slipway_libs.messaging import conflict_on
+from slipway_libs.unit_of_work import check_if_match, idempotent, ok, page_of
+
+log = logging.getLogger(__name__)
+
+UNIQUE_NAME_INDEX = "name_unique"
+"""The storage's unique index on `name` (it settles two creates racing for one name)."""
+
+
+@idempotent
+async def create_cluster(deps: Dependencies, command: CreateCluster) -> dict[str, Any]:
+    """Register a cluster, stopped; with `start` its start is queued too."""
+    checked = _checked_request(deps, command)
+    taken = Conflict(f"a cluster named '{command.name}' already exists", {"name": command.name})
+    async with deps.uow:
+        if await deps.clusters.matching(name=checked.name):
+            raise taken
+        start = new_operation(deps.settings, checked.driver, "start") if checked.start else None
+        cluster = ClusterAggregate.register(checked, cluster_id=context.new_id(), start=start)
+        deps.clusters.add(cluster)
+        if start is not None:
+            queue_operation(deps.uow, cluster)
+        with conflict_on(UNIQUE_NAME_INDEX, taken):
+            return await deps.uow.commit(answer=cluster.snapshot())
+
+
+@idempotent
+async def delete_cluster(deps: Dependencies, command: DeleteCluster) -> dict[str, Any]:
+    """Remove the cluster from its backend (stopping it first), then the record."""
+    found = await deps.clusters.find(command.id)
+    if found is not None:  # None: gone (NotFound below)
+        check_if_match(found, command.expected_revision)
+        found.check_deletable()
+        await _remove_from_backend(deps, found)
+    async with deps.uow:
+        cluster = await deps.clusters.get(command.id)
+        check_if_match(cluster, command.expected_revision)
+        cluster.check_deletable()
+        cluster.mark_deleted()
+        return await deps.uow.commit(answer=cluster.snapshot())
+
+
+async def get_cluster(deps: Dependencies, query: GetEntity) -> dict[str, Any]:
+    """One cluster (NotFound naming it)."""
+    return ok((await deps.clusters.get(query.id)).snapshot())
+
+
+async def list_clusters(deps: Dependencies, query: ListEntities) -> dict[str, Any]:
+    """One page of clusters, oldest first, optionally of one status."""
+    items, next_cursor = await deps.clusters.listing(
+        status=query.status, cursor=query.cursor, limit=query.limit
+    )
+    return ok(page_of(items, next_cursor))
+
+
+async def cluster_kubeconfig(deps: Dependencies, query: GetKubeconfig) -> dict[str, Any]:
+    """The running cluster's self-contained kubeconfig (YAML text), for kubectl."""
+    cluster = await deps.clusters.get(query.id)
+    cluster.require_running("hand out its kubeconfig")
+    driver, spec = driver_of(deps, cluster.state)
+    try:
+        text = await driver.kubeconfig(spec)
+    except DriverError as error:
+        raise refusal(error) from None
+    return ok(
+        {
+            "id": cluster.id,
+            "name": cluster.name,
+            "api_server": deps.kubeconfigs.api_server(text),
+            "kubeconfig": text,
+        }
+    )
+
+
+async def _remove_from_backend(deps: Dependencies, cluster: ClusterAggregate) -> None:
+    driver, spec = driver_of(deps, cluster.state)
+    if not cluster.attached and cluster.status != "stopped":
+        try:
+            await driver.stop(spec)
+        except DriverError as error:  # delete removes a running cluster all the same
+            log.warning("stop before delete of %s failed: %s", cluster.name, error.message)
+    try:
+        await driver.delete(spec)
+    except DriverError as error:
+        raise refusal(error) from None
+
+
+def _checked_request(deps: Dependencies, command: CreateCluster) -> CreateCluster:
+    """The request as it will be kept, or InvalidInput naming every bad field."""
+    if command.driver is ClusterDriverName.KUBECONFIG:
+        return _checked_attachment(deps, command)
+    for field in ("kubeconfig", "context"):
+        if getattr(command, field) is not None:
+            raise InvalidInput.field(field, "is only for clusters with driver 'kubeconfig'")
+    errors = validate_cluster_request(
+        name=command.name,
+        cpus=command.cpus,
+        memory_mb=command.memory,
+        disk_size_mb=command.disk_size,
+        kubernetes_version=command.kubernetes_version,
+        host=deps.host(),
+        minimums=minimums_for(str(command.driver)),
+    )
+    if errors:
+        raise InvalidInput(
+            "invalid input: " + "; ".join(str(e) for e in errors),
+            [{"field": e.field, "message": e.message} for e in errors],
+        )
+    return command
+
+
+def _checked_attachment(deps: Dependencies, command: CreateCluster) -> CreateCluster:
+    """An attached cluster needs a readable kubeconfig with the named context."""
+    if command.start:
+        raise InvalidInput.field(
+            "start",
+            "an attached cluster is not started by Slipway; it turns running once its "
+            "API server answers a health probe",
+        )
+    if command.kubeconfig and not Path(command.kubeconfig).expanduser().is_absolute():
+        raise InvalidInput.field("kubeconfig", f"'{command.kubeconfig}' is not an absolute path")
+    try:
+        attachment = deps.kubeconfigs.attachment(command.kubeconfig, command.context)
+    except InvalidClusterSpec as error:
+        raise refusal(error) from None
+    return command.model_copy(
+        update={"kubeconfig": attachment.kubeconfig, "context": attachment.context}
+    )
