@@ -19,8 +19,10 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
+from slipway_contracts import subjects
 from tests.events import replay
-from tests.stack import Stack, poll, wait_status
+from tests.stack import Stack, wait_status
+from tests.waiting import poll
 
 pytestmark = pytest.mark.slow
 PROBLEM = "application/problem+json"
@@ -201,7 +203,9 @@ def test_deleting_the_deployment_with_kubectl_is_reported_as_drift(
     )
     assert deleted.returncode == 0, deleted.stderr
     drifted = poll(
-        lambda: (found := client.get(location).json()).get("drift") and found, 30, what="drift"
+        lambda: (found := client.get(location).json()).get("drift") and found,
+        timeout_s=30,
+        what="drift",
     )
     assert drifted["drift"] == f"Deployment default/{created['name']} was deleted outside Slipway"
     assert drifted["status"] == "failed"
@@ -255,9 +259,9 @@ def test_two_hundred_concurrent_deployments_all_run_with_one_running_event_each(
             if not cursor:
                 return ids <= running
 
-    poll(all_running, 240, 0.5, f"{CONCURRENT} deployments running")
+    poll(all_running, timeout_s=240, interval_s=0.5, what=f"{CONCURRENT} deployments running")
     record_property("all_running_s", round(time.monotonic() - started, 1))
     counts: dict[str, int] = {}
-    for _, event in replay(stack.nats_url, "slipway.events.deployment.running"):
+    for _, event in replay(stack.nats_url, subjects.event(subjects.DEPLOYMENT, "running")):
         counts[event["subject"]] = counts.get(event["subject"], 0) + 1
     assert {i: counts.get(i, 0) for i in ids} == dict.fromkeys(ids, 1)

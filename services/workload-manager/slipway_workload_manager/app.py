@@ -4,8 +4,7 @@ cluster-manager and Kubernetes adapters, NATS handlers and the reconcile loops."
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from typing import Any
+from functools import partial
 
 from faststream import FastStream
 
@@ -13,23 +12,23 @@ from slipway_contracts import subjects
 from slipway_contracts.entities import Deployment, Service
 from slipway_contracts.events import events_of
 from slipway_contracts.jobs import ApplyServiceJob, RolloutJob
-from slipway_libs.messaging import JOBS_STREAM, DeclaredPublishers
+from slipway_libs.messaging import DeclaredPublishers
 from slipway_libs.worker import WorkerKit, build_worker_app
 from slipway_workload_manager.adapters.bookkeeping import Leftovers, LoadedImages
-from slipway_workload_manager.adapters.cluster_manager import NatsClusterManager, owner_snapshot
+from slipway_workload_manager.adapters.cluster_manager import NatsClusterManager, OwnerQueries
 from slipway_workload_manager.adapters.kubernetes import KubernetesWorkloads
+from slipway_workload_manager.adapters.mongo import WorkloadRepository
 from slipway_workload_manager.adapters.projections import Projections
-from slipway_workload_manager.clusters import ClusterConnections
 from slipway_workload_manager.domain.deployment import DeploymentAggregate
-from slipway_workload_manager.domain.service import ServiceAggregate
+from slipway_workload_manager.domain.kube_service import KubeServiceAggregate
 from slipway_workload_manager.handlers import commands
+from slipway_workload_manager.handlers.context import DEPENDENCIES
 from slipway_workload_manager.handlers.events import events_router
 from slipway_workload_manager.handlers.jobs import job_router
-from slipway_workload_manager.parts import WorkloadParts
-from slipway_workload_manager.reconcile import Reconciler
-from slipway_workload_manager.rollouts import Rollouts
-from slipway_workload_manager.scheduling import APPLY_SUBJECT, ROLLOUT_SUBJECT
-from slipway_workload_manager.service import WorkloadService, ensure_workload_indexes
+from slipway_workload_manager.service_layer import reconciliation, sweeps
+from slipway_workload_manager.service_layer.cluster_access import ClusterConnections
+from slipway_workload_manager.service_layer.dependencies import Dependencies
+from slipway_workload_manager.service_layer.scheduling import APPLY_SUBJECT, ROLLOUT_SUBJECT
 from slipway_workload_manager.settings import WorkloadManagerSettings
 
 SERVICE = "workload-manager"
@@ -39,63 +38,73 @@ def declare_publishers(publishers: DeclaredPublishers) -> None:
     publishers.declare_events(subjects.DEPLOYMENT, events_of(subjects.DEPLOYMENT))
     publishers.declare_events(subjects.SERVICE, events_of(subjects.SERVICE))
     publishers.declare(
-        ROLLOUT_SUBJECT, JOBS_STREAM, RolloutJob, "Roll one Deployment out to its cluster."
+        ROLLOUT_SUBJECT, subjects.JOBS_STREAM, RolloutJob, "Roll one Deployment out to its cluster."
     )
-    publishers.declare(APPLY_SUBJECT, JOBS_STREAM, ApplyServiceJob, "Apply one Service.")
+    publishers.declare(APPLY_SUBJECT, subjects.JOBS_STREAM, ApplyServiceJob, "Apply one Service.")
+    publishers.declare_progress(subjects.DEPLOYMENT)
+    publishers.declare_progress(subjects.SERVICE)
+
+
+async def close_at_shutdown(cluster: KubernetesWorkloads) -> None:
+    """Keep the cluster clients until the service stops, then close them."""
+    try:
+        await asyncio.Event().wait()
+    finally:
+        cluster.close()
 
 
 async def assemble(kit: WorkerKit[WorkloadManagerSettings]) -> None:
     settings = kit.settings
-    deployments = kit.repository(
-        "deployments", Deployment, DeploymentAggregate, subjects.DEPLOYMENT
+    source = f"/slipway/{SERVICE}"
+    deployments = WorkloadRepository(
+        kit.database,
+        "deployments",
+        Deployment,
+        DeploymentAggregate,
+        subjects.DEPLOYMENT,
+        source,
+        lookups=("image_id",),
     )
-    services = kit.repository("services", Service, ServiceAggregate, subjects.SERVICE)
-
-    async def lookup(entity: str, entity_id: str) -> dict[str, Any] | None:
-        return await owner_snapshot(
-            kit.broker, entity, entity_id, settings.cluster_manager_timeout_s
-        )
-
-    projections = Projections(kit.database, lookup)
+    kube_services = WorkloadRepository(
+        kit.database,
+        "services",
+        Service,
+        KubeServiceAggregate,
+        subjects.SERVICE,
+        source,
+        lookups=("deployment_id",),
+    )
+    owners = OwnerQueries(kit.broker, timeout_s=settings.cluster_manager_timeout_s)
+    projections = Projections(kit.database, owners.snapshot)
     leftovers = Leftovers(kit.database)
-
-    async def indexes() -> None:
-        await ensure_workload_indexes(deployments, services)
-        await projections.ensure_indexes()
-        await leftovers.ensure_indexes()
-
-    kit.setup(indexes)
+    kit.setup(deployments.ensure_indexes)
+    kit.setup(kube_services.ensure_indexes)
+    kit.setup(projections.ensure_indexes)
+    kit.setup(leftovers.ensure_indexes)
     manager = NatsClusterManager(
         kit.broker,
         query_timeout_s=settings.cluster_manager_timeout_s,
         load_timeout_s=settings.image_load_timeout_s,
     )
-    connections = ClusterConnections(manager, LoadedImages(kit.database))
     cluster = KubernetesWorkloads()
-
-    async def close_cluster_clients() -> None:
-        try:
-            await asyncio.Event().wait()  # until the service stops
-        finally:
-            cluster.close()
-
-    kit.run(close_cluster_clients())
-
-    async def progress(entity: str, entity_id: str, line: str) -> None:
-        with contextlib.suppress(Exception):  # live progress is best effort
-            await kit.broker.publish(
-                {"id": entity_id, "lines": [line]}, subjects.progress(entity, entity_id)
-            )
-
-    parts = WorkloadParts(
-        settings, deployments, services, projections, leftovers, cluster, connections
+    kit.run(close_at_shutdown(cluster))
+    deps = Dependencies(
+        settings=settings,
+        uow=kit.unit_of_work(),
+        deployments=deployments,
+        kube_services=kube_services,
+        projections=projections,
+        leftovers=leftovers,
+        cluster=cluster,
+        connections=ClusterConnections(manager, LoadedImages(kit.database)),
+        deployment_progress=kit.progress(subjects.DEPLOYMENT),
+        kube_service_progress=kit.progress(subjects.SERVICE),
     )
-    kit.set_global("workloads", WorkloadService(parts))
-    kit.set_global("rollouts", Rollouts(parts, progress))
-    reconciler = Reconciler(parts)
-    kit.set_global("reconciler", reconciler)
-    kit.every(settings.reconcile_interval_s, reconciler.expire_overdue, "deadline sweep")
-    kit.every(settings.reconcile_interval_s, reconciler.reconcile, "reconcile")
+    kit.set_global(DEPENDENCIES, deps)
+    kit.every(
+        settings.reconcile_interval_s, partial(sweeps.sweep_deadlines, deps), "deadline sweep"
+    )
+    kit.every(settings.reconcile_interval_s, partial(reconciliation.reconcile, deps), "reconcile")
     kit.log_when_ready(
         rollout_concurrency=settings.rollout_concurrency,
         reconcile_interval_s=settings.reconcile_interval_s,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from slipway_contracts.entities import Deployment, DeploymentStatus, Service, Se
 from slipway_workload_manager.adapters.kubernetes import KubernetesWorkloads
 from slipway_workload_manager.domain.ports import ClusterAccess
 from tests.helpers import KubernetesClients, api_client_for, image_archive
+from tests.waiting import eventually
 
 T = TypeVar("T")
 IMAGE = "registry.local/shop/web:1.0.0"
@@ -125,18 +125,16 @@ def service_entity(deployment: Deployment, **changes: Any) -> Service:
     return Service(**(fields | changes))
 
 
-async def eventually(
+async def until(
     probe: Callable[[], Awaitable[T]],
     done: Callable[[T], bool],
-    timeout: float = 15.0,
+    timeout_s: float = 15.0,
     what: str = "condition",
 ) -> T:
-    """Call `probe` until `done` holds for its answer; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
+    """The answer of `probe` once `done` holds for it (polled by `tests.waiting.eventually`)."""
+
+    async def check() -> T | None:
         answer = await probe()
-        if done(answer):
-            return answer
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {answer}")
-        await asyncio.sleep(0.05)
+        return answer if done(answer) else None
+
+    return await eventually(check, timeout_s=timeout_s, what=what)

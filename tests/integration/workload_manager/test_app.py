@@ -21,6 +21,7 @@ import yaml
 from nats.aio.client import Client
 from pymongo import AsyncMongoClient
 
+from slipway_contracts import subjects
 from slipway_libs.messaging import ensure_streams
 from slipway_workload_manager.app import create_app
 from slipway_workload_manager.settings import WorkloadManagerSettings
@@ -29,16 +30,18 @@ from tests.helpers import keep_test_logging  # noqa: F401 (an autouse fixture)
 from tests.integration.workload_manager.workloads import (
     SimCluster,
     SimClusterManager,
-    eventually,
 )
 from tests.stack import Stack
 from tests.unit.workload_manager.fakes import CLUSTER, IMAGE, cluster_event, image_event
+from tests.waiting import eventually
 
 # The shared fixtures (world, sim_cluster) live in a module of their own.
 pytest_plugins = ["tests.integration.workload_manager.fixtures"]
 
 pytestmark = pytest.mark.slow
 CONCURRENT = 200
+CREATE = subjects.command(subjects.DEPLOYMENT, "create")
+RUNNING = subjects.event(subjects.DEPLOYMENT, "running")
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +67,8 @@ async def answer_cluster_manager(nc: Client, manager: SimClusterManager) -> None
         await manager.load_image(body["id"], body["image"])
         await msg.respond(json.dumps({"ok": True, "data": {"image": body["image"]}}).encode())
 
-    await nc.subscribe("slipway.minikube_cluster.query.kubeconfig", cb=kubeconfig)
-    await nc.subscribe("slipway.minikube_cluster.cmd.load_image", cb=load_image)
+    await nc.subscribe(subjects.query(subjects.MINIKUBE_CLUSTER, "kubeconfig"), cb=kubeconfig)
+    await nc.subscribe(subjects.command(subjects.MINIKUBE_CLUSTER, "load_image"), cb=load_image)
 
 
 @dataclass
@@ -89,7 +92,7 @@ class Running:
         )
 
     async def deployment(self, deployment_id: str) -> dict[str, Any]:
-        return await self.ask("slipway.deployment.query.get", {"id": deployment_id})
+        return await self.ask(subjects.query(subjects.DEPLOYMENT, "get"), {"id": deployment_id})
 
     async def events(self, subject: str) -> list[tuple[str, dict[str, Any]]]:
         return await read_events(self.nc, subject, batch=500)
@@ -116,18 +119,18 @@ async def running(
 
     async def serving() -> bool:
         try:
-            await nc.request("slipway.health.workload-manager", b"", timeout=1)
+            await nc.request(subjects.health("workload-manager"), b"", timeout=1)
         except (nats.errors.Error, TimeoutError):
             return False
         return True
 
-    await eventually(serving, 60, "the workload-manager to serve")
+    await eventually(serving, timeout_s=60, what="the workload-manager to serve")
     server = yaml.safe_load(sim_cluster.kubeconfig)["clusters"][0]["cluster"]["server"]
     await world.announce(
-        "slipway.events.minikube_cluster.running",
+        subjects.event(subjects.MINIKUBE_CLUSTER, "running"),
         cluster_event("running", 1, api_server=server),
     )
-    await world.announce("slipway.events.container_image.built", image_event("built", 2))
+    await world.announce(subjects.event(subjects.CONTAINER_IMAGE, "built"), image_event("built", 2))
     try:
         yield world
     finally:
@@ -154,16 +157,12 @@ async def create_when_projected(running: Running, body: dict[str, Any]) -> dict[
     """Create a deployment once the projections have caught up with the announcements."""
 
     async def attempt() -> dict[str, Any] | None:
-        reply = json.loads(
-            (
-                await running.nc.request(
-                    "slipway.deployment.cmd.create", json.dumps(body).encode(), 10
-                )
-            ).data
-        )
+        reply = json.loads((await running.nc.request(CREATE, json.dumps(body).encode(), 10)).data)
         return reply["data"] if reply["ok"] else None
 
-    return await eventually(attempt, 30, "the projections to see the cluster and the image")
+    return await eventually(
+        attempt, timeout_s=30, what="the projections to see the cluster and the image"
+    )
 
 
 @pytest.mark.asyncio(loop_scope="module")
@@ -176,25 +175,21 @@ async def test_a_deployment_over_nats_goes_pending_then_running(running: Running
         found = await running.deployment(created["id"])
         return found if found["status"] == "running" else None
 
-    done = await eventually(is_running, 60, "the deployment to run")
+    done = await eventually(is_running, timeout_s=60, what="the deployment to run")
     assert done["available_replicas"] == 3
     events = [
         s
-        for s, e in await running.events("slipway.events.deployment.>")
+        for s, e in await running.events(subjects.event(subjects.DEPLOYMENT, ">"))
         if e["subject"] == created["id"]
     ]
-    assert events == ["slipway.events.deployment.created", "slipway.events.deployment.running"]
+    assert events == [subjects.event(subjects.DEPLOYMENT, "created"), RUNNING]
 
 
 @pytest.mark.asyncio(loop_scope="module")
 async def test_a_nosuch_image_is_refused_over_nats_naming_the_field(running: Running):
     await create_when_projected(running, spec("probe", f"p-{uuid.uuid4().hex[:6]}"))
     body = {**spec("web", "default"), "image": "nosuch/image:1.0"}
-    reply = json.loads(
-        (
-            await running.nc.request("slipway.deployment.cmd.create", json.dumps(body).encode(), 10)
-        ).data
-    )
+    reply = json.loads((await running.nc.request(CREATE, json.dumps(body).encode(), 10)).data)
     assert reply["ok"] is False
     assert reply["error"]["code"] == "invalid"
     assert reply["error"]["details"][0]["field"] == "image"
@@ -208,10 +203,7 @@ async def test_two_hundred_concurrent_deployments_all_run_with_one_running_event
     await create_when_projected(running, spec("warm-up", namespace))
     started = time.monotonic()
     created = await asyncio.gather(
-        *(
-            running.ask("slipway.deployment.cmd.create", spec(f"app-{i:03d}", namespace), 30)
-            for i in range(CONCURRENT)
-        )
+        *(running.ask(CREATE, spec(f"app-{i:03d}", namespace), 30) for i in range(CONCURRENT))
     )
     accepted_s = time.monotonic() - started
     ids = {c["id"] for c in created}
@@ -219,11 +211,11 @@ async def test_two_hundred_concurrent_deployments_all_run_with_one_running_event
 
     async def all_running() -> bool:
         page = await running.ask(
-            "slipway.deployment.query.list", {"status": "running", "limit": 500}
+            subjects.query(subjects.DEPLOYMENT, "list"), {"status": "running", "limit": 500}
         )
         return ids <= {d["id"] for d in page["items"]}
 
-    await eventually(all_running, 240, f"{CONCURRENT} deployments running")
+    await eventually(all_running, timeout_s=240, what=f"{CONCURRENT} deployments running")
     running_s = time.monotonic() - started
     record_property("accepted_s", round(accepted_s, 2))
     record_property("all_running_s", round(running_s, 2))
@@ -231,7 +223,7 @@ async def test_two_hundred_concurrent_deployments_all_run_with_one_running_event
         f"\n{CONCURRENT} deployments: accepted in {accepted_s:.1f} s, all running after {running_s:.1f} s"
     )
 
-    events = await running.events("slipway.events.deployment.running")
+    events = await running.events(RUNNING)
     per_deployment: dict[str, int] = {}
     for _, event in events:
         per_deployment[event["subject"]] = per_deployment.get(event["subject"], 0) + 1

@@ -27,10 +27,10 @@ from .conftest import (
     MISSING_IMAGE,
     Cluster,
     deployment_entity,
-    eventually,
     service_entity,
     start_cluster,
     stop_cluster,
+    until,
 )
 
 pytestmark = pytest.mark.asyncio
@@ -123,7 +123,7 @@ async def test_an_image_the_cluster_cannot_get_fails_by_the_progress_deadline(
     await workloads.apply(cluster.access, deployment_manifest(entity, MISSING_IMAGE))
 
     # While it waits, the user already sees why.
-    waiting = await eventually(
+    waiting = await until(
         lambda: workloads.observe_deployment(cluster.access, entity.namespace, "web"),
         lambda observation: observation.reason is not None,
         what="the image pull error",
@@ -149,7 +149,7 @@ async def test_a_cluster_ip_service_becomes_active_with_endpoints(
     await workloads.apply(cluster.access, deployment_manifest(entity, IMAGE))
     await workloads.apply(cluster.access, service_manifest(service, entity))
 
-    observation = await eventually(
+    observation = await until(
         lambda: workloads.observe_service(cluster.access, entity.namespace, "web"),
         lambda found: found.phase == "active" and len(found.endpoints) == 2,
         what="ready endpoints",
@@ -183,14 +183,14 @@ async def test_a_load_balancer_waits_for_the_tunnel(
     await workloads.apply(cluster.access, service_manifest(service, entity))
     await workloads.wait_deployment(cluster.access, entity.namespace, "web", 30)
 
-    pending = await eventually(
+    pending = await until(
         lambda: workloads.observe_service(cluster.access, entity.namespace, "web"),
         lambda found: bool(found.endpoints),
         what="ready endpoints",
     )
     await cluster.simulated.set_tunnel(True)
     try:
-        active = await eventually(
+        active = await until(
             lambda: workloads.observe_service(cluster.access, entity.namespace, "web"),
             lambda found: found.phase == "active",
             what="the tunnel's address",
@@ -220,7 +220,7 @@ async def test_delete_removes_the_objects_once(
     assert (await workloads.observe_service(cluster.access, entity.namespace, "web")).phase == (
         "missing"
     )
-    await eventually(
+    await until(
         lambda: asyncio.to_thread(cluster.core.list_namespaced_pod, entity.namespace),
         lambda pods: not pods.items,
         what="the pods to go with their Deployment",
@@ -294,7 +294,7 @@ async def wait_on_a_stuck_rollout(
     waiting = asyncio.create_task(
         workloads.wait_deployment(cluster.access, stuck.namespace, stuck.name, timeout_s)
     )
-    await eventually(
+    await until(
         lambda: workloads.observe_deployment(cluster.access, stuck.namespace, stuck.name),
         lambda observation: observation.reason is not None,
         what="the rollout to be stuck",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from slipway_workload_manager.service_layer import projections
 from tests.integration.workload_manager.workloads import (
     FakeWorld,
     seed,
@@ -52,4 +53,4 @@ async def test_images_are_found_by_reference_newest_first(world: FakeWorld):
 
 async def test_events_of_this_services_own_entities_are_skipped(world: FakeWorld):
     parts = world.parts
-    assert not await parts.reconciler.project(event("deployment", "running", "d1", 2))
+    assert not await projections.project_event(parts.deps, event("deployment", "running", "d1", 2))

@@ -19,6 +19,7 @@ from kubernetes import config as k8s_config
 
 from slipway_contracts.commands import CreateDeployment, CreateService, ScaleDeployment
 from slipway_workload_manager.adapters.kubernetes import KubernetesWorkloads
+from slipway_workload_manager.service_layer import deployments, kube_services, reconciliation
 from tests.integration.workload_manager.workloads import (
     JobRunner,
     Parts,
@@ -26,11 +27,11 @@ from tests.integration.workload_manager.workloads import (
     SimClusterManager,
     build_parts,
     drop,
-    eventually,
     seed,
 )
 from tests.stack import Stack
 from tests.unit.workload_manager.fakes import CLUSTER, IMAGE, cluster_event, image_event
+from tests.waiting import eventually
 
 # The shared fixtures (world, sim_cluster) live in a module of their own.
 pytest_plugins = ["tests.integration.workload_manager.fixtures"]
@@ -63,7 +64,7 @@ class SimWorld:
             "container_port": 8080,
             **overrides,
         }
-        reply = await self.parts.workloads.create_deployment(CreateDeployment(**spec))
+        reply = await deployments.create_deployment(self.parts.deps, CreateDeployment(**spec))
         return reply["data"]
 
     async def state(self, deployment_id: str) -> Any:
@@ -128,8 +129,8 @@ async def test_an_image_the_cluster_cannot_pull_fails_within_the_progress_deadli
 async def test_scaling_to_five_goes_updating_then_running_with_five(sim_world):
     created = await sim_world.create()
     await sim_world.jobs.run()
-    reply = await sim_world.parts.workloads.scale_deployment(
-        ScaleDeployment(id=created["id"], replicas=5)
+    reply = await deployments.scale_deployment(
+        sim_world.parts.deps, ScaleDeployment(id=created["id"], replicas=5)
     )
     assert reply["data"]["status"] == "updating"
     await sim_world.jobs.run()
@@ -142,17 +143,18 @@ async def test_scaling_to_five_goes_updating_then_running_with_five(sim_world):
 async def test_a_cluster_ip_service_is_active_with_the_pods_as_endpoints(sim_world):
     created = await sim_world.create(replicas=2)
     await sim_world.jobs.run()
-    reply = await sim_world.parts.workloads.create_service(
+    reply = await kube_services.create_service(
+        sim_world.parts.deps,
         CreateService(
             name="web",
             namespace=sim_world.namespace,
             deployment_id=created["id"],
             port=80,
             target_port=8080,
-        )
+        ),
     )
     await sim_world.jobs.run()
-    service = (await sim_world.parts.services.get(reply["data"]["id"])).state
+    service = (await sim_world.parts.kube_services.get(reply["data"]["id"])).state
     assert service.status == "active"
     assert len(service.endpoints) == 2 and service.cluster_ip
 
@@ -181,10 +183,10 @@ async def test_kubectl_deleting_the_deployment_is_reported_as_drift(sim_world):
     assert deleted.returncode == 0, deleted.stderr
 
     async def drifted() -> Any:
-        await sim_world.parts.reconciler.reconcile()
+        await reconciliation.reconcile(sim_world.parts.deps)
         state = await sim_world.state(created["id"])
         return state if state.drift else None
 
-    state = await eventually(drifted, 30, "drift reported")
+    state = await eventually(drifted, timeout_s=30, what="drift reported")
     assert state.drift == f"Deployment {sim_world.namespace}/web was deleted outside Slipway"
     assert state.status == "failed"

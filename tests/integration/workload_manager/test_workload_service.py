@@ -3,11 +3,13 @@ cluster-manager: rules, rollouts, reactions to clusters and images, drift, delet
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from slipway_contracts import subjects
 from slipway_contracts.commands import (
     CreateDeployment,
     CreateService,
@@ -22,6 +24,12 @@ from slipway_libs.aggregate import utcnow
 from slipway_libs.errors import Conflict, InvalidInput
 from slipway_workload_manager.domain.cluster_manager import ClusterManagerRefused
 from slipway_workload_manager.domain.ports import RolloutObservation
+from slipway_workload_manager.service_layer import (
+    deployments,
+    kube_services,
+    reconciliation,
+    sweeps,
+)
 from tests.integration.workload_manager.workloads import (
     FakeWorld,
     JobRunner,
@@ -30,6 +38,7 @@ from tests.integration.workload_manager.workloads import (
 from tests.unit.workload_manager.fakes import (
     CLUSTER,
     IMAGE,
+    SPEC,
     cluster_event,
     event,
     image_event,
@@ -37,14 +46,6 @@ from tests.unit.workload_manager.fakes import (
 
 # The shared fixtures (world, sim_cluster) live in a module of their own.
 pytest_plugins = ["tests.integration.workload_manager.fixtures"]
-
-SPEC: dict[str, Any] = {
-    "name": "web",
-    "cluster_id": CLUSTER.id,
-    "image": IMAGE.reference,
-    "replicas": 3,
-    "container_port": 8080,
-}
 
 
 async def ready(world: FakeWorld) -> JobRunner:
@@ -54,8 +55,8 @@ async def ready(world: FakeWorld) -> JobRunner:
 
 
 async def create(world: FakeWorld, **overrides: Any) -> dict[str, Any]:
-    reply = await world.parts.workloads.create_deployment(
-        CreateDeployment.model_validate({**SPEC, **overrides})
+    reply = await deployments.create_deployment(
+        world.parts.deps, CreateDeployment.model_validate({**SPEC, **overrides})
     )
     assert reply["ok"], reply
     return reply["data"]
@@ -163,12 +164,31 @@ async def test_a_name_is_taken_once_per_namespace_and_cluster(world):
     await create(world, namespace="other")
 
 
+async def test_two_creates_of_one_name_at_once_make_one_deployment(world):
+    await ready(world)
+    outcomes = await asyncio.gather(
+        *(
+            deployments.create_deployment(world.parts.deps, CreateDeployment.model_validate(SPEC))
+            for _ in range(2)
+        ),
+        return_exceptions=True,
+    )
+    [refused] = [o for o in outcomes if isinstance(o, Exception)]
+    assert isinstance(refused, Conflict)
+    assert refused.message == (
+        "a deployment named 'web' already exists in namespace 'default' of this cluster"
+    )
+    items, _ = await world.parts.deployments.listing(status=None, cursor=None, limit=10)
+    assert len(items) == 1
+
+
 async def test_a_put_cannot_rename_the_deployment(world):
     await ready(world)
     created = await create(world)
     with pytest.raises(InvalidInput) as renamed:
-        await world.parts.workloads.update_deployment(
-            UpdateDeployment.model_validate({**SPEC, "name": "api", "id": created["id"]})
+        await deployments.update_deployment(
+            world.parts.deps,
+            UpdateDeployment.model_validate({**SPEC, "name": "api", "id": created["id"]}),
         )
     assert renamed.value.details[0]["field"] == "name"
 
@@ -182,8 +202,8 @@ async def test_a_new_deployment_is_pending_with_its_rollout_queued_in_the_same_c
     assert (created["status"], created["image_id"]) == ("pending", IMAGE.id)
     outbox = await world.parts.outbox()
     assert [subject for subject, _ in outbox] == [
-        "slipway.events.deployment.created",
-        "slipway.jobs.deployment.rollout",
+        subjects.event(subjects.DEPLOYMENT, "created"),
+        subjects.job(subjects.DEPLOYMENT, "rollout"),
     ]
     assert outbox[1][1]["rollout_id"] == created["rollout_id"]
 
@@ -198,8 +218,11 @@ async def test_a_rollout_hands_the_image_over_applies_and_runs(world):
     assert world.manager.loads == [(CLUSTER.id, IMAGE.reference)]
     live = world.cluster.objects[("Deployment", "default", "web")]
     assert live["spec"]["replicas"] == 3
-    subjects = [subject for subject, _ in await world.parts.outbox("slipway.events.")]
-    assert subjects == ["slipway.events.deployment.created", "slipway.events.deployment.running"]
+    events = [subject for subject, _ in await world.parts.outbox(subjects.EVENTS_STREAM)]
+    assert events == [
+        subjects.event(subjects.DEPLOYMENT, "created"),
+        subjects.event(subjects.DEPLOYMENT, "running"),
+    ]
 
 
 async def test_many_rollouts_of_one_image_load_it_once(world):
@@ -267,7 +290,9 @@ async def test_a_job_for_a_rollout_replaced_since_is_acked_and_ignored(world):
     jobs = await ready(world)
     created = await create(world)
     [stale] = await jobs.pending()
-    await world.parts.workloads.scale_deployment(ScaleDeployment(id=created["id"], replicas=5))
+    await deployments.scale_deployment(
+        world.parts.deps, ScaleDeployment(id=created["id"], replicas=5)
+    )
     delivery = await jobs.run_one(stale)
     assert delivery.acked
     assert world.cluster.objects == {}  # the stale rollout applied nothing
@@ -280,15 +305,15 @@ async def test_scaling_a_running_deployment_goes_through_updating(world):
     jobs = await ready(world)
     created = await create(world)
     await jobs.run()
-    reply = await world.parts.workloads.scale_deployment(
-        ScaleDeployment(id=created["id"], replicas=5)
+    reply = await deployments.scale_deployment(
+        world.parts.deps, ScaleDeployment(id=created["id"], replicas=5)
     )
     assert reply["data"]["status"] == "updating"
     await jobs.run()
     state = (await world.parts.deployments.get(created["id"])).state
     assert (state.status, state.available_replicas) == ("running", 5)
-    again = await world.parts.workloads.scale_deployment(
-        ScaleDeployment(id=created["id"], replicas=5)
+    again = await deployments.scale_deployment(
+        world.parts.deps, ScaleDeployment(id=created["id"], replicas=5)
     )
     assert again["data"]["revision"] == state.revision  # nothing to do: no new revision
 
@@ -297,25 +322,27 @@ async def test_a_repeated_command_id_gets_the_first_reply_and_makes_one_deployme
     await ready(world)
     context.bind("corr", "command-1")
     try:
-        first = await world.parts.workloads.create_deployment(CreateDeployment(**SPEC))
-        second = await world.parts.workloads.create_deployment(CreateDeployment(**SPEC))
+        first = await deployments.create_deployment(world.parts.deps, CreateDeployment(**SPEC))
+        second = await deployments.create_deployment(world.parts.deps, CreateDeployment(**SPEC))
     finally:
         context.bind(None, None)
     assert first == second
-    items, _ = await world.parts.deployments.list(status=None, cursor=None, limit=10)
+    items, _ = await world.parts.deployments.listing(status=None, cursor=None, limit=10)
     assert len(items) == 1
 
 
 async def test_a_rollout_past_its_deadline_fails(world):
     await ready(world)
     created = await create(world, progress_deadline_seconds=10)
+    past = utcnow() - timedelta(seconds=1)
+    deadline = past.replace(microsecond=past.microsecond // 1000 * 1000)  # MongoDB keeps ms
     await world.parts.deployments.collection.update_one(
-        {"_id": created["id"]}, {"$set": {"deadline": utcnow() - timedelta(seconds=1)}}
+        {"_id": created["id"]}, {"$set": {"deadline": deadline}}
     )
-    assert await world.parts.reconciler.expire_overdue() == 1
+    assert await sweeps.sweep_deadlines(world.parts.deps) == 1
     assert await status_of(world, created["id"]) == (
         "failed",
-        "rollout did not finish within 40 s",
+        f"rollout did not finish by its deadline ({deadline.isoformat()})",
     )
 
 
@@ -326,19 +353,20 @@ async def test_a_stopped_cluster_fails_its_workloads_and_its_return_rolls_them_o
     jobs = await ready(world)
     created = await create(world)
     await jobs.run()
-    service = await world.parts.workloads.create_service(
-        CreateService(name="web", deployment_id=created["id"], port=80, target_port=8080)
+    service = await kube_services.create_service(
+        world.parts.deps,
+        CreateService(name="web", deployment_id=created["id"], port=80, target_port=8080),
     )
     await jobs.run()
     await seed(world.parts, cluster_event("stopped", 3))
     assert await status_of(world, created["id"]) == ("failed", "cluster 'local' is stopped")
-    stopped = (await world.parts.services.get(service["data"]["id"])).state
+    stopped = (await world.parts.kube_services.get(service["data"]["id"])).state
     assert (stopped.status, stopped.reason) == ("failed", "cluster 'local' is stopped")
     await seed(world.parts, cluster_event("running", 4))
     assert await status_of(world, created["id"]) == ("updating", None)
     await jobs.run()
     assert await status_of(world, created["id"]) == ("running", None)
-    back = (await world.parts.services.get(service["data"]["id"])).state
+    back = (await world.parts.kube_services.get(service["data"]["id"])).state
     assert back.status == "active"
 
 
@@ -373,11 +401,11 @@ async def test_a_deployment_deleted_behind_slipways_back_is_drift_and_repair_res
     created = await create(world)
     await jobs.run()
     del world.cluster.objects[("Deployment", "default", "web")]
-    await world.parts.reconciler.reconcile()
+    await reconciliation.reconcile(world.parts.deps)
     state = (await world.parts.deployments.get(created["id"])).state
     note = "Deployment default/web was deleted outside Slipway"
     assert (state.status, state.drift, state.reason) == ("failed", note, note)
-    await world.parts.workloads.repair_deployment(RepairDeployment(id=created["id"]))
+    await deployments.repair_deployment(world.parts.deps, RepairDeployment(id=created["id"]))
     await jobs.run()
     state = (await world.parts.deployments.get(created["id"])).state
     assert (state.status, state.drift) == ("running", None)
@@ -389,12 +417,12 @@ async def test_replicas_changed_behind_slipways_back_are_reported_as_drift(world
     created = await create(world)
     await jobs.run()
     world.cluster.objects[("Deployment", "default", "web")]["spec"]["replicas"] = 1
-    await world.parts.reconciler.reconcile()
+    await reconciliation.reconcile(world.parts.deps)
     state = (await world.parts.deployments.get(created["id"])).state
     assert state.drift == ("Deployment default/web was changed outside Slipway: replicas 3 -> 1")
     assert state.status == "running"
     before = state.revision
-    await world.parts.reconciler.reconcile()  # nothing new: no write
+    await reconciliation.reconcile(world.parts.deps)  # nothing new: no write
     assert (await world.parts.deployments.get(created["id"])).state.revision == before
 
 
@@ -405,7 +433,7 @@ async def test_a_running_deployment_whose_rollout_breaks_in_the_cluster_fails(wo
     world.cluster.rollouts["web"] = RolloutObservation(
         phase="failed", desired=3, available=1, reason="ProgressDeadlineExceeded: CrashLoop"
     )
-    await world.parts.reconciler.reconcile()
+    await reconciliation.reconcile(world.parts.deps)
     assert await status_of(world, created["id"]) == (
         "failed",
         "ProgressDeadlineExceeded: CrashLoop",
@@ -420,8 +448,9 @@ async def test_a_service_must_target_the_container_port(world):
     created = await create(world)
     await jobs.run()
     with pytest.raises(InvalidInput) as wrong:
-        await world.parts.workloads.create_service(
-            CreateService(name="web", deployment_id=created["id"], port=80, target_port=9090)
+        await kube_services.create_service(
+            world.parts.deps,
+            CreateService(name="web", deployment_id=created["id"], port=80, target_port=9090),
         )
     assert wrong.value.details[0]["field"] == "target_port"
 
@@ -430,12 +459,13 @@ async def test_a_cluster_ip_service_becomes_active_with_endpoints(world):
     jobs = await ready(world)
     created = await create(world)
     await jobs.run()
-    reply = await world.parts.workloads.create_service(
-        CreateService(name="web", deployment_id=created["id"], port=80, target_port=8080)
+    reply = await kube_services.create_service(
+        world.parts.deps,
+        CreateService(name="web", deployment_id=created["id"], port=80, target_port=8080),
     )
     assert reply["data"]["status"] == "pending"
     await jobs.run()
-    service = (await world.parts.services.get(reply["data"]["id"])).state
+    service = (await world.parts.kube_services.get(reply["data"]["id"])).state
     assert service.status == "active"
     assert len(service.endpoints) == 3 and service.cluster_ip
 
@@ -444,31 +474,34 @@ async def test_a_load_balancer_without_a_tunnel_stays_pending_saying_so(world):
     jobs = await ready(world)
     created = await create(world)
     await jobs.run()
-    reply = await world.parts.workloads.create_service(
+    reply = await kube_services.create_service(
+        world.parts.deps,
         CreateService(
             name="web", deployment_id=created["id"], type="LoadBalancer", port=80, target_port=8080
-        )
+        ),
     )
     await jobs.run()
-    service = (await world.parts.services.get(reply["data"]["id"])).state
+    service = (await world.parts.kube_services.get(reply["data"]["id"])).state
     assert (service.status, service.deadline) == ("pending", None)
     assert "minikube tunnel" in (service.reason or "")
     world.cluster.load_balancer_ingress = True
-    await world.parts.reconciler.reconcile()
-    service = (await world.parts.services.get(reply["data"]["id"])).state
+    await reconciliation.reconcile(world.parts.deps)
+    service = (await world.parts.kube_services.get(reply["data"]["id"])).state
     assert (service.status, service.ingress) == ("active", ["127.0.0.1"])
 
 
 async def test_moving_the_container_port_away_from_its_services_is_refused(world):
     jobs = await ready(world)
     created = await create(world)
-    await world.parts.workloads.create_service(
-        CreateService(name="web", deployment_id=created["id"], port=80, target_port=8080)
+    await kube_services.create_service(
+        world.parts.deps,
+        CreateService(name="web", deployment_id=created["id"], port=80, target_port=8080),
     )
     await jobs.run()
     with pytest.raises(InvalidInput) as moved:
-        await world.parts.workloads.update_deployment(
-            UpdateDeployment.model_validate({**SPEC, "container_port": 9090, "id": created["id"]})
+        await deployments.update_deployment(
+            world.parts.deps,
+            UpdateDeployment.model_validate({**SPEC, "container_port": 9090, "id": created["id"]}),
         )
     assert moved.value.details[0]["field"] == "container_port"
     assert "services web target port 8080" in moved.value.message
@@ -480,15 +513,18 @@ async def test_moving_the_container_port_away_from_its_services_is_refused(world
 async def test_a_deployment_in_use_by_a_service_is_not_deleted(world):
     jobs = await ready(world)
     created = await create(world)
-    service = await world.parts.workloads.create_service(
-        CreateService(name="web", deployment_id=created["id"], port=80, target_port=8080)
+    service = await kube_services.create_service(
+        world.parts.deps,
+        CreateService(name="web", deployment_id=created["id"], port=80, target_port=8080),
     )
     await jobs.run()
     with pytest.raises(Conflict) as in_use:
-        await world.parts.workloads.delete_deployment(DeleteDeployment(id=created["id"]))
+        await deployments.delete_deployment(world.parts.deps, DeleteDeployment(id=created["id"]))
     assert in_use.value.details == {"services": ["web"]}
-    await world.parts.workloads.delete_service(DeleteService(id=service["data"]["id"]))
-    reply = await world.parts.workloads.delete_deployment(DeleteDeployment(id=created["id"]))
+    await kube_services.delete_service(world.parts.deps, DeleteService(id=service["data"]["id"]))
+    reply = await deployments.delete_deployment(
+        world.parts.deps, DeleteDeployment(id=created["id"])
+    )
     assert reply["ok"] and reply["data"]["reason"] is None
     assert world.cluster.objects == {}
     assert await world.parts.deployments.find(created["id"]) is None
@@ -499,7 +535,9 @@ async def test_deleting_on_a_stopped_cluster_says_so_and_cleans_up_when_it_retur
     created = await create(world)
     await jobs.run()
     await seed(world.parts, cluster_event("stopped", 3))
-    reply = await world.parts.workloads.delete_deployment(DeleteDeployment(id=created["id"]))
+    reply = await deployments.delete_deployment(
+        world.parts.deps, DeleteDeployment(id=created["id"])
+    )
     assert reply["data"]["reason"] == (
         "removed from Slipway; cluster 'local' is stopped: its Deployment default/web is "
         "removed when it runs again"
@@ -507,7 +545,7 @@ async def test_deleting_on_a_stopped_cluster_says_so_and_cleans_up_when_it_retur
     assert await world.parts.deployments.find(created["id"]) is None
     assert ("Deployment", "default", "web") in world.cluster.objects
     await seed(world.parts, cluster_event("running", 4))
-    await world.parts.reconciler.reconcile()
+    await reconciliation.reconcile(world.parts.deps)
     assert world.cluster.objects == {}
 
 
@@ -517,14 +555,16 @@ async def test_a_cluster_that_does_not_answer_does_not_hold_a_delete(world):
     await jobs.run()
     world.cluster.hang_deletes = True
     world.parts.settings.delete_timeout_s = 0.2
-    reply = await world.parts.workloads.delete_deployment(DeleteDeployment(id=created["id"]))
+    reply = await deployments.delete_deployment(
+        world.parts.deps, DeleteDeployment(id=created["id"])
+    )
     assert reply["data"]["reason"] == (
         "removed from Slipway; cluster 'local' could not remove its Deployment default/web now "
         "(no answer within 0.2 s): it is retried while the cluster runs"
     )
     assert await world.parts.deployments.find(created["id"]) is None
     world.cluster.hang_deletes = False
-    await world.parts.reconciler.reconcile()
+    await reconciliation.reconcile(world.parts.deps)
     assert world.cluster.objects == {}
 
 
@@ -546,5 +586,7 @@ async def test_a_stopped_cluster_refuses_scaling_naming_its_status(world):
     await jobs.run()
     await seed(world.parts, cluster_event("stopped", 3))
     with pytest.raises(Conflict) as stopped:
-        await world.parts.workloads.scale_deployment(ScaleDeployment(id=created["id"], replicas=5))
+        await deployments.scale_deployment(
+            world.parts.deps, ScaleDeployment(id=created["id"], replicas=5)
+        )
     assert stopped.value.details["current_status"] == "stopped"

@@ -1,79 +1,65 @@
-"""Helpers of the workload-manager's integration tests: the service's parts on a fresh
-MongoDB database, a simulated cluster, and a stand-in for the cluster-manager that hands
+"""Helpers of the workload-manager's integration tests: the use cases' dependencies on a
+fresh MongoDB database, a simulated cluster, and a stand-in for the cluster-manager that hands
 images to it the way `minikube image load` would. The fixtures are in `fixtures.py`."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from slipway_simcluster import SimulatedClusterProcess
 from slipway_simcluster.client import SimulatedClusterClient
 
 from slipway_contracts import subjects
 from slipway_contracts.entities import Deployment, Service
-from slipway_contracts.jobs import ApplyServiceJob, RolloutJob
-from slipway_libs.messaging import EVENTS_STREAM
-from slipway_libs.storage import OUTBOX, Database, Repository
+from slipway_libs.storage import OUTBOX, Database, MongoUnitOfWork
 from slipway_workload_manager.adapters.bookkeeping import Leftovers, LoadedImages
+from slipway_workload_manager.adapters.mongo import WorkloadRepository
 from slipway_workload_manager.adapters.projections import Projections
-from slipway_workload_manager.clusters import ClusterConnections
 from slipway_workload_manager.domain.cluster_manager import ClusterManager, ClusterManagerRefused
 from slipway_workload_manager.domain.deployment import DeploymentAggregate
+from slipway_workload_manager.domain.kube_service import KubeServiceAggregate
 from slipway_workload_manager.domain.ports import WorkloadCluster
-from slipway_workload_manager.domain.service import ServiceAggregate
-from slipway_workload_manager.parts import WorkloadParts
-from slipway_workload_manager.reconcile import Reconciler
-from slipway_workload_manager.rollouts import Rollouts
-from slipway_workload_manager.service import WorkloadService, ensure_workload_indexes
+from slipway_workload_manager.service_layer import projections
+from slipway_workload_manager.service_layer.cluster_access import ClusterConnections
+from slipway_workload_manager.service_layer.dependencies import Dependencies
 from slipway_workload_manager.settings import WorkloadManagerSettings
 from tests.helpers import image_archive
-from tests.unit.workload_manager.fakes import FakeCluster, FakeClusterManager, FakeDelivery
+from tests.unit.workload_manager.fakes import (
+    FakeCluster,
+    FakeClusterManager,
+    FakeDelivery,
+    FakeProgress,
+    run_job_message,
+)
 
-T = TypeVar("T")
-
-
-async def eventually(
-    check: Callable[[], Awaitable[T | None]], timeout_s: float = 30, what: str = "condition"
-) -> T:
-    """Await `check` until it returns something truthy; fail after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{what} did not hold within {timeout_s}s (last: {last!r})")
+SOURCE = "/slipway/workload-manager"
 
 
 @dataclass
 class Parts:
-    """The workload-manager's use cases wired to one database and the given cluster ports."""
+    """The workload-manager's use-case dependencies on one database and the given ports."""
 
     settings: WorkloadManagerSettings
     database: Database
     projections: Projections
-    deployments: Repository[DeploymentAggregate]
-    services: Repository[ServiceAggregate]
-    workloads: WorkloadService
-    rollouts: Rollouts
-    reconciler: Reconciler
+    deployments: WorkloadRepository[DeploymentAggregate]
+    kube_services: WorkloadRepository[KubeServiceAggregate]
     connections: ClusterConnections
+    deps: Dependencies
 
-    async def outbox(self, subject_prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
-        """Committed outbox messages (events and jobs) as (subject, payload), oldest first."""
+    async def outbox(self, stream: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """Committed outbox messages (events and jobs, or those of one stream) as
+        (subject, payload), oldest first."""
         rows = await self.database.db[OUTBOX].find().sort("_id", 1).to_list()
         return [
             (row["subject"], json.loads(bytes(row["payload"])))
             for row in rows
-            if row["subject"].startswith(subject_prefix)
+            if stream is None or row["stream"] == stream
         ]
 
 
@@ -93,42 +79,44 @@ async def build_parts(
     config = WorkloadManagerSettings(**options)
     database = Database(config.mongodb_uri, config.database)
     await database.ensure_indexes()
-
-    def repository(collection: str, model: Any, aggregate: Any, entity: str) -> Any:
-        return Repository(
-            database,
-            collection,
-            model,
-            aggregate,
-            entity,
-            "/slipway/workload-manager",
-            EVENTS_STREAM,
-        )
-
-    deployments = repository("deployments", Deployment, DeploymentAggregate, subjects.DEPLOYMENT)
-    services = repository("services", Service, ServiceAggregate, subjects.SERVICE)
-    for repo in (deployments, services):
-        await repo.ensure_indexes()
-    await ensure_workload_indexes(deployments, services)
-    projections = Projections(database)
-    await projections.ensure_indexes()
+    deployments = WorkloadRepository(
+        database,
+        "deployments",
+        Deployment,
+        DeploymentAggregate,
+        subjects.DEPLOYMENT,
+        SOURCE,
+        lookups=("image_id",),
+    )
+    kube_services = WorkloadRepository(
+        database,
+        "services",
+        Service,
+        KubeServiceAggregate,
+        subjects.SERVICE,
+        SOURCE,
+        lookups=("deployment_id",),
+    )
+    for repository in (deployments, kube_services):
+        await repository.ensure_indexes()
+    projected = Projections(database)
+    await projected.ensure_indexes()
     leftovers = Leftovers(database)
     await leftovers.ensure_indexes()
     connections = ClusterConnections(manager, LoadedImages(database))
-    parts = WorkloadParts(
-        config, deployments, services, projections, leftovers, cluster, connections
-    )
-    return Parts(
+    deps = Dependencies(
         settings=config,
-        database=database,
-        projections=projections,
+        uow=MongoUnitOfWork(database),
         deployments=deployments,
-        services=services,
-        workloads=WorkloadService(parts),
-        rollouts=Rollouts(parts),
-        reconciler=Reconciler(parts),
+        kube_services=kube_services,
+        projections=projected,
+        leftovers=leftovers,
+        cluster=cluster,
         connections=connections,
+        deployment_progress=FakeProgress(),
+        kube_service_progress=FakeProgress(),
     )
+    return Parts(config, database, projected, deployments, kube_services, connections, deps)
 
 
 async def drop(parts: Parts) -> None:
@@ -183,9 +171,9 @@ class SimClusterManager:
 
 
 async def seed(parts: Parts, *envelopes: dict[str, Any]) -> None:
-    """Deliver events of the other services to the projection consumer, in order."""
+    """Deliver events of the other services to the event intake, in order."""
     for envelope in envelopes:
-        await parts.reconciler.project(envelope)
+        await projections.project_event(parts.deps, envelope)
 
 
 class JobRunner:
@@ -196,20 +184,15 @@ class JobRunner:
         self.done: set[str] = set()
 
     async def pending(self) -> list[tuple[str, dict[str, Any]]]:
-        jobs = await self.parts.outbox("slipway.jobs.")
+        jobs = await self.parts.outbox(subjects.JOBS_STREAM)
         return [
             j for j in jobs if (j[1].get("rollout_id") or j[1].get("apply_id")) not in self.done
         ]
 
     async def run_one(self, job: tuple[str, dict[str, Any]], attempt: int = 1) -> FakeDelivery:
-        delivery = FakeDelivery()
         subject, body = job
-        if subject.endswith(".rollout"):
-            await self.parts.rollouts.run_rollout(RolloutJob(**body), delivery, attempt)
-            self.done.add(body["rollout_id"])
-        else:
-            await self.parts.rollouts.run_apply(ApplyServiceJob(**body), delivery, attempt)
-            self.done.add(body["apply_id"])
+        delivery = await run_job_message(self.parts.deps, subject, body, attempt)
+        self.done.add(body.get("rollout_id") or body["apply_id"])
         return delivery
 
     async def run(self) -> list[FakeDelivery]:

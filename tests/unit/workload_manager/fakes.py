@@ -1,5 +1,6 @@
-"""Fakes of the workload-manager's ports (WorkloadCluster, ClusterManager) and builders of
-the entities and events its tests share."""
+"""Fakes of the workload-manager's ports (WorkloadCluster, ClusterManager, Projections,
+Leftovers, LoadedImages, Progress), the use cases' dependencies wired to them (`world`), and
+builders of the entities and events its tests share."""
 
 from __future__ import annotations
 
@@ -8,17 +9,26 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
-from slipway_contracts.commands import DeploymentSpec, ServiceSpec
+from slipway_contracts import subjects
+from slipway_contracts.commands import CreateDeployment, CreateService, DeploymentSpec, ServiceSpec
+from slipway_contracts.jobs import ApplyServiceJob, RolloutJob
+from slipway_libs.memory import InMemoryRepository, InMemoryUnitOfWork
+from slipway_libs.unit_of_work import Message, UnitOfWork
 from slipway_workload_manager.domain.cluster_manager import (
     ClusterManagerRefused,
     ClusterManagerUnavailable,
 )
+from slipway_workload_manager.domain.deployment import DeploymentAggregate
+from slipway_workload_manager.domain.kube_service import KubeServiceAggregate
 from slipway_workload_manager.domain.ports import (
     LABEL_ID,
     ClusterAccess,
+    ClusterRejected,
     ClusterUnreachable,
+    Leftover,
     Manifest,
     RolloutObservation,
     ServiceObservation,
@@ -26,8 +36,17 @@ from slipway_workload_manager.domain.ports import (
 from slipway_workload_manager.domain.projections import (
     ProjectedChart,
     ProjectedCluster,
+    ProjectedEvent,
     ProjectedImage,
+    from_row,
+    from_snapshot,
 )
+from slipway_workload_manager.handlers import jobs
+from slipway_workload_manager.service_layer import deployments, kube_services, projections
+from slipway_workload_manager.service_layer.cluster_access import ClusterConnections
+from slipway_workload_manager.service_layer.dependencies import Dependencies
+from slipway_workload_manager.service_layer.scheduling import ROLLOUT_SUBJECT
+from slipway_workload_manager.settings import WorkloadManagerSettings
 
 IMAGE = ProjectedImage(id="img-1", status="built", name="shop/web", tag="1.0.0", digest="sha256:a")
 CLUSTER = ProjectedCluster(id="cl-1", name="local", status="running", api_server="https://x")
@@ -123,12 +142,15 @@ class FakeCluster:
 
     A Deployment becomes available at once unless `rollouts` says otherwise (by name);
     a Service is active with one endpoint per available replica of its Deployment.
+    `unreachable` makes every call fail as a down API server would, `rejection` every
+    apply as a refusing one would.
     """
 
     objects: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     namespaces: set[str] = field(default_factory=set)
     rollouts: dict[str, RolloutObservation] = field(default_factory=dict)
     unreachable: bool = False
+    rejection: str | None = None
     hang_deletes: bool = False
     load_balancer_ingress: bool = False
     waits: int = 0
@@ -143,6 +165,8 @@ class FakeCluster:
 
     async def apply(self, access: ClusterAccess, manifest: Manifest) -> None:
         self._reach()
+        if self.rejection:
+            raise ClusterRejected(self.rejection)
         metadata = manifest["metadata"]
         key = (str(manifest["kind"]), metadata["namespace"], metadata["name"])
         self.objects[key] = dict(manifest)
@@ -249,11 +273,13 @@ class FakeCluster:
 
 
 class FakeDelivery:
-    """A JetStream message's acknowledgements, as a job sees them."""
+    """A JetStream message's acknowledgements, as a job sees them (`attempt`: how many
+    times it was delivered)."""
 
-    def __init__(self) -> None:
+    def __init__(self, attempt: int = 1) -> None:
         self.acked = False
         self.nacked: list[float | None] = []
+        self.raw_message = SimpleNamespace(metadata=SimpleNamespace(num_delivered=attempt))
 
     async def ack(self) -> None:
         self.acked = True
@@ -263,3 +289,252 @@ class FakeDelivery:
 
     async def in_progress(self) -> None:
         pass
+
+
+# --- the other ports ---------------------------------------------------------------
+
+
+class InMemoryProjections:
+    """The Projections port in a dict: newer versions only, a tombstone for a deletion.
+    `owners` answers catch-up as the owning services' `query.get` would ((entity, id) ->
+    snapshot); `caught_up` lists what was asked."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], dict[str, Any]] = {}
+        self.owners: dict[tuple[str, str], dict[str, Any]] = {}
+        self.caught_up: list[tuple[str, list[str]]] = []
+
+    async def apply(self, event: ProjectedEvent) -> bool:
+        key = (event.entity, event.entity_id)
+        held = self.rows.get(key)
+        if held is not None and held["entityversion"] >= event.entityversion:
+            return False
+        fields = {} if event.deletes else event.fields
+        self.rows[key] = {
+            "_id": event.entity_id,
+            "entityversion": event.entityversion,
+            "deleted": event.deletes,
+            **fields,
+        }
+        return True
+
+    async def catch_up(self, entity: str, entity_ids: list[str]) -> bool:
+        self.caught_up.append((entity, entity_ids))
+        answers = [self.owners.get((entity, i)) for i in entity_ids]
+        for snapshot in answers:
+            if snapshot is not None:
+                await self.apply(from_snapshot(entity, snapshot))
+        return any(answers)
+
+    def _row(self, entity: str, entity_id: str) -> dict[str, Any] | None:
+        row = self.rows.get((entity, entity_id))
+        return None if row is None or row["deleted"] else row
+
+    async def image(self, image_id: str) -> ProjectedImage | None:
+        row = self._row(subjects.CONTAINER_IMAGE, image_id)
+        return from_row(ProjectedImage, row) if row else None
+
+    async def images_named(self, reference: str) -> list[ProjectedImage]:
+        rows = [
+            row
+            for (entity, _), row in self.rows.items()
+            if entity == subjects.CONTAINER_IMAGE
+            and not row["deleted"]
+            and row["reference"] == reference
+        ]
+        rows.sort(key=lambda row: -row["entityversion"])
+        return [from_row(ProjectedImage, row) for row in rows]
+
+    async def chart(self, chart_id: str) -> ProjectedChart | None:
+        row = self._row(subjects.HELM_CHART, chart_id)
+        return from_row(ProjectedChart, row) if row else None
+
+    async def cluster(self, cluster_id: str) -> ProjectedCluster | None:
+        row = self._row(subjects.MINIKUBE_CLUSTER, cluster_id)
+        return from_row(ProjectedCluster, row) if row else None
+
+
+class InMemoryLeftovers:
+    """The Leftovers port in a dict (recorded at once: the tests do not roll back)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, Leftover] = {}
+
+    async def add(self, uow: UnitOfWork, leftover: Leftover) -> None:
+        self.rows[leftover.entity_id] = leftover
+
+    async def on_cluster(self, cluster_id: str) -> dict[str, Leftover]:
+        return {i: row for i, row in self.rows.items() if row.cluster_id == cluster_id}
+
+    async def clusters(self) -> set[str]:
+        return {row.cluster_id for row in self.rows.values()}
+
+
+class InMemoryLoadedImages:
+    """The LoadedImages port in a set of (cluster, reference, digest)."""
+
+    def __init__(self) -> None:
+        self.rows: set[tuple[str, str, str | None]] = set()
+
+    async def has(self, cluster_id: str, reference: str, digest: str | None) -> bool:
+        return (cluster_id, reference, digest) in self.rows
+
+    async def remember(self, cluster_id: str, reference: str, digest: str | None) -> None:
+        self.rows.add((cluster_id, reference, digest))
+
+    async def forget(self, cluster_id: str, reference: str) -> None:
+        self.rows = {row for row in self.rows if row[:2] != (cluster_id, reference)}
+
+
+class FakeProgress:
+    """A progress channel: the lines published, by entity id."""
+
+    def __init__(self) -> None:
+        self.lines: dict[str, list[str]] = {}
+
+    async def publish(
+        self, entity_id: str, lines: list[str], operation_id: str | None = None
+    ) -> None:
+        self.lines.setdefault(entity_id, []).extend(lines)
+
+
+# --- the use cases' dependencies on the fakes ------------------------------------------
+
+
+@dataclass
+class World:
+    """The workload-manager's use cases on in-memory records and fake ports."""
+
+    deps: Dependencies
+    uow: InMemoryUnitOfWork
+    deployments: InMemoryRepository[DeploymentAggregate]
+    kube_services: InMemoryRepository[KubeServiceAggregate]
+    projections: InMemoryProjections
+    leftovers: InMemoryLeftovers
+    loaded: InMemoryLoadedImages
+    cluster: FakeCluster
+    manager: FakeClusterManager
+    deployment_progress: FakeProgress
+    kube_service_progress: FakeProgress
+    done: set[str] = field(default_factory=set)
+
+    def queued(self) -> list[Message]:
+        """The jobs committed and not run yet, oldest first."""
+        return [job for job in self.uow.jobs if job.msg_id not in self.done]
+
+    async def run(self, job: Message, attempt: int = 1) -> FakeDelivery:
+        """Run one committed job as its consumer would."""
+        self.done.add(job.msg_id)
+        return await run_job_message(self.deps, job.subject, job.payload, attempt)
+
+    async def run_jobs(self) -> list[FakeDelivery]:
+        """Run every committed job not run yet (and those they queue), in order."""
+        deliveries = []
+        while pending := self.queued():
+            deliveries.append(await self.run(pending[0]))
+        return deliveries
+
+
+def new_world(**settings: Any) -> World:
+    """Fresh dependencies: no records, nothing projected, an empty fake cluster."""
+    config = WorkloadManagerSettings(
+        **{"job_max_deliver": 3, "service_poll_interval_s": 0.01, **settings}
+    )
+    uow = InMemoryUnitOfWork()
+    loaded = InMemoryLoadedImages()
+    cluster, manager = FakeCluster(), FakeClusterManager()
+    deps = Dependencies(
+        settings=config,
+        uow=uow,
+        deployments=InMemoryRepository(DeploymentAggregate, subjects.DEPLOYMENT),
+        kube_services=InMemoryRepository(KubeServiceAggregate, subjects.SERVICE),
+        projections=InMemoryProjections(),
+        leftovers=InMemoryLeftovers(),
+        cluster=cluster,
+        connections=ClusterConnections(manager, loaded),
+        deployment_progress=FakeProgress(),
+        kube_service_progress=FakeProgress(),
+    )
+    return World(
+        deps,
+        uow,
+        deps.deployments,
+        deps.kube_services,
+        deps.projections,
+        deps.leftovers,
+        loaded,
+        cluster,
+        manager,
+        deps.deployment_progress,
+        deps.kube_service_progress,
+    )
+
+
+async def run_job_message(
+    deps: Dependencies, subject: str, payload: dict[str, Any], attempt: int = 1
+) -> FakeDelivery:
+    """Hand one job of SLIPWAY_JOBS to its handler, as the durable consumer does."""
+    delivery = FakeDelivery(attempt)
+    if subject == ROLLOUT_SUBJECT:
+        await jobs.rollout(RolloutJob(**payload), delivery, deps)
+    else:
+        await jobs.apply(ApplyServiceJob(**payload), delivery, deps)
+    return delivery
+
+
+# --- steps the use-case tests share ------------------------------------------------------
+
+SPEC: dict[str, Any] = {
+    "name": "web",
+    "cluster_id": CLUSTER.id,
+    "image": IMAGE.reference,
+    "replicas": 3,
+    "container_port": 8080,
+}
+
+
+async def announce(world: World, *envelopes: dict[str, Any]) -> None:
+    """Deliver events of the other services to the event intake, in order."""
+    for envelope in envelopes:
+        assert await projections.project_event(world.deps, envelope)
+
+
+async def ready(world: World) -> None:
+    """A running cluster and a built image, as their owners announced them."""
+    await announce(world, cluster_event("running", 1), image_event("built", 2))
+
+
+async def create_deployment(world: World, **overrides: Any) -> dict[str, Any]:
+    """A Deployment accepted (its rollout queued, not run)."""
+    command = CreateDeployment.model_validate({**SPEC, **overrides})
+    reply = await deployments.create_deployment(world.deps, command)
+    assert reply["ok"], reply
+    return reply["data"]
+
+
+async def running_deployment(world: World, **overrides: Any) -> dict[str, Any]:
+    """A Deployment rolled out on a ready cluster."""
+    await ready(world)
+    created = await create_deployment(world, **overrides)
+    await world.run_jobs()
+    return created
+
+
+async def create_service(world: World, deployment_id: str, **overrides: Any) -> dict[str, Any]:
+    """A Kubernetes Service accepted in front of a Deployment (its apply queued, not run)."""
+    fields = {"name": "web", "deployment_id": deployment_id, "port": 80, "target_port": 8080}
+    command = CreateService.model_validate({**fields, **overrides})
+    reply = await kube_services.create_service(world.deps, command)
+    assert reply["ok"], reply
+    return reply["data"]
+
+
+def state_of(world: World, entity_id: str) -> Any:
+    """The committed state of a Deployment or Kubernetes Service."""
+    return world.deployments.rows.get(entity_id) or world.kube_services.rows[entity_id]
+
+
+def outcome(world: World, entity_id: str) -> tuple[str, str | None]:
+    """The committed status and reason of a Deployment or Kubernetes Service."""
+    state = state_of(world, entity_id)
+    return str(state.status), state.reason

@@ -5,14 +5,14 @@ from __future__ import annotations
 from slipway_libs.aggregate import utcnow
 from slipway_workload_manager.domain.deployment import DeploymentAggregate
 from slipway_workload_manager.domain.drift import deployment_drift, service_drift
+from slipway_workload_manager.domain.kube_service import KubeServiceAggregate
 from slipway_workload_manager.domain.ports import RolloutObservation, ServiceObservation
-from slipway_workload_manager.domain.service import ServiceAggregate
 from tests.unit.workload_manager.fakes import IMAGE, deployment_spec, service_spec
 
 DEPLOYMENT = DeploymentAggregate.accept(
     deployment_spec(), IMAGE, deployment_id="d1", rollout_id="r1", deadline=utcnow()
 ).state
-SERVICE = ServiceAggregate.accept(
+SERVICE = KubeServiceAggregate.accept(
     service_spec("d1"), DEPLOYMENT, service_id="s1", apply_id="a1", deadline=utcnow()
 ).state
 

@@ -1,5 +1,5 @@
-"""The workload-manager's handlers on FastStream's test broker: replies, error classes,
-and the projection consumer."""
+"""The workload-manager's handlers on FastStream's test broker, wired to the use cases on
+in-memory fakes: replies, error classes, idempotent replays, the projection consumer."""
 
 from __future__ import annotations
 
@@ -8,45 +8,24 @@ from typing import Any
 import pytest
 from faststream.nats import TestNatsBroker
 
-from slipway_contracts.commands import CreateDeployment, CreateService, ScaleDeployment
-from slipway_libs.errors import Conflict
+from slipway_contracts import subjects
+from slipway_libs import context
 from slipway_libs.messaging import make_broker
 from slipway_workload_manager.handlers import commands
+from slipway_workload_manager.handlers.context import DEPENDENCIES
 from slipway_workload_manager.handlers.events import events_router
-from tests.unit.workload_manager.fakes import cluster_event
+from tests.unit.workload_manager.fakes import (
+    CLUSTER,
+    IMAGE,
+    World,
+    cluster_event,
+    image_event,
+    new_world,
+)
 
-GOOD = {"name": "web", "cluster_id": "c1", "image": "shop/web:1.0.0", "container_port": 8080}
-
-
-class FakeWorkloads:
-    """Implements the calls the command handlers make on WorkloadService."""
-
-    def __init__(self) -> None:
-        self.received: list[Any] = []
-
-    async def create_deployment(self, command: CreateDeployment) -> dict[str, Any]:
-        self.received.append(command)
-        return {"ok": True, "data": {"id": "d1", "status": "pending", **command.model_dump()}}
-
-    async def scale_deployment(self, command: ScaleDeployment) -> dict[str, Any]:
-        self.received.append(command)
-        raise Conflict(
-            "cluster 'local' is stopped (current status: stopped)",
-            {"field": "cluster_id", "current_status": "stopped"},
-        )
-
-    async def create_service(self, command: CreateService) -> dict[str, Any]:
-        self.received.append(command)
-        return {"ok": True, "data": {"id": "s1", "status": "pending"}}
-
-
-class FakeReconciler:
-    def __init__(self) -> None:
-        self.projected: list[dict[str, Any]] = []
-
-    async def project(self, envelope: dict[str, Any]) -> bool:
-        self.projected.append(envelope)
-        return True
+GOOD = {"name": "web", "cluster_id": CLUSTER.id, "image": IMAGE.reference, "container_port": 8080}
+CREATE = subjects.command(subjects.DEPLOYMENT, "create")
+SCALE = subjects.command(subjects.DEPLOYMENT, "scale")
 
 
 @pytest.fixture
@@ -55,59 +34,92 @@ async def bus():
     broker.include_router(commands.router)
     broker.include_router(events_router())
     async with TestNatsBroker(broker) as test_broker:
-        workloads, reconciler = FakeWorkloads(), FakeReconciler()
-        test_broker.context.set_global("workloads", workloads)
-        test_broker.context.set_global("reconciler", reconciler)
-        yield test_broker, workloads, reconciler
+        world = new_world()
+        test_broker.context.set_global(DEPENDENCIES, world.deps)
+        yield test_broker, world
 
 
-async def ask(broker, subject: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = await broker.request(body, subject, timeout=3)
+async def ask(broker, subject: str, body: dict[str, Any], **headers: str) -> dict[str, Any]:
+    response = await broker.request(body, subject, timeout=3, headers=headers)
     return await response.decode()
 
 
-async def test_a_valid_deployment_reaches_the_service_and_its_reply_returns(bus):
-    broker, workloads, _ = bus
-    reply = await ask(broker, "slipway.deployment.cmd.create", GOOD)
+async def announce(broker, envelope: dict[str, Any]) -> None:
+    entity, event = envelope["type"].split(".")[2:4]
+    await broker.publish(envelope, subjects.event(entity, event), stream=subjects.EVENTS_STREAM)
+
+
+async def ready(broker) -> None:
+    await announce(broker, cluster_event("running", 1))
+    await announce(broker, image_event("built", 2))
+
+
+async def test_events_reach_the_projections_and_a_deployment_is_accepted(bus):
+    broker, world = bus
+    await ready(broker)
+    assert (await world.projections.cluster(CLUSTER.id)).status == "running"
+    reply = await ask(broker, CREATE, GOOD)
     assert reply["ok"] is True
-    assert reply["data"]["status"] == "pending"
-    assert workloads.received[0].image == "shop/web:1.0.0"
+    assert (reply["data"]["status"], reply["data"]["image_id"]) == ("pending", IMAGE.id)
+    assert reply["data"]["id"] in world.deployments.rows
+
+
+async def test_a_repeated_command_id_gets_the_first_reply(bus):
+    broker, world = bus
+    await ready(broker)
+    headers = {context.COMMAND_ID_HEADER: "command-1"}
+    first = await ask(broker, CREATE, GOOD, **headers)
+    again = await ask(broker, CREATE, GOOD, **headers)
+    assert again == first
+    assert len(world.deployments.rows) == 1
 
 
 @pytest.mark.parametrize("replicas", [0, -1])
 async def test_replicas_below_one_are_invalid_naming_the_field(bus, replicas):
-    broker, workloads, _ = bus
-    created = await ask(broker, "slipway.deployment.cmd.create", {**GOOD, "replicas": replicas})
-    scaled = await ask(broker, "slipway.deployment.cmd.scale", {"id": "d1", "replicas": replicas})
+    broker, world = bus
+    created = await ask(broker, CREATE, {**GOOD, "replicas": replicas})
+    scaled = await ask(broker, SCALE, {"id": "d1", "replicas": replicas})
     for reply in (created, scaled):
         assert reply["ok"] is False
         assert reply["error"]["code"] == "invalid"
         assert [d["field"] for d in reply["error"]["details"]] == ["replicas"]
-    assert workloads.received == []
+    assert world.deployments.rows == {}
 
 
 async def test_a_deployment_needs_an_image_and_a_service_a_port_in_range(bus):
-    broker, _, _ = bus
+    broker, _ = bus
     no_image = {k: v for k, v in GOOD.items() if k != "image"}
-    reply = await ask(broker, "slipway.deployment.cmd.create", no_image)
+    reply = await ask(broker, CREATE, no_image)
     assert reply["error"]["code"] == "invalid"
     assert "image_id' or 'image" in reply["error"]["message"]
     service = {"name": "web", "deployment_id": "d1", "port": 70000, "target_port": 8080}
-    reply = await ask(broker, "slipway.service.cmd.create", service)
+    reply = await ask(broker, subjects.command(subjects.SERVICE, "create"), service)
     assert [d["field"] for d in reply["error"]["details"]] == ["port"]
 
 
 async def test_a_conflict_keeps_its_code_and_the_current_status(bus):
-    broker, _, _ = bus
-    reply = await ask(broker, "slipway.deployment.cmd.scale", {"id": "d1", "replicas": 5})
+    broker, _ = bus
+    await ready(broker)
+    created = (await ask(broker, CREATE, GOOD))["data"]
+    await announce(broker, cluster_event("stopped", 3))
+    reply = await ask(broker, SCALE, {"id": created["id"], "replicas": 5})
     assert reply["error"]["code"] == "conflict"
     assert reply["error"]["details"]["current_status"] == "stopped"
 
 
-async def test_cluster_events_reach_the_projection_consumer(bus):
-    broker, _, reconciler = bus
-    envelope = cluster_event("running", 2)
-    await broker.publish(
-        envelope, "slipway.events.minikube_cluster.running", stream="SLIPWAY_EVENTS"
-    )
-    assert reconciler.projected == [envelope]
+async def test_an_unknown_deployment_is_not_found(bus):
+    broker, _ = bus
+    reply = await ask(broker, subjects.query(subjects.DEPLOYMENT, "get"), {"id": "nosuch"})
+    assert reply["error"]["code"] == "not_found"
+
+
+async def test_the_queries_answer_the_entity_and_pages(bus: tuple[Any, World]):
+    broker, _ = bus
+    await ready(broker)
+    created = (await ask(broker, CREATE, GOOD))["data"]
+    got = await ask(broker, subjects.query(subjects.DEPLOYMENT, "get"), {"id": created["id"]})
+    assert got == {"ok": True, "data": created}
+    page = await ask(broker, subjects.query(subjects.DEPLOYMENT, "list"), {"status": "pending"})
+    assert page["data"] == {"items": [created], "next_cursor": None}
+    none = await ask(broker, subjects.query(subjects.SERVICE, "list"), {})
+    assert none["data"] == {"items": [], "next_cursor": None}

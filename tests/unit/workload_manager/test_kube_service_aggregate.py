@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from slipway_libs.aggregate import utcnow
 from slipway_workload_manager.domain.deployment import DeploymentAggregate
+from slipway_workload_manager.domain.kube_service import TUNNEL_HINT, KubeServiceAggregate
 from slipway_workload_manager.domain.ports import ServiceObservation
-from slipway_workload_manager.domain.service import TUNNEL_HINT, ServiceAggregate
 from tests.unit.workload_manager.fakes import IMAGE, deployment_spec, service_spec
 
 BACKEND = DeploymentAggregate.accept(
@@ -19,8 +19,8 @@ READY = ServiceObservation(
 EMPTY = ServiceObservation(phase="pending", cluster_ip="10.96.0.10", reason="no ready endpoints")
 
 
-def new(**overrides) -> ServiceAggregate:
-    return ServiceAggregate.accept(
+def new(**overrides) -> KubeServiceAggregate:
+    return KubeServiceAggregate.accept(
         service_spec("d1", **overrides),
         BACKEND,
         service_id="s1",

@@ -4,12 +4,13 @@ images already handed to a cluster, and objects left behind by deleted workloads
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from pymongo import ASCENDING
-from pymongo.errors import PyMongoError
 
-from slipway_libs.storage import Database, UnitOfWork, unavailable_from
+from slipway_libs.storage import Database, MongoUnitOfWork
+from slipway_libs.unit_of_work import UnitOfWork
+from slipway_workload_manager.adapters.mongo import mongo_errors
+from slipway_workload_manager.domain.ports import Leftover
 
 LOADED_IMAGES = "loaded_images"
 LEFTOVERS = "leftovers"
@@ -29,34 +30,27 @@ class LoadedImages:
         return f"{cluster_id}|{reference}|{digest or ''}"
 
     async def has(self, cluster_id: str, reference: str, digest: str | None) -> bool:
-        try:
+        with mongo_errors():
             found = await self.collection.find_one(
                 {"_id": self._key(cluster_id, reference, digest)}
             )
-        except PyMongoError as exc:
-            raise unavailable_from(exc) from exc
         return found is not None
 
     async def remember(self, cluster_id: str, reference: str, digest: str | None) -> None:
-        try:
+        row = {
+            "cluster_id": cluster_id,
+            "reference": reference,
+            "digest": digest,
+            "loaded_at": datetime.now(UTC),
+        }
+        with mongo_errors():
             await self.collection.replace_one(
-                {"_id": self._key(cluster_id, reference, digest)},
-                {
-                    "cluster_id": cluster_id,
-                    "reference": reference,
-                    "digest": digest,
-                    "loaded_at": datetime.now(UTC),
-                },
-                upsert=True,
+                {"_id": self._key(cluster_id, reference, digest)}, row, upsert=True
             )
-        except PyMongoError as exc:
-            raise unavailable_from(exc) from exc
 
     async def forget(self, cluster_id: str, reference: str) -> None:
-        try:
+        with mongo_errors():
             await self.collection.delete_many({"cluster_id": cluster_id, "reference": reference})
-        except PyMongoError as exc:
-            raise unavailable_from(exc) from exc
 
 
 class Leftovers:
@@ -71,40 +65,37 @@ class Leftovers:
             "since", expireAfterSeconds=LEFTOVER_TTL_S, name="leftover_ttl"
         )
 
-    async def add(
-        self,
-        uow: UnitOfWork,
-        *,
-        entity_id: str,
-        kind: str,
-        cluster_id: str,
-        namespace: str,
-        name: str,
-    ) -> None:
+    async def add(self, uow: UnitOfWork, leftover: Leftover) -> None:
         """Record, in the deleting transaction, the object the deleted entity had."""
-        await self.collection.replace_one(
-            {"_id": entity_id},
-            {
-                "kind": kind,
-                "cluster_id": cluster_id,
-                "namespace": namespace,
-                "name": name,
-                "since": datetime.now(UTC),
-            },
-            upsert=True,
-            session=uow.session,
-        )
+        if not isinstance(uow, MongoUnitOfWork):
+            raise TypeError("leftovers are recorded through a MongoUnitOfWork")
+        row = {
+            "kind": leftover.kind,
+            "cluster_id": leftover.cluster_id,
+            "namespace": leftover.namespace,
+            "name": leftover.name,
+            "since": datetime.now(UTC),
+        }
+        with mongo_errors():
+            await self.collection.replace_one(
+                {"_id": leftover.entity_id}, row, upsert=True, session=uow.session
+            )
 
-    async def on_cluster(self, cluster_id: str) -> dict[str, dict[str, Any]]:
+    async def on_cluster(self, cluster_id: str) -> dict[str, Leftover]:
         """The leftovers of a cluster, by entity id."""
-        try:
+        with mongo_errors():
             rows = await self.collection.find({"cluster_id": cluster_id}).to_list()
-        except PyMongoError as exc:
-            raise unavailable_from(exc) from exc
-        return {str(row["_id"]): row for row in rows}
+        return {
+            str(row["_id"]): Leftover(
+                entity_id=str(row["_id"]),
+                kind=str(row["kind"]),
+                cluster_id=cluster_id,
+                namespace=str(row["namespace"]),
+                name=str(row["name"]),
+            )
+            for row in rows
+        }
 
     async def clusters(self) -> set[str]:
-        try:
+        with mongo_errors():
             return {str(c) for c in await self.collection.distinct("cluster_id")}
-        except PyMongoError as exc:
-            raise unavailable_from(exc) from exc

@@ -1,17 +1,16 @@
-"""The cluster-manager over NATS request-reply (`slipway.minikube_cluster.*`)."""
+"""The cluster-manager over NATS request-reply (`slipway.minikube_cluster.*`), and the
+other services' `query.get` (the owners a projection catches up with)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from faststream.nats import NatsBroker
-from nats.errors import Error as NatsError
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
 
 from slipway_contracts import subjects
 from slipway_libs import context
+from slipway_libs.errors import SlipwayError, Unavailable
+from slipway_libs.requests import request
 from slipway_workload_manager.domain.cluster_manager import (
     ClusterManagerRefused,
     ClusterManagerUnavailable,
@@ -32,47 +31,36 @@ async def ask(
     subject: str,
     payload: dict[str, Any],
     timeout_s: float,
-    command: bool = False,
+    command_id: str | None = None,
 ) -> Any:
-    """Request-reply with another Slipway service; its `data`, or the error it answered."""
-    headers = {context.CORRELATION_HEADER: context.current_correlation_id()}
-    if command:  # a fresh id: a retried load is a new attempt, not a replay of a failure
-        headers[context.COMMAND_ID_HEADER] = context.new_id()
+    """Request-reply with another Slipway service: its `data`, or the error it answered as
+    ClusterManagerUnavailable (retry later) or ClusterManagerRefused."""
     try:
-        msg = await broker.connection.request(
-            subject, json.dumps(payload).encode(), timeout=timeout_s, headers=headers
+        return await request(
+            broker.connection, subject, payload, timeout_s=timeout_s, command_id=command_id
         )
-    except NoRespondersError as exc:
-        raise ClusterManagerUnavailable(f"no service answers {subject}") from exc
-    except (TimeoutError, NatsTimeout) as exc:
-        raise ClusterManagerUnavailable(f"no answer on {subject} within {timeout_s:.0f} s") from exc
-    except NatsError as exc:
-        raise ClusterManagerUnavailable(f"NATS is unavailable: {exc}") from exc
-    try:
-        reply = json.loads(msg.data)
-    except ValueError as exc:
-        raise ClusterManagerRefused(f"malformed reply on {subject}") from exc
-    if not isinstance(reply, dict) or "ok" not in reply:
-        raise ClusterManagerRefused(f"malformed reply on {subject}")
-    if not reply["ok"]:
-        error = reply.get("error") or {}
-        code = str(error.get("code", "internal"))
-        if code == "unavailable":
-            raise ClusterManagerUnavailable(str(error.get("message", "unavailable")))
-        raise ClusterManagerRefused(str(error.get("message", "error")), code, error.get("details"))
-    return reply.get("data")
+    except Unavailable as exc:
+        raise ClusterManagerUnavailable(exc.message) from exc
+    except SlipwayError as exc:
+        raise ClusterManagerRefused(exc.message, exc.code, exc.details) from exc
 
 
-async def owner_snapshot(
-    broker: NatsBroker, entity: str, entity_id: str, timeout_s: float
-) -> dict[str, Any] | None:
-    """The owning service's current snapshot of an entity (`slipway.<entity>.query.get`),
-    or None when it does not know the entity or cannot answer now."""
-    try:
-        data = await ask(broker, subjects.query(entity, "get"), {"id": entity_id}, timeout_s)
-    except (ClusterManagerRefused, ClusterManagerUnavailable):
-        return None
-    return data if isinstance(data, dict) else None
+class OwnerQueries:
+    """The owning service's current snapshot of an entity (`slipway.<entity>.query.get`)."""
+
+    def __init__(self, broker: NatsBroker, *, timeout_s: float) -> None:
+        self.broker = broker
+        self.timeout_s = timeout_s
+
+    async def snapshot(self, entity: str, entity_id: str) -> dict[str, Any] | None:
+        """The snapshot, or None when the owner does not know the entity or cannot answer."""
+        try:
+            data = await ask(
+                self.broker, subjects.query(entity, "get"), {"id": entity_id}, self.timeout_s
+            )
+        except (ClusterManagerRefused, ClusterManagerUnavailable):
+            return None
+        return data if isinstance(data, dict) else None
 
 
 class NatsClusterManager:
@@ -93,10 +81,11 @@ class NatsClusterManager:
         return kubeconfig_of(data)
 
     async def load_image(self, cluster_id: str, image: str) -> None:
+        # A fresh command id: a retried load is a new attempt, not a replay of a failure.
         await ask(
             self.broker,
             subjects.command(CLUSTER, "load_image"),
             {"id": cluster_id, "image": image},
             self.load_timeout_s,
-            command=True,
+            command_id=context.new_id(),
         )

@@ -73,13 +73,14 @@ class _Cancel:
         with self._lock:
             self._watch = watch
             if watch is not None and self._event.is_set():
-                watch.stop()
+                watch.stop()  # type: ignore[no-untyped-call]
 
     def set(self) -> None:
         with self._lock:
             self._event.set()
             if self._watch is not None:
-                self._watch.stop()  # shuts the socket down, so the blocked read returns
+                # Shuts the socket down, so the blocked read returns.
+                self._watch.stop()  # type: ignore[no-untyped-call]
 
 
 def _status_message(error: ApiException) -> str:
@@ -184,7 +185,7 @@ class KubernetesWorkloads:
             clients = [api for _, api in self._clients.values()]
             self._clients.clear()
         for api in clients:
-            api.close()
+            api.close()  # type: ignore[no-untyped-call]
 
     # --- clients and threads -------------------------------------------------------
 
@@ -198,7 +199,7 @@ class KubernetesWorkloads:
             try:
                 document = yaml.safe_load(access.kubeconfig)
                 configuration = k8s.Configuration()
-                load_kube_config_from_dict(
+                load_kube_config_from_dict(  # type: ignore[no-untyped-call]
                     document, client_configuration=configuration, persist_config=False
                 )
             except (ConfigException, yaml.YAMLError, TypeError, KeyError, ValueError) as error:
@@ -210,7 +211,8 @@ class KubernetesWorkloads:
             api.user_agent = "slipway-workload-manager"
             self._clients[access.cluster_id] = (fingerprint, api)
         if cached is not None:
-            cached[1].close()  # in-flight requests finish; idle connections go
+            # In-flight requests finish; idle connections go.
+            cached[1].close()  # type: ignore[no-untyped-call]
         return api
 
     async def _run(
@@ -447,10 +449,10 @@ class KubernetesWorkloads:
         """Follow one watch request from `version`; the latest object (None once deleted)
         and version when the rollout settles or the request ends."""
         seconds = max(1, min(math.ceil(deadline - time.monotonic()), _WATCH_CHUNK_SECONDS))
-        watch = k8s_watch.Watch()
+        watch = k8s_watch.Watch()  # type: ignore[no-untyped-call]
         cancel.track(watch)
         try:
-            stream = watch.stream(
+            stream = watch.stream(  # type: ignore[no-untyped-call]
                 k8s.AppsV1Api(api).list_namespaced_deployment,
                 namespace,
                 field_selector=f"metadata.name={name}",
@@ -475,5 +477,5 @@ class KubernetesWorkloads:
         finally:
             cancel.track(None)
             with contextlib.suppress(Exception):
-                watch.stop()
+                watch.stop()  # type: ignore[no-untyped-call]
         return live, version

@@ -13,10 +13,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pymongo import ASCENDING
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError
 
 from slipway_contracts import subjects
-from slipway_libs.storage import Database, unavailable_from
+from slipway_libs.storage import Database
+from slipway_workload_manager.adapters.mongo import mongo_errors
 from slipway_workload_manager.domain.projections import (
     ProjectedChart,
     ProjectedCluster,
@@ -40,6 +41,9 @@ LIVE = {"deleted": {"$ne": True}}
 
 
 class Projections:
+    """The `Projections` port on three MongoDB collections; `lookup` asks an entity's owner
+    for its current state (catch-up)."""
+
     def __init__(self, database: Database, lookup: Lookup | None = None) -> None:
         self.database = database
         self.lookup = lookup
@@ -56,16 +60,15 @@ class Projections:
         row: dict[str, Any] = {"entityversion": event.entityversion, "deleted": event.deletes}
         if not event.deletes:
             row.update(event.fields)
-        try:
-            await collection.replace_one(
-                {"_id": event.entity_id, "entityversion": {"$lt": event.entityversion}},
-                row,
-                upsert=True,
-            )
-        except DuplicateKeyError:
-            return False  # the row holds this version or a newer one already
-        except PyMongoError as exc:
-            raise unavailable_from(exc) from exc
+        with mongo_errors():
+            try:
+                await collection.replace_one(
+                    {"_id": event.entity_id, "entityversion": {"$lt": event.entityversion}},
+                    row,
+                    upsert=True,
+                )
+            except DuplicateKeyError:
+                return False  # the row holds this version or a newer one already
         return True
 
     async def catch_up(self, entity: str, entity_ids: list[str]) -> bool:
@@ -97,10 +100,8 @@ class Projections:
         return answered
 
     async def _one(self, collection: Any, entity_id: str) -> dict[str, Any] | None:
-        try:
+        with mongo_errors():
             row: dict[str, Any] | None = await collection.find_one({"_id": entity_id, **LIVE})
-        except PyMongoError as exc:
-            raise unavailable_from(exc) from exc
         return row
 
     async def image(self, image_id: str) -> ProjectedImage | None:
@@ -109,14 +110,12 @@ class Projections:
 
     async def images_named(self, reference: str) -> list[ProjectedImage]:
         """Images whose `name:tag` is `reference`, newest first."""
-        try:
+        with mongo_errors():
             rows = await (
                 self.images.find({"reference": reference, **LIVE})
                 .sort("entityversion", -1)
                 .to_list()
             )
-        except PyMongoError as exc:
-            raise unavailable_from(exc) from exc
         return [from_row(ProjectedImage, row) for row in rows]
 
     async def chart(self, chart_id: str) -> ProjectedChart | None:
@@ -129,5 +128,6 @@ class Projections:
 
     async def version(self, entity: str, entity_id: str) -> int | None:
         """The entityversion held for an entity (tombstones included), or None."""
-        row = await self.database.db[COLLECTIONS[entity]].find_one({"_id": entity_id})
+        with mongo_errors():
+            row = await self.database.db[COLLECTIONS[entity]].find_one({"_id": entity_id})
         return int(row["entityversion"]) if row else None

@@ -109,16 +109,14 @@ class DeploymentAggregate(WorkloadAggregate[Deployment]):
             observed = counts(observation) if observation else {}
             self.transition(FAILED, reason=reason, deadline=None, **observed)
 
-    def expire(self, now: datetime, margin_s: float) -> bool:
-        """Fail a rollout still going past its deadline."""
-        deadline = self.state.deadline
-        if self.state.status not in ROLLING or deadline is None or deadline > now:
-            return False
-        limit = self.state.progress_deadline_seconds + margin_s
+    def overdue(self, deadline: datetime) -> None:
+        """A rollout still going past its deadline (its progress deadline plus the time to
+        hand the image over): `failed`."""
         self.transition(
-            FAILED, reason=f"rollout did not finish within {limit:.0f} s", deadline=None
+            FAILED,
+            reason=f"rollout did not finish by its deadline ({deadline.isoformat()})",
+            deadline=None,
         )
-        return True
 
     # --- what the cluster and the other services report ---------------------------
 
@@ -151,3 +149,8 @@ class DeploymentAggregate(WorkloadAggregate[Deployment]):
             )
             return True
         return self._refresh(counts(observation))
+
+    def follow_live(self, observation: RolloutObservation, drift: str | None) -> bool:
+        """What the reconcile loop saw of the live Deployment: its drift, then its status."""
+        drifted = self.drift_seen(drift, missing=observation.phase == "missing")
+        return self.observed(observation) or drifted

@@ -1,4 +1,4 @@
-"""Service: its lifecycle rules, free of I/O.
+"""The Kubernetes Service entity (a Slipway `Service`): its lifecycle rules, free of I/O.
 
 `pending` while the cluster has no ready endpoints for it (or, for a LoadBalancer, no
 ingress address yet), `active` once it has them, `failed` when it could not be applied,
@@ -37,7 +37,7 @@ def addresses(observation: ServiceObservation) -> dict[str, Any]:
     }
 
 
-class ServiceAggregate(WorkloadAggregate[Service]):
+class KubeServiceAggregate(WorkloadAggregate[Service]):
     table = TransitionTable.of("service", SERVICE_TRANSITIONS)
     working = ACTIVE
     stopped_working: ClassVar[dict[str, Any]] = {"endpoints": []}
@@ -119,18 +119,22 @@ class ServiceAggregate(WorkloadAggregate[Service]):
             fresh["deadline"] = None
         return self._refresh(fresh)
 
-    def expire(self, now: datetime) -> bool:
-        """Fail a Service still pending past its deadline."""
-        deadline = self.state.deadline
-        if self.state.status is not PENDING or deadline is None or deadline > now:
-            return False
+    def overdue(self, deadline: datetime) -> None:
+        """Still pending past its deadline: `failed`, saying what it waited for."""
         why = self.state.reason or "no ready endpoints"
         self.transition(
             FAILED,
             reason=f"not active by its deadline ({deadline.isoformat()}): {why}",
             deadline=None,
         )
-        return True
+
+    def follow_live(
+        self, observation: ServiceObservation, drift: str | None, *, deadline: datetime
+    ) -> bool:
+        """What the reconcile loop saw of the live Service: its drift, then its status (one
+        that lost its endpoints fails unless they come back by `deadline`)."""
+        drifted = self.drift_seen(drift, missing=observation.phase == "missing")
+        return self.observed(observation, deadline=deadline) or drifted
 
     def cluster_back(self, *, apply_id: str, deadline: datetime) -> bool:
         return self._cluster_back(apply_id, deadline)

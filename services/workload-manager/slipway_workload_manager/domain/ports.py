@@ -1,9 +1,14 @@
-"""The port between the workload-manager's jobs and a cluster's API server.
+"""The ports of the workload-manager's use cases; adapters implement them, unit tests use
+fakes of the same protocols (tests/unit/workload_manager/fakes.py).
 
-`WorkloadCluster` is implemented by `adapters.kubernetes.KubernetesWorkloads` (the
-official `kubernetes` client); domain and service tests use fakes of the same protocol.
-Every object Slipway applies carries the label `LABEL_ID` = the Slipway entity id, so
-`managed` finds them again, and `LABEL_MANAGED_BY` = `slipway`.
+- `WorkloadCluster`: a cluster's API server (`adapters.kubernetes.KubernetesWorkloads`, the
+  official `kubernetes` client). Every object Slipway applies carries the label `LABEL_ID`
+  = the Slipway entity id, so `managed` finds them again, and `LABEL_MANAGED_BY` = `slipway`.
+- `Projections`: what this service knows of images, charts and clusters, from their events
+  (`adapters.projections`).
+- `Leftovers` and `LoadedImages`: bookkeeping about clusters (`adapters.bookkeeping`).
+- `Progress`: live progress lines of one entity type (`slipway_libs.progress`).
+The cluster-manager's port is in `domain.cluster_manager`.
 """
 
 from __future__ import annotations
@@ -11,6 +16,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+
+from slipway_libs.unit_of_work import UnitOfWork
+from slipway_workload_manager.domain.projections import (
+    ProjectedChart,
+    ProjectedCluster,
+    ProjectedEvent,
+    ProjectedImage,
+)
 
 LABEL_ID = "slipway.io/id"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -115,3 +128,70 @@ class WorkloadCluster(Protocol):
         """Slipway's live objects of `kind` (Deployment or Service) in all namespaces,
         by the value of their `LABEL_ID` label."""
         ...
+
+
+class Projections(Protocol):
+    """The read models of the other services' entities (newer events only)."""
+
+    async def apply(self, event: ProjectedEvent) -> bool:
+        """Write the event's state if it is newer than the one held; True when it was."""
+        ...
+
+    async def catch_up(self, entity: str, entity_ids: list[str]) -> bool:
+        """Ask the owners for these entities and apply what is newer; True when an owner
+        answered (a refused check is then worth repeating)."""
+        ...
+
+    async def image(self, image_id: str) -> ProjectedImage | None: ...
+
+    async def images_named(self, reference: str) -> list[ProjectedImage]:
+        """Images whose `name:tag` is `reference`, newest first."""
+        ...
+
+    async def chart(self, chart_id: str) -> ProjectedChart | None: ...
+
+    async def cluster(self, cluster_id: str) -> ProjectedCluster | None: ...
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """The object a deleted workload had in its cluster, removed whenever the cluster is
+    seen running (a rollout racing the delete may re-create it; a stopped cluster returns)."""
+
+    entity_id: str
+    kind: str
+    cluster_id: str
+    namespace: str
+    name: str
+
+
+class Leftovers(Protocol):
+    async def add(self, uow: UnitOfWork, leftover: Leftover) -> None:
+        """Record a leftover in the open unit of work's transaction (the deleting one)."""
+        ...
+
+    async def on_cluster(self, cluster_id: str) -> dict[str, Leftover]:
+        """The leftovers of a cluster, by entity id."""
+        ...
+
+    async def clusters(self) -> set[str]:
+        """The clusters that have leftovers."""
+        ...
+
+
+class LoadedImages(Protocol):
+    """Images handed to a cluster, by `name:tag` and digest: each is loaded once."""
+
+    async def has(self, cluster_id: str, reference: str, digest: str | None) -> bool: ...
+
+    async def remember(self, cluster_id: str, reference: str, digest: str | None) -> None: ...
+
+    async def forget(self, cluster_id: str, reference: str) -> None: ...
+
+
+class Progress(Protocol):
+    """Live progress of one entity type; best effort, never raises."""
+
+    async def publish(
+        self, entity_id: str, lines: list[str], operation_id: str | None = None
+    ) -> None: ...

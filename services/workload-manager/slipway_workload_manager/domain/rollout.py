@@ -185,6 +185,20 @@ def interpret_deployment(
     return replace(current, reason=problem)
 
 
+def rollout_failure(observation: RolloutObservation, where: str, timeout_s: float) -> str:
+    """Why a rollout that the cluster did not report available failed (`where` is the
+    Deployment's `namespace/name`, `timeout_s` how long it was watched)."""
+    if observation.phase == "failed":
+        return observation.reason or "the rollout failed"
+    if observation.phase == "missing":
+        return f"Deployment {where} disappeared from the cluster during the rollout"
+    why = f": {observation.reason}" if observation.reason else ""
+    return (
+        f"rollout did not finish within {timeout_s:.0f} s "
+        f"({observation.available}/{observation.desired} replicas available){why}"
+    )
+
+
 def _endpoint_addresses(endpoints: Mapping[str, Any] | None, key: str) -> list[tuple[str, int]]:
     found: set[tuple[str, int]] = set()
     for subset in map(_mapping, _list(_mapping(endpoints).get("subsets"))):

@@ -91,6 +91,14 @@ def valid_chart(chart_id: str, chart: ProjectedChart | None) -> ProjectedChart:
     return chart
 
 
+def name_taken(kind: str, namespace: str, name: str) -> Conflict:
+    """(cluster, namespace, name) names a workload's object: a second one is refused."""
+    return Conflict(
+        f"a {kind} named '{name}' already exists in namespace '{namespace}' of this cluster",
+        {"namespace": namespace, "name": name},
+    )
+
+
 def same_identity(current: tuple[str, str, str], requested: tuple[str, str, str]) -> None:
     """`(cluster_id, namespace, name)` name the objects in the cluster: a PUT keeps them."""
     for field, old, new in zip(
@@ -102,6 +110,17 @@ def same_identity(current: tuple[str, str, str], requested: tuple[str, str, str]
                 f"cannot change from '{old}' to '{new}': it names the objects in the "
                 "cluster; delete this one and create another",
             )
+
+
+def same_cluster(backend: Deployment, cluster_id: str) -> None:
+    """A Kubernetes Service stays on its cluster: a PUT cannot move it to a deployment on
+    another one."""
+    if backend.cluster_id != cluster_id:
+        raise InvalidInput.field(
+            "deployment_id",
+            f"deployment '{backend.name}' is on another cluster: a Service stays on "
+            "its cluster; delete this one and create another",
+        )
 
 
 def service_backend(
@@ -127,6 +146,29 @@ def service_backend(
             f"{deployment.container_port}",
         )
     return deployment
+
+
+def port_kept_for_services(deployment: Deployment, port: int, services: list[str]) -> None:
+    """The `services` selecting a Deployment's pods target its container port: the port
+    moves only after them."""
+    if services and port != deployment.container_port:
+        raise InvalidInput.field(
+            "container_port",
+            f"services {', '.join(sorted(services))} target port "
+            f"{deployment.container_port}: change their target_port along with it "
+            f"(or delete them) before moving the container to port {port}",
+        )
+
+
+def not_in_use(deployment: Deployment, services: list[str]) -> None:
+    """A Deployment whose pods `services` select is not deleted."""
+    if services:
+        names = sorted(services)
+        raise Conflict(
+            f"deployment '{deployment.name}' is in use by services "
+            f"{', '.join(names)}: delete them first",
+            {"services": names},
+        )
 
 
 # --- why a workload is failed because of its cluster ------------------------------

@@ -31,6 +31,11 @@ class WorkloadAggregate(Aggregate[W]):
         """How users find it in the cluster: `namespace/name`."""
         return f"{self.state.namespace}/{self.state.name}"
 
+    @property
+    def broken(self) -> bool:
+        """Drifted or failed: what a repair applies again."""
+        return bool(self.state.drift) or self.status == FAILED
+
     def is_current_job(self, job_id: str) -> bool:
         """Whether a job is still the one this workload waits for."""
         return self.status in self.in_flight and getattr(self.state, self.job_field) == job_id

@@ -5,31 +5,30 @@ stopped; a new deployment of the service replays the stream from its start)."""
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Any
 
-from faststream import AckPolicy, Context
+from faststream import AckPolicy
 from faststream.nats import ConsumerConfig, JStream, NatsMessage, NatsRouter, PullSub
 from nats.js.api import DeliverPolicy
 from pymongo.errors import PyMongoError
 
 from slipway_contracts import subjects
 from slipway_libs.errors import Unavailable
-from slipway_libs.messaging import EVENTS_STREAM
 from slipway_workload_manager.domain.projections import PROJECTED
-from slipway_workload_manager.reconcile import Reconciler
+from slipway_workload_manager.handlers.context import Deps
+from slipway_workload_manager.service_layer import projections
 
 log = logging.getLogger(__name__)
 
 DURABLE = "workload-manager-projections"
-FILTERS = [f"slipway.events.{entity}.>" for entity in PROJECTED]
-Reconcile = Annotated[Reconciler, Context("reconciler")]
+FILTERS = [subjects.event(entity, ">") for entity in PROJECTED]
 
 
 def events_router() -> NatsRouter:
     router = NatsRouter()
 
     @router.subscriber(
-        stream=JStream(EVENTS_STREAM, declare=False),
+        stream=JStream(subjects.EVENTS_STREAM, declare=False),
         durable=DURABLE,
         pull_sub=PullSub(batch_size=1, timeout=1.0),
         ack_policy=AckPolicy.MANUAL,
@@ -39,10 +38,10 @@ def events_router() -> NatsRouter:
         title=f"{DURABLE}:{subjects.EVENTS_WILDCARD}",
         description="Images, charts and clusters, projected into the workload-manager.",
     )
-    async def project(body: dict[str, Any], msg: NatsMessage, reconciler: Reconcile) -> None:
+    async def project(body: dict[str, Any], msg: NatsMessage, deps: Deps) -> None:
         """Project one event (newer versions only), react to it, then ack."""
         try:
-            await reconciler.project(body)
+            await projections.project_event(deps, body)
         except (Unavailable, PyMongoError) as exc:
             log.warning("projection not stored; redelivering", extra={"error": str(exc)})
             await msg.nack(delay=2.0)

@@ -4,17 +4,15 @@ server) and images handed to a cluster once per digest, however many rollouts ne
 from __future__ import annotations
 
 import asyncio
-import logging
 
-from slipway_workload_manager.adapters.bookkeeping import LoadedImages
 from slipway_workload_manager.domain.cluster_manager import ClusterManager
-from slipway_workload_manager.domain.ports import ClusterAccess
+from slipway_workload_manager.domain.ports import ClusterAccess, LoadedImages
 from slipway_workload_manager.domain.projections import ProjectedCluster
-
-log = logging.getLogger(__name__)
 
 
 class ClusterConnections:
+    """The kubeconfig of each running cluster, and the images handed to it."""
+
     def __init__(self, manager: ClusterManager, loaded: LoadedImages) -> None:
         self.manager = manager
         self.loaded = loaded

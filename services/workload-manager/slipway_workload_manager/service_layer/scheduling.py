@@ -1,39 +1,38 @@
-"""Queuing rollouts and applies through the outbox, and the deadlines they run against."""
+"""Queuing rollouts and applies in the open unit of work (committed with the change that
+asked for them), and the deadlines they run against."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from slipway_contracts import subjects
 from slipway_contracts.entities import Deployment
 from slipway_contracts.jobs import ApplyServiceJob, RolloutJob
-from slipway_libs.messaging import JOBS_STREAM
-from slipway_libs.storage import Repository, UnitOfWork, deadline_in
+from slipway_libs.aggregate import utcnow
+from slipway_libs.unit_of_work import UnitOfWork
 from slipway_workload_manager.domain.deployment import DeploymentAggregate
-from slipway_workload_manager.domain.service import ServiceAggregate
+from slipway_workload_manager.domain.kube_service import KubeServiceAggregate
 from slipway_workload_manager.settings import WorkloadManagerSettings
-
-Deployments = Repository[DeploymentAggregate]
-Services = Repository[ServiceAggregate]
 
 ROLLOUT_SUBJECT = subjects.job(subjects.DEPLOYMENT, "rollout")
 APPLY_SUBJECT = subjects.job(subjects.SERVICE, "apply")
 
 
-async def queue_rollout(uow: UnitOfWork, deployment: DeploymentAggregate) -> None:
-    """Queue the Deployment's current rollout, committed with the change that asked for it."""
+def queue_rollout(uow: UnitOfWork, deployment: DeploymentAggregate) -> None:
+    """Queue the Deployment's current rollout."""
     job = RolloutJob(deployment_id=deployment.id, rollout_id=deployment.state.rollout_id or "")
-    await uow.add_outbox(
-        subject=ROLLOUT_SUBJECT, stream=JOBS_STREAM, payload=job.model_dump(), msg_id=job.rollout_id
-    )
+    uow.queue_job(ROLLOUT_SUBJECT, job, msg_id=job.rollout_id)
 
 
-async def queue_apply(uow: UnitOfWork, service: ServiceAggregate) -> None:
-    """Queue the Service's current apply, committed with the change that asked for it."""
-    job = ApplyServiceJob(service_id=service.id, apply_id=service.state.apply_id or "")
-    await uow.add_outbox(
-        subject=APPLY_SUBJECT, stream=JOBS_STREAM, payload=job.model_dump(), msg_id=job.apply_id
-    )
+def queue_apply(uow: UnitOfWork, kube_service: KubeServiceAggregate) -> None:
+    """Queue the Kubernetes Service's current apply."""
+    job = ApplyServiceJob(service_id=kube_service.id, apply_id=kube_service.state.apply_id or "")
+    uow.queue_job(APPLY_SUBJECT, job, msg_id=job.apply_id)
+
+
+def deadline_in(seconds: float) -> datetime:
+    """The moment `seconds` from now."""
+    return utcnow() + timedelta(seconds=seconds)
 
 
 def rollout_deadline(settings: WorkloadManagerSettings, progress_deadline_seconds: int) -> datetime:
@@ -43,7 +42,13 @@ def rollout_deadline(settings: WorkloadManagerSettings, progress_deadline_second
 
 
 def service_deadline(settings: WorkloadManagerSettings, deployment: Deployment) -> datetime:
-    """When a Service still without ready endpoints fails: not before its deployment's
-    rollout could have finished."""
+    """When a Kubernetes Service still without ready endpoints fails: not before its
+    deployment's rollout could have finished."""
     rollout = deployment.progress_deadline_seconds + settings.rollout_deadline_margin_s
     return deadline_in(max(settings.service_deadline_s, rollout))
+
+
+def endpoints_deadline(settings: WorkloadManagerSettings) -> datetime:
+    """When a Kubernetes Service that lost its endpoints (or is applied again after its
+    cluster's outage) fails unless it has them again."""
+    return deadline_in(settings.service_deadline_s)

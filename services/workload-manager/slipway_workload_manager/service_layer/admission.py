@@ -1,0 +1,137 @@
+"""Admitting a workload: the data model's rules checked against what this service knows of
+images, charts and clusters (its projections), before anything is accepted.
+
+A rule that refuses is run once more after the projection caught up with the entities'
+owners: a client that saw a cluster `running` (or an image `built`) and at once deploys
+must not be refused because the event is still on the way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, TypeVar
+
+from slipway_contracts import subjects
+from slipway_contracts.commands import DeploymentSpec, ServiceSpec
+from slipway_contracts.entities import Deployment
+from slipway_libs.errors import Conflict, InvalidInput
+from slipway_libs.unit_of_work import Repository
+from slipway_workload_manager.domain import rules
+from slipway_workload_manager.domain.projections import ProjectedCluster, ProjectedImage
+from slipway_workload_manager.service_layer.dependencies import Dependencies
+
+T = TypeVar("T")
+Refusal = InvalidInput | Conflict
+
+
+async def caught_up(
+    deps: Dependencies,
+    entity: str,
+    rule: Callable[[], Awaitable[T]],
+    ids: Callable[[], Awaitable[list[str]]],
+) -> T:
+    """Run `rule`; when it refuses, catch the projection up with the owners of the `ids`
+    it read and, if one answered, run it once more."""
+    try:
+        return await rule()
+    except (InvalidInput, Conflict):
+        if not await deps.projections.catch_up(entity, await ids()):
+            raise
+    return await rule()
+
+
+async def _just(*ids: str | None) -> list[str]:
+    return [i for i in ids if i]
+
+
+async def _image_rule(deps: Dependencies, spec: DeploymentSpec) -> ProjectedImage:
+    by_id = await deps.projections.image(spec.image_id) if spec.image_id else None
+    named = [] if spec.image_id else await deps.projections.images_named(spec.image or "")
+    return rules.deployable_image(spec.image_id, spec.image, by_id, named)
+
+
+async def _image_ids(deps: Dependencies, spec: DeploymentSpec) -> list[str]:
+    if spec.image_id:
+        return [spec.image_id]
+    return [i.id for i in await deps.projections.images_named(spec.image or "")]
+
+
+async def _cluster_rule(deps: Dependencies, cluster_id: str) -> ProjectedCluster:
+    return rules.running_cluster(cluster_id, await deps.projections.cluster(cluster_id))
+
+
+async def _chart_rule(deps: Dependencies, chart_id: str | None) -> None:
+    if chart_id:
+        rules.valid_chart(chart_id, await deps.projections.chart(chart_id))
+
+
+async def running_cluster(deps: Dependencies, cluster_id: str) -> ProjectedCluster:
+    """The workload's cluster: it must exist and be running."""
+    return await caught_up(
+        deps,
+        subjects.MINIKUBE_CLUSTER,
+        partial(_cluster_rule, deps, cluster_id),
+        partial(_just, cluster_id),
+    )
+
+
+async def _outcome(check: Awaitable[T]) -> T | Refusal:
+    """The check's result, or its refusal (to report with the others)."""
+    try:
+        return await check
+    except (InvalidInput, Conflict) as refused:
+        return refused
+
+
+async def deployable(deps: Dependencies, spec: DeploymentSpec) -> ProjectedImage:
+    """The built image a Deployment's spec runs, on a running cluster, with a valid chart
+    if it names one; every invalid field is reported at once."""
+    image = await _outcome(
+        caught_up(
+            deps,
+            subjects.CONTAINER_IMAGE,
+            partial(_image_rule, deps, spec),
+            partial(_image_ids, deps, spec),
+        )
+    )
+    cluster = await _outcome(running_cluster(deps, spec.cluster_id))
+    chart = await _outcome(
+        caught_up(
+            deps,
+            subjects.HELM_CHART,
+            partial(_chart_rule, deps, spec.chart_id),
+            partial(_just, spec.chart_id),
+        )
+    )
+    refusals = [r for r in (image, cluster, chart) if isinstance(r, InvalidInput | Conflict)]
+    invalid = [r for r in refusals if isinstance(r, InvalidInput)]
+    if invalid:
+        details = [d for exc in invalid for d in (exc.details or [])]
+        raise InvalidInput("; ".join(exc.message for exc in invalid), details)
+    if refusals:
+        raise refusals[0]
+    assert isinstance(image, ProjectedImage)
+    return image
+
+
+async def service_backend(deps: Dependencies, spec: ServiceSpec) -> Deployment:
+    """The Deployment whose pods a Kubernetes Service selects (same namespace, its container
+    port), on a running cluster."""
+    deployment = await deps.deployments.find(spec.deployment_id)
+    backend = rules.service_backend(
+        spec.deployment_id,
+        deployment.state if deployment else None,
+        namespace=spec.namespace,
+        target_port=spec.target_port,
+    )
+    await running_cluster(deps, backend.cluster_id)
+    return backend
+
+
+async def name_free(
+    repository: Repository[Any], cluster_id: str, spec: DeploymentSpec | ServiceSpec
+) -> None:
+    """(cluster, namespace, name) names the object in the cluster: it is taken once."""
+    if await repository.matching(cluster_id=cluster_id, namespace=spec.namespace, name=spec.name):
+        raise rules.name_taken(repository.entity, spec.namespace, spec.name)
