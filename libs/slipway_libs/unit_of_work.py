@@ -14,7 +14,7 @@ CloudEvent per change, the queued jobs and, for a command, its kept reply, all a
 leaving the block without a commit writes nothing. A repository used inside the block reads
 and writes through the unit of work that is open in the current task, so a use case needs no
 session plumbing. MongoDB implements the ports in `slipway_libs.storage`, memory in
-`slipway_libs.memory` (for unit tests).
+`tests.memory` (for unit tests).
 
 `idempotent` wraps a command use case: a command id seen before gets the kept reply, and a
 transaction that lost a race with another writer runs again.

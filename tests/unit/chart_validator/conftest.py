@@ -11,7 +11,7 @@ from slipway_chart_validator.domain.ports import ValidationTools
 from slipway_chart_validator.service_layer.dependencies import Dependencies
 from slipway_chart_validator.settings import ChartValidatorSettings
 from slipway_contracts import subjects
-from slipway_libs.memory import InMemoryRepository, InMemoryUnitOfWork
+from tests.memory import InMemoryRepository, InMemoryUnitOfWork
 from tests.unit.chart_validator.fakes import (
     FakeArchiveStore,
     FakeChartSource,

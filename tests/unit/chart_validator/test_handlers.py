@@ -12,8 +12,8 @@ from faststream.nats import TestNatsBroker
 
 from slipway_chart_validator.handlers import commands
 from slipway_contracts import subjects
-from slipway_libs.memory import InMemoryUnitOfWork
 from slipway_libs.messaging import make_broker
+from tests.memory import InMemoryUnitOfWork
 
 CHART = subjects.HELM_CHART
 BODY = {"name": "web", "version": "1.0.0", "app_version": "1", "source": {"path": "web"}}

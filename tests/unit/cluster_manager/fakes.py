@@ -26,7 +26,7 @@ from slipway_cluster_manager.settings import ClusterManagerSettings
 from slipway_contracts import commands, subjects
 from slipway_contracts.entities import ClusterOperation
 from slipway_libs import context
-from slipway_libs.memory import InMemoryRepository, InMemoryUnitOfWork
+from tests.memory import InMemoryRepository, InMemoryUnitOfWork
 
 API_SERVER = "https://127.0.0.1:6443"
 START_LINES = ["starting control plane", "Done! the cluster is up"]

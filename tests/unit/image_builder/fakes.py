@@ -18,7 +18,7 @@ from slipway_image_builder.service_layer.dependencies import Dependencies
 from slipway_image_builder.settings import ImageBuilderSettings
 from slipway_libs import context
 from slipway_libs.errors import RetryableError, Unavailable
-from slipway_libs.memory import InMemoryRepository, InMemoryUnitOfWork
+from tests.memory import InMemoryRepository, InMemoryUnitOfWork
 
 STEPS = ["Step 1/2 : FROM scratch", "Step 2/2 : COPY app /app", "Successfully built"]
 

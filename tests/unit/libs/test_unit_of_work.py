@@ -14,7 +14,6 @@ from slipway_contracts.entities import IMAGE_TRANSITIONS, ContainerImage, ImageS
 from slipway_libs import context
 from slipway_libs.aggregate import Aggregate
 from slipway_libs.errors import IdempotencyMismatch
-from slipway_libs.memory import InMemoryRepository, InMemoryUnitOfWork
 from slipway_libs.statemachine import TransitionTable
 from slipway_libs.unit_of_work import (
     ConcurrentWrite,
@@ -23,6 +22,7 @@ from slipway_libs.unit_of_work import (
     expire_overdue,
     idempotent,
 )
+from tests.memory import InMemoryRepository, InMemoryUnitOfWork
 
 
 class Image(Aggregate[ContainerImage]):

@@ -15,7 +15,6 @@ from typing import Any
 from slipway_contracts import subjects
 from slipway_contracts.commands import CreateDeployment, CreateService, DeploymentSpec, ServiceSpec
 from slipway_contracts.jobs import ApplyServiceJob, RolloutJob
-from slipway_libs.memory import InMemoryRepository, InMemoryUnitOfWork
 from slipway_libs.unit_of_work import Message, UnitOfWork
 from slipway_workload_manager.domain.cluster_manager import (
     ClusterManagerRefused,
@@ -47,6 +46,7 @@ from slipway_workload_manager.service_layer.cluster_access import ClusterConnect
 from slipway_workload_manager.service_layer.dependencies import Dependencies
 from slipway_workload_manager.service_layer.scheduling import ROLLOUT_SUBJECT
 from slipway_workload_manager.settings import WorkloadManagerSettings
+from tests.memory import InMemoryRepository, InMemoryUnitOfWork
 
 IMAGE = ProjectedImage(id="img-1", status="built", name="shop/web", tag="1.0.0", digest="sha256:a")
 CLUSTER = ProjectedCluster(id="cl-1", name="local", status="running", api_server="https://x")
