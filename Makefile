@@ -31,7 +31,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy libs/slipway_libs contracts/slipway_contracts $(wildcard services/*/slipway_*)
+	$(VENV)/bin/mypy libs/slipway_libs contracts/slipway_contracts $(filter-out %.egg-info,$(wildcard services/*/slipway_*))
 	$(VENV)/bin/lint-imports
 
 format: install

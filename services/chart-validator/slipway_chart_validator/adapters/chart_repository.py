@@ -9,7 +9,7 @@ from slipway_chart_validator.domain.chart import HelmChartAggregate, name_taken
 from slipway_contracts import subjects
 from slipway_contracts.entities import HelmChart
 from slipway_libs.storage import Database, Repository
-from slipway_libs.unit_of_work import UnitOfWork
+from slipway_libs.unit_of_work import Transaction
 
 COLLECTION = "helm_charts"
 UNIQUE_NAME_INDEX = "namespace_name_unique"
@@ -33,9 +33,9 @@ class ChartRepository(Repository[HelmChartAggregate]):
             [("namespace", ASCENDING), ("name", ASCENDING)], unique=True, name=UNIQUE_NAME_INDEX
         )
 
-    async def _write(self, uow: UnitOfWork, item: HelmChartAggregate) -> None:
+    async def _write(self, tx: Transaction, item: HelmChartAggregate) -> None:
         try:
-            await super()._write(uow, item)
+            await super()._write(tx, item)
         except DuplicateKeyError as exc:
             if UNIQUE_NAME_INDEX not in str(exc):
                 raise
