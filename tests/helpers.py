@@ -15,8 +15,6 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from tests.waiting import eventually
-
 
 def tar_of(files: Mapping[str, bytes]) -> bytes:
     """An uncompressed tar holding `files` (name -> content), built in memory."""
@@ -82,9 +80,6 @@ def live_processes(marker: bytes, command_part: bytes | None = None) -> list[int
         if marker in environ.split(b"\0") and (command_part or b"") in command and state != "Z":
             pids.append(int(entry.name))
     return pids
-
-
-wait_until = eventually  # the older name; tests/waiting.py is the one helper
 
 
 @pytest.fixture(autouse=True)

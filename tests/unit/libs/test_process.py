@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from slipway_libs.process import ToolTimeout, ToolUnavailable, run_tool
-from tests.helpers import live_processes, wait_until
+from tests.helpers import live_processes
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.asyncio
 
@@ -54,7 +55,7 @@ async def test_a_tool_past_its_deadline_is_stopped_with_everything_it_started() 
 
     assert str(timeout.value) == "sh did not finish within 1 s"
     assert timeout.value.output == "started"
-    await wait_until(lambda: not live_processes(marker))
+    await eventually(lambda: not live_processes(marker), what="the processes to end")
 
 
 async def test_a_cancelled_run_leaves_no_process_behind() -> None:
@@ -72,7 +73,7 @@ async def test_a_cancelled_run_leaves_no_process_behind() -> None:
     with pytest.raises(asyncio.CancelledError):
         await run
 
-    await wait_until(lambda: not live_processes(marker))
+    await eventually(lambda: not live_processes(marker), what="the processes to end")
 
 
 async def test_a_missing_tool_is_unavailable_with_the_reason(tmp_path: Path) -> None:
