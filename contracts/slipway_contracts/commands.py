@@ -16,6 +16,7 @@ from slipway_contracts.entities import (
     ProbeSettings,
     Repository,
     Resources,
+    ValuesPath,
 )
 
 
@@ -287,11 +288,62 @@ SERVICE_COMMANDS: dict[str, type[Model]] = {
     "delete": DeleteService,
 }
 
+
+class ReleaseSpec(Model):
+    """The client-settable fields of a Release (POST and PUT bodies): a valid chart, a
+    running cluster, values, and built images set into the values at the given paths."""
+
+    name: DnsLabel = Field(max_length=53, description="the helm release name")
+    namespace: DnsLabel = "default"
+    cluster_id: str = Field(min_length=1)
+    chart_id: str = Field(min_length=1)
+    values: dict[str, Any] = Field(default_factory=dict, description="helm values")
+    images: dict[ValuesPath, str] = Field(
+        default_factory=dict,
+        description='values path -> ContainerImage id, e.g. {"backend.image": "<id>"}',
+    )
+    timeout_seconds: int = Field(300, ge=10, le=3600, description="install or upgrade deadline")
+
+
+class InstallRelease(ReleaseSpec):
+    """Install a chart onto a cluster (`slipway.release.cmd.create`)."""
+
+
+class UpgradeRelease(ReleaseSpec):
+    """Upgrade a release with new values, images or chart (`...cmd.update`)."""
+
+    id: str
+    expected_revision: Revision | None = None
+
+
+class RollbackRelease(Model):
+    """Roll a release back to an earlier helm revision (`...cmd.rollback`)."""
+
+    id: str
+    revision: int = Field(ge=1, description="the helm revision to return to")
+    expected_revision: Revision | None = None
+
+
+class UninstallRelease(Model):
+    """Uninstall a release and remove its Deployments and Services (`...cmd.delete`)."""
+
+    id: str
+    expected_revision: Revision | None = None
+
+
+RELEASE_COMMANDS: dict[str, type[Model]] = {
+    "create": InstallRelease,
+    "update": UpgradeRelease,
+    "rollback": RollbackRelease,
+    "delete": UninstallRelease,
+}
+
 __all__ = [
     "CHART_COMMANDS",
     "CLUSTER_COMMANDS",
     "DEPLOYMENT_COMMANDS",
     "IMAGE_COMMANDS",
+    "RELEASE_COMMANDS",
     "SERVICE_COMMANDS",
     "BuildImage",
     "ChartSource",
@@ -308,18 +360,23 @@ __all__ = [
     "DeleteService",
     "DeploymentSpec",
     "ImageSpec",
+    "InstallRelease",
     "LoadImage",
     "RebuildImage",
     "RegisterChart",
+    "ReleaseSpec",
     "RepairDeployment",
     "RestartCluster",
+    "RollbackRelease",
     "ScaleDeployment",
     "ServiceSpec",
     "StartCluster",
     "StopCluster",
+    "UninstallRelease",
     "UpdateChart",
     "UpdateDeployment",
     "UpdateService",
+    "UpgradeRelease",
     "ValidateChart",
     "VerifyImage",
 ]

@@ -264,14 +264,20 @@ class ProbeSettings(Model):
 
 
 class Deployment(Entity):
+    """A Kubernetes Deployment Slipway rolls out, or one a Release rendered (`release_id`
+    set: the release's chart owns its spec, and it changes only by upgrading the release)."""
+
     name: DnsLabel
     namespace: DnsLabel = "default"
     cluster_id: str
     image_id: str | None = Field(None, description="the ContainerImage deployed")
     image: str | None = Field(None, description="the image reference (name:tag) deployed")
     chart_id: str | None = Field(None, description="a HelmChart that must be valid")
-    replicas: int = Field(ge=1)
-    container_port: int = Field(ge=1, le=65535)
+    release_id: str | None = Field(None, description="the Release that rendered it, if any")
+    replicas: int = Field(ge=0)
+    container_port: int | None = Field(
+        None, ge=1, le=65535, description="unset only for a release's workload without ports"
+    )
     resources: Resources = Field(default_factory=Resources)
     env: dict[str, str] = Field(default_factory=dict)
     probe: ProbeSettings = Field(default_factory=ProbeSettings)
@@ -304,10 +310,16 @@ SERVICE_TRANSITIONS: Transitions = (
 
 
 class Service(Entity):
+    """A Kubernetes Service in front of a Deployment, or one a Release rendered
+    (`release_id` and `chart_id` set; `deployment_id` is the release's Deployment its
+    selector picks, when there is one)."""
+
     name: DnsLabel
     namespace: DnsLabel = "default"
     cluster_id: str
-    deployment_id: str
+    deployment_id: str | None = None
+    chart_id: str | None = Field(None, description="the chart of the Release that rendered it")
+    release_id: str | None = Field(None, description="the Release that rendered it, if any")
     type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
     port: int = Field(ge=1, le=65535)
     target_port: int = Field(ge=1, le=65535)
@@ -321,3 +333,82 @@ class Service(Entity):
     apply_id: str | None = Field(None, description="id of the current apply")
     deadline: datetime | None = Field(None, description="a service still pending then fails")
     drift: str | None = Field(None, description="what changed in the cluster behind Slipway")
+
+
+# --- Release ----------------------------------------------------------------------
+
+
+class ReleaseStatus(StrEnum):
+    PENDING = "pending"
+    DEPLOYED = "deployed"
+    FAILED = "failed"
+    UPDATING = "updating"
+    UNINSTALLED = "uninstalled"
+
+
+RELEASE_TRANSITIONS: Transitions = (
+    (ReleaseStatus.PENDING, ReleaseStatus.DEPLOYED),
+    (ReleaseStatus.PENDING, ReleaseStatus.FAILED),
+    # An upgrade or a rollback.
+    (ReleaseStatus.DEPLOYED, ReleaseStatus.UPDATING),
+    (ReleaseStatus.FAILED, ReleaseStatus.UPDATING),
+    (ReleaseStatus.UPDATING, ReleaseStatus.DEPLOYED),
+    (ReleaseStatus.UPDATING, ReleaseStatus.FAILED),
+    # Its workloads broke behind Slipway's back, or its cluster went away.
+    (ReleaseStatus.DEPLOYED, ReleaseStatus.FAILED),
+    (ReleaseStatus.PENDING, ReleaseStatus.UNINSTALLED),
+    (ReleaseStatus.DEPLOYED, ReleaseStatus.UNINSTALLED),
+    (ReleaseStatus.FAILED, ReleaseStatus.UNINSTALLED),
+    (ReleaseStatus.UPDATING, ReleaseStatus.UNINSTALLED),
+)
+
+ValuesPath = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$",
+        description="a dotted path into the chart's values, e.g. `backend.image`",
+    ),
+]
+
+
+class ReleaseRevision(Model):
+    """One helm revision of a release, as `helm history` lists it."""
+
+    revision: int = Field(ge=1, description="helm's revision number")
+    status: str = Field(description="helm's status of the revision: deployed, superseded, ...")
+    updated_at: datetime
+    chart_id: str
+    chart_version: str | None = None
+    app_version: str | None = None
+    values: dict[str, Any] = Field(default_factory=dict)
+    images: dict[ValuesPath, str] = Field(default_factory=dict)
+    description: str | None = None
+
+
+class ReleaseWorkload(Model):
+    """A Deployment or Service the release rendered, and the Slipway entity that tracks it."""
+
+    kind: Literal["Deployment", "Service"]
+    name: str
+    entity_id: str
+
+
+class Release(Entity):
+    """One installation of a Helm chart onto a cluster, done by the real helm CLI."""
+
+    name: DnsLabel
+    namespace: DnsLabel = "default"
+    cluster_id: str
+    chart_id: str
+    values: dict[str, Any] = Field(default_factory=dict)
+    images: dict[ValuesPath, str] = Field(
+        default_factory=dict, description="values path -> ContainerImage id set there"
+    )
+    timeout_seconds: int = Field(300, ge=10, le=3600, description="install or upgrade deadline")
+    status: ReleaseStatus
+    reason: str | None = None
+    helm_revision: int | None = Field(None, ge=1, description="helm's current revision")
+    history: list[ReleaseRevision] = Field(default_factory=list, description="oldest first")
+    workloads: list[ReleaseWorkload] = Field(default_factory=list)
+    operation_id: str | None = Field(None, description="id of the helm operation in flight")
+    deadline: datetime | None = Field(None, description="an operation not done then fails")

@@ -18,6 +18,7 @@ from slipway_contracts.entities import (
     Deployment,
     HelmChart,
     MinikubeCluster,
+    Release,
     Service,
 )
 
@@ -200,6 +201,44 @@ class ServiceFailed(ServiceEvent):
     """A Service could not be applied or lost its endpoints; `reason` says why."""
 
 
+class ReleaseData(Release):
+    previous_status: str | None = None
+
+
+class ReleaseEvent(CloudEvent):
+    data: ReleaseData  # type: ignore[assignment]
+
+
+class ReleaseCreated(ReleaseEvent):
+    """A Release was accepted (pending); helm's install is queued."""
+
+
+class ReleaseUpdated(ReleaseEvent):
+    """A Release's fields changed without a status change (history, workloads, reason)."""
+
+
+class ReleaseDeleted(ReleaseEvent):
+    """An uninstalled Release's record was removed."""
+
+
+class ReleaseDeployed(ReleaseEvent):
+    """helm installed, upgraded or rolled back the release and every workload it renders is
+    available."""
+
+
+class ReleaseFailed(ReleaseEvent):
+    """helm failed, or the release's workloads did not become available by the deadline;
+    `reason` says why."""
+
+
+class ReleaseUpdating(ReleaseEvent):
+    """An upgrade or a rollback is under way."""
+
+
+class ReleaseUninstalled(ReleaseEvent):
+    """helm uninstalled the release; its Deployments and Services are gone."""
+
+
 # (entity, event name) -> event model; the event name is the subject's last token.
 EVENT_CATALOG: dict[tuple[str, str], type[CloudEvent]] = {
     (subjects.CONTAINER_IMAGE, "created"): ImageCreated,
@@ -232,6 +271,13 @@ EVENT_CATALOG: dict[tuple[str, str], type[CloudEvent]] = {
     (subjects.SERVICE, "pending"): ServicePending,
     (subjects.SERVICE, "active"): ServiceActive,
     (subjects.SERVICE, "failed"): ServiceFailed,
+    (subjects.RELEASE, "created"): ReleaseCreated,
+    (subjects.RELEASE, "updated"): ReleaseUpdated,
+    (subjects.RELEASE, "deleted"): ReleaseDeleted,
+    (subjects.RELEASE, "deployed"): ReleaseDeployed,
+    (subjects.RELEASE, "failed"): ReleaseFailed,
+    (subjects.RELEASE, "updating"): ReleaseUpdating,
+    (subjects.RELEASE, "uninstalled"): ReleaseUninstalled,
 }
 
 
@@ -275,6 +321,15 @@ __all__ = [
     "ImageUpdated",
     "MinikubeClusterData",
     "MinikubeClusterEvent",
+    "ProgressLines",
+    "ReleaseCreated",
+    "ReleaseDeleted",
+    "ReleaseDeployed",
+    "ReleaseEvent",
+    "ReleaseFailed",
+    "ReleaseUninstalled",
+    "ReleaseUpdated",
+    "ReleaseUpdating",
     "ServiceActive",
     "ServiceCreated",
     "ServiceData",

@@ -41,3 +41,13 @@ class ApplyServiceJob(Model):
 
     service_id: str
     apply_id: str
+
+
+class ReleaseJob(Model):
+    """Run helm for one release (`slipway.jobs.release.operate`): install or upgrade,
+    roll back to `revision`, or uninstall."""
+
+    release_id: str
+    operation_id: str
+    action: Literal["install", "upgrade", "rollback", "uninstall"]
+    revision: int | None = None

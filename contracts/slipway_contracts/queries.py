@@ -38,3 +38,54 @@ class GetKubeconfig(Model):
     """A running cluster's kubeconfig, for kubectl (`slipway.minikube_cluster.query.kubeconfig`)."""
 
     id: str
+
+
+class ReleaseManifest(Model):
+    """The rendered manifest of a release's current revision (`slipway.release.query.manifest`)."""
+
+    id: str
+
+
+class ReleaseHistory(Model):
+    """A release's helm revisions, oldest first (`slipway.release.query.history`)."""
+
+    id: str
+
+
+class PreviewRelease(Model):
+    """What installing or upgrading would do, changing nothing
+    (`slipway.release.query.preview`, `POST /api/releases?dry_run=true`): the rendered
+    manifest and its diff against what is live. `id` set: an upgrade of that release."""
+
+    id: str | None = None
+    spec: dict[str, object] = Field(description="the ReleaseSpec to preview")
+
+
+class Preview(Model):
+    """The answer to a preview: the manifest helm renders and a unified diff against the
+    objects live on the cluster (empty when nothing would change)."""
+
+    manifest: str
+    diff: str
+    changes: list[str] = Field(
+        default_factory=list, description="`Kind/name: created|changed|removed`"
+    )
+
+
+class ChartSourceQuery(Model):
+    """A chart's stored source, for the workload-manager to install it
+    (`slipway.helm_chart.query.source`)."""
+
+    id: str
+
+
+class ChartSourceAnswer(Model):
+    """A chart's source: a directory inside the chart roots, or the uploaded `.tgz`
+    (base64)."""
+
+    id: str
+    name: str
+    version: str
+    app_version: str | None = None
+    path: str | None = None
+    archive: str | None = None

@@ -12,6 +12,7 @@ HELM_CHART = "helm_chart"
 MINIKUBE_CLUSTER = "minikube_cluster"
 DEPLOYMENT = "deployment"
 SERVICE = "service"
+RELEASE = "release"
 
 
 def command(entity: str, action: str) -> str:

@@ -9,8 +9,9 @@ from slipway_libs.errors import InvalidInput
 
 
 def resolve_inside_roots(raw: str, roots: Sequence[Path], field: str) -> Path:
-    """Resolve `raw` (relative to the first root) and require it to be a directory inside
-    one of `roots` after following every symlink; otherwise InvalidInput naming `field`."""
+    """Resolve `raw` and require it to be a directory inside one of `roots` after following
+    every symlink; otherwise InvalidInput naming `field`. A relative `raw` is looked up in
+    each root in turn (the first that has it wins; none: the first root)."""
     if not roots:
         raise InvalidInput.field(field, "no roots are configured on the server")
     if "\x00" in raw:
@@ -18,7 +19,8 @@ def resolve_inside_roots(raw: str, roots: Sequence[Path], field: str) -> Path:
     resolved_roots = [root.resolve() for root in roots]
     candidate = Path(raw)
     if not candidate.is_absolute():
-        candidate = resolved_roots[0] / candidate
+        found = [root / candidate for root in resolved_roots if (root / candidate).exists()]
+        candidate = found[0] if found else resolved_roots[0] / candidate
     target = candidate.resolve()
     allowed = ", ".join(str(r) for r in resolved_roots)
     if not any(target == root or target.is_relative_to(root) for root in resolved_roots):

@@ -29,3 +29,14 @@ def test_a_symlink_escaping_the_root_is_refused(tmp_path):
 def test_a_dockerfile_path_may_not_leave_its_context(tmp_path):
     with pytest.raises(InvalidInput, match="leaves its directory"):
         resolve_inside(tmp_path, "../Dockerfile", "build.dockerfile")
+
+
+def test_a_relative_path_is_found_in_any_root_the_first_that_has_it_winning(tmp_path):
+    first, second = tmp_path / "charts", tmp_path / "examples"
+    (first / "slipway").mkdir(parents=True)
+    (second / "charts" / "todo").mkdir(parents=True)
+    (second / "slipway").mkdir()
+    assert resolve_inside_roots("charts/todo", [first, second], "source.path") == (
+        second / "charts" / "todo"
+    )
+    assert resolve_inside_roots("slipway", [first, second], "source.path") == first / "slipway"

@@ -14,6 +14,7 @@ from slipway_gateway.entrypoints import (
     deployments,
     images,
     problems,
+    releases,
     services,
     system,
 )
@@ -49,4 +50,5 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(clusters.router)
     app.include_router(deployments.router)
     app.include_router(services.router)
+    app.include_router(releases.router)
     return app

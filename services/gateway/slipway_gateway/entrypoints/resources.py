@@ -273,6 +273,12 @@ class ResourceRoutes:
 
         self._add("DELETE", self._item, delete_entity, f"delete_{res.noun}", description, 204)
 
+    def add_accepted_delete(self, description: str) -> None:
+        """`DELETE <path>/{id}` (If-Match, Idempotency-Key) for removal that takes a while
+        (an uninstall): 202 with the entity as it is while the work runs."""
+        name = f"delete_{self.resource.noun}"
+        self._add_entity_command("DELETE", "", "delete", name, description, None, 202)
+
     def _add_entity_command(
         self,
         method: str,
