@@ -24,9 +24,9 @@ from slipway_libs.errors import Conflict, InvalidInput, SlipwayError
 from slipway_libs.progress import ProgressPublisher
 from slipway_libs.statemachine import IllegalTransition
 from slipway_libs.storage import (
-    Repository,
     unavailable_from,
 )
+from slipway_libs.unit_of_work import Repository as RepositoryPort
 from slipway_libs.unit_of_work import ok
 
 log = logging.getLogger(__name__)
@@ -207,12 +207,12 @@ def conflict_on(index: str, conflict: Conflict) -> Iterator[None]:
         raise
 
 
-async def entity_reply(repository: Repository[Any], entity_id: str) -> dict[str, Any]:
+async def entity_reply(repository: RepositoryPort[Any], entity_id: str) -> dict[str, Any]:
     """The reply to a `get` query: the entity's snapshot (NotFound when there is none)."""
     return ok((await repository.get(entity_id)).state.snapshot())
 
 
-async def page_reply(repository: Repository[Any], query: PageQuery) -> dict[str, Any]:
+async def page_reply(repository: RepositoryPort[Any], query: PageQuery) -> dict[str, Any]:
     """The reply to a `list` query: one page of snapshots and the next page's cursor."""
     items, cursor = await repository.listing(
         status=query.status, cursor=query.cursor, limit=query.limit

@@ -10,6 +10,7 @@ from faststream.nats import TestNatsBroker
 
 from slipway_contracts import subjects
 from slipway_image_builder.handlers import commands
+from slipway_image_builder.handlers.context import DEPENDENCIES
 from slipway_libs.messaging import make_broker
 from tests.unit.image_builder.fakes import add_context, dependencies, put_image
 
@@ -24,7 +25,7 @@ async def bus(tmp_path):
     broker = make_broker("nats://127.0.0.1:1")
     broker.include_router(commands.router)
     async with TestNatsBroker(broker) as test_broker:
-        test_broker.context.set_global("deps", deps)
+        test_broker.context.set_global(DEPENDENCIES, deps)
         yield test_broker, deps
 
 

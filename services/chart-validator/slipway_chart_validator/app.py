@@ -11,6 +11,7 @@ from slipway_chart_validator.adapters.chart_repository import ChartRepository
 from slipway_chart_validator.adapters.helm import Helm
 from slipway_chart_validator.adapters.tools import local_tools
 from slipway_chart_validator.handlers import commands
+from slipway_chart_validator.handlers.context import DEPENDENCIES
 from slipway_chart_validator.handlers.jobs import job_router
 from slipway_chart_validator.service_layer.archives import sweep_orphan_archives
 from slipway_chart_validator.service_layer.dependencies import Dependencies
@@ -44,11 +45,17 @@ async def assemble(kit: WorkerKit[ChartValidatorSettings]) -> None:
         unpacked_max_bytes=settings.unpacked_max_bytes,
         helm=Helm(max_concurrency=settings.helm_concurrency),
     )
-    deps = Dependencies(settings, charts, GridFSArchiveStore(kit.database), tools, kit.unit_of_work)
-    kit.set_global("deps", deps)
-    sweep_deadlines = partial(expire_overdue_validations, deps.for_one_task())
+    deps = Dependencies(
+        settings=settings,
+        uow=kit.unit_of_work(),
+        charts=charts,
+        archives=GridFSArchiveStore(kit.database),
+        tools=tools,
+    )
+    kit.set_global(DEPENDENCIES, deps)
+    sweep_deadlines = partial(expire_overdue_validations, deps)
     kit.every(settings.reconcile_interval_s, sweep_deadlines, "deadline sweep")
-    sweep_archives = partial(sweep_orphan_archives, deps.for_one_task())
+    sweep_archives = partial(sweep_orphan_archives, deps)
     kit.every(settings.archive_sweep_interval_s, sweep_archives, "archive sweep")
     kit.log_when_ready(chart_roots=[str(root) for root in settings.chart_roots])
 

@@ -16,6 +16,7 @@ from slipway_cluster_manager.adapters.sim_driver import SimDriver
 from slipway_cluster_manager.domain.cluster import ClusterAggregate
 from slipway_cluster_manager.domain.ports import ClusterDriver
 from slipway_cluster_manager.handlers import commands, queries
+from slipway_cluster_manager.handlers.context import DEPENDENCIES
 from slipway_cluster_manager.handlers.jobs import job_router
 from slipway_cluster_manager.service_layer.clusters import UNIQUE_NAME_INDEX
 from slipway_cluster_manager.service_layer.dependencies import Dependencies
@@ -78,6 +79,7 @@ async def assemble(kit: WorkerKit[ClusterManagerSettings]) -> None:
     kit.setup(functools.partial(create_indexes, clusters))
     deps = Dependencies(
         settings=settings,
+        uow=kit.unit_of_work(),
         clusters=clusters,
         drivers=make_drivers(settings),
         host=functools.partial(
@@ -87,13 +89,11 @@ async def assemble(kit: WorkerKit[ClusterManagerSettings]) -> None:
         ),
         kubeconfigs=KubeconfigFiles(),
         progress=kit.progress(CLUSTER),
-        unit_of_work=kit.unit_of_work,
     )
-    kit.set_global("deps", deps)  # handlers: handlers.dependencies.Deps
-    # Each loop runs in a task of its own, with a unit of work of its own.
-    sweep = functools.partial(expire_overdue_operations, deps.for_one_task())
+    kit.set_global(DEPENDENCIES, deps)
+    sweep = functools.partial(expire_overdue_operations, deps)
     kit.every(settings.reconcile_interval_s, sweep, "deadline sweep")
-    monitor = functools.partial(probe_clusters, deps.for_one_task())
+    monitor = functools.partial(probe_clusters, deps)
     kit.every(settings.probe_interval_s, monitor, "health monitor")
     kit.log_when_ready(
         clusters_dir=str(settings.clusters_dir), probe_interval_s=settings.probe_interval_s

@@ -14,6 +14,7 @@ from slipway_image_builder.adapters.build_logs import BuildLogStore
 from slipway_image_builder.adapters.docker_engine import DockerEngine
 from slipway_image_builder.domain.image import ContainerImageAggregate
 from slipway_image_builder.handlers import commands
+from slipway_image_builder.handlers.context import DEPENDENCIES
 from slipway_image_builder.handlers.jobs import job_router
 from slipway_image_builder.service_layer import builds, verification
 from slipway_image_builder.service_layer.dependencies import Dependencies
@@ -39,16 +40,16 @@ async def assemble(kit: WorkerKit[ImageBuilderSettings]) -> None:
     kit.setup(logs.ensure_indexes)
     deps = Dependencies(
         settings=settings,
+        uow=kit.unit_of_work(),
         images=kit.repository("container_images", ContainerImage, ContainerImageAggregate, IMAGE),
         engine=DockerEngine(settings.docker_host, settings.build_timeout_s),
         logs=logs,
         progress=kit.progress(IMAGE),
-        unit_of_work=kit.unit_of_work,
     )
-    kit.set_global("deps", deps)  # handlers: handlers.dependencies.Deps
-    sweep = partial(builds.fail_overdue_builds, deps.for_one_task())
+    kit.set_global(DEPENDENCIES, deps)
+    sweep = partial(builds.fail_overdue_builds, deps)
     kit.every(settings.reconcile_interval_s, sweep, "deadline sweep")
-    verify = partial(verification.verify_built_images, deps.for_one_task())
+    verify = partial(verification.verify_built_images, deps)
     kit.every(settings.verify_interval_s, verify, "image verification")
     kit.log_when_ready(build_roots=[str(root) for root in settings.build_roots])
 

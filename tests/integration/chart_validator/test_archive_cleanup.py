@@ -7,7 +7,6 @@ import io
 import tarfile
 import uuid
 from datetime import timedelta
-from functools import partial
 
 import pytest
 
@@ -66,7 +65,13 @@ async def deps(stack):
     await charts.ensure_indexes()
     archives = GridFSArchiveStore(database)
     tools = local_tools(settings.chart_roots)
-    yield Dependencies(settings, charts, archives, tools, partial(MongoUnitOfWork, database))
+    yield Dependencies(
+        settings=settings,
+        uow=MongoUnitOfWork(database),
+        charts=charts,
+        archives=archives,
+        tools=tools,
+    )
     await database.client.drop_database(settings.database)
     await database.close()
 

@@ -28,8 +28,8 @@ def deps(tmp_path: Path) -> Dependencies:
     (tmp_path / "web").mkdir()
     return Dependencies(
         settings=ChartValidatorSettings(chart_roots=[tmp_path], archive_max_bytes=64),
+        uow=InMemoryUnitOfWork(),
         charts=InMemoryRepository(HelmChartAggregate, subjects.HELM_CHART),
         archives=FakeArchiveStore(),
         tools=ValidationTools(FakeHelm(), FakeSchemas(), FakeChartSource()),
-        unit_of_work=InMemoryUnitOfWork,
     )

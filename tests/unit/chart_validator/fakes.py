@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +13,6 @@ from slipway_chart_validator.domain.findings import Finding
 from slipway_chart_validator.domain.kubernetes_versions import normalize_version
 from slipway_chart_validator.domain.manifests import Manifest
 from slipway_chart_validator.domain.ports import RenderResult, UnsafeArchive, UnsafeChartPath
-from slipway_libs import context
 from slipway_libs.aggregate import utcnow
 from slipway_libs.errors import PermanentError
 from slipway_libs.process import ToolUnavailable
@@ -167,13 +165,3 @@ class FakeArchiveStore:
         ]
         for start in range(0, len(old), batch):
             yield old[start : start + batch]
-
-
-@contextlib.contextmanager
-def command_id(value: str) -> Iterator[None]:
-    """Run the block as if a message carrying command id `value` were being handled."""
-    context.bind("correlation", value)
-    try:
-        yield
-    finally:
-        context.bind(None, None)

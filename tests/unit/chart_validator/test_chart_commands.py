@@ -37,7 +37,8 @@ from slipway_libs.errors import (
     Unavailable,
 )
 from slipway_libs.unit_of_work import TransientConflict
-from tests.unit.chart_validator.fakes import command_id, packed
+from tests.fakes import command_id
+from tests.unit.chart_validator.fakes import packed
 
 CHART = subjects.HELM_CHART
 VALIDATE_JOB = subjects.job(CHART, "validate")

@@ -4,11 +4,9 @@ and unit of work: use cases run with no NATS, MongoDB, minikube or simulated clu
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 
 from slipway_cluster_manager.domain.capabilities import HostCapabilities
 from slipway_cluster_manager.domain.cluster import Action, ClusterAggregate
@@ -26,6 +24,7 @@ from slipway_cluster_manager.settings import ClusterManagerSettings
 from slipway_contracts import commands, subjects
 from slipway_contracts.entities import ClusterOperation
 from slipway_libs import context
+from tests.fakes import FakeProgress
 from tests.memory import InMemoryRepository, InMemoryUnitOfWork
 
 API_SERVER = "https://127.0.0.1:6443"
@@ -124,36 +123,6 @@ class FakeKubeconfigs:
         return None
 
 
-class FakeProgress:
-    """The live-progress channel: (cluster id, operation id, lines) as published."""
-
-    def __init__(self) -> None:
-        self.published: list[tuple[str, str | None, list[str]]] = []
-
-    async def publish(
-        self, entity_id: str, lines: list[str], operation_id: str | None = None
-    ) -> None:
-        self.published.append((entity_id, operation_id, lines))
-
-
-class FakeDelivery:
-    """A JetStream job message as `run_job` sees it, delivered `attempt` times."""
-
-    def __init__(self, attempt: int = 1) -> None:
-        self.raw_message = SimpleNamespace(metadata=SimpleNamespace(num_delivered=attempt))
-        self.acked = False
-        self.nacked: list[float | None] = []
-
-    async def ack(self) -> None:
-        self.acked = True
-
-    async def nack(self, delay: float | None = None) -> None:
-        self.nacked.append(delay)
-
-    async def in_progress(self) -> None:
-        pass
-
-
 class Parts:
     """Dependencies on fakes and handles on the fakes themselves. Every use case shares
     one InMemoryUnitOfWork: `uow.events`, `uow.jobs`, `uow.replies`."""
@@ -169,16 +138,13 @@ class Parts:
         self.host = HOST
         self.deps = Dependencies(
             settings=ClusterManagerSettings(state_dir=state_dir, **settings),  # type: ignore[arg-type]
+            uow=self.uow,
             clusters=self.clusters,
             drivers={"sim": self.driver, "minikube": self.driver, "kubeconfig": self.driver},
             host=self.current_host,
             kubeconfigs=self.kubeconfigs,
             progress=self.progress,
-            unit_of_work=self.same_uow,
         )
-
-    def same_uow(self) -> InMemoryUnitOfWork:
-        return self.uow
 
     def current_host(self) -> HostCapabilities:
         return self.host
@@ -222,13 +188,3 @@ class Parts:
                 )
             )
         return self.clusters.put(cluster)
-
-
-@contextlib.contextmanager
-def command_id(value: str) -> Iterator[None]:
-    """Handle the use cases called inside as the command `value` (its Idempotency-Key)."""
-    context.bind("correlation", value)
-    try:
-        yield
-    finally:
-        context.bind(None, None)

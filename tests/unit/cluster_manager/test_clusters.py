@@ -23,7 +23,8 @@ from slipway_libs.errors import (
     PreconditionFailed,
     Unavailable,
 )
-from tests.unit.cluster_manager.fakes import API_SERVER, Parts, command_id, kubeconfig_text
+from tests.fakes import command_id
+from tests.unit.cluster_manager.fakes import API_SERVER, Parts, kubeconfig_text
 
 
 def field_errors(error: InvalidInput) -> dict[str, str]:

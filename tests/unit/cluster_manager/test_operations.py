@@ -22,13 +22,8 @@ from slipway_contracts.commands import RestartCluster, StartCluster, StopCluster
 from slipway_contracts.jobs import ClusterOperationJob
 from slipway_libs.errors import Conflict, NotFound, PreconditionFailed
 from slipway_libs.jobs import run_job
-from tests.unit.cluster_manager.fakes import (
-    API_SERVER,
-    START_LINES,
-    FakeDelivery,
-    Parts,
-    command_id,
-)
+from tests.fakes import FakeDelivery, command_id
+from tests.unit.cluster_manager.fakes import API_SERVER, START_LINES, Parts
 from tests.waiting import eventually
 
 

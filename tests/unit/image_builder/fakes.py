@@ -4,11 +4,8 @@ and unit of work: use cases run with no NATS, MongoDB or Docker."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 
 from slipway_contracts import subjects
 from slipway_contracts.commands import ImageSpec
@@ -18,6 +15,7 @@ from slipway_image_builder.service_layer.dependencies import Dependencies
 from slipway_image_builder.settings import ImageBuilderSettings
 from slipway_libs import context
 from slipway_libs.errors import RetryableError, Unavailable
+from tests.fakes import FakeProgress
 from tests.memory import InMemoryRepository, InMemoryUnitOfWork
 
 STEPS = ["Step 1/2 : FROM scratch", "Step 2/2 : COPY app /app", "Successfully built"]
@@ -106,50 +104,16 @@ class FakeBuildLogs:
             del self.lines[key]
 
 
-class FakeProgress:
-    """The live-progress channel: what was published, per image."""
-
-    def __init__(self) -> None:
-        self.published: list[tuple[str, list[str]]] = []
-
-    async def publish(self, entity_id: str, lines: list[str]) -> None:
-        self.published.append((entity_id, lines))
-
-    def lines_of(self, image_id: str) -> list[str]:
-        return [
-            line for entity_id, lines in self.published if entity_id == image_id for line in lines
-        ]
-
-
-class FakeDelivery:
-    """A JetStream job message as `run_job` sees it, delivered `attempt` times."""
-
-    def __init__(self, attempt: int = 1) -> None:
-        self.raw_message = SimpleNamespace(metadata=SimpleNamespace(num_delivered=attempt))
-        self.acked = False
-        self.nacked: list[float | None] = []
-
-    async def ack(self) -> None:
-        self.acked = True
-
-    async def nack(self, delay: float | None = None) -> None:
-        self.nacked.append(delay)
-
-    async def in_progress(self) -> None:
-        pass
-
-
 def dependencies(build_root: Path, **settings: object) -> Dependencies:
     """Dependencies on fakes; `build_root` holds the build contexts (see `add_context`).
     Every use case shares one InMemoryUnitOfWork: `deps.uow.events`, `.jobs`, ..."""
-    uow = InMemoryUnitOfWork()
     return Dependencies(
         settings=ImageBuilderSettings(build_roots=[build_root], **settings),
+        uow=InMemoryUnitOfWork(),
         images=InMemoryRepository(ContainerImageAggregate, subjects.CONTAINER_IMAGE),
         engine=FakeEngine(),
         logs=FakeBuildLogs(),
         progress=FakeProgress(),
-        unit_of_work=lambda: uow,
     )
 
 
@@ -184,13 +148,3 @@ def put_image(deps: Dependencies, *, built: bool = True, **spec: object) -> Cont
         image.build_succeeded(image.state.build_id, result, SizeLimits(100 * MB, 100 * MB))
         deps.engine.images[image.state.reference] = result.image_id  # type: ignore[attr-defined]
     return deps.images.put(image)
-
-
-@contextlib.contextmanager
-def command_id(value: str) -> Iterator[None]:
-    """Handle the use cases called inside as the command `value` (its Idempotency-Key)."""
-    context.bind("correlation", value)
-    try:
-        yield
-    finally:
-        context.bind(None, None)

@@ -16,7 +16,8 @@ from slipway_image_builder.domain.image import MB
 from slipway_image_builder.service_layer import builds
 from slipway_libs.errors import NotFound, PermanentError, RetryableError
 from slipway_libs.jobs import run_job
-from tests.unit.image_builder.fakes import STEPS, FakeDelivery, put_image
+from tests.fakes import FakeDelivery
+from tests.unit.image_builder.fakes import STEPS, put_image
 from tests.waiting import eventually
 
 IMAGE = subjects.CONTAINER_IMAGE
@@ -64,7 +65,7 @@ async def test_a_build_records_what_the_engine_reports_and_keeps_its_log(deps):
         "status": "built",
         "lines": STEPS,
     }
-    assert deps.progress.lines_of(image.id) == STEPS
+    assert deps.progress.lines[image.id] == STEPS
 
 
 async def test_an_image_with_a_repository_is_pushed_and_keeps_the_pushed_digest(deps):
@@ -73,7 +74,7 @@ async def test_an_image_with_a_repository_is_pushed_and_keeps_the_pushed_digest(
     built = await deps.images.get(image.id)
     assert deps.engine.pushed == ["localhost:5000/todo:1.0.0"]
     assert (built.status, built.state.digest) == ("built", "sha256:pushed")
-    assert deps.progress.lines_of(image.id)[-1] == "push: Pushed"
+    assert deps.progress.lines[image.id][-1] == "push: Pushed"
 
 
 async def test_an_image_over_its_size_limit_fails_naming_the_limit(deps):
@@ -174,14 +175,14 @@ async def test_progress_is_published_while_the_build_runs(deps, monkeypatch):
     build = asyncio.create_task(run(deps, job_of(image)))
 
     running = await eventually(
-        lambda: deps.progress.lines_of(image.id), what="progress while building"
+        lambda: deps.progress.lines.get(image.id), what="progress while building"
     )
     assert running == STEPS[:-1]
     assert (await deps.images.get(image.id)).status == "building"
 
     deps.engine.hold.set()
     await build
-    assert deps.progress.lines_of(image.id) == STEPS
+    assert deps.progress.lines[image.id] == STEPS
 
 
 async def test_a_build_log_that_cannot_be_stored_does_not_fail_the_build(deps):

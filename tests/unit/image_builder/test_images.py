@@ -17,7 +17,8 @@ from slipway_libs.errors import (
     NotFound,
     PreconditionFailed,
 )
-from tests.unit.image_builder.fakes import SPEC, command_id, put_image
+from tests.fakes import command_id
+from tests.unit.image_builder.fakes import SPEC, put_image
 
 IMAGE = subjects.CONTAINER_IMAGE
 BUILD_JOB = subjects.job(IMAGE, "build")

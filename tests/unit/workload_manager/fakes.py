@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
 from slipway_contracts import subjects
@@ -46,6 +45,7 @@ from slipway_workload_manager.service_layer.cluster_access import ClusterConnect
 from slipway_workload_manager.service_layer.dependencies import Dependencies
 from slipway_workload_manager.service_layer.scheduling import ROLLOUT_SUBJECT
 from slipway_workload_manager.settings import WorkloadManagerSettings
+from tests.fakes import FakeDelivery, FakeProgress
 from tests.memory import InMemoryRepository, InMemoryUnitOfWork
 
 IMAGE = ProjectedImage(id="img-1", status="built", name="shop/web", tag="1.0.0", digest="sha256:a")
@@ -272,25 +272,6 @@ class FakeCluster:
         }
 
 
-class FakeDelivery:
-    """A JetStream message's acknowledgements, as a job sees them (`attempt`: how many
-    times it was delivered)."""
-
-    def __init__(self, attempt: int = 1) -> None:
-        self.acked = False
-        self.nacked: list[float | None] = []
-        self.raw_message = SimpleNamespace(metadata=SimpleNamespace(num_delivered=attempt))
-
-    async def ack(self) -> None:
-        self.acked = True
-
-    async def nack(self, delay: float | None = None) -> None:
-        self.nacked.append(delay)
-
-    async def in_progress(self) -> None:
-        pass
-
-
 # --- the other ports ---------------------------------------------------------------
 
 
@@ -384,18 +365,6 @@ class InMemoryLoadedImages:
 
     async def forget(self, cluster_id: str, reference: str) -> None:
         self.rows = {row for row in self.rows if row[:2] != (cluster_id, reference)}
-
-
-class FakeProgress:
-    """A progress channel: the lines published, by entity id."""
-
-    def __init__(self) -> None:
-        self.lines: dict[str, list[str]] = {}
-
-    async def publish(
-        self, entity_id: str, lines: list[str], operation_id: str | None = None
-    ) -> None:
-        self.lines.setdefault(entity_id, []).extend(lines)
 
 
 # --- the use cases' dependencies on the fakes ------------------------------------------

@@ -6,7 +6,7 @@ from typing import Any
 
 from faststream.nats import NatsRouter
 
-from slipway_chart_validator.handlers.dependencies import Deps
+from slipway_chart_validator.handlers.context import Deps
 from slipway_chart_validator.service_layer import charts
 from slipway_contracts import subjects
 from slipway_contracts.commands import DeleteChart, RegisterChart, UpdateChart, ValidateChart

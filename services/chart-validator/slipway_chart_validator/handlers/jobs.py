@@ -6,7 +6,7 @@ from functools import partial
 
 from faststream.nats import NatsMessage, NatsRouter
 
-from slipway_chart_validator.handlers.dependencies import Deps
+from slipway_chart_validator.handlers.context import Deps
 from slipway_chart_validator.service_layer import validations
 from slipway_contracts import subjects
 from slipway_contracts.jobs import ValidateChartJob

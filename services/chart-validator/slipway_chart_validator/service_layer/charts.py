@@ -24,7 +24,8 @@ from slipway_contracts.jobs import ValidateChartJob
 from slipway_contracts.queries import GetEntity, ListEntities
 from slipway_libs import context
 from slipway_libs.aggregate import utcnow
-from slipway_libs.unit_of_work import UnitOfWork, check_if_match, idempotent, ok, page_of
+from slipway_libs.messaging import entity_reply, page_reply
+from slipway_libs.unit_of_work import UnitOfWork, check_if_match, idempotent
 
 VALIDATE_JOB = subjects.job(subjects.HELM_CHART, "validate")
 
@@ -115,14 +116,12 @@ async def revalidate_chart(deps: Dependencies, command: ValidateChart) -> dict[s
         return await deps.uow.commit(answer=chart.snapshot())
 
 
+# slipway_libs.messaging annotates the MongoDB Repository; every Repository port answers.
 async def get_chart(deps: Dependencies, query: GetEntity) -> dict[str, Any]:
     """The reply to a `get` query: the chart (NotFound when there is none)."""
-    return ok((await deps.charts.get(query.id)).snapshot())
+    return await entity_reply(deps.charts, query.id)
 
 
 async def list_charts(deps: Dependencies, query: ListEntities) -> dict[str, Any]:
     """The reply to a `list` query: one page of charts, oldest first, and the next cursor."""
-    items, next_cursor = await deps.charts.listing(
-        status=query.status, cursor=query.cursor, limit=query.limit
-    )
-    return ok(page_of(items, next_cursor))
+    return await page_reply(deps.charts, query)

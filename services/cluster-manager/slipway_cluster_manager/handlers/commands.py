@@ -6,7 +6,7 @@ from typing import Any
 
 from faststream.nats import NatsRouter
 
-from slipway_cluster_manager.handlers.dependencies import Deps
+from slipway_cluster_manager.handlers.context import Deps
 from slipway_cluster_manager.service_layer import clusters, image_loading, operations
 from slipway_contracts import subjects
 from slipway_contracts.commands import (

@@ -6,7 +6,7 @@ import functools
 
 from faststream.nats import NatsMessage, NatsRouter
 
-from slipway_cluster_manager.handlers.dependencies import Deps
+from slipway_cluster_manager.handlers.context import Deps
 from slipway_cluster_manager.service_layer.operations import (
     OPERATE,
     abandon_operation,

@@ -23,8 +23,8 @@ from slipway_contracts.entities import ClusterDriverName
 from slipway_contracts.queries import GetEntity, GetKubeconfig, ListEntities
 from slipway_libs import context
 from slipway_libs.errors import Conflict, InvalidInput
-from slipway_libs.messaging import conflict_on
-from slipway_libs.unit_of_work import check_if_match, idempotent, ok, page_of
+from slipway_libs.messaging import conflict_on, entity_reply, page_reply
+from slipway_libs.unit_of_work import check_if_match, idempotent, ok
 
 log = logging.getLogger(__name__)
 
@@ -65,17 +65,15 @@ async def delete_cluster(deps: Dependencies, command: DeleteCluster) -> dict[str
         return await deps.uow.commit(answer=cluster.snapshot())
 
 
+# slipway_libs.messaging annotates the MongoDB Repository; every Repository port answers.
 async def get_cluster(deps: Dependencies, query: GetEntity) -> dict[str, Any]:
     """One cluster (NotFound naming it)."""
-    return ok((await deps.clusters.get(query.id)).snapshot())
+    return await entity_reply(deps.clusters, query.id)
 
 
 async def list_clusters(deps: Dependencies, query: ListEntities) -> dict[str, Any]:
     """One page of clusters, oldest first, optionally of one status."""
-    items, next_cursor = await deps.clusters.listing(
-        status=query.status, cursor=query.cursor, limit=query.limit
-    )
-    return ok(page_of(items, next_cursor))
+    return await page_reply(deps.clusters, query)
 
 
 async def cluster_kubeconfig(deps: Dependencies, query: GetKubeconfig) -> dict[str, Any]:

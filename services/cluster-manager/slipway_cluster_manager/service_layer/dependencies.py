@@ -1,10 +1,10 @@
-"""What the use cases work with: app.py builds it from the real adapters, unit tests from
-fakes of the same ports."""
+"""What the use cases work with: app.py builds it once from the real adapters (handlers get
+it as FastStream `Context`), unit tests from fakes of the same ports."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
 from slipway_cluster_manager.domain.capabilities import HostCapabilities
 from slipway_cluster_manager.domain.cluster import ClusterAggregate
@@ -15,26 +15,15 @@ from slipway_libs.unit_of_work import Repository, UnitOfWork
 
 @dataclass(frozen=True)
 class Dependencies:
-    """Settings, the cluster repository, one driver per backend (keyed by the entity's
-    `driver`), the host's capabilities, kubeconfig files, the progress channel, and a unit
-    of work.
-
-    A unit of work serves one task at a time, so every handler call, periodic loop and
-    progress flusher works on `for_one_task()`: a copy with a unit of work of its own.
-    """
+    """Settings, the unit of work (one serves every task: each `async with uow:` is the
+    opening task's own transaction), the cluster repository, one driver per backend (keyed
+    by the entity's `driver`), the host's capabilities, kubeconfig files and the progress
+    channel."""
 
     settings: ClusterManagerSettings
+    uow: UnitOfWork
     clusters: Repository[ClusterAggregate]
     drivers: Mapping[str, ClusterDriver]
     host: Callable[[], HostCapabilities]
     kubeconfigs: Kubeconfigs
     progress: ProgressChannel
-    unit_of_work: Callable[[], UnitOfWork]
-    uow: UnitOfWork = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "uow", self.unit_of_work())
-
-    def for_one_task(self) -> Dependencies:
-        """The same dependencies with a fresh unit of work."""
-        return replace(self)

@@ -138,8 +138,7 @@ async def _operate(
     """Drive the cluster's driver for one operation, keeping its progress lines; the API
     server after a start."""
     driver, spec = driver_of(deps, cluster)
-    # The flusher writes from a task of its own, beside this one: its own unit of work.
-    keep = functools.partial(keep_progress, deps.for_one_task(), cluster.id, operation.id)
+    keep = functools.partial(keep_progress, deps, cluster.id, operation.id)
     async with ProgressBuffer(keep, deps.settings.progress_flush_s) as progress:
         if operation.action in ("stop", "restart"):
             await driver.stop(spec)

@@ -9,7 +9,7 @@ from faststream.nats import NatsRouter
 from slipway_contracts import subjects
 from slipway_contracts.commands import BuildImage, DeleteImage, RebuildImage, VerifyImage
 from slipway_contracts.queries import GetBuildLogs, GetEntity, ListEntities
-from slipway_image_builder.handlers.dependencies import Deps
+from slipway_image_builder.handlers.context import Deps
 from slipway_image_builder.service_layer import builds, images, verification
 
 router = NatsRouter()

@@ -8,7 +8,7 @@ from faststream.nats import NatsMessage, NatsRouter
 
 from slipway_contracts import subjects
 from slipway_contracts.jobs import BuildJob
-from slipway_image_builder.handlers.dependencies import Deps
+from slipway_image_builder.handlers.context import Deps
 from slipway_image_builder.service_layer import builds
 from slipway_libs.jobs import job_subscriber, run_job
 from slipway_libs.settings import CommonSettings

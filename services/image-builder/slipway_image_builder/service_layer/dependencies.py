@@ -1,9 +1,9 @@
-"""What the use cases work with, built once in app.py."""
+"""What the use cases work with, built once in app.py (handlers get it as FastStream
+`Context`; unit tests build it from fakes of the same ports)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
 from slipway_image_builder.domain.image import ContainerImageAggregate
 from slipway_image_builder.domain.ports import BuildLogs, Engine, Progress
@@ -13,23 +13,12 @@ from slipway_libs.unit_of_work import Repository, UnitOfWork
 
 @dataclass(frozen=True)
 class Dependencies:
-    """Settings, the image repository, the ports, and a unit of work.
-
-    A unit of work serves one task at a time, so every handler call and every periodic loop
-    works on `for_one_task()`: a copy with a unit of work of its own.
-    """
+    """Settings, the image repository, the ports, and the unit of work (one serves every
+    task: each `async with uow:` is the opening task's own transaction)."""
 
     settings: ImageBuilderSettings
+    uow: UnitOfWork
     images: Repository[ContainerImageAggregate]
     engine: Engine
     logs: BuildLogs
     progress: Progress
-    unit_of_work: Callable[[], UnitOfWork]
-    uow: UnitOfWork = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "uow", self.unit_of_work())
-
-    def for_one_task(self) -> Dependencies:
-        """The same dependencies with a fresh unit of work."""
-        return replace(self)

@@ -17,7 +17,8 @@ from slipway_image_builder.service_layer.dependencies import Dependencies
 from slipway_image_builder.settings import ImageBuilderSettings
 from slipway_libs import context
 from slipway_libs.aggregate import utcnow
-from slipway_libs.unit_of_work import UnitOfWork, check_if_match, idempotent, ok, page_of
+from slipway_libs.messaging import entity_reply, page_reply
+from slipway_libs.unit_of_work import UnitOfWork, check_if_match, idempotent
 
 log = logging.getLogger(__name__)
 
@@ -90,14 +91,12 @@ async def _remove_from_engine(deps: Dependencies, reference: str) -> None:
         log.warning("engine image not removed", extra={"image": reference, "error": repr(exc)})
 
 
+# slipway_libs.messaging annotates the MongoDB Repository; every Repository port answers.
 async def get_image(deps: Dependencies, query: GetEntity) -> dict[str, Any]:
     """One image (NotFound when there is none)."""
-    return ok((await deps.images.get(query.id)).snapshot())
+    return await entity_reply(deps.images, query.id)
 
 
 async def list_images(deps: Dependencies, query: ListEntities) -> dict[str, Any]:
     """One page of images, oldest first, optionally of one status."""
-    items, next_cursor = await deps.images.listing(
-        status=query.status, cursor=query.cursor, limit=query.limit
-    )
-    return ok(page_of(items, next_cursor))
+    return await page_reply(deps.images, query)

@@ -90,22 +90,23 @@ def _container_security_context() -> dict[str, Any]:
 
 def _container(deployment: Deployment, image_ref: str) -> dict[str, Any]:
     resources = deployment.resources
+    port = deployment.container_port
+    if port is None:  # only a release's workloads lack one, and helm renders those
+        raise ValueError(f"deployment '{deployment.name}' has no container port")
     return {
         "name": deployment.name,
         "image": image_ref,
         # Images handed to the cluster with `image load` exist only on its node: never
         # ask a registry for them (Always is the default for `latest`).
         "imagePullPolicy": "IfNotPresent",
-        "ports": [
-            {"name": PORT_NAME, "containerPort": deployment.container_port, "protocol": "TCP"}
-        ],
+        "ports": [{"name": PORT_NAME, "containerPort": port, "protocol": "TCP"}],
         "env": [{"name": key, "value": deployment.env[key]} for key in sorted(deployment.env)],
         "resources": {
             "requests": {"cpu": resources.requests.cpu, "memory": resources.requests.memory},
             "limits": {"cpu": resources.limits.cpu, "memory": resources.limits.memory},
         },
-        "livenessProbe": _probe(deployment.probe, deployment.container_port),
-        "readinessProbe": _probe(deployment.probe, deployment.container_port),
+        "livenessProbe": _probe(deployment.probe, port),
+        "readinessProbe": _probe(deployment.probe, port),
         "securityContext": _container_security_context(),
         "volumeMounts": [{"name": TMP_VOLUME, "mountPath": "/tmp"}],
     }

@@ -19,11 +19,12 @@ from slipway_contracts.commands import (
 )
 from slipway_contracts.queries import GetEntity, ListEntities
 from slipway_libs import context
+from slipway_libs.messaging import entity_reply, page_reply
 from slipway_libs.unit_of_work import check_if_match, idempotent
 from slipway_workload_manager.domain import rules
 from slipway_workload_manager.domain.deployment import DeploymentAggregate
 from slipway_workload_manager.domain.kube_service import KubeServiceAggregate
-from slipway_workload_manager.service_layer import admission, queries, removal
+from slipway_workload_manager.service_layer import admission, removal
 from slipway_workload_manager.service_layer.dependencies import Dependencies
 from slipway_workload_manager.service_layer.scheduling import (
     queue_apply,
@@ -125,12 +126,13 @@ async def delete_deployment(deps: Dependencies, command: DeleteDeployment) -> di
     return await removal.remove_record(deps, deps.deployments, command, KIND, note)
 
 
+# slipway_libs.messaging annotates the MongoDB Repository; every Repository port answers.
 async def get_deployment(deps: Dependencies, query: GetEntity) -> dict[str, Any]:
-    return await queries.entity_reply(deps.deployments, query)
+    return await entity_reply(deps.deployments, query.id)
 
 
 async def list_deployments(deps: Dependencies, query: ListEntities) -> dict[str, Any]:
-    return await queries.page_reply(deps.deployments, query)
+    return await page_reply(deps.deployments, query)
 
 
 # --- what the commands share ------------------------------------------------------

@@ -13,10 +13,11 @@ from typing import Any
 from slipway_contracts.commands import CreateService, DeleteService, ServiceSpec, UpdateService
 from slipway_contracts.queries import GetEntity, ListEntities
 from slipway_libs import context
+from slipway_libs.messaging import entity_reply, page_reply
 from slipway_libs.unit_of_work import check_if_match, idempotent
 from slipway_workload_manager.domain import rules
 from slipway_workload_manager.domain.kube_service import KubeServiceAggregate
-from slipway_workload_manager.service_layer import admission, queries, removal
+from slipway_workload_manager.service_layer import admission, removal
 from slipway_workload_manager.service_layer.dependencies import Dependencies
 from slipway_workload_manager.service_layer.scheduling import queue_apply, service_deadline
 
@@ -76,12 +77,13 @@ async def delete_service(deps: Dependencies, command: DeleteService) -> dict[str
     return await removal.remove_record(deps, deps.kube_services, command, KIND, note)
 
 
+# slipway_libs.messaging annotates the MongoDB Repository; every Repository port answers.
 async def get_service(deps: Dependencies, query: GetEntity) -> dict[str, Any]:
-    return await queries.entity_reply(deps.kube_services, query)
+    return await entity_reply(deps.kube_services, query.id)
 
 
 async def list_services(deps: Dependencies, query: ListEntities) -> dict[str, Any]:
-    return await queries.page_reply(deps.kube_services, query)
+    return await page_reply(deps.kube_services, query)
 
 
 async def _remove_from_cluster(deps: Dependencies, command: DeleteService) -> str | None:

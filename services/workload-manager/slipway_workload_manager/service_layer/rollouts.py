@@ -144,7 +144,7 @@ async def apply_service(deps: Dependencies, job: ApplyServiceJob) -> None:
         return
     state = kube_service.state
     cluster = await _cluster_to_work_on(deps, state.cluster_id)
-    backend = await deps.deployments.find(state.deployment_id)
+    backend = await deps.deployments.find(state.deployment_id) if state.deployment_id else None
     if backend is None:
         raise PermanentError(f"its deployment '{state.deployment_id}' no longer exists")
     access = await _access(deps, cluster)
