@@ -80,12 +80,11 @@ class ChartSourceQuery(Model):
 
 
 class ChartSourceAnswer(Model):
-    """A chart's source: a directory inside the chart roots, or the uploaded `.tgz`
-    (base64)."""
+    """A chart's files as a base64 `.tgz` (the uploaded archive, or its directory packed),
+    so that whoever installs it needs no access to the chart-validator's disk or database."""
 
     id: str
     name: str
     version: str
     app_version: str | None = None
-    path: str | None = None
-    archive: str | None = None
+    archive: str = Field(description="base64 of a .tgz holding the chart directory")

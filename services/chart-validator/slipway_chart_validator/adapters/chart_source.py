@@ -51,7 +51,8 @@ def _check_links(chart_dir: Path, roots: Sequence[Path]) -> None:
 def resolve_chart_dir(path: str, roots: Sequence[Path]) -> Path:
     """The real chart directory for `path`, which must lie inside one of `roots`.
 
-    A relative path is resolved against the first root. Symlinks are resolved before the
+    A relative path is looked up in each root in turn (the first that has it; none: the
+    first root), as `slipway_libs.paths.resolve_inside_roots` does. Symlinks are resolved before the
     check, and links inside the chart must not point outside the roots either.
     """
     if not roots:
@@ -59,7 +60,8 @@ def resolve_chart_dir(path: str, roots: Sequence[Path]) -> Path:
     real_roots = [Path(root).resolve() for root in roots]
     candidate = Path(path)
     if not candidate.is_absolute():
-        candidate = real_roots[0] / candidate
+        found = [root / candidate for root in real_roots if (root / candidate).exists()]
+        candidate = found[0] if found else real_roots[0] / candidate
     try:
         real = candidate.resolve(strict=True)
     except (FileNotFoundError, RuntimeError) as exc:

@@ -7,10 +7,10 @@ from typing import Any
 from faststream.nats import NatsRouter
 
 from slipway_chart_validator.handlers.context import Deps
-from slipway_chart_validator.service_layer import charts
+from slipway_chart_validator.service_layer import charts, sources
 from slipway_contracts import subjects
 from slipway_contracts.commands import DeleteChart, RegisterChart, UpdateChart, ValidateChart
-from slipway_contracts.queries import GetEntity, ListEntities
+from slipway_contracts.queries import ChartSourceQuery, GetEntity, ListEntities
 
 router = NatsRouter()
 QUEUE = "chart-validator"
@@ -49,3 +49,9 @@ async def get_chart(query: GetEntity, deps: Deps) -> dict[str, Any]:
 @router.subscriber(subjects.query(CHART, "list"), queue=QUEUE)
 async def list_charts(query: ListEntities, deps: Deps) -> dict[str, Any]:
     return await charts.list_charts(deps, query)
+
+
+@router.subscriber(subjects.query(CHART, "source"), queue=QUEUE)
+async def chart_source(query: ChartSourceQuery, deps: Deps) -> dict[str, Any]:
+    """The chart's files as a base64 `.tgz`, for the workload-manager to install it."""
+    return await sources.chart_source(deps, query)
