@@ -1,8 +1,8 @@
 """Slipway's simulated Kubernetes cluster.
 
-A local process speaking the subset of the Kubernetes REST API Slipway uses, so the
-official `kubernetes` client and `kubectl get/delete` work against it unchanged. It is a
-simulation: pods do not run, a simulated kubelet and controllers move their status.
+A local process speaking the Kubernetes REST API, so the official `kubernetes` client,
+`kubectl` and `helm` work against it unchanged. It is a simulation: pods do not run, a
+simulated kubelet and controllers move their status.
 
 Run it with `python -m slipway_simcluster serve …` or, from Python, with
 `SimulatedClusterProcess`.

@@ -12,12 +12,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import yaml
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from slipway_simcluster import resources, tables
+from slipway_simcluster import protobuf, resources, tables
 from slipway_simcluster.cluster import SimulatedCluster
 from slipway_simcluster.errors import (
     ApiError,
@@ -28,12 +29,15 @@ from slipway_simcluster.errors import (
 )
 from slipway_simcluster.images import ImageArchiveError, read_image_archive
 from slipway_simcluster.meta import FieldSelector, LabelSelector
-from slipway_simcluster.openapi import openapi_document, openapi_root
-from slipway_simcluster.resources import DEPLOYMENTS, PODS, ResourceType
+from slipway_simcluster.openapi import document_hash
+from slipway_simcluster.resources import PODS, ResourceType
+from slipway_simcluster.validation import check_fields
 
 log = logging.getLogger(__name__)
 
 JSON = "application/json"
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
 # Like a real cluster's system:public-info-viewer: health and version need no token.
 PUBLIC_PATHS = {"/healthz", "/livez", "/readyz", "/version"}
 DEFAULT_WATCH_SECONDS = 1800
@@ -142,16 +146,15 @@ class KubernetesApi:
     async def _kubernetes(self, path: str, request: Request) -> Response:
         segments = [s for s in path.split("/") if s]
         if request.method == "GET":
+            if segments[:1] == ["openapi"]:
+                return self._openapi(segments, request)
+            accept = request.headers.get("accept", "")
+            if segments in (["api"], ["apis"]) and resources.wants_aggregated_discovery(accept):
+                listing = self.catalog.aggregated_discovery(core=segments == ["api"])
+                return _json(listing, media_type=resources.AGGREGATED_DISCOVERY_CONTENT_TYPE)
             discovery = self._discovery(segments, request)
             if discovery is not None:
                 return _json(discovery)
-        if segments[:2] == ["openapi", "v3"] and request.method == "GET":
-            document = (
-                openapi_root() if len(segments) == 2 else openapi_document("/".join(segments[2:]))
-            )
-            if document is None:
-                raise _not_found()
-            return _json(document)
         if len(segments) >= 2 and segments[0] == "api" and segments[1] == "v1":
             group, version, rest = "", "v1", segments[2:]
         elif len(segments) >= 3 and segments[0] == "apis":
@@ -163,7 +166,7 @@ class KubernetesApi:
             namespace, rest = rest[1], rest[2:]
         if not rest or len(rest) > 3:
             raise _not_found()
-        rt = resources.find(group, version, rest[0])
+        rt = self.catalog.find(group, version, rest[0])
         if rt is None or (namespace is not None and not rt.namespaced):
             raise _not_found()
         name = rest[1] if len(rest) > 1 else None
@@ -176,24 +179,58 @@ class KubernetesApi:
             return await self._collection(request, rt, namespace)
         return await self._object(request, rt, namespace or "", name, subresource)
 
+    @property
+    def catalog(self) -> resources.Catalog:
+        """The resource types this cluster serves (built-in and custom)."""
+        return self.cluster.store.catalog
+
     def _discovery(self, segments: list[str], request: Request) -> dict[str, Any] | None:
         if segments == ["api"]:
             return resources.api_versions(request.headers.get("host", "127.0.0.1"))
         if segments == ["api", "v1"]:
-            return resources.api_resource_list("v1")
+            return self.catalog.api_resource_list("v1")
         if segments == ["apis"]:
-            return resources.api_group_list()
+            return self.catalog.api_group_list()
         if len(segments) == 2 and segments[0] == "apis":
-            group = resources.api_group(segments[1])
+            group = self.catalog.api_group(segments[1])
             if group is None:
                 raise _not_found()
             return group
         if len(segments) == 3 and segments[0] == "apis":
-            listing = resources.api_resource_list(f"{segments[1]}/{segments[2]}")
+            listing = self.catalog.api_resource_list(f"{segments[1]}/{segments[2]}")
             if listing is None:
                 raise _not_found()
             return listing
         return None
+
+    def _openapi(self, segments: list[str], request: Request) -> Response:
+        openapi = self.cluster.openapi
+        if segments == ["openapi", "v2"]:
+            accept = request.headers.get("accept", "")
+            if accept and not any(t in accept for t in ("json", "*/*")):
+                raise ApiError(
+                    406,
+                    "NotAcceptable",
+                    "the simulated cluster serves /openapi/v2 as application/json only "
+                    "(/openapi/v3 describes every group version)",
+                )
+            return _json(openapi.v2())
+        if segments == ["openapi", "v3"]:
+            return _json(openapi.v3_root())
+        if segments[:2] != ["openapi", "v3"]:
+            raise _not_found()
+        document = openapi.v3_document("/".join(segments[2:]))
+        if document is None:
+            raise _not_found()
+        response = _json(document)
+        digest = document_hash(document)
+        response.headers["ETag"] = f'"{digest}"'
+        # A document is immutable under its hash, as on a real server: clients cache it.
+        immutable = request.query_params.get("hash") == digest
+        response.headers["Cache-Control"] = (
+            "public, immutable" if immutable else "no-cache, private"
+        )
+        return response
 
     async def _collection(
         self, request: Request, rt: ResourceType, namespace: str | None
@@ -206,8 +243,15 @@ class KubernetesApi:
             return self._list(request, rt, namespace)
         if request.method == "POST":
             body = await _json_body(request)
-            created = registry.create(rt, namespace, body, dry_run=_dry_run(request))
-            return _json(created, 201)
+            warnings = self._check_fields(request, rt, body)
+            created = registry.create(
+                rt,
+                namespace,
+                body,
+                dry_run=_dry_run(request),
+                field_manager=_field_manager(request),
+            )
+            return _warn(_json(created, 201), warnings)
         if request.method == "DELETE":
             labels = LabelSelector.parse(params.get("labelSelector"))
             fields = FieldSelector.parse(params.get("fieldSelector"))
@@ -227,21 +271,29 @@ class KubernetesApi:
             if method != "GET":
                 raise method_not_allowed()
             return self._pod_log(request, namespace, name)
-        if subresource == "scale" and rt.key == DEPLOYMENTS.key:
+        if subresource == "scale":
             if method == "GET":
-                return _json(registry.get_scale(namespace, name))
+                return _json(registry.get_scale(rt, namespace, name))
             if method == "PUT":
                 body = await _json_body(request)
-                return _json(
-                    registry.update_scale(namespace, name, body, dry_run=_dry_run(request))
+                scale = registry.update_scale(
+                    rt,
+                    namespace,
+                    name,
+                    body,
+                    dry_run=_dry_run(request),
+                    field_manager=_field_manager(request),
                 )
+                return _json(scale)
             if method == "PATCH":
                 scale = registry.patch_scale(
+                    rt,
                     namespace,
                     name,
                     await request.body(),
                     request.headers.get("content-type", ""),
                     dry_run=_dry_run(request),
+                    field_manager=_field_manager(request),
                 )
                 return _json(scale)
             raise method_not_allowed()
@@ -258,26 +310,43 @@ class KubernetesApi:
             return _json(obj)
         if method == "PUT":
             body = await _json_body(request)
+            warnings = self._check_fields(request, rt, body)
             updated = registry.update(
-                rt, namespace, name, body, subresource=subresource, dry_run=_dry_run(request)
+                rt,
+                namespace,
+                name,
+                body,
+                subresource=subresource,
+                dry_run=_dry_run(request),
+                field_manager=_field_manager(request),
             )
-            return _json(updated)
+            return _warn(_json(updated), warnings)
         if method == "PATCH":
+            body = await request.body()
+            warnings = self._check_fields(request, rt, _patch_document(request, body))
             patched, created = registry.patch(
                 rt,
                 namespace,
                 name,
-                await request.body(),
+                body,
                 request.headers.get("content-type", ""),
                 subresource=subresource,
-                field_manager=request.query_params.get("fieldManager"),
+                field_manager=_field_manager(request, apply=True),
+                force=_flag(request.query_params.get("force")),
                 dry_run=_dry_run(request),
             )
-            return _json(patched, 201 if created else 200)
+            return _warn(_json(patched, 201 if created else 200), warnings)
         if method == "DELETE" and subresource is None:
             options = _delete_options(request, await request.body())
             return _json(registry.delete(rt, namespace, name, options, dry_run=_dry_run(request)))
         raise method_not_allowed()
+
+    def _check_fields(self, request: Request, rt: ResourceType, body: Any) -> list[str]:
+        """Unknown fields of a request body: 400 under `fieldValidation=Strict`, else warnings."""
+        if body is None:
+            return []
+        schema = self.cluster.registry.schema(rt)
+        return check_fields(rt, schema, body, request.query_params.get("fieldValidation"))
 
     def _list(self, request: Request, rt: ResourceType, namespace: str | None) -> Response:
         params = request.query_params
@@ -396,8 +465,21 @@ def _not_found() -> ApiError:
 
 
 async def _json_body(request: Request) -> Any:
-    """The request's JSON body; 415 for encodings only a real API server speaks (protobuf, CBOR)."""
+    """The request's JSON or YAML body; 415 for encodings only a real API server speaks."""
     media = request.headers.get("content-type", JSON).split(";")[0].strip().lower()
+    if media == PROTOBUF:
+        try:
+            return protobuf.decode_object(await request.body())
+        except (protobuf.ProtobufError, ValueError) as error:
+            raise protobuf.protobuf_error(str(error)) from None
+    if media in YAML_TYPES:
+        body = await request.body()
+        if not body:
+            raise bad_request("the request body is empty")
+        try:
+            return yaml.safe_load(body)
+        except yaml.YAMLError as error:
+            raise bad_request(f"error decoding YAML: {error}") from None
     if media and media != JSON and not media.endswith("+json") and media != "*/*":
         raise unsupported_media_type(media)
     return _parse_body(await request.body())
@@ -412,6 +494,37 @@ def _parse_body(body: bytes) -> Any:
         raise bad_request(f"error decoding JSON: {error}") from None
 
 
+def _patch_document(request: Request, body: bytes) -> Any:
+    """The part of a patch that names fields (None for a JSON patch's operations)."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if media == "application/apply-patch+yaml":
+            return yaml.safe_load(body or b"{}")
+        if media in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+            return json.loads(body or b"null")
+    except (ValueError, yaml.YAMLError):
+        return None  # the registry reports the malformed body
+    return None
+
+
+def _warn(response: Response, warnings: list[str]) -> Response:
+    """Attach API warnings (`Warning: 299 - "…"`), which kubectl and client-go print."""
+    for warning in warnings:
+        escaped = warning.replace("\\", "\\\\").replace('"', '\\"')
+        response.headers.append("Warning", f'299 - "{escaped}"')
+    return response
+
+
+def _field_manager(request: Request, *, apply: bool = False) -> str | None:
+    """Who writes: `fieldManager`, else (not for apply) the client's user agent product,
+    as a real API server names managers (`kubectl`, `Helm`, `OpenAPI-Generator`)."""
+    manager = request.query_params.get("fieldManager")
+    if manager or apply:
+        return manager or None
+    agent = request.headers.get("user-agent", "").split("/", 1)[0].strip()
+    return (agent or "unknown")[:128]
+
+
 def _dry_run(request: Request) -> bool:
     return "All" in request.query_params.getlist("dryRun")
 
@@ -423,8 +536,12 @@ def _include(request: Request) -> str:
 def _delete_options(request: Request, body: bytes) -> dict[str, Any]:
     options: dict[str, Any] = {}
     media = request.headers.get("content-type", JSON).split(";")[0].strip().lower()
-    # kubectl may send DeleteOptions as protobuf: the query parameters then carry the intent.
-    if body and (media == JSON or media.endswith("+json")):
+    if body and media == PROTOBUF:
+        try:
+            options.update(protobuf.decode_object(body))
+        except (protobuf.ProtobufError, ValueError) as error:
+            raise protobuf.protobuf_error(str(error)) from None
+    elif body and (media == JSON or media.endswith("+json")):
         try:
             parsed = json.loads(body)
         except ValueError as error:

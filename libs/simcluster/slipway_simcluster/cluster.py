@@ -18,10 +18,13 @@ from slipway_simcluster.events import EventRecorder
 from slipway_simcluster.images import ImageRegistry
 from slipway_simcluster.kubelet import Kubelet
 from slipway_simcluster.meta import now_rfc3339
+from slipway_simcluster.openapi import OpenApi
 from slipway_simcluster.persistence import SnapshotWriter, read_snapshot
 from slipway_simcluster.registry import PROTECTED_NAMESPACES, Registry
-from slipway_simcluster.resources import NAMESPACES, NODES
+from slipway_simcluster.resources import NAMESPACES, NODES, STORAGE_CLASSES
+from slipway_simcluster.schema import Types
 from slipway_simcluster.store import Store, WatchEvent
+from slipway_simcluster.volumes import default_storage_class
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +57,22 @@ class SimulatedCluster:
     def __init__(self, config: ClusterConfig) -> None:
         self.config = config
         self.store = Store(history_size=config.watch_history)
-        self.registry = Registry(self.store)
+        self.types = Types(config.kubernetes_version)
+        self.registry = Registry(self.store, self.types)
+        self.openapi = OpenApi(self.store.catalog, self.types)
         self.images = ImageRegistry(config.docker_host, on_change=self._mark_dirty)
         self.recorder = EventRecorder(self.store, host=config.name)
         self.kubelet = Kubelet(
             self.store, self.images, self.recorder, config.name, config.ready_delay
         )
         self.controllers = ControllerManager(
-            self.store, self.registry, self.recorder, self.kubelet, lambda: self.tunnel_enabled
+            self.store,
+            self.registry,
+            self.recorder,
+            self.kubelet,
+            lambda: self.tunnel_enabled,
+            node_name=config.name,
+            types=self.types,
         )
         self.tunnel_enabled = False
         self.ready = False
@@ -170,10 +181,13 @@ class SimulatedCluster:
         self._lock_handle = handle
 
     def _bootstrap(self) -> None:
-        """Create what every cluster has: the system namespaces and the node."""
+        """Create what every cluster has: the system namespaces, the node and (as minikube)
+        the default StorageClass `standard`."""
         for name in sorted(PROTECTED_NAMESPACES):
             if self.store.peek(NAMESPACES, "", name) is None:
                 self.registry.create(NAMESPACES, None, {"metadata": {"name": name}})
+        if not self.store.objects(STORAGE_CLASSES):
+            self.store.create(STORAGE_CLASSES, default_storage_class())
         node = self._node()
         current = self.store.peek(NODES, "", self.config.name)
         if current is None:

@@ -34,6 +34,11 @@ _CONDITION_TYPES = (
 )
 
 
+def _restarts(pod: dict[str, Any]) -> bool:
+    """True if the pod's containers restart when they exit (restartPolicy Always)."""
+    return bool((pod.get("spec") or {}).get("restartPolicy", "Always") == "Always")
+
+
 def _containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
     spec = pod.get("spec") or {}
     return list(spec.get("initContainers") or []) + list(spec.get("containers") or [])
@@ -130,11 +135,10 @@ class Kubelet:
     def _ensure_running(self, pod: dict[str, Any]) -> None:
         metadata = pod["metadata"]
         uid = metadata.get("uid", "")
-        if uid in self._tasks or (pod.get("status") or {}).get("phase") in (
-            "Running",
-            "Succeeded",
-            "Failed",
-        ):
+        phase = (pod.get("status") or {}).get("phase")
+        if uid in self._tasks or phase in ("Succeeded", "Failed"):
+            return
+        if phase == "Running" and _restarts(pod):
             return
         task = asyncio.get_running_loop().create_task(
             self._run(metadata.get("namespace", ""), metadata["name"], uid),
@@ -160,6 +164,20 @@ class Kubelet:
             log.exception("simulated kubelet: pod %s/%s lifecycle failed", namespace, name)
 
     async def _lifecycle(self, namespace: str, name: str, uid: str) -> None:
+        pod = self._current(namespace, name, uid)
+        if pod is None:
+            return
+        if (pod.get("status") or {}).get("phase") != "Running":
+            await self._pull_and_start(namespace, name, uid)
+        pod = self._current(namespace, name, uid)
+        if pod is not None and not _restarts(pod):
+            # A container that does not restart (a Job's) runs for a moment and exits 0.
+            await asyncio.sleep(self._ready_delay)
+            pod = self._current(namespace, name, uid)
+            if pod is not None:
+                self._complete(pod)
+
+    async def _pull_and_start(self, namespace: str, name: str, uid: str) -> None:
         pod = self._current(namespace, name, uid)
         if pod is None:
             return
@@ -369,6 +387,37 @@ class Kubelet:
             )
             self._event(stored, container, NORMAL, "Created", f"Created container: {name}")
             self._event(stored, container, NORMAL, "Started", f"Started container {name}")
+
+    def _complete(self, pod: dict[str, Any]) -> None:
+        """The pod's containers exited 0: phase Succeeded, no longer Ready."""
+        now = now_rfc3339()
+        updated = copy.deepcopy(pod)
+        status = updated["status"]
+        status["phase"] = "Succeeded"
+        for container in status.get("containerStatuses") or []:
+            started = ((container.get("state") or {}).get("running") or {}).get("startedAt", now)
+            container.update(ready=False, started=False)
+            container["state"] = {
+                "terminated": {
+                    "exitCode": 0,
+                    "reason": "Completed",
+                    "startedAt": started,
+                    "finishedAt": now,
+                    "containerID": container.get("containerID", ""),
+                }
+            }
+        _set_conditions(
+            status,
+            [
+                _condition("PodReadyToStartContainers", False, now),
+                _condition("Initialized", True, now),
+                _condition("Ready", False, now, "PodCompleted"),
+                _condition("ContainersReady", False, now, "PodCompleted"),
+                _condition("PodScheduled", True, now),
+            ],
+        )
+        self._ready_since.pop(pod["metadata"].get("uid", ""), None)
+        self._store.replace(PODS, updated)
 
     def _event(
         self, pod: dict[str, Any], container: dict[str, Any], kind: str, reason: str, message: str

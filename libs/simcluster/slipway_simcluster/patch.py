@@ -6,21 +6,8 @@ import copy
 from typing import Any
 
 from slipway_simcluster.errors import ApiError, bad_request
+from slipway_simcluster.schema import UNTYPED, Schema
 
-# Lists that strategic merge patch merges element-wise, and the key that identifies an
-# element. Every other list is replaced whole, as with a JSON merge patch.
-_MERGE_KEYS = {
-    "containers": "name",
-    "initContainers": "name",
-    "ephemeralContainers": "name",
-    "env": "name",
-    "volumes": "name",
-    "volumeMounts": "mountPath",
-    "volumeDevices": "devicePath",
-    "imagePullSecrets": "name",
-    "conditions": "type",
-    "hostAliases": "ip",
-}
 _DELETE = object()
 
 
@@ -37,18 +24,20 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-def strategic_merge_patch(target: Any, patch: Any) -> Any:
-    """Apply a strategic merge patch.
+def strategic_merge_patch(target: Any, patch: Any, schema: Schema = UNTYPED) -> Any:
+    """Apply a strategic merge patch, as the API server does for built-in kinds.
 
-    A merge patch that also merges the well-known keyed lists (containers by name, ports by
-    port number, …) and honours the `$patch: replace|delete` directives; other directives
-    are accepted and ignored. Enough for what kubectl and the Python client send.
+    The kind's schema says which lists merge element by element and by which key
+    (containers by name, ports by number, …) and which structs keep only the patch's keys
+    (`retainKeys`); lists it does not mark are replaced whole. Directives honoured:
+    `$patch: replace|delete|merge`, `$retainKeys`, `$deleteFromPrimitiveList/…` and
+    `$setElementOrder/…`. Without a schema, the well-known keyed lists still merge.
     """
-    result = _strategic(target, patch)
+    result = _strategic(target, patch, schema)
     return {} if result is _DELETE else result
 
 
-def _strategic(target: Any, patch: Any) -> Any:
+def _strategic(target: Any, patch: Any, schema: Schema) -> Any:
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
     directive = patch.get("$patch")
@@ -57,49 +46,69 @@ def _strategic(target: Any, patch: Any) -> Any:
     if directive == "replace":
         return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch"}
     result = dict(target) if isinstance(target, dict) else {}
+    orders: dict[str, list[Any]] = {}
     for key, value in patch.items():
         if key.startswith("$deleteFromPrimitiveList/"):
             field = key.split("/", 1)[1]
-            result[field] = [item for item in result.get(field) or [] if item not in value]
-        elif key.startswith("$") or key == "$patch":
-            continue  # $setElementOrder/…, $retainKeys: ordering hints only
+            kept = [item for item in result.get(field) or [] if item not in (value or [])]
+            if kept:
+                result[field] = kept
+            else:
+                result.pop(field, None)
+        elif key.startswith("$setElementOrder/"):
+            orders[key.split("/", 1)[1]] = value if isinstance(value, list) else []
+        elif key.startswith("$"):
+            continue  # $retainKeys is applied below, $patch: merge is the default
         elif value is None:
             result.pop(key, None)
         elif isinstance(value, list):
-            result[key] = _merge_list(key, result.get(key), value)
+            result[key] = _merge_list(schema.field(key), result.get(key), value)
         else:
-            merged = _strategic(result.get(key), value)
+            merged = _strategic(result.get(key), value, schema.field(key))
             if merged is _DELETE:
                 result.pop(key, None)
             else:
                 result[key] = merged
+    for field, order in orders.items():
+        if isinstance(result.get(field), list):
+            result[field] = _reorder(schema.field(field), result[field], order)
+    retained = patch.get("$retainKeys")
+    if isinstance(retained, list):
+        result = {k: v for k, v in result.items() if k in retained}
     return result
 
 
-def _list_merge_key(field: str, items: list[Any]) -> str | None:
-    if not items or not all(isinstance(item, dict) for item in items):
-        return None
-    if field == "ports":
-        # Container ports are keyed by containerPort, service ports by port.
+def _list_merge_key(field: Schema, items: list[Any]) -> str | None:
+    key = field.patch_merge_key
+    if key is None and field.untyped and field.name == "ports" and items:
+        # Without a schema: container ports are keyed by containerPort, service ports by port.
         return "containerPort" if any("containerPort" in item for item in items) else "port"
-    return _MERGE_KEYS.get(field)
+    return key
 
 
-def _merge_list(field: str, current: Any, patch: list[Any]) -> list[Any]:
+def _merge_list(field: Schema, current: Any, patch: list[Any]) -> list[Any]:
     if any(isinstance(item, dict) and item.get("$patch") == "replace" for item in patch):
         return [
             copy.deepcopy(item)
             for item in patch
             if not (isinstance(item, dict) and "$patch" in item)
         ]
-    merge_key = _list_merge_key(field, patch)
-    if merge_key is None or not isinstance(current, list):
+    dict_items = all(isinstance(item, dict) for item in patch)
+    merge_key = _list_merge_key(field, patch) if dict_items else None
+    merges = "merge" in field.patch_strategy or (field.untyped and merge_key is not None)
+    if not merges or not isinstance(current, list):
         return [
             copy.deepcopy(item)
             for item in patch
             if not (isinstance(item, dict) and item.get("$patch") == "delete")
         ]
+    if merge_key is None:
+        # A merged list of scalars (finalizers): a union that keeps the current order.
+        return [copy.deepcopy(item) for item in current] + [
+            copy.deepcopy(item) for item in patch if item not in current
+        ]
     result = [copy.deepcopy(item) for item in current]
+    elements = field.items()
     for item in patch:
         key_value = item.get(merge_key)
         index = next(
@@ -115,10 +124,24 @@ def _merge_list(field: str, current: Any, patch: list[Any]) -> list[Any]:
                 result.pop(index)
             continue
         if index is None:
-            result.append(copy.deepcopy(item))
+            merged = _strategic({}, item, elements)
+            if merged is not _DELETE:
+                result.append(merged)
         else:
-            result[index] = _strategic(result[index], item)
+            result[index] = _strategic(result[index], item, elements)
     return result
+
+
+def _reorder(field: Schema, items: list[Any], order: list[Any]) -> list[Any]:
+    """Put list elements in the order a `$setElementOrder` directive gives; others follow."""
+    merge_key = _list_merge_key(field, [o for o in order if isinstance(o, dict)])
+
+    def identity(item: Any) -> Any:
+        return item.get(merge_key) if merge_key and isinstance(item, dict) else item
+
+    wanted = [identity(entry) for entry in order]
+    placed = [item for key in wanted for item in items if identity(item) == key]
+    return placed + [item for item in items if identity(item) not in wanted]
 
 
 def json_patch(target: Any, operations: Any) -> Any:

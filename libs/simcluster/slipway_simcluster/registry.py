@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import yaml
 
+from slipway_simcluster import fields
 from slipway_simcluster import patch as patches
 from slipway_simcluster.errors import (
     FieldError,
@@ -26,21 +28,13 @@ from slipway_simcluster.errors import (
     success_status,
     unsupported_media_type,
 )
+from slipway_simcluster.kinds import strategy_for
 from slipway_simcluster.meta import LabelSelector, now_rfc3339, random_suffix
-from slipway_simcluster.resources import (
-    DEPLOYMENTS,
-    NAMESPACED_RESOURCES,
-    NAMESPACES,
-    PODS,
-    ResourceType,
-)
+from slipway_simcluster.resources import NAMESPACES, PODS, ResourceType
+from slipway_simcluster.schema import UNTYPED, Schema, Types
 from slipway_simcluster.store import Store
-from slipway_simcluster.strategies import (
-    STATUS_RESOURCES,
-    scrub_for_create,
-    strategy_for,
-    validate_metadata,
-)
+from slipway_simcluster.strategies import scrub_for_create, validate_metadata
+from slipway_simcluster.validation import prune_unknown
 
 PROTECTED_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease"}
 MERGE_PATCH = "application/merge-patch+json"
@@ -50,19 +44,45 @@ APPLY_PATCH = "application/apply-patch+yaml"
 
 
 class Registry:
-    """Kubernetes write semantics over a Store."""
+    """Kubernetes write semantics over a Store.
 
-    def __init__(self, store: Store) -> None:
+    `field_manager` names who writes (the API passes the request's field manager); writes
+    without one (the simulated controllers') leave managed fields alone.
+    """
+
+    def __init__(self, store: Store, types: Types | None = None) -> None:
         self.store = store
+        self.types = types or Types()
+
+    def schema(self, rt: ResourceType) -> Schema:
+        """The type description of a kind (untyped when unknown)."""
+        return self.types.of_kind(rt.api_version, rt.kind)
 
     # Create.
 
     def create(
-        self, rt: ResourceType, namespace: str | None, body: Any, *, dry_run: bool = False
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        body: Any,
+        *,
+        dry_run: bool = False,
+        field_manager: str | None = None,
     ) -> dict[str, Any]:
         """Create an object (201 semantics); raises ApiError on any rule broken."""
-        _require_verb(rt, "create")
         obj = scrub_for_create(_as_object(body, rt))
+        return self._create(rt, namespace, obj, dry_run=dry_run, field_manager=field_manager)
+
+    def _create(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        obj: dict[str, Any],
+        *,
+        dry_run: bool,
+        field_manager: str | None,
+    ) -> dict[str, Any]:
+        _require_verb(rt, "create")
         metadata = obj["metadata"]
         if rt.namespaced:
             namespace = namespace or metadata.get("namespace") or "default"
@@ -75,7 +95,21 @@ class Registry:
         if not metadata.get("name") and metadata.get("generateName"):
             metadata["name"] = f"{metadata['generateName']}{random_suffix()}"
         validate_metadata(rt, obj)
+        if "status" in rt.subresources:
+            obj.pop("status", None)  # status is written through /status only
+        metadata["uid"] = str(uuid.uuid4())  # some defaults name it (a Job's selector)
+        prune_unknown(obj, self.schema(rt))
         strategy_for(rt).prepare_create(obj, self.store)
+        if field_manager:
+            fields.record_update(
+                None,
+                obj,
+                self.schema(rt),
+                manager=field_manager,
+                api_version=rt.api_version,
+                subresource="",
+                has_status="status" in rt.subresources,
+            )
         if dry_run:
             return obj
         return self.store.create(rt, obj)
@@ -95,6 +129,7 @@ class Registry:
         *,
         subresource: str | None = None,
         dry_run: bool = False,
+        field_manager: str | None = None,
     ) -> dict[str, Any]:
         """Replace an object (PUT) or its status; 409 Conflict on a stale resourceVersion."""
         _require_verb(rt, "update")
@@ -112,6 +147,7 @@ class Registry:
         expected = metadata.get("resourceVersion")
         if expected and expected != old["metadata"]["resourceVersion"]:
             raise conflict(rt.plural, rt.group, name)
+        managed = metadata.get("managedFields")
         if subresource == "status":
             status = new.get("status")
             new = copy.deepcopy(old)
@@ -126,17 +162,53 @@ class Registry:
             for key in ("uid", "creationTimestamp", "deletionTimestamp", "generation"):
                 if key in old["metadata"]:
                     metadata[key] = old["metadata"][key]
-            if rt.key in STATUS_RESOURCES:
+            if "status" in rt.subresources:
                 if "status" in old:
                     new["status"] = copy.deepcopy(old["status"])
                 else:
                     new.pop("status", None)
+            prune_unknown(new, self.schema(rt))
             strategy_for(rt).prepare_update(new, old, self.store)
+        self._manage_fields(rt, old, new, managed, field_manager, subresource)
         if dry_run:
             return new
         if new == old or _same_ignoring_version(new, old):
             return self.store.peek(rt, namespace, name) or old  # no-op writes keep the version
         return self.store.replace(rt, new)
+
+    def _manage_fields(
+        self,
+        rt: ResourceType,
+        old: dict[str, Any],
+        new: dict[str, Any],
+        managed: Any,
+        field_manager: str | None,
+        subresource: str | None,
+    ) -> None:
+        """Managed fields of an update: recorded for the writer, unless the request set them
+        itself (as kubectl does when it hands client-side apply fields over to server-side
+        apply); `[{}]` clears them, leaving them out keeps them."""
+        old_managed = old["metadata"].get("managedFields")
+        if managed is not None and managed != old_managed:
+            if managed == [{}]:
+                new["metadata"].pop("managedFields", None)
+            else:
+                new["metadata"]["managedFields"] = managed
+            return
+        if old_managed is None:
+            new["metadata"].pop("managedFields", None)
+        else:
+            new["metadata"]["managedFields"] = copy.deepcopy(old_managed)
+        if field_manager:
+            fields.record_update(
+                old,
+                new,
+                self.schema(rt),
+                manager=field_manager,
+                api_version=rt.api_version,
+                subresource=subresource or "",
+                has_status="status" in rt.subresources,
+            )
 
     # Patch.
 
@@ -150,19 +222,31 @@ class Registry:
         *,
         subresource: str | None = None,
         field_manager: str | None = None,
+        force: bool = False,
         dry_run: bool = False,
     ) -> tuple[dict[str, Any], bool]:
         """Apply a PATCH; returns (object, created). Apply-patch creates a missing object."""
         _require_verb(rt, "patch")
         media = content_type.split(";")[0].strip().lower()
         if media == APPLY_PATCH:
-            return self._apply(rt, namespace, name, body, subresource, field_manager, dry_run)
+            return self._apply(
+                rt, namespace, name, body, subresource, field_manager, force, dry_run
+            )
+        if media == STRATEGIC_MERGE_PATCH and rt.custom:
+            raise unsupported_media_type(media)  # custom resources take no strategic merge
         document = _parse_json(body)
         current = self.store.get(rt, namespace, name)
-        patched = _apply_patch(media, current, document)
-        return self.update(
-            rt, namespace, name, patched, subresource=subresource, dry_run=dry_run
-        ), False
+        patched = _apply_patch(media, current, document, self.schema(rt))
+        updated = self.update(
+            rt,
+            namespace,
+            name,
+            patched,
+            subresource=subresource,
+            dry_run=dry_run,
+            field_manager=field_manager,
+        )
+        return updated, False
 
     def _apply(
         self,
@@ -172,8 +256,10 @@ class Registry:
         body: bytes,
         subresource: str | None,
         field_manager: str | None,
+        force: bool,
         dry_run: bool,
     ) -> tuple[dict[str, Any], bool]:
+        """Server-side apply: merge the configuration, remove what the manager dropped."""
         if not field_manager:
             raise invalid(
                 "PatchOptions",
@@ -191,32 +277,58 @@ class Registry:
             document = yaml.safe_load(body or b"{}")
         except yaml.YAMLError as error:
             raise bad_request(f"error decoding YAML: {error}") from None
-        applied = _as_object(document, rt)
-        if applied["metadata"].get("name", name) != name:
+        config = _as_object(document, rt)
+        metadata = config["metadata"]
+        if metadata.get("name", name) != name:
             raise bad_request("the name of the object does not match the name on the URL")
-        applied["metadata"]["name"] = name
-        # Server-side apply, simplified: create-or-merge of the applied configuration.
-        if self.store.peek(rt, namespace, name) is None:
-            if subresource is not None:
-                raise not_found(rt.plural, rt.group, name)
-            return self.create(rt, namespace, applied, dry_run=dry_run), True
-        current = self.store.get(rt, namespace, name)
-        applied["metadata"].pop("resourceVersion", None)
-        merged = patches.strategic_merge_patch(current, applied)
-        return self.update(
-            rt, namespace, name, merged, subresource=subresource, dry_run=dry_run
-        ), False
+        if rt.namespaced and metadata.get("namespace") not in (None, "", namespace):
+            raise bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
+        metadata["name"] = name
+        if rt.namespaced:
+            metadata["namespace"] = namespace
+        config["apiVersion"], config["kind"] = rt.api_version, rt.kind
+        current = self.store.peek(rt, namespace, name)
+        if current is None and subresource is not None:
+            raise not_found(rt.plural, rt.group, name)
+        expected = metadata.pop("resourceVersion", None)
+        if current is not None and expected and expected != current["metadata"]["resourceVersion"]:
+            raise conflict(rt.plural, rt.group, name)
+        for key in ("uid", "creationTimestamp", "generation", "managedFields", "selfLink"):
+            metadata.pop(key, None)
+        result = fields.apply(
+            current,
+            config,
+            self.schema(rt),
+            manager=field_manager,
+            api_version=rt.api_version,
+            subresource=subresource or "",
+            has_status="status" in rt.subresources,
+            force=force,
+        )
+        if current is None:
+            return self._create(rt, namespace, result, dry_run=dry_run, field_manager=None), True
+        updated = self.update(rt, namespace, name, result, subresource=subresource, dry_run=dry_run)
+        return updated, False
 
     # Scale subresource.
 
-    def get_scale(self, namespace: str, name: str) -> dict[str, Any]:
-        """The autoscaling/v1 Scale of a Deployment."""
-        return scale_of(self.store.get(DEPLOYMENTS, namespace, name))
+    def get_scale(self, rt: ResourceType, namespace: str, name: str) -> dict[str, Any]:
+        """The autoscaling/v1 Scale of a Deployment, StatefulSet or ReplicationController."""
+        return scale_of(self.store.get(rt, namespace, name))
 
     def update_scale(
-        self, namespace: str, name: str, body: Any, *, dry_run: bool = False
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        body: Any,
+        *,
+        dry_run: bool = False,
+        field_manager: str | None = None,
     ) -> dict[str, Any]:
-        """PUT a Scale: sets the Deployment's spec.replicas."""
+        """PUT a Scale: sets the workload's spec.replicas."""
         scale = body if isinstance(body, dict) else {}
         replicas = (scale.get("spec") or {}).get("replicas")
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
@@ -231,15 +343,26 @@ class Registry:
                     )
                 ],
             )
-        deployment = self.store.get(DEPLOYMENTS, namespace, name)
+        workload = self.store.get(rt, namespace, name)
         expected = (scale.get("metadata") or {}).get("resourceVersion")
-        if expected and expected != deployment["metadata"]["resourceVersion"]:
-            raise conflict("deployments", "apps", name)
-        deployment["spec"]["replicas"] = replicas
-        return scale_of(self.update(DEPLOYMENTS, namespace, name, deployment, dry_run=dry_run))
+        if expected and expected != workload["metadata"]["resourceVersion"]:
+            raise conflict(rt.plural, rt.group, name)
+        workload.setdefault("spec", {})["replicas"] = replicas
+        updated = self.update(
+            rt, namespace, name, workload, dry_run=dry_run, field_manager=field_manager
+        )
+        return scale_of(updated)
 
     def patch_scale(
-        self, namespace: str, name: str, body: bytes, content_type: str, *, dry_run: bool = False
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        body: bytes,
+        content_type: str,
+        *,
+        dry_run: bool = False,
+        field_manager: str | None = None,
     ) -> dict[str, Any]:
         """PATCH a Scale (merge, strategic or JSON patch)."""
         media = content_type.split(";")[0].strip().lower()
@@ -251,8 +374,10 @@ class Registry:
             media = MERGE_PATCH
         else:
             document = _parse_json(body)
-        patched = _apply_patch(media, self.get_scale(namespace, name), document)
-        return self.update_scale(namespace, name, patched, dry_run=dry_run)
+        patched = _apply_patch(media, self.get_scale(rt, namespace, name), document, UNTYPED)
+        return self.update_scale(
+            rt, namespace, name, patched, dry_run=dry_run, field_manager=field_manager
+        )
 
     # Delete.
 
@@ -315,7 +440,7 @@ class Registry:
         return success_status()
 
     def _orphan_dependents(self, uid: str) -> None:
-        for rt in NAMESPACED_RESOURCES:
+        for rt in self.store.catalog.namespaced():
             for dependent in self.store.owned_by(uid, rt):
                 updated = copy.deepcopy(dependent)
                 refs = updated["metadata"].get("ownerReferences") or []
@@ -337,17 +462,17 @@ class Registry:
             return terminating
         # The simulated namespace controller finishes termination at once: contents first.
         terminating = self.store.replace(NAMESPACES, terminating)
-        for rt in NAMESPACED_RESOURCES:
+        for rt in self.store.catalog.namespaced():
             for obj in list(self.store.objects(rt, name)):
                 self.store.delete(rt, name, obj["metadata"]["name"])
         self.store.delete(NAMESPACES, "", name)
         return terminating
 
 
-def scale_of(deployment: dict[str, Any]) -> dict[str, Any]:
-    """The autoscaling/v1 Scale view of a Deployment."""
-    metadata = deployment["metadata"]
-    selector = LabelSelector.from_object((deployment.get("spec") or {}).get("selector"))
+def scale_of(workload: dict[str, Any]) -> dict[str, Any]:
+    """The autoscaling/v1 Scale view of a workload."""
+    metadata = workload["metadata"]
+    selector = LabelSelector.from_object((workload.get("spec") or {}).get("selector"))
     return {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
@@ -356,9 +481,9 @@ def scale_of(deployment: dict[str, Any]) -> dict[str, Any]:
             for key in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
             if key in metadata
         },
-        "spec": {"replicas": int((deployment.get("spec") or {}).get("replicas", 0))},
+        "spec": {"replicas": int((workload.get("spec") or {}).get("replicas", 0))},
         "status": {
-            "replicas": int((deployment.get("status") or {}).get("replicas", 0)),
+            "replicas": int((workload.get("status") or {}).get("replicas", 0)),
             "selector": str(selector),
         },
     }
@@ -394,7 +519,7 @@ def _parse_json(body: bytes) -> Any:
         raise bad_request(f"error decoding JSON: {error}") from None
 
 
-def _apply_patch(media: str, current: dict[str, Any], document: Any) -> Any:
+def _apply_patch(media: str, current: dict[str, Any], document: Any, schema: Schema) -> Any:
     if media == MERGE_PATCH:
         if not isinstance(document, dict):
             raise bad_request("a merge patch must be a JSON object")
@@ -402,7 +527,7 @@ def _apply_patch(media: str, current: dict[str, Any], document: Any) -> Any:
     if media == STRATEGIC_MERGE_PATCH:
         if not isinstance(document, dict):
             raise bad_request("a strategic merge patch must be a JSON object")
-        return patches.strategic_merge_patch(current, document)
+        return patches.strategic_merge_patch(current, document, schema)
     if media == JSON_PATCH:
         return patches.json_patch(current, document)
     raise unsupported_media_type(media)

@@ -17,7 +17,7 @@ from typing import Any
 from slipway_simcluster import resources
 from slipway_simcluster.errors import already_exists, gone, not_found
 from slipway_simcluster.meta import FieldSelector, LabelSelector, now_rfc3339, owner_uids
-from slipway_simcluster.resources import ResourceType
+from slipway_simcluster.resources import Catalog, ResourceType
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 ObjectKey = tuple[str, str]  # (namespace, name); namespace is "" for cluster-scoped objects
@@ -91,7 +91,8 @@ Listener = Callable[[WatchEvent], None]
 class Store:
     """In-memory objects keyed by resource, namespace and name, with a bounded watch history."""
 
-    def __init__(self, history_size: int = 10_000) -> None:
+    def __init__(self, history_size: int = 10_000, catalog: Catalog | None = None) -> None:
+        self.catalog = catalog or Catalog()
         self._objects: dict[str, dict[ObjectKey, dict[str, Any]]] = {
             rt.key: {} for rt in resources.ALL_RESOURCES
         }
@@ -118,7 +119,7 @@ class Store:
 
     def peek(self, rt: ResourceType, namespace: str, name: str) -> dict[str, Any] | None:
         """The stored object (read-only) or None."""
-        return self._objects[rt.key].get((namespace if rt.namespaced else "", name))
+        return self._bucket(rt).get((namespace if rt.namespaced else "", name))
 
     def get(self, rt: ResourceType, namespace: str, name: str) -> dict[str, Any]:
         """A private copy of the object; 404 NotFound if absent."""
@@ -129,7 +130,7 @@ class Store:
 
     def objects(self, rt: ResourceType, namespace: str | None = None) -> list[dict[str, Any]]:
         """Stored objects (read-only), ordered by namespace then name as etcd lists them."""
-        objects = self._objects[rt.key]
+        objects = self._bucket(rt)
         keys = sorted(k for k in objects if namespace is None or k[0] == namespace)
         return [objects[k] for k in keys]
 
@@ -137,7 +138,7 @@ class Store:
         """Stored objects of type `rt` whose ownerReferences name `uid` (read-only)."""
         found = []
         for key, object_key in self._owned.get(uid, ()):
-            if key == rt.key and (obj := self._objects[key].get(object_key)) is not None:
+            if key == rt.key and (obj := self._objects.get(key, {}).get(object_key)) is not None:
                 found.append(obj)
         return sorted(found, key=lambda o: o["metadata"]["name"])
 
@@ -147,7 +148,7 @@ class Store:
 
     def count(self, rt: ResourceType) -> int:
         """How many objects of this type exist."""
-        return len(self._objects[rt.key])
+        return len(self._bucket(rt))
 
     # Writes. Each bumps the resourceVersion and records one watch event.
 
@@ -156,7 +157,7 @@ class Store:
         obj = copy.deepcopy(obj)
         metadata = obj.setdefault("metadata", {})
         key = self._key(rt, metadata)
-        if key in self._objects[rt.key]:
+        if key in self._bucket(rt):
             raise already_exists(rt.plural, rt.group, metadata.get("name", ""))
         metadata.setdefault("uid", str(uuid.uuid4()))
         metadata.setdefault("creationTimestamp", now_rfc3339())
@@ -168,7 +169,7 @@ class Store:
         obj = copy.deepcopy(obj)
         metadata = obj.setdefault("metadata", {})
         key = self._key(rt, metadata)
-        old = self._objects[rt.key].get(key)
+        old = self._bucket(rt).get(key)
         if old is None:
             raise not_found(rt.plural, rt.group, metadata.get("name", ""))
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
@@ -177,11 +178,20 @@ class Store:
     def delete(self, rt: ResourceType, namespace: str, name: str) -> dict[str, Any]:
         """Remove an object; returns it as last seen (with the deletion's resourceVersion)."""
         key = (namespace if rt.namespaced else "", name)
-        old = self._objects[rt.key].get(key)
+        old = self._bucket(rt).get(key)
         if old is None:
             raise not_found(rt.plural, rt.group, name)
         gone_obj = copy.deepcopy(old)
         return self._write(rt, key, gone_obj, old, DELETED)
+
+    def _bucket(self, rt: ResourceType) -> dict[ObjectKey, dict[str, Any]]:
+        return self._objects.setdefault(rt.key, {})
+
+    def drop_all(self, rt: ResourceType) -> None:
+        """Delete every object of a type (its CustomResourceDefinition is gone)."""
+        for obj in list(self.objects(rt)):
+            metadata = obj["metadata"]
+            self.delete(rt, metadata.get("namespace", ""), metadata["name"])
 
     def _key(self, rt: ResourceType, metadata: dict[str, Any]) -> ObjectKey:
         namespace = metadata.get("namespace", "") if rt.namespaced else ""
@@ -202,9 +212,9 @@ class Store:
         if old is not None:
             self._unindex(rt, key, old)
         if event_type == DELETED:
-            del self._objects[rt.key][key]
+            del self._bucket(rt)[key]
         else:
-            self._objects[rt.key][key] = obj
+            self._bucket(rt)[key] = obj
             self._index(rt, key, obj)
         event = WatchEvent(self._resource_version, rt, event_type, obj, old)
         self._remember(event)
@@ -296,13 +306,13 @@ class Store:
         self._history_floor = self._resource_version
         self._owned.clear()
         for key, objects in (snapshot.get("objects") or {}).items():
-            rt = resources.BY_KEY.get(key)
-            if rt is None:
-                continue
+            # Custom resources are kept before their definition registers their type again.
+            bucket = self._objects.setdefault(key, {})
             for obj in _as_objects(objects):
-                object_key = self._key(rt, obj["metadata"])
-                self._objects[rt.key][object_key] = obj
-                self._index(rt, object_key, obj)
+                object_key = (obj["metadata"].get("namespace", ""), obj["metadata"].get("name", ""))
+                bucket[object_key] = obj
+                for uid in owner_uids(obj):
+                    self._owned.setdefault(uid, set()).add((key, object_key))
 
 
 def _as_objects(objects: Iterable[Any]) -> Iterable[dict[str, Any]]:

@@ -16,20 +16,16 @@ from slipway_simcluster.meta import (
     is_dns1035_label,
     is_dns1123_label,
     is_dns1123_subdomain,
+    lookup,
     stable_suffix,
 )
 from slipway_simcluster.resources import (
-    DEPLOYMENTS,
     NAMESPACES,
-    PODS,
-    SECRETS,
     SERVICES,
     ResourceType,
 )
 from slipway_simcluster.store import Store
 
-# Resources whose status is written only through /status (or by the simulated controllers).
-STATUS_RESOURCES = {DEPLOYMENTS.key, PODS.key, SERVICES.key, NAMESPACES.key}
 _SUBDOMAIN_MESSAGE = (
     "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
     "'.', and must start and end with an alphanumeric character"
@@ -77,6 +73,10 @@ def _validate_name(rt: ResourceType, name: str) -> FieldError | None:
         ok, message = is_dns1123_label(name), _LABEL_MESSAGE
     elif rt.key == SERVICES.key:
         ok, message = is_dns1035_label(name), _DNS1035_MESSAGE
+    elif rt.group == "rbac.authorization.k8s.io":
+        # RBAC names are path segments (`system:aggregate-to-view` is a valid role name).
+        ok = name not in (".", "..") and "/" not in name and "%" not in name
+        message = 'may not be "." or ".." and may not contain "/" or "%"'
     else:
         ok, message = is_dns1123_subdomain(name), _SUBDOMAIN_MESSAGE
     if ok:
@@ -187,6 +187,54 @@ class Strategy:
     def prepare_update(self, obj: dict[str, Any], old: dict[str, Any], store: Store) -> None:
         """Default and validate a replacement of `old` (raises 422 Invalid)."""
         self.prepare_create(obj, store)
+
+
+def spec_of(obj: dict[str, Any]) -> dict[str, Any]:
+    """Everything but type, metadata and status: what `metadata.generation` counts changes of."""
+    return {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata", "status")}
+
+
+class SpecAndStatusStrategy(Strategy):
+    """Kinds with a status subresource: status starts empty and is kept by main-resource
+    writes; `metadata.generation` starts at 1 and counts changes of everything else."""
+
+    def prepare_create(self, obj: dict[str, Any], store: Store) -> None:
+        self.default(obj, store)
+        obj["metadata"]["generation"] = 1
+        obj.setdefault("status", {})
+
+    def prepare_update(self, obj: dict[str, Any], old: dict[str, Any], store: Store) -> None:
+        self.default(obj, store)
+        self.check_update(obj, old)
+        generation = int(old["metadata"].get("generation", 1))
+        if spec_of(obj) != spec_of(old):
+            generation += 1
+        obj["metadata"]["generation"] = generation
+
+    def default(self, obj: dict[str, Any], store: Store) -> None:
+        """Fill defaults and validate (both create and update)."""
+
+    def check_update(self, obj: dict[str, Any], old: dict[str, Any]) -> None:
+        """Refuse changes of immutable fields."""
+
+
+def immutable(kind: str, group: str, obj: dict[str, Any], old: dict[str, Any], *paths: str) -> None:
+    """422 Invalid if any dotted path changed between `old` and `obj`."""
+    errors = [
+        FieldError(path, "Invalid value: field is immutable")
+        for path in paths
+        if lookup(obj, path) != lookup(old, path)
+    ]
+    if errors:
+        raise invalid(kind, group, obj["metadata"]["name"], errors)
+
+
+def default_pod_template(template: Any) -> None:
+    """Pod defaults inside a pod template (Deployments, StatefulSets, Jobs, …)."""
+    if isinstance(template, dict):
+        template.setdefault("metadata", {})
+        if isinstance(template.get("spec"), dict):
+            default_pod_spec(template["spec"])
 
 
 class NamespaceStrategy(Strategy):
@@ -505,21 +553,6 @@ class SecretStrategy(Strategy):
             raise invalid("Secret", "", obj["metadata"]["name"], errors)
         if data:
             obj["data"] = data
-
-
-STRATEGIES: dict[str, Strategy] = {
-    NAMESPACES.key: NamespaceStrategy(),
-    DEPLOYMENTS.key: DeploymentStrategy(),
-    PODS.key: PodStrategy(),
-    SERVICES.key: ServiceStrategy(),
-    SECRETS.key: SecretStrategy(),
-}
-_DEFAULT = Strategy()
-
-
-def strategy_for(rt: ResourceType) -> Strategy:
-    """The strategy of a resource type."""
-    return STRATEGIES.get(rt.key, _DEFAULT)
 
 
 def validate_metadata(rt: ResourceType, obj: dict[str, Any]) -> None:

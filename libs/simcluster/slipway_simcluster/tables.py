@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 from slipway_simcluster.meta import human_age
+from slipway_simcluster.table_columns import AGE, MORE_LAYOUTS, NAME, Row, age, column, name_of
 
 TABLE_CONTENT_TYPE = "application/json;as=Table;v=v1;g=meta.k8s.io"
-Row = Callable[[dict[str, Any], float], list[Any]]
 
 
 def wants_table(accept: str) -> bool:
@@ -17,32 +16,8 @@ def wants_table(accept: str) -> bool:
     return "as=Table" in accept
 
 
-def _column(
-    name: str, description: str = "", *, fmt: str = "", kind: str = "string", priority: int = 0
-) -> dict[str, Any]:
-    return {
-        "name": name,
-        "type": kind,
-        "format": fmt,
-        "description": description or name,
-        "priority": priority,
-    }
-
-
-_NAME = _column("Name", "Name must be unique within a namespace.", fmt="name")
-_AGE = _column("Age", "CreationTimestamp is the time the object was created.")
-
-
-def _age(obj: dict[str, Any], now: float) -> str:
-    return human_age((obj.get("metadata") or {}).get("creationTimestamp"), now)
-
-
-def _name(obj: dict[str, Any]) -> str:
-    return str((obj.get("metadata") or {}).get("name", ""))
-
-
 def _namespace_row(obj: dict[str, Any], now: float) -> list[Any]:
-    return [_name(obj), (obj.get("status") or {}).get("phase", ""), _age(obj, now)]
+    return [name_of(obj), (obj.get("status") or {}).get("phase", ""), age(obj, now)]
 
 
 def _deployment_row(obj: dict[str, Any], now: float) -> list[Any]:
@@ -52,11 +27,11 @@ def _deployment_row(obj: dict[str, Any], now: float) -> list[Any]:
         f"{k}={v}" for k, v in ((spec.get("selector") or {}).get("matchLabels") or {}).items()
     )
     return [
-        _name(obj),
+        name_of(obj),
         f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 0)}",
         int(status.get("updatedReplicas", 0)),
         int(status.get("availableReplicas", 0)),
-        _age(obj, now),
+        age(obj, now),
         ",".join(c.get("name", "") for c in containers),
         ",".join(c.get("image", "") for c in containers),
         selector,
@@ -70,11 +45,11 @@ def _replica_set_row(obj: dict[str, Any], now: float) -> list[Any]:
         f"{k}={v}" for k, v in ((spec.get("selector") or {}).get("matchLabels") or {}).items()
     )
     return [
-        _name(obj),
+        name_of(obj),
         int(spec.get("replicas", 0)),
         int(status.get("replicas", 0)),
         int(status.get("readyReplicas", 0)),
-        _age(obj, now),
+        age(obj, now),
         ",".join(c.get("name", "") for c in containers),
         ",".join(c.get("image", "") for c in containers),
         selector,
@@ -84,7 +59,8 @@ def _replica_set_row(obj: dict[str, Any], now: float) -> list[Any]:
 def _pod_phase(obj: dict[str, Any]) -> str:
     status = obj.get("status") or {}
     for container in status.get("containerStatuses") or []:
-        waiting = (container.get("state") or {}).get("waiting")
+        state = container.get("state") or {}
+        waiting = state.get("waiting") or state.get("terminated")
         if waiting and waiting.get("reason"):
             return str(waiting["reason"])
     return str(status.get("phase", "Pending"))
@@ -97,11 +73,11 @@ def _pod_row(obj: dict[str, Any], now: float) -> list[Any]:
     total = len(spec.get("containers") or [])
     restarts = sum(int(c.get("restartCount", 0)) for c in containers)
     return [
-        _name(obj),
+        name_of(obj),
         f"{ready}/{total}",
         _pod_phase(obj),
         restarts,
-        _age(obj, now),
+        age(obj, now),
         status.get("podIP") or "<none>",
         spec.get("nodeName") or "<none>",
         "<none>",
@@ -126,12 +102,12 @@ def _service_row(obj: dict[str, Any], now: float) -> list[Any]:
         external = "<none>"
     selector = ",".join(f"{k}={v}" for k, v in (spec.get("selector") or {}).items()) or "<none>"
     return [
-        _name(obj),
+        name_of(obj),
         spec.get("type", ""),
         spec.get("clusterIP", ""),
         external,
         ",".join(ports) or "<none>",
-        _age(obj, now),
+        age(obj, now),
         selector,
     ]
 
@@ -145,11 +121,11 @@ def _endpoints_row(obj: dict[str, Any], now: float) -> list[Any]:
     shown = ",".join(addresses[:3]) + (
         f" + {len(addresses) - 3} more..." if len(addresses) > 3 else ""
     )
-    return [_name(obj), shown or "<none>", _age(obj, now)]
+    return [name_of(obj), shown or "<none>", age(obj, now)]
 
 
 def _secret_row(obj: dict[str, Any], now: float) -> list[Any]:
-    return [_name(obj), obj.get("type", ""), len(obj.get("data") or {}), _age(obj, now)]
+    return [name_of(obj), obj.get("type", ""), len(obj.get("data") or {}), age(obj, now)]
 
 
 def _event_row(obj: dict[str, Any], now: float) -> list[Any]:
@@ -173,85 +149,85 @@ def _node_row(obj: dict[str, Any], now: float) -> list[Any]:
         for c in status.get("conditions") or []
     )
     return [
-        _name(obj),
+        name_of(obj),
         "Ready" if ready else "NotReady",
         "control-plane",
-        _age(obj, now),
+        age(obj, now),
         (status.get("nodeInfo") or {}).get("kubeletVersion", ""),
     ]
 
 
 def _default_row(obj: dict[str, Any], now: float) -> list[Any]:
-    return [_name(obj), _age(obj, now)]
+    return [name_of(obj), age(obj, now)]
 
 
 _LAYOUTS: dict[str, tuple[list[dict[str, Any]], Row]] = {
-    "Namespace": ([_NAME, _column("Status"), _AGE], _namespace_row),
+    "Namespace": ([NAME, column("Status"), AGE], _namespace_row),
     "Deployment": (
         [
-            _NAME,
-            _column("Ready"),
-            _column("Up-to-date", kind="integer"),
-            _column("Available", kind="integer"),
-            _AGE,
-            _column("Containers", priority=1),
-            _column("Images", priority=1),
-            _column("Selector", priority=1),
+            NAME,
+            column("Ready"),
+            column("Up-to-date", kind="integer"),
+            column("Available", kind="integer"),
+            AGE,
+            column("Containers", priority=1),
+            column("Images", priority=1),
+            column("Selector", priority=1),
         ],
         _deployment_row,
     ),
     "ReplicaSet": (
         [
-            _NAME,
-            _column("Desired", kind="integer"),
-            _column("Current", kind="integer"),
-            _column("Ready", kind="integer"),
-            _AGE,
-            _column("Containers", priority=1),
-            _column("Images", priority=1),
-            _column("Selector", priority=1),
+            NAME,
+            column("Desired", kind="integer"),
+            column("Current", kind="integer"),
+            column("Ready", kind="integer"),
+            AGE,
+            column("Containers", priority=1),
+            column("Images", priority=1),
+            column("Selector", priority=1),
         ],
         _replica_set_row,
     ),
     "Pod": (
         [
-            _NAME,
-            _column("Ready"),
-            _column("Status"),
-            _column("Restarts", kind="string"),
-            _AGE,
-            _column("IP", priority=1),
-            _column("Node", priority=1),
-            _column("Nominated Node", priority=1),
-            _column("Readiness Gates", priority=1),
+            NAME,
+            column("Ready"),
+            column("Status"),
+            column("Restarts", kind="string"),
+            AGE,
+            column("IP", priority=1),
+            column("Node", priority=1),
+            column("Nominated Node", priority=1),
+            column("Readiness Gates", priority=1),
         ],
         _pod_row,
     ),
     "Service": (
         [
-            _NAME,
-            _column("Type"),
-            _column("Cluster-IP"),
-            _column("External-IP"),
-            _column("Port(s)"),
-            _AGE,
-            _column("Selector", priority=1),
+            NAME,
+            column("Type"),
+            column("Cluster-IP"),
+            column("External-IP"),
+            column("Port(s)"),
+            AGE,
+            column("Selector", priority=1),
         ],
         _service_row,
     ),
-    "Endpoints": ([_NAME, _column("Endpoints"), _AGE], _endpoints_row),
-    "Secret": ([_NAME, _column("Type"), _column("Data", kind="integer"), _AGE], _secret_row),
+    "Endpoints": ([NAME, column("Endpoints"), AGE], _endpoints_row),
+    "Secret": ([NAME, column("Type"), column("Data", kind="integer"), AGE], _secret_row),
     "Event": (
         [
-            _column("Last Seen"),
-            _column("Type"),
-            _column("Reason"),
-            _column("Object"),
-            _column("Message"),
+            column("Last Seen"),
+            column("Type"),
+            column("Reason"),
+            column("Object"),
+            column("Message"),
         ],
         _event_row,
     ),
-    "Node": ([_NAME, _column("Status"), _column("Roles"), _AGE, _column("Version")], _node_row),
+    "Node": ([NAME, column("Status"), column("Roles"), AGE, column("Version")], _node_row),
 }
 
 
@@ -262,7 +238,7 @@ def to_table(
     include_object: str = "Metadata",
 ) -> dict[str, Any]:
     """A `meta.k8s.io/v1` Table of objects of one kind."""
-    columns, row = _LAYOUTS.get(kind, ([_NAME, _AGE], _default_row))
+    columns, row = _LAYOUTS.get(kind) or MORE_LAYOUTS.get(kind) or ([NAME, AGE], _default_row)
     now = time.time()
     rows = []
     for obj in objects:

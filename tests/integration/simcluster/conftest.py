@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import shutil
 import ssl
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +25,10 @@ from tests.helpers import KubernetesClients, api_client_for, image_archive
 T = TypeVar("T")
 WEB_IMAGE = "registry.local/shop/web:1.0.0"
 WEB_IMAGE_V2 = "registry.local/shop/web:2.0.0"
+KUBECTL = shutil.which("kubectl")
+HELM = Path(sys.executable).parent / "helm"
+needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+needs_helm = pytest.mark.skipif(not HELM.exists(), reason="helm is not installed")
 
 
 @dataclass
@@ -104,3 +112,36 @@ def condition(deployment: k8s.V1Deployment, kind: str) -> k8s.V1DeploymentCondit
         if item.type == kind:
             return item
     return None
+
+
+def kubectl(
+    cluster: RunningCluster, tmp_path: Path, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real kubectl against the cluster (its own discovery cache per test)."""
+    assert KUBECTL is not None
+    command = [
+        KUBECTL,
+        "--kubeconfig",
+        str(cluster.kubeconfig),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        *args,
+    ]
+    return subprocess.run(
+        command, input=stdin, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def helm(cluster: RunningCluster, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real helm against the cluster, with a home of its own."""
+    home = tmp_path / "helm"
+    env = {
+        **os.environ,
+        "HELM_CACHE_HOME": str(home / "cache"),
+        "HELM_CONFIG_HOME": str(home / "config"),
+        "HELM_DATA_HOME": str(home / "data"),
+    }
+    command = [str(HELM), "--kubeconfig", str(cluster.kubeconfig), *args]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=180, env=env, check=False
+    )

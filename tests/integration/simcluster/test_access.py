@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,26 +10,13 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
-from tests.integration.simcluster.conftest import RunningCluster, deployment_body
+from tests.integration.simcluster.conftest import (
+    RunningCluster,
+    deployment_body,
+    kubectl,
+    needs_kubectl,
+)
 from tests.waiting import poll
-
-KUBECTL = shutil.which("kubectl")
-needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
-
-
-def kubectl(
-    cluster: RunningCluster, tmp_path: Path, *args: str
-) -> subprocess.CompletedProcess[str]:
-    assert KUBECTL is not None
-    command = [
-        KUBECTL,
-        "--kubeconfig",
-        str(cluster.kubeconfig),
-        "--cache-dir",
-        str(tmp_path / "cache"),
-        *args,
-    ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
 
 
 def test_kubeconfig_names_one_cluster_user_and_context(cluster: RunningCluster) -> None:
@@ -134,7 +119,9 @@ def test_version_health_and_discovery(cluster: RunningCluster) -> None:
         refused = intruder.get("/version")
 
     assert (version.git_version, version.major, version.minor) == ("v1.32.0", "1", "32")
-    assert [g.name for g in groups.groups] == ["apps"]
+    assert {"apps", "batch", "policy", "networking.k8s.io", "rbac.authorization.k8s.io"} <= {
+        g.name for g in groups.groups
+    }
     assert {"deployments", "deployments/scale", "deployments/status"} <= {
         r.name for r in apps.resources
     }
@@ -148,7 +135,7 @@ def test_version_health_and_discovery(cluster: RunningCluster) -> None:
 def test_unknown_paths_and_objects_answer_404_status(cluster: RunningCluster) -> None:
     with cluster.http() as http:
         unknown = http.get("/apis/apps/v1/namespaces/default/widgets")
-        unknown_group = http.get("/apis/batch/v1/jobs")
+        unknown_group = http.get("/apis/widgets.example.com/v1/widgets")
     with pytest.raises(ApiException) as missing:
         cluster.apps.read_namespaced_deployment("does-not-exist", "default")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,32 +13,8 @@ from slipway_simcluster.networking import pod_is_ready
 from slipway_simcluster.resources import DEPLOYMENTS, ENDPOINTS, PODS, REPLICASETS, SERVICES
 from slipway_simcluster.store import WatchEvent
 
+from tests.unit.simcluster.conftest import ClusterFactory
 from tests.waiting import eventually
-
-ClusterFactory = Callable[..., Awaitable[SimulatedCluster]]
-
-
-@pytest.fixture
-async def make_cluster(tmp_path: Path) -> AsyncIterator[ClusterFactory]:
-    started: list[SimulatedCluster] = []
-
-    async def make(ready_delay: float = 0.05, state_dir: Path | None = None) -> SimulatedCluster:
-        config = ClusterConfig(
-            name="unit",
-            state_dir=state_dir or tmp_path / "state",
-            token="t",
-            ready_delay=ready_delay,
-        )
-        cluster = SimulatedCluster(config)
-        await cluster.start()
-        cluster.images.add([("shop/web:1.0.0", "sha256:1"), ("shop/web:2.0.0", "sha256:2")])
-        started.append(cluster)
-        return cluster
-
-    yield make
-    for cluster in started:
-        if cluster.ready:
-            await cluster.stop()
 
 
 def deployment(
@@ -163,9 +138,9 @@ async def test_scaling_down_removes_pods_that_are_not_ready_first(
     await eventually(lambda: rolled_out(cluster, 2))
     ready_names = {p["metadata"]["name"] for p in pods_of(cluster)}
 
-    cluster.registry.update_scale("default", "web", {"spec": {"replicas": 3}})
+    cluster.registry.update_scale(DEPLOYMENTS, "default", "web", {"spec": {"replicas": 3}})
     await eventually(lambda: len(pods_of(cluster)) == 3)
-    cluster.registry.update_scale("default", "web", {"spec": {"replicas": 2}})
+    cluster.registry.update_scale(DEPLOYMENTS, "default", "web", {"spec": {"replicas": 2}})
     await eventually(lambda: len(pods_of(cluster)) == 2)
 
     assert {p["metadata"]["name"] for p in pods_of(cluster)} == ready_names

@@ -153,7 +153,7 @@ def test_patches_and_server_side_apply(registry: Registry) -> None:
 def test_scale_subresource(registry: Registry) -> None:
     registry.create(DEPLOYMENTS, "shop", deployment())
 
-    scale = registry.update_scale("shop", "web", {"spec": {"replicas": 5}})
+    scale = registry.update_scale(DEPLOYMENTS, "shop", "web", {"spec": {"replicas": 5}})
 
     assert scale["kind"] == "Scale" and scale["spec"]["replicas"] == 5
     assert scale["status"]["selector"] == "app=web"
