@@ -1,5 +1,6 @@
 """Composition root of the workload-manager: settings, MongoDB, the projections, the
-cluster-manager and Kubernetes adapters, NATS handlers and the reconcile loops."""
+cluster-manager, Kubernetes, helm and chart-source adapters, NATS handlers and the reconcile
+loops."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from faststream import FastStream
 from slipway_contracts import subjects
 from slipway_contracts.entities import Deployment, Service
 from slipway_contracts.events import events_of
-from slipway_contracts.jobs import ApplyServiceJob, RolloutJob
+from slipway_contracts.jobs import ApplyServiceJob, ReleaseJob, RolloutJob
 from slipway_libs.messaging import DeclaredPublishers
 from slipway_libs.worker import WorkerKit, build_worker_app
 from slipway_workload_manager.adapters.bookkeeping import Leftovers, LoadedImages
+from slipway_workload_manager.adapters.chart_source import NatsChartSource
 from slipway_workload_manager.adapters.cluster_manager import NatsClusterManager, OwnerQueries
+from slipway_workload_manager.adapters.helm import HelmCli
 from slipway_workload_manager.adapters.kubernetes import KubernetesWorkloads
-from slipway_workload_manager.adapters.mongo import WorkloadRepository
+from slipway_workload_manager.adapters.mongo import ReleaseRepository, WorkloadRepository
 from slipway_workload_manager.adapters.projections import Projections
 from slipway_workload_manager.domain.deployment import DeploymentAggregate
 from slipway_workload_manager.domain.kube_service import KubeServiceAggregate
@@ -28,7 +31,11 @@ from slipway_workload_manager.handlers.jobs import job_router
 from slipway_workload_manager.service_layer import reconciliation, sweeps
 from slipway_workload_manager.service_layer.cluster_access import ClusterConnections
 from slipway_workload_manager.service_layer.dependencies import Dependencies
-from slipway_workload_manager.service_layer.scheduling import APPLY_SUBJECT, ROLLOUT_SUBJECT
+from slipway_workload_manager.service_layer.scheduling import (
+    APPLY_SUBJECT,
+    RELEASE_SUBJECT,
+    ROLLOUT_SUBJECT,
+)
 from slipway_workload_manager.settings import WorkloadManagerSettings
 
 SERVICE = "workload-manager"
@@ -37,12 +44,20 @@ SERVICE = "workload-manager"
 def declare_publishers(publishers: DeclaredPublishers) -> None:
     publishers.declare_events(subjects.DEPLOYMENT, events_of(subjects.DEPLOYMENT))
     publishers.declare_events(subjects.SERVICE, events_of(subjects.SERVICE))
+    publishers.declare_events(subjects.RELEASE, events_of(subjects.RELEASE))
     publishers.declare(
         ROLLOUT_SUBJECT, subjects.JOBS_STREAM, RolloutJob, "Roll one Deployment out to its cluster."
     )
     publishers.declare(APPLY_SUBJECT, subjects.JOBS_STREAM, ApplyServiceJob, "Apply one Service.")
+    publishers.declare(
+        RELEASE_SUBJECT,
+        subjects.JOBS_STREAM,
+        ReleaseJob,
+        "Run helm for one Release (install, upgrade, rollback, uninstall).",
+    )
     publishers.declare_progress(subjects.DEPLOYMENT)
     publishers.declare_progress(subjects.SERVICE)
+    publishers.declare_progress(subjects.RELEASE)
 
 
 async def close_at_shutdown(cluster: KubernetesWorkloads) -> None:
@@ -63,7 +78,7 @@ async def assemble(kit: WorkerKit[WorkloadManagerSettings]) -> None:
         DeploymentAggregate,
         subjects.DEPLOYMENT,
         source,
-        lookups=("image_id",),
+        lookups=("image_id", "release_id"),
     )
     kube_services = WorkloadRepository(
         kit.database,
@@ -72,13 +87,15 @@ async def assemble(kit: WorkerKit[WorkloadManagerSettings]) -> None:
         KubeServiceAggregate,
         subjects.SERVICE,
         source,
-        lookups=("deployment_id",),
+        lookups=("deployment_id", "release_id"),
     )
+    releases = ReleaseRepository(kit.database, source)
     owners = OwnerQueries(kit.broker, timeout_s=settings.cluster_manager_timeout_s)
     projections = Projections(kit.database, owners.snapshot)
     leftovers = Leftovers(kit.database)
     kit.setup(deployments.ensure_indexes)
     kit.setup(kube_services.ensure_indexes)
+    kit.setup(releases.ensure_indexes)
     kit.setup(projections.ensure_indexes)
     kit.setup(leftovers.ensure_indexes)
     manager = NatsClusterManager(
@@ -93,12 +110,18 @@ async def assemble(kit: WorkerKit[WorkloadManagerSettings]) -> None:
         uow=kit.unit_of_work(),
         deployments=deployments,
         kube_services=kube_services,
+        releases=releases,
         projections=projections,
         leftovers=leftovers,
         cluster=cluster,
         connections=ClusterConnections(manager, LoadedImages(kit.database)),
         deployment_progress=kit.progress(subjects.DEPLOYMENT),
         kube_service_progress=kit.progress(subjects.SERVICE),
+        helm=HelmCli(
+            timeout_s=settings.helm_timeout_s, max_concurrency=settings.release_concurrency
+        ),
+        charts=NatsChartSource(kit.broker, timeout_s=settings.chart_source_timeout_s),
+        release_progress=kit.progress(subjects.RELEASE),
     )
     kit.set_global(DEPENDENCIES, deps)
     kit.every(
@@ -107,6 +130,7 @@ async def assemble(kit: WorkerKit[WorkloadManagerSettings]) -> None:
     kit.every(settings.reconcile_interval_s, partial(reconciliation.reconcile, deps), "reconcile")
     kit.log_when_ready(
         rollout_concurrency=settings.rollout_concurrency,
+        release_concurrency=settings.release_concurrency,
         reconcile_interval_s=settings.reconcile_interval_s,
     )
 

@@ -29,3 +29,11 @@ class WorkloadManagerSettings(CommonSettings):
     delete_timeout_s: float = Field(5.0, gt=0)
     # Live objects looked at in parallel by the reconcile loop.
     observe_concurrency: int = Field(16, ge=1)
+    # Releases: helm operations run at once (each follows its workloads until available),
+    # the time beyond a release's `timeout_seconds` to fetch the chart and hand its images
+    # over before it fails, and the bound on helm's quick calls (history, manifest, template)
+    # and on the chart-validator's answer with a chart's files.
+    release_concurrency: int = Field(8, ge=1)
+    release_deadline_margin_s: float = Field(60.0, ge=0)
+    helm_timeout_s: float = Field(60.0, gt=0)
+    chart_source_timeout_s: float = Field(30.0, gt=0)

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 
 from slipway_contracts.commands import CreateDeployment, CreateService, ScaleDeployment
 from slipway_workload_manager.adapters.kubernetes import KubernetesWorkloads
@@ -48,11 +47,7 @@ class SimWorld:
     namespace: str
 
     def apps(self) -> k8s.AppsV1Api:
-        configuration = k8s.Configuration()
-        k8s_config.load_kube_config_from_dict(
-            yaml.safe_load(self.sim.kubeconfig), client_configuration=configuration
-        )
-        return k8s.AppsV1Api(k8s.ApiClient(configuration))
+        return self.sim.apps()
 
     async def create(self, **overrides: Any) -> dict[str, Any]:
         spec = {

@@ -5,31 +5,38 @@ images to it the way `minikube image load` would. The fixtures are in `fixtures.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import tarfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+from kubernetes import client as k8s
 from slipway_simcluster import SimulatedClusterProcess
 from slipway_simcluster.client import SimulatedClusterClient
 
 from slipway_contracts import subjects
 from slipway_contracts.entities import Deployment, Service
+from slipway_libs.errors import NotFound
 from slipway_libs.storage import OUTBOX, Database, MongoUnitOfWork
 from slipway_workload_manager.adapters.bookkeeping import Leftovers, LoadedImages
-from slipway_workload_manager.adapters.mongo import WorkloadRepository
+from slipway_workload_manager.adapters.helm import HelmCli
+from slipway_workload_manager.adapters.mongo import ReleaseRepository, WorkloadRepository
 from slipway_workload_manager.adapters.projections import Projections
 from slipway_workload_manager.domain.cluster_manager import ClusterManager, ClusterManagerRefused
 from slipway_workload_manager.domain.deployment import DeploymentAggregate
 from slipway_workload_manager.domain.kube_service import KubeServiceAggregate
-from slipway_workload_manager.domain.ports import WorkloadCluster
+from slipway_workload_manager.domain.ports import ChartArchive, ChartSource, Helm, WorkloadCluster
 from slipway_workload_manager.service_layer import projections
 from slipway_workload_manager.service_layer.cluster_access import ClusterConnections
 from slipway_workload_manager.service_layer.dependencies import Dependencies
 from slipway_workload_manager.settings import WorkloadManagerSettings
-from tests.helpers import image_archive
+from tests.helpers import api_client_for, image_archive
 from tests.unit.workload_manager.fakes import (
+    FakeChartSource,
     FakeCluster,
     FakeClusterManager,
     FakeDelivery,
@@ -49,6 +56,7 @@ class Parts:
     projections: Projections
     deployments: WorkloadRepository[DeploymentAggregate]
     kube_services: WorkloadRepository[KubeServiceAggregate]
+    releases: ReleaseRepository
     connections: ClusterConnections
     deps: Dependencies
 
@@ -67,6 +75,9 @@ async def build_parts(
     mongodb_uri: str,
     cluster: WorkloadCluster,
     manager: ClusterManager,
+    *,
+    helm: Helm | None = None,
+    charts: ChartSource | None = None,
     **settings: Any,
 ) -> Parts:
     options: dict[str, Any] = {
@@ -86,7 +97,7 @@ async def build_parts(
         DeploymentAggregate,
         subjects.DEPLOYMENT,
         SOURCE,
-        lookups=("image_id",),
+        lookups=("image_id", "release_id"),
     )
     kube_services = WorkloadRepository(
         database,
@@ -95,9 +106,10 @@ async def build_parts(
         KubeServiceAggregate,
         subjects.SERVICE,
         SOURCE,
-        lookups=("deployment_id",),
+        lookups=("deployment_id", "release_id"),
     )
-    for repository in (deployments, kube_services):
+    releases = ReleaseRepository(database, SOURCE)
+    for repository in (deployments, kube_services, releases):
         await repository.ensure_indexes()
     projected = Projections(database)
     await projected.ensure_indexes()
@@ -115,8 +127,14 @@ async def build_parts(
         connections=connections,
         deployment_progress=FakeProgress(),
         kube_service_progress=FakeProgress(),
+        releases=releases,
+        helm=helm or HelmCli(timeout_s=config.helm_timeout_s),
+        charts=charts or FakeChartSource(),
+        release_progress=FakeProgress(),
     )
-    return Parts(config, database, projected, deployments, kube_services, connections, deps)
+    return Parts(
+        config, database, projected, deployments, kube_services, releases, connections, deps
+    )
 
 
 async def drop(parts: Parts) -> None:
@@ -145,6 +163,10 @@ class SimCluster:
 
     def client(self) -> SimulatedClusterClient:
         return SimulatedClusterClient.from_kubeconfig(self.kubeconfig_path)
+
+    def apps(self) -> k8s.AppsV1Api:
+        """The official client's apps/v1 API on the cluster."""
+        return k8s.AppsV1Api(api_client_for(self.kubeconfig_path))
 
 
 @dataclass
@@ -176,8 +198,14 @@ async def seed(parts: Parts, *envelopes: dict[str, Any]) -> None:
         await projections.project_event(parts.deps, envelope)
 
 
+def job_id(body: dict[str, Any]) -> str:
+    """The id of a rollout, apply or release job."""
+    return str(body.get("rollout_id") or body.get("apply_id") or body["operation_id"])
+
+
 class JobRunner:
-    """Runs the rollout and apply jobs committed to the outbox, as the consumers would."""
+    """Runs the rollout, apply and release jobs committed to the outbox, as the consumers
+    would."""
 
     def __init__(self, parts: Parts) -> None:
         self.parts = parts
@@ -185,16 +213,34 @@ class JobRunner:
 
     async def pending(self) -> list[tuple[str, dict[str, Any]]]:
         jobs = await self.parts.outbox(subjects.JOBS_STREAM)
-        return [
-            j for j in jobs if (j[1].get("rollout_id") or j[1].get("apply_id")) not in self.done
-        ]
+        return [j for j in jobs if job_id(j[1]) not in self.done]
 
     async def run_one(self, job: tuple[str, dict[str, Any]], attempt: int = 1) -> FakeDelivery:
         subject, body = job
         delivery = await run_job_message(self.parts.deps, subject, body, attempt)
-        self.done.add(body.get("rollout_id") or body["apply_id"])
+        self.done.add(job_id(body))
         return delivery
 
     async def run(self) -> list[FakeDelivery]:
         """Run every job not run yet, all at once (as parallel consumers would)."""
         return list(await asyncio.gather(*(self.run_one(job) for job in await self.pending())))
+
+
+class DirectoryCharts:
+    """The chart-validator's `source` query for charts in directories: each packed as a
+    `.tgz` whose top folder is the chart's name, as the chart-validator hands them over."""
+
+    def __init__(self, charts: dict[str, Path]) -> None:
+        self.charts = charts
+
+    async def archive(self, chart_id: str) -> ChartArchive:
+        if chart_id not in self.charts:
+            raise NotFound(f"helm_chart '{chart_id}' does not exist")
+        directory = self.charts[chart_id]
+        chart = yaml.safe_load((directory / "Chart.yaml").read_text())
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+            archive.add(directory, arcname=chart["name"])
+        return ChartArchive(
+            chart_id, chart["name"], chart["version"], chart.get("appVersion"), buffer.getvalue()
+        )

@@ -1,19 +1,29 @@
 """Fakes of the workload-manager's ports (WorkloadCluster, ClusterManager, Projections,
-Leftovers, LoadedImages, Progress), the use cases' dependencies wired to them (`world`), and
-builders of the entities and events its tests share."""
+Leftovers, LoadedImages, Progress, Helm, ChartSource), the use cases' dependencies wired to
+them (`world`), and builders of the entities and events its tests share."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import yaml
+
 from slipway_contracts import subjects
-from slipway_contracts.commands import CreateDeployment, CreateService, DeploymentSpec, ServiceSpec
-from slipway_contracts.jobs import ApplyServiceJob, RolloutJob
+from slipway_contracts.commands import (
+    CreateDeployment,
+    CreateService,
+    DeploymentSpec,
+    InstallRelease,
+    ServiceSpec,
+)
+from slipway_contracts.jobs import ApplyServiceJob, ReleaseJob, RolloutJob
+from slipway_libs.errors import NotFound, SlipwayError
 from slipway_libs.unit_of_work import Message, UnitOfWork
 from slipway_workload_manager.domain.cluster_manager import (
     ClusterManagerRefused,
@@ -23,9 +33,13 @@ from slipway_workload_manager.domain.deployment import DeploymentAggregate
 from slipway_workload_manager.domain.kube_service import KubeServiceAggregate
 from slipway_workload_manager.domain.ports import (
     LABEL_ID,
+    ChartArchive,
     ClusterAccess,
     ClusterRejected,
     ClusterUnreachable,
+    HelmFailed,
+    HelmRevision,
+    HelmUnavailable,
     Leftover,
     Manifest,
     RolloutObservation,
@@ -39,11 +53,18 @@ from slipway_workload_manager.domain.projections import (
     from_row,
     from_snapshot,
 )
+from slipway_workload_manager.domain.release import ReleaseAggregate
+from slipway_workload_manager.domain.release_manifests import key_of, objects_of
 from slipway_workload_manager.handlers import jobs
-from slipway_workload_manager.service_layer import deployments, kube_services, projections
+from slipway_workload_manager.service_layer import (
+    deployments,
+    kube_services,
+    projections,
+    releases,
+)
 from slipway_workload_manager.service_layer.cluster_access import ClusterConnections
 from slipway_workload_manager.service_layer.dependencies import Dependencies
-from slipway_workload_manager.service_layer.scheduling import ROLLOUT_SUBJECT
+from slipway_workload_manager.service_layer.scheduling import RELEASE_SUBJECT, ROLLOUT_SUBJECT
 from slipway_workload_manager.settings import WorkloadManagerSettings
 from tests.fakes import FakeDelivery, FakeProgress
 from tests.memory import InMemoryRepository, InMemoryUnitOfWork
@@ -154,6 +175,7 @@ class FakeCluster:
     hang_deletes: bool = False
     load_balancer_ingress: bool = False
     waits: int = 0
+    reads: list[tuple[str, str, str]] = field(default_factory=list)
 
     def _reach(self) -> None:
         if self.unreachable:
@@ -216,18 +238,22 @@ class FakeCluster:
         if live is None:
             return ServiceObservation(phase="missing")
         port = live["spec"]["ports"][0]
+        selector = live["spec"].get("selector") or {}
         backend = next(
             (
                 obj
                 for (kind, ns, _), obj in self.objects.items()
                 if kind == "Deployment"
                 and ns == namespace
-                and obj["metadata"]["labels"][LABEL_ID] == live["spec"]["selector"][LABEL_ID]
+                and selector
+                and selector.items() <= obj["spec"]["template"]["metadata"]["labels"].items()
             ),
             None,
         )
         ready = self._rollout(namespace, backend["metadata"]["name"]).available if backend else 0
-        endpoints = [f"10.244.0.{i + 1}:{port['targetPort']}" for i in range(ready)]
+        endpoints = [
+            f"10.244.0.{i + 1}:{port.get('targetPort', port['port'])}" for i in range(ready)
+        ]
         ingress = ["127.0.0.1"] if self.load_balancer_ingress else []
         waiting_lb = live["spec"]["type"] == "LoadBalancer" and not ingress
         phase = "active" if endpoints and not waiting_lb else "pending"
@@ -238,16 +264,27 @@ class FakeCluster:
             endpoints=endpoints,
             reason=None if phase == "active" else "no ready endpoints",
             live_port=int(port["port"]),
-            live_target_port=int(port["targetPort"]),
+            live_target_port=port["targetPort"]
+            if isinstance(port.get("targetPort"), int)
+            else None,
         )
 
     async def managed(self, access: ClusterAccess, kind: str) -> dict[str, Manifest]:
         self._reach()
         found: dict[str, Manifest] = {}
         for (k, _, _), obj in self.objects.items():
-            if k == kind:
-                found[obj["metadata"]["labels"][LABEL_ID]] = self._with_status(obj)
+            entity_id = (obj["metadata"].get("labels") or {}).get(LABEL_ID)
+            if k == kind and entity_id:
+                found[entity_id] = self._with_status(obj)
         return found
+
+    async def read_object(
+        self, access: ClusterAccess, api_version: str, kind: str, namespace: str, name: str
+    ) -> Manifest | None:
+        self._reach()
+        self.reads.append((kind, namespace, name))
+        live = self.objects.get((kind, namespace, name))
+        return self._with_status(live) if live is not None else None
 
     def _with_status(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         if obj["kind"] != "Deployment":
@@ -367,6 +404,227 @@ class InMemoryLoadedImages:
         self.rows = {row for row in self.rows if row[:2] != (cluster_id, reference)}
 
 
+# --- helm and the charts' files ---------------------------------------------------------
+
+TODO_CHART = ChartArchive("ch-1", "todo", "0.1.0", "1.0.0", b"todo.tgz")
+FRONTEND = ProjectedImage(id="img-fe", status="built", name="todo/frontend", tag="1.0.0")
+BACKEND = ProjectedImage(id="img-be", status="built", name="todo/backend", tag="1.0.0")
+BACKEND_2 = ProjectedImage(id="img-be2", status="built", name="todo/backend", tag="1.1.0")
+TODO_DEFAULTS: dict[str, Any] = {
+    "frontend": {"image": "todo/frontend:0.0.1", "replicas": 2, "port": 8080},
+    "backend": {"image": "todo/backend:0.0.1", "replicas": 2, "port": 8080},
+    "config": {"greeting": "hello"},
+}
+
+
+def _merged(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def todo_manifest(release: str, values: Mapping[str, Any]) -> str:
+    """What the todo chart renders (as `helm template` prints it): a ConfigMap, a Secret,
+    and a Deployment and a Service (selecting it by labels, a named target port) for each
+    component present in the values."""
+    merged = _merged(TODO_DEFAULTS, values)
+    objects: list[dict[str, Any]] = [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": f"{release}-config"},
+            "data": {"GREETING": merged["config"]["greeting"]},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": f"{release}-secret"},
+            "stringData": {"PASSWORD": "s3cret-value"},
+        },
+    ]
+    for component in ("frontend", "backend"):
+        part = merged.get(component)
+        if not part:
+            continue
+        name = f"{release}-{component}"
+        labels = {"app.kubernetes.io/instance": release, "app.kubernetes.io/component": component}
+        container = {
+            "name": component,
+            "image": part["image"],
+            "ports": [{"name": "http", "containerPort": part["port"], "protocol": "TCP"}],
+        }
+        objects.append(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": name, "labels": labels},
+                "spec": {
+                    "replicas": part["replicas"],
+                    "selector": {"matchLabels": labels},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {"containers": [container]},
+                    },
+                },
+            }
+        )
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": name, "labels": labels},
+                "spec": {
+                    "type": "ClusterIP",
+                    "selector": labels,
+                    "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+                },
+            }
+        )
+    documents = [
+        f"# Source: todo/templates/{o['kind'].lower()}.yaml\n" + yaml.safe_dump(o) for o in objects
+    ]
+    return "---\n" + "---\n".join(documents)
+
+
+@dataclass
+class FakeRelease:
+    """What helm keeps of one release: its revisions (number, status, values, manifest)."""
+
+    revisions: list[tuple[HelmRevision, dict[str, Any], str]] = field(default_factory=list)
+
+
+@dataclass
+class FakeHelm:
+    """helm against a FakeCluster: the todo chart rendered from the values (`todo_manifest`),
+    its objects applied to and removed from the cluster, revisions kept per release.
+    `failure` makes the next change fail as helm would; `unavailable` every call as with an
+    unreachable cluster."""
+
+    cluster: FakeCluster
+    releases: dict[tuple[str, str], FakeRelease] = field(default_factory=dict)
+    calls: list[tuple[Any, ...]] = field(default_factory=list)
+    failure: str | None = None
+    unavailable: bool = False
+
+    def _check(self) -> None:
+        if self.unavailable:
+            raise HelmUnavailable("Kubernetes cluster unreachable: connection refused")
+        if self.failure:
+            failure, self.failure = self.failure, None
+            raise HelmFailed(failure)
+
+    def _apply(self, namespace: str, old: str, new: str) -> None:
+        for obj in objects_of(old):
+            self.cluster.objects.pop(key_of(obj, namespace), None)
+        for obj in objects_of(new):
+            obj["metadata"].setdefault("namespace", namespace)
+            if "stringData" in obj:  # as an API server keeps a Secret
+                values = obj.pop("stringData")
+                obj["data"] = {k: base64.b64encode(v.encode()).decode() for k, v in values.items()}
+            self.cluster.objects[tuple(key_of(obj, namespace))] = obj  # type: ignore[index]
+
+    def _record(
+        self, namespace: str, release: str, values: dict[str, Any], manifest: str, description: str
+    ) -> None:
+        kept = self.releases.setdefault((namespace, release), FakeRelease())
+        old = kept.revisions[-1][2] if kept.revisions else ""
+        kept.revisions = [(replace(r, status="superseded"), v, m) for r, v, m in kept.revisions]
+        revision = HelmRevision(
+            revision=len(kept.revisions) + 1,
+            status="deployed",
+            updated=datetime.now(UTC),
+            chart=f"{TODO_CHART.name}-{TODO_CHART.version}",
+            app_version=TODO_CHART.app_version,
+            description=description,
+        )
+        kept.revisions.append((revision, values, manifest))
+        self._apply(namespace, old, manifest)
+
+    async def upgrade_install(
+        self,
+        access: ClusterAccess,
+        release: str,
+        namespace: str,
+        chart: bytes,
+        values: Mapping[str, Any],
+        timeout_s: float,
+    ) -> None:
+        self.calls.append(("upgrade", release, namespace, chart, dict(values)))
+        self._check()
+        first = (namespace, release) not in self.releases
+        manifest = todo_manifest(release, values)
+        self._record(
+            namespace,
+            release,
+            dict(values),
+            manifest,
+            "Install complete" if first else "Upgrade complete",
+        )
+
+    async def rollback(
+        self, access: ClusterAccess, release: str, namespace: str, revision: int, timeout_s: float
+    ) -> None:
+        self.calls.append(("rollback", release, namespace, revision))
+        self._check()
+        _, values, manifest = self.releases[(namespace, release)].revisions[revision - 1]
+        self._record(namespace, release, values, manifest, f"Rollback to {revision}")
+
+    async def uninstall(
+        self, access: ClusterAccess, release: str, namespace: str, timeout_s: float
+    ) -> bool:
+        self.calls.append(("uninstall", release, namespace))
+        self._check()
+        kept = self.releases.pop((namespace, release), None)
+        if kept is None:
+            return False
+        self._apply(namespace, kept.revisions[-1][2], "")
+        return True
+
+    async def history(
+        self, access: ClusterAccess, release: str, namespace: str
+    ) -> list[HelmRevision]:
+        if self.unavailable:
+            raise HelmUnavailable("Kubernetes cluster unreachable")
+        kept = self.releases.get((namespace, release))
+        return [r for r, _, _ in kept.revisions] if kept else []
+
+    async def manifest(self, access: ClusterAccess, release: str, namespace: str) -> str | None:
+        if self.unavailable:
+            raise HelmUnavailable("Kubernetes cluster unreachable")
+        kept = self.releases.get((namespace, release))
+        return kept.revisions[-1][2] if kept else None
+
+    async def template(
+        self, release: str, namespace: str, chart: bytes, values: Mapping[str, Any]
+    ) -> str:
+        self.calls.append(("template", release, namespace, chart, dict(values)))
+        self._check()
+        return todo_manifest(release, values)
+
+
+@dataclass
+class FakeChartSource:
+    """The chart-validator's `source` query: the charts it holds, or the error it answers."""
+
+    charts: dict[str, ChartArchive] = field(
+        default_factory=lambda: {TODO_CHART.chart_id: TODO_CHART}
+    )
+    error: SlipwayError | None = None
+    asked: list[str] = field(default_factory=list)
+
+    async def archive(self, chart_id: str) -> ChartArchive:
+        self.asked.append(chart_id)
+        if self.error is not None:
+            raise self.error
+        if chart_id not in self.charts:
+            raise NotFound(f"helm_chart '{chart_id}' does not exist")
+        return self.charts[chart_id]
+
+
 # --- the use cases' dependencies on the fakes ------------------------------------------
 
 
@@ -385,6 +643,10 @@ class World:
     manager: FakeClusterManager
     deployment_progress: FakeProgress
     kube_service_progress: FakeProgress
+    releases: InMemoryRepository[ReleaseAggregate]
+    helm: FakeHelm
+    charts: FakeChartSource
+    release_progress: FakeProgress
     done: set[str] = field(default_factory=set)
 
     def queued(self) -> list[Message]:
@@ -412,6 +674,7 @@ def new_world(**settings: Any) -> World:
     uow = InMemoryUnitOfWork()
     loaded = InMemoryLoadedImages()
     cluster, manager = FakeCluster(), FakeClusterManager()
+    helm, charts = FakeHelm(cluster), FakeChartSource()
     deps = Dependencies(
         settings=config,
         uow=uow,
@@ -423,6 +686,10 @@ def new_world(**settings: Any) -> World:
         connections=ClusterConnections(manager, loaded),
         deployment_progress=FakeProgress(),
         kube_service_progress=FakeProgress(),
+        releases=InMemoryRepository(ReleaseAggregate, subjects.RELEASE),
+        helm=helm,
+        charts=charts,
+        release_progress=FakeProgress(),
     )
     return World(
         deps,
@@ -436,6 +703,10 @@ def new_world(**settings: Any) -> World:
         manager,
         deps.deployment_progress,
         deps.kube_service_progress,
+        deps.releases,
+        helm,
+        charts,
+        deps.release_progress,
     )
 
 
@@ -446,6 +717,8 @@ async def run_job_message(
     delivery = FakeDelivery(attempt)
     if subject == ROLLOUT_SUBJECT:
         await jobs.rollout(RolloutJob(**payload), delivery, deps)
+    elif subject == RELEASE_SUBJECT:
+        await jobs.operate_release(ReleaseJob(**payload), delivery, deps)
     else:
         await jobs.apply(ApplyServiceJob(**payload), delivery, deps)
     return delivery
@@ -507,3 +780,65 @@ def outcome(world: World, entity_id: str) -> tuple[str, str | None]:
     """The committed status and reason of a Deployment or Kubernetes Service."""
     state = state_of(world, entity_id)
     return str(state.status), state.reason
+
+
+# --- releases ---------------------------------------------------------------------------------
+
+
+def chart_event(status: str, version: int, chart: ProjectedChart = CHART) -> dict[str, Any]:
+    """A chart event named after its status (`valid`, `invalid`, ...)."""
+    return event("helm_chart", status, chart.id, version, name=chart.name, status=status)
+
+
+RELEASE_SPEC: dict[str, Any] = {
+    "name": "todo",
+    "namespace": "demo",
+    "cluster_id": CLUSTER.id,
+    "chart_id": CHART.id,
+    "values": {"config": {"greeting": "hi"}},
+    "images": {"frontend.image": FRONTEND.id, "backend.image": BACKEND.id},
+}
+
+
+async def release_ready(world: World) -> None:
+    """A running cluster, a valid chart and the todo images built, as announced."""
+    await announce(
+        world,
+        cluster_event("running", 1),
+        chart_event("valid", 2),
+        *(image_event("built", 3, image) for image in (FRONTEND, BACKEND, BACKEND_2)),
+    )
+
+
+async def install(world: World, **overrides: Any) -> dict[str, Any]:
+    """A Release accepted (its install queued, not run)."""
+    command = InstallRelease.model_validate({**RELEASE_SPEC, **overrides})
+    reply = await releases.install_release(world.deps, command)
+    assert reply["ok"], reply
+    return reply["data"]
+
+
+async def deployed_release(world: World, **overrides: Any) -> dict[str, Any]:
+    """A Release installed on a ready cluster, its workloads available."""
+    await release_ready(world)
+    created = await install(world, **overrides)
+    await world.run_jobs()
+    return created
+
+
+def release_of(world: World, release_id: str) -> Any:
+    """The committed state of a Release."""
+    return world.releases.rows[release_id]
+
+
+def workloads_of(world: World, release_id: str) -> dict[str, Any]:
+    """The committed Deployments and Services of a release, by `Kind/name`."""
+    found: dict[str, Any] = {}
+    for kind, rows in (
+        ("Deployment", world.deployments.rows),
+        ("Service", world.kube_services.rows),
+    ):
+        for state in rows.values():
+            if state.release_id == release_id:
+                found[f"{kind}/{state.name}"] = state
+    return found

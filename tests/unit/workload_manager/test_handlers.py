@@ -15,9 +15,13 @@ from slipway_workload_manager.handlers import commands
 from slipway_workload_manager.handlers.context import DEPENDENCIES
 from slipway_workload_manager.handlers.events import events_router
 from tests.unit.workload_manager.fakes import (
+    BACKEND,
     CLUSTER,
+    FRONTEND,
     IMAGE,
+    RELEASE_SPEC,
     World,
+    chart_event,
     cluster_event,
     image_event,
     new_world,
@@ -123,3 +127,47 @@ async def test_the_queries_answer_the_entity_and_pages(bus: tuple[Any, World]):
     assert page["data"] == {"items": [created], "next_cursor": None}
     none = await ask(broker, subjects.query(subjects.SERVICE, "list"), {})
     assert none["data"] == {"items": [], "next_cursor": None}
+
+
+# --- releases -------------------------------------------------------------------------------
+
+RELEASE = subjects.RELEASE
+
+
+async def release_ready_on(broker) -> None:
+    await announce(broker, cluster_event("running", 1))
+    await announce(broker, chart_event("valid", 2))
+    for image in (FRONTEND, BACKEND):
+        await announce(broker, image_event("built", 3, image))
+
+
+async def test_a_release_is_installed_queried_and_previewed_over_the_bus(bus):
+    broker, world = bus
+    await release_ready_on(broker)
+    created = await ask(broker, subjects.command(RELEASE, "create"), RELEASE_SPEC)
+    assert created["ok"] and created["data"]["status"] == "pending"
+    release_id = created["data"]["id"]
+    got = await ask(broker, subjects.query(RELEASE, "get"), {"id": release_id})
+    assert got == created
+    history = await ask(broker, subjects.query(RELEASE, "history"), {"id": release_id})
+    assert history == {"ok": True, "data": []}
+    preview = await ask(broker, subjects.query(RELEASE, "preview"), {"spec": RELEASE_SPEC})
+    assert "Deployment/todo-backend: created" in preview["data"]["changes"]
+    assert list(world.releases.rows) == [release_id]
+
+
+async def test_release_refusals_keep_their_codes_and_fields(bus):
+    broker, _ = bus
+    await release_ready_on(broker)
+    unbuilt = {**RELEASE_SPEC, "images": {"backend.image": "nosuch"}}
+    reply = await ask(broker, subjects.command(RELEASE, "create"), unbuilt)
+    assert reply["error"]["code"] == "invalid"
+    assert [d["field"] for d in reply["error"]["details"]] == ["images.backend.image"]
+    bad_spec = await ask(broker, subjects.query(RELEASE, "preview"), {"spec": {"name": "x"}})
+    assert bad_spec["error"]["code"] == "invalid"
+    await announce(broker, chart_event("invalid", 4))
+    reply = await ask(broker, subjects.command(RELEASE, "create"), RELEASE_SPEC)
+    assert (reply["error"]["code"], reply["error"]["details"]["current_status"]) == (
+        "conflict",
+        "invalid",
+    )

@@ -175,6 +175,8 @@ class KubernetesWorkloads:
         self._calls = ThreadPoolExecutor(max_concurrent_calls, thread_name_prefix="k8s-call")
         self._watches = ThreadPoolExecutor(max_watches, thread_name_prefix="k8s-watch")
         self._clients: dict[str, tuple[str, k8s.ApiClient]] = {}
+        # (API server, group version) -> kind -> (plural, namespaced)
+        self._discovery: dict[tuple[str, str], dict[str, tuple[str, bool]]] = {}
         self._clients_lock = threading.Lock()
 
     def close(self) -> None:
@@ -360,7 +362,59 @@ class KubernetesWorkloads:
 
         return await self._call(access, listing)
 
+    async def read_object(
+        self, access: ClusterAccess, api_version: str, kind: str, namespace: str, name: str
+    ) -> Manifest | None:
+        """Any object, found through the API server's discovery (as kubectl finds it)."""
+
+        def read(api: k8s.ApiClient) -> Manifest | None:
+            resource = self._resource(api, api_version, kind)
+            if resource is None:
+                return None  # the cluster serves no such kind: nothing of it is live
+            plural, namespaced = resource
+            base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+            where = f"/namespaces/{namespace}" if namespaced else ""
+            return self._get(api, f"{base}{where}/{plural}/{name}")
+
+        return await self._call(access, read)
+
     # --- blocking helpers (run in worker threads) ----------------------------------
+
+    def _get(self, api: k8s.ApiClient, path: str) -> Json | None:
+        """GET one API path as JSON; None on 404."""
+        method, url, headers, body, post = api.param_serialize(
+            "GET", path, header_params={"Accept": "application/json"}, auth_settings=["BearerToken"]
+        )
+        response = api.call_api(method, url, headers, body, post, _request_timeout=self._timeout)
+        data: bytes = response.response.data
+        if response.status == 404:
+            return None
+        if not 200 <= response.status < 300:
+            raise ApiException(
+                status=response.status,
+                reason=response.reason,
+                body=data.decode("utf-8", errors="replace"),
+            )
+        return dict(json.loads(data))
+
+    def _resource(self, api: k8s.ApiClient, api_version: str, kind: str) -> tuple[str, bool] | None:
+        """The plural name of `kind` in `api_version` and whether it is namespaced, from
+        the group version's discovery document (kept; read again when a kind is missing:
+        a CRD may have been added since)."""
+        key = (api.configuration.host, api_version)
+        with self._clients_lock:
+            resources = self._discovery.get(key)
+        if resources is None or kind not in resources:
+            base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+            document = self._get(api, base) or {}
+            resources = {
+                str(r["kind"]): (str(r["name"]), bool(r.get("namespaced")))
+                for r in document.get("resources") or []
+                if "/" not in str(r.get("name", ""))
+            }
+            with self._clients_lock:
+                self._discovery[key] = resources
+        return resources.get(kind)
 
     def _read(self, read: Callable[..., Any], *args: str) -> Json | None:
         try:

@@ -69,6 +69,16 @@ class DeploymentAggregate(WorkloadAggregate[Deployment]):
             **spec_fields(spec, image),
         )
 
+    @classmethod
+    def rendered(
+        cls, fields: dict[str, Any], *, deployment_id: str, rollout_id: str, deadline: datetime
+    ) -> Self:
+        """A Deployment a release's chart renders (`fields` from its manifest), `pending`
+        until the release's job sees it available."""
+        return cls.create(
+            Deployment, deployment_id, PENDING, rollout_id=rollout_id, deadline=deadline, **fields
+        )
+
     # --- changes a user asks for ------------------------------------------------
 
     def respecify(

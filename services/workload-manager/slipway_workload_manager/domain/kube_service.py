@@ -65,6 +65,16 @@ class KubeServiceAggregate(WorkloadAggregate[Service]):
             **spec_fields(spec, deployment),
         )
 
+    @classmethod
+    def rendered(
+        cls, fields: dict[str, Any], *, service_id: str, apply_id: str, deadline: datetime
+    ) -> Self:
+        """A Service a release's chart renders (`fields` from its manifest), `pending`
+        until it has ready endpoints."""
+        return cls.create(
+            Service, service_id, PENDING, apply_id=apply_id, deadline=deadline, **fields
+        )
+
     def respecify(
         self, spec: ServiceSpec, deployment: Deployment, *, apply_id: str, deadline: datetime
     ) -> bool:

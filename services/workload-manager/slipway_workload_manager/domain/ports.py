@@ -8,6 +8,9 @@ fakes of the same protocols (tests/unit/workload_manager/fakes.py).
   (`adapters.projections`).
 - `Leftovers` and `LoadedImages`: bookkeeping about clusters (`adapters.bookkeeping`).
 - `Progress`: live progress lines of one entity type (`slipway_libs.progress`).
+- `Helm`: the real helm CLI against a cluster (`adapters.helm.HelmCli`).
+- `ChartSource`: a chart's files, from the chart-validator that stores them
+  (`adapters.chart_source.NatsChartSource`).
 The cluster-manager's port is in `domain.cluster_manager`.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from slipway_libs.unit_of_work import UnitOfWork
@@ -129,6 +133,13 @@ class WorkloadCluster(Protocol):
         by the value of their `LABEL_ID` label."""
         ...
 
+    async def read_object(
+        self, access: ClusterAccess, api_version: str, kind: str, namespace: str, name: str
+    ) -> Manifest | None:
+        """Any live object as the API server returns it; None when it does not exist (or
+        the cluster serves no such kind). `namespace` is ignored for cluster-wide kinds."""
+        ...
+
 
 class Projections(Protocol):
     """The read models of the other services' entities (newer events only)."""
@@ -195,3 +206,96 @@ class Progress(Protocol):
     async def publish(
         self, entity_id: str, lines: list[str], operation_id: str | None = None
     ) -> None: ...
+
+
+# --- releases: helm and the charts' files -------------------------------------------
+
+
+@dataclass(frozen=True)
+class HelmRevision:
+    """One line of `helm history -o json`."""
+
+    revision: int
+    status: str
+    updated: datetime
+    chart: str
+    app_version: str | None = None
+    description: str | None = None
+
+
+class HelmFailed(Exception):
+    """helm refused or failed (a bad chart, values it cannot render, objects the cluster
+    rejects): `message` is helm's own error."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class HelmUnavailable(Exception):
+    """helm could not do it now (the cluster unreachable, another helm operation on the
+    release in progress, no answer in time): worth trying again."""
+
+
+class Helm(Protocol):
+    """The helm CLI. Calls on a release take the cluster's access; `template` renders
+    offline. A chart is its `.tgz` as bytes; `values` are the values helm gets (`-f`)."""
+
+    async def upgrade_install(
+        self,
+        access: ClusterAccess,
+        release: str,
+        namespace: str,
+        chart: bytes,
+        values: Mapping[str, Any],
+        timeout_s: float,
+    ) -> None:
+        """`helm upgrade --install` (the namespace created if missing), without waiting."""
+        ...
+
+    async def rollback(
+        self, access: ClusterAccess, release: str, namespace: str, revision: int, timeout_s: float
+    ) -> None:
+        """`helm rollback` to `revision` (a new revision with its chart and values)."""
+        ...
+
+    async def uninstall(
+        self, access: ClusterAccess, release: str, namespace: str, timeout_s: float
+    ) -> bool:
+        """`helm uninstall`; False when helm knows no such release (already gone)."""
+        ...
+
+    async def history(
+        self, access: ClusterAccess, release: str, namespace: str
+    ) -> list[HelmRevision]:
+        """`helm history`, oldest first (empty when helm knows no such release)."""
+        ...
+
+    async def manifest(self, access: ClusterAccess, release: str, namespace: str) -> str | None:
+        """`helm get manifest` of the current revision; None when there is no release."""
+        ...
+
+    async def template(
+        self, release: str, namespace: str, chart: bytes, values: Mapping[str, Any]
+    ) -> str:
+        """`helm template`: the manifest an install with these values would apply."""
+        ...
+
+
+@dataclass(frozen=True)
+class ChartArchive:
+    """A chart's files as a `.tgz` (its directory as the top folder), with its identity."""
+
+    chart_id: str
+    name: str
+    version: str
+    app_version: str | None
+    data: bytes
+
+
+class ChartSource(Protocol):
+    """The charts' stored files, from the service that owns them. Raises
+    `slipway_libs.errors.Unavailable` when it cannot answer now, and the error it
+    answered with (NotFound, Conflict) otherwise."""
+
+    async def archive(self, chart_id: str) -> ChartArchive: ...

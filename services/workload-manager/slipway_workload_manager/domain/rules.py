@@ -7,7 +7,7 @@ fails with Conflict (409, naming the current status).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from slipway_contracts.entities import Deployment
 from slipway_libs.errors import Conflict, InvalidInput
@@ -169,6 +169,55 @@ def not_in_use(deployment: Deployment, services: list[str]) -> None:
             f"{', '.join(names)}: delete them first",
             {"services": names},
         )
+
+
+# --- releases ------------------------------------------------------------------------
+
+
+def release_images(
+    images: Mapping[str, str], found: Mapping[str, ProjectedImage | None]
+) -> dict[str, ProjectedImage]:
+    """The built ContainerImage at each values path of a release (`images`: values path
+    -> image id; `found`: image id -> what is known of it). Every path whose image is
+    unknown or not built is reported at once, as `images.<values path>`."""
+    built: dict[str, ProjectedImage] = {}
+    details = []
+    for path in sorted(images):
+        image_id = images[path]
+        image = found.get(image_id)
+        if image is None:
+            message = f"no ContainerImage has the id '{image_id}'"
+        elif image.status != BUILT:
+            why = f": {image.reason}" if image.reason else ""
+            message = (
+                f"ContainerImage '{image.reference}' is {image.status}{why}; "
+                "a release takes built images only"
+            )
+        else:
+            built[path] = image
+            continue
+        details.append({"field": f"images.{path}", "message": message})
+    if details:
+        raise InvalidInput("; ".join(f"{d['field']}: {d['message']}" for d in details), details)
+    return built
+
+
+def release_name_taken(namespace: str, name: str) -> Conflict:
+    """helm names a release once per namespace of a cluster."""
+    return Conflict(
+        f"a release named '{name}' is already installed in namespace '{namespace}' of this "
+        "cluster: upgrade it (PUT /api/releases/<id>) or choose another name",
+        {"namespace": namespace, "name": name},
+    )
+
+
+def part_of_release(kind: str, name: str, release_name: str, release_id: str) -> Conflict:
+    """A release's Deployment or Service changes only through its chart."""
+    return Conflict(
+        f"{kind} '{name}' is part of release '{release_name}': its chart owns it; upgrade "
+        f"the release instead (PUT /api/releases/{release_id})",
+        {"release_id": release_id},
+    )
 
 
 # --- why a workload is failed because of its cluster ------------------------------

@@ -32,6 +32,16 @@ class WorkloadAggregate(Aggregate[W]):
         return f"{self.state.namespace}/{self.state.name}"
 
     @property
+    def release_id(self) -> str | None:
+        """The release whose chart renders it (its spec is the chart's), or None."""
+        return self.state.release_id
+
+    def rendered_again(self, fields: dict[str, Any], *, job_id: str, deadline: datetime) -> bool:
+        """Its release's new revision renders it with `fields`: followed again unless it
+        works already as rendered (then nothing changes)."""
+        return self._respecify(fields, job_id, deadline)
+
+    @property
     def broken(self) -> bool:
         """Drifted or failed: what a repair applies again."""
         return bool(self.state.drift) or self.status == FAILED

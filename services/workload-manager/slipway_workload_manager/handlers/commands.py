@@ -12,19 +12,30 @@ from slipway_contracts.commands import (
     CreateService,
     DeleteDeployment,
     DeleteService,
+    InstallRelease,
     RepairDeployment,
+    RollbackRelease,
     ScaleDeployment,
+    UninstallRelease,
     UpdateDeployment,
     UpdateService,
+    UpgradeRelease,
 )
-from slipway_contracts.queries import GetEntity, ListEntities
+from slipway_contracts.queries import (
+    GetEntity,
+    ListEntities,
+    PreviewRelease,
+    ReleaseHistory,
+    ReleaseManifest,
+)
 from slipway_workload_manager.handlers.context import Deps
-from slipway_workload_manager.service_layer import deployments, kube_services
+from slipway_workload_manager.service_layer import deployments, kube_services, releases
 
 router = NatsRouter()
 QUEUE = "workload-manager"
 DEPLOYMENT = subjects.DEPLOYMENT
 SERVICE = subjects.SERVICE
+RELEASE = subjects.RELEASE
 
 
 @router.subscriber(subjects.command(DEPLOYMENT, "create"), queue=QUEUE)
@@ -93,3 +104,55 @@ async def get_service(query: GetEntity, deps: Deps) -> dict[str, Any]:
 @router.subscriber(subjects.query(SERVICE, "list"), queue=QUEUE)
 async def list_services(query: ListEntities, deps: Deps) -> dict[str, Any]:
     return await kube_services.list_services(deps, query)
+
+
+@router.subscriber(subjects.command(RELEASE, "create"), queue=QUEUE)
+async def install_release(command: InstallRelease, deps: Deps) -> dict[str, Any]:
+    """Accept a Release (pending) and queue helm's install."""
+    return await releases.install_release(deps, command)
+
+
+@router.subscriber(subjects.command(RELEASE, "update"), queue=QUEUE)
+async def upgrade_release(command: UpgradeRelease, deps: Deps) -> dict[str, Any]:
+    """Upgrade a Release with new values, images or chart (updating)."""
+    return await releases.upgrade_release(deps, command)
+
+
+@router.subscriber(subjects.command(RELEASE, "rollback"), queue=QUEUE)
+async def rollback_release(command: RollbackRelease, deps: Deps) -> dict[str, Any]:
+    """Roll a Release back to an earlier helm revision (updating)."""
+    return await releases.rollback_release(deps, command)
+
+
+@router.subscriber(subjects.command(RELEASE, "delete"), queue=QUEUE)
+async def uninstall_release(command: UninstallRelease, deps: Deps) -> dict[str, Any]:
+    """Queue helm's uninstall; an uninstalled Release's record is removed."""
+    return await releases.uninstall_release(deps, command)
+
+
+@router.subscriber(subjects.query(RELEASE, "get"), queue=QUEUE)
+async def get_release(query: GetEntity, deps: Deps) -> dict[str, Any]:
+    return await releases.get_release(deps, query)
+
+
+@router.subscriber(subjects.query(RELEASE, "list"), queue=QUEUE)
+async def list_releases(query: ListEntities, deps: Deps) -> dict[str, Any]:
+    return await releases.list_releases(deps, query)
+
+
+@router.subscriber(subjects.query(RELEASE, "history"), queue=QUEUE)
+async def release_history(query: ReleaseHistory, deps: Deps) -> dict[str, Any]:
+    """helm's revisions of a Release, oldest first."""
+    return await releases.release_history(deps, query)
+
+
+@router.subscriber(subjects.query(RELEASE, "manifest"), queue=QUEUE)
+async def release_manifest(query: ReleaseManifest, deps: Deps) -> dict[str, Any]:
+    """The manifest of a Release's current revision (`helm get manifest`)."""
+    return await releases.release_manifest(deps, query)
+
+
+@router.subscriber(subjects.query(RELEASE, "preview"), queue=QUEUE)
+async def preview_release(query: PreviewRelease, deps: Deps) -> dict[str, Any]:
+    """What an install or upgrade would change, changing nothing (`dry_run=true`)."""
+    return await releases.preview_release(deps, query)

@@ -1,4 +1,4 @@
-"""Work-queue handlers: rollout and apply jobs from SLIPWAY_JOBS (durable, acked on
+"""Work-queue handlers: rollout, apply and release (helm) jobs from SLIPWAY_JOBS (durable, acked on
 completion, heartbeats while they wait for the cluster; see `slipway_libs.jobs.run_job`)."""
 
 from __future__ import annotations
@@ -7,11 +7,15 @@ from functools import partial
 
 from faststream.nats import NatsMessage, NatsRouter
 
-from slipway_contracts.jobs import ApplyServiceJob, RolloutJob
+from slipway_contracts.jobs import ApplyServiceJob, ReleaseJob, RolloutJob
 from slipway_libs.jobs import job_subscriber, run_job
 from slipway_workload_manager.handlers.context import Deps
-from slipway_workload_manager.service_layer import rollouts
-from slipway_workload_manager.service_layer.scheduling import APPLY_SUBJECT, ROLLOUT_SUBJECT
+from slipway_workload_manager.service_layer import release_operations, rollouts
+from slipway_workload_manager.service_layer.scheduling import (
+    APPLY_SUBJECT,
+    RELEASE_SUBJECT,
+    ROLLOUT_SUBJECT,
+)
 from slipway_workload_manager.settings import WorkloadManagerSettings
 
 
@@ -27,9 +31,16 @@ async def apply(job: ApplyServiceJob, msg: NatsMessage, deps: Deps) -> None:
     await run_job(msg, deps.settings, work=work, give_up=partial(rollouts.fail_apply, deps, job))
 
 
+async def operate_release(job: ReleaseJob, msg: NatsMessage, deps: Deps) -> None:
+    """Run helm for one Release and follow its workloads until they are available."""
+    work = partial(release_operations.operate_release, deps, job)
+    give_up = partial(release_operations.fail_release, deps, job)
+    await run_job(msg, deps.settings, work=work, give_up=give_up)
+
+
 def job_router(settings: WorkloadManagerSettings) -> NatsRouter:
-    """The rollout and apply consumers, `rollout_concurrency` and
-    `service_apply_concurrency` jobs at a time."""
+    """The rollout, apply and release consumers, `rollout_concurrency`,
+    `service_apply_concurrency` and `release_concurrency` jobs at a time."""
     router = NatsRouter()
     job_subscriber(
         router,
@@ -46,4 +57,11 @@ def job_router(settings: WorkloadManagerSettings) -> NatsRouter:
         settings,
         max_workers=settings.service_apply_concurrency,
     )(apply)
+    job_subscriber(
+        router,
+        RELEASE_SUBJECT,
+        "workload-manager-release",
+        settings,
+        max_workers=settings.release_concurrency,
+    )(operate_release)
     return router

@@ -13,12 +13,14 @@ from functools import partial
 from typing import Any, TypeVar
 
 from slipway_contracts import subjects
-from slipway_contracts.commands import DeploymentSpec, ServiceSpec
-from slipway_contracts.entities import Deployment
+from slipway_contracts.commands import DeploymentSpec, ReleaseSpec, ServiceSpec
+from slipway_contracts.entities import Deployment, Service
 from slipway_libs.errors import Conflict, InvalidInput
 from slipway_libs.unit_of_work import Repository
 from slipway_workload_manager.domain import rules
 from slipway_workload_manager.domain.projections import ProjectedCluster, ProjectedImage
+from slipway_workload_manager.domain.release import LIVE
+from slipway_workload_manager.domain.values import values_with_images
 from slipway_workload_manager.service_layer.dependencies import Dependencies
 
 T = TypeVar("T")
@@ -104,21 +106,30 @@ async def deployable(deps: Dependencies, spec: DeploymentSpec) -> ProjectedImage
             partial(_just, spec.chart_id),
         )
     )
-    refusals = [r for r in (image, cluster, chart) if isinstance(r, InvalidInput | Conflict)]
+    _refuse(image, cluster, chart)
+    assert isinstance(image, ProjectedImage)
+    return image
+
+
+def _refuse(*outcomes: object) -> None:
+    """Raise the refusals among the checks' outcomes: every invalid field at once (422),
+    else the first conflict (409)."""
+    refusals = [r for r in outcomes if isinstance(r, InvalidInput | Conflict)]
     invalid = [r for r in refusals if isinstance(r, InvalidInput)]
     if invalid:
         details = [d for exc in invalid for d in (exc.details or [])]
         raise InvalidInput("; ".join(exc.message for exc in invalid), details)
     if refusals:
         raise refusals[0]
-    assert isinstance(image, ProjectedImage)
-    return image
 
 
 async def service_backend(deps: Dependencies, spec: ServiceSpec) -> Deployment:
     """The Deployment whose pods a Kubernetes Service selects (same namespace, its container
     port), on a running cluster."""
     deployment = await deps.deployments.find(spec.deployment_id)
+    if deployment is not None and deployment.release_id is not None:
+        # Its pods carry the chart's labels, not the ones a Slipway Service selects.
+        await outside_release(deps, "Deployment", deployment.state)
     backend = rules.service_backend(
         spec.deployment_id,
         deployment.state if deployment else None,
@@ -135,3 +146,70 @@ async def name_free(
     """(cluster, namespace, name) names the object in the cluster: it is taken once."""
     if await repository.matching(cluster_id=cluster_id, namespace=spec.namespace, name=spec.name):
         raise rules.name_taken(repository.entity, spec.namespace, spec.name)
+
+
+# --- releases ---------------------------------------------------------------------------
+
+
+async def _release_images_rule(deps: Dependencies, spec: ReleaseSpec) -> dict[str, ProjectedImage]:
+    found = {i: await deps.projections.image(i) for i in set(spec.images.values())}
+    return rules.release_images(spec.images, found)
+
+
+async def _release_image_ids(spec: ReleaseSpec) -> list[str]:
+    return sorted(set(spec.images.values()))
+
+
+async def _release_chart_rule(deps: Dependencies, chart_id: str) -> None:
+    rules.valid_chart(chart_id, await deps.projections.chart(chart_id))
+
+
+async def releasable(deps: Dependencies, spec: ReleaseSpec) -> dict[str, ProjectedImage]:
+    """The built image at each values path of a release, on a running cluster, with a valid
+    chart; every invalid field is reported at once (the images as `images.<values path>`),
+    and each image must fit at its path of the values."""
+    images = await _outcome(
+        caught_up(
+            deps,
+            subjects.CONTAINER_IMAGE,
+            partial(_release_images_rule, deps, spec),
+            partial(_release_image_ids, spec),
+        )
+    )
+    cluster = await _outcome(running_cluster(deps, spec.cluster_id))
+    chart = await _outcome(
+        caught_up(
+            deps,
+            subjects.HELM_CHART,
+            partial(_release_chart_rule, deps, spec.chart_id),
+            partial(_just, spec.chart_id),
+        )
+    )
+    _refuse(images, cluster, chart)
+    assert isinstance(images, dict)
+    values_with_images(spec.values, references(images))
+    return images
+
+
+def references(images: dict[str, ProjectedImage]) -> dict[str, str]:
+    """Values path -> the image's `name:tag`."""
+    return {path: image.reference for path, image in images.items()}
+
+
+async def release_name_free(deps: Dependencies, spec: ReleaseSpec) -> None:
+    """helm names a release once per namespace of a cluster (an uninstalled one is gone)."""
+    taken = await deps.releases.matching(
+        cluster_id=spec.cluster_id, namespace=spec.namespace, name=spec.name, status=list(LIVE)
+    )
+    if taken:
+        raise rules.release_name_taken(spec.namespace, spec.name)
+
+
+async def outside_release(deps: Dependencies, kind: str, state: Deployment | Service) -> None:
+    """A Deployment or Service a release renders changes only with its chart: Conflict
+    saying so (with the release to upgrade) when `state` is one."""
+    if state.release_id is None:
+        return
+    release = await deps.releases.find(state.release_id)
+    name = release.state.name if release is not None else state.release_id
+    raise rules.part_of_release(kind, state.name, name, state.release_id)

@@ -70,6 +70,7 @@ async def update_deployment(deps: Dependencies, command: UpdateDeployment) -> di
     async with deps.uow:
         deployment = await deps.deployments.get(command.id)
         check_if_match(deployment, command.expected_revision)
+        await admission.outside_release(deps, KIND, deployment.state)
         state = deployment.state
         rules.same_identity(
             (state.cluster_id, state.namespace, state.name),
@@ -92,6 +93,7 @@ async def scale_deployment(deps: Dependencies, command: ScaleDeployment) -> dict
     async with deps.uow:
         deployment = await deps.deployments.get(command.id)
         check_if_match(deployment, command.expected_revision)
+        await admission.outside_release(deps, KIND, deployment.state)
         await admission.running_cluster(deps, deployment.state.cluster_id)
         deadline = rollout_deadline(deps.settings, deployment.state.progress_deadline_seconds)
         if deployment.scale(command.replicas, rollout_id=context.new_id(), deadline=deadline):
@@ -106,6 +108,7 @@ async def repair_deployment(deps: Dependencies, command: RepairDeployment) -> di
     async with deps.uow:
         deployment = await deps.deployments.get(command.id)
         check_if_match(deployment, command.expected_revision)
+        await admission.outside_release(deps, KIND, deployment.state)
         await admission.running_cluster(deps, deployment.state.cluster_id)
         deadline = rollout_deadline(deps.settings, deployment.state.progress_deadline_seconds)
         deployment.repair(rollout_id=context.new_id(), deadline=deadline)
@@ -158,5 +161,6 @@ async def _remove_from_cluster(deps: Dependencies, command: DeleteDeployment) ->
     if deployment is None:
         return None
     check_if_match(deployment, command.expected_revision)
+    await admission.outside_release(deps, KIND, deployment.state)
     rules.not_in_use(deployment.state, await _names_of_services(deps, deployment.id))
     return await removal.remove_object(deps, KIND, deployment.state)

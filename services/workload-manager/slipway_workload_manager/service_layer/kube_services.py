@@ -56,6 +56,7 @@ async def update_service(deps: Dependencies, command: UpdateService) -> dict[str
     async with deps.uow:
         kube_service = await deps.kube_services.get(command.id)
         check_if_match(kube_service, command.expected_revision)
+        await admission.outside_release(deps, KIND, kube_service.state)
         backend = await admission.service_backend(deps, spec)
         state = kube_service.state
         rules.same_cluster(backend, state.cluster_id)
@@ -93,4 +94,5 @@ async def _remove_from_cluster(deps: Dependencies, command: DeleteService) -> st
     if kube_service is None:
         return None
     check_if_match(kube_service, command.expected_revision)
+    await admission.outside_release(deps, KIND, kube_service.state)
     return await removal.remove_object(deps, KIND, kube_service.state)

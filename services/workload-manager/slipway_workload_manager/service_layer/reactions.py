@@ -1,6 +1,7 @@
 """Reactions to the other services' entities changing: a cluster that stops or breaks
-fails its workloads, and its return takes them there again; a failed image is noted on the
-Deployments that run it.
+fails its workloads and releases, and its return takes them there again (a release is
+upgraded again with what it records, which takes its workloads along); a failed image is
+noted on the Deployments that run it.
 
 Reactions are decided from the state as it is now (the projected cluster or image, the
 recorded workloads), not from the event that woke them: a redelivered or missed event
@@ -14,7 +15,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from slipway_contracts.entities import DeploymentStatus, ServiceStatus
+from slipway_contracts.entities import DeploymentStatus, ReleaseStatus, ServiceStatus
 from slipway_libs import context
 from slipway_libs.unit_of_work import Repository, retrying
 from slipway_workload_manager.domain import rules
@@ -23,7 +24,9 @@ from slipway_workload_manager.service_layer.dependencies import Dependencies
 from slipway_workload_manager.service_layer.scheduling import (
     endpoints_deadline,
     queue_apply,
+    queue_release,
     queue_rollout,
+    release_deadline,
     rollout_deadline,
 )
 
@@ -38,13 +41,15 @@ async def react_to_cluster(
         return await _cluster_back(deps, cluster_id)
     deps.connections.forget(cluster_id)
     changed = 0
-    repositories: tuple[Repository[Any], ...] = (deps.deployments, deps.kube_services)
+    repositories: tuple[Repository[Any], ...] = (
+        deps.deployments,
+        deps.kube_services,
+        deps.releases,
+    )
     for repository in repositories:
-        for workload in await repository.matching(cluster_id=cluster_id):
-            if workload.cluster_down(outage):
-                changed += await retrying(
-                    partial(_cluster_down, deps, repository, workload.id, outage)
-                )
+        for item in await repository.matching(cluster_id=cluster_id):
+            if item.cluster_down(outage):
+                changed += await retrying(partial(_cluster_down, deps, repository, item.id, outage))
     return changed
 
 
@@ -62,16 +67,23 @@ async def react_to_image(deps: Dependencies, image_id: str) -> int:
 
 
 async def _cluster_back(deps: Dependencies, cluster_id: str) -> int:
-    """Roll out (apply) again what the cluster's outage failed."""
+    """Roll out (apply, upgrade) again what the cluster's outage failed. A release's own
+    workloads go with their release (Slipway's manifests never replace the chart's)."""
     changed = 0
+    failed_releases = await deps.releases.matching(
+        cluster_id=cluster_id, status=ReleaseStatus.FAILED
+    )
+    for release in failed_releases:
+        if rules.failed_by_outage(release.state.reason):
+            changed += await retrying(partial(_upgrade_again, deps, release.id))
     failed_deployments = await deps.deployments.matching(
-        cluster_id=cluster_id, status=DeploymentStatus.FAILED
+        cluster_id=cluster_id, status=DeploymentStatus.FAILED, release_id=None
     )
     for deployment in failed_deployments:
         if rules.failed_by_outage(deployment.state.reason):
             changed += await retrying(partial(_roll_out_again, deps, deployment.id))
     failed_services = await deps.kube_services.matching(
-        cluster_id=cluster_id, status=ServiceStatus.FAILED
+        cluster_id=cluster_id, status=ServiceStatus.FAILED, release_id=None
     )
     for kube_service in failed_services:
         if rules.failed_by_outage(kube_service.state.reason):
@@ -80,12 +92,24 @@ async def _cluster_back(deps: Dependencies, cluster_id: str) -> int:
 
 
 async def _cluster_down(
-    deps: Dependencies, repository: Repository[Any], workload_id: str, outage: str
+    deps: Dependencies, repository: Repository[Any], item_id: str, outage: str
 ) -> bool:
     async with deps.uow:
-        workload = await repository.find(workload_id)
-        if workload is None or not workload.cluster_down(outage):
+        item = await repository.find(item_id)
+        if item is None or not item.cluster_down(outage):
             return False
+        return await deps.uow.commit(answer=True)
+
+
+async def _upgrade_again(deps: Dependencies, release_id: str) -> bool:
+    async with deps.uow:
+        release = await deps.releases.find(release_id)
+        if release is None:
+            return False
+        deadline = release_deadline(deps.settings, release.state.timeout_seconds)
+        if not release.cluster_back(operation_id=context.new_id(), deadline=deadline):
+            return False
+        queue_release(deps.uow, release, "upgrade")
         return await deps.uow.commit(answer=True)
 
 

@@ -2,6 +2,11 @@
 the reactions to each cluster's state run again, and the objects of deleted workloads
 removed from their cluster.
 
+A release's workloads are followed the same way (their live status, failed with the
+cluster's reason, drift from what the release rendered), but found by name (helm labels
+them, not Slipway) and never applied again from here: their spec is the chart's. A deployed
+release one of whose workloads failed is failed with that workload's reason.
+
 The records are read before the cluster: what the cluster says is then newer than each
 record, and it is written only to a record that has not changed since (a rollout that
 finished meanwhile is not overwritten by what the cluster said before).
@@ -15,7 +20,7 @@ from collections.abc import Awaitable
 from datetime import datetime
 from functools import partial
 
-from slipway_contracts.entities import DeploymentStatus, ServiceStatus
+from slipway_contracts.entities import DeploymentStatus, ReleaseStatus, ServiceStatus
 from slipway_libs.unit_of_work import retrying
 from slipway_workload_manager.domain.cluster_manager import (
     ClusterManagerRefused,
@@ -51,10 +56,11 @@ CLUSTER_TROUBLE = (
 
 
 async def reconcile(deps: Dependencies) -> None:
-    """One round over every cluster that has workloads (or leftovers)."""
+    """One round over every cluster that has workloads, releases (or leftovers)."""
     clusters = (
         await deps.deployments.distinct("cluster_id")
         | await deps.kube_services.distinct("cluster_id")
+        | await deps.releases.distinct("cluster_id")
         | await deps.leftovers.clusters()
     )
     for cluster_id in sorted(str(c) for c in clusters):
@@ -89,10 +95,14 @@ async def reconcile_cluster(deps: Dependencies, cluster: ProjectedCluster) -> No
             for d in running
         ),
         *(
-            _bounded(limit, check_kube_service(deps, access, s, s.id in live_services))
+            _bounded(
+                limit,
+                check_kube_service(deps, access, s, s.id in live_services or bool(s.release_id)),
+            )
             for s in kube_services
         ),
     )
+    await follow_releases(deps, cluster)
 
 
 async def check_deployment(
@@ -105,7 +115,9 @@ async def check_deployment(
     reason, or drift (deleted or changed behind Slipway's back)."""
     state = deployment.state
     observation = interpret_deployment(live) if live is not None else MISSING_DEPLOYMENT
-    if observation.phase == "failed":  # ask the pods and their events for the reason
+    # A release's Deployment is not among Slipway's labelled objects: read it by name. A
+    # failed one: ask the pods and their events for the reason.
+    if deployment.release_id is not None or observation.phase == "failed":
         observation = await deps.cluster.observe_deployment(access, state.namespace, state.name)
     drift = deployment_drift(state, observation)
     if deployment.follow_live(observation, drift):
@@ -194,3 +206,36 @@ async def _remove_leftovers(
             "removed the object of a deleted workload",
             extra={"cluster": cluster.name, "object": f"{leftover.kind} {namespace}/{name}"},
         )
+
+
+async def follow_releases(deps: Dependencies, cluster: ProjectedCluster) -> None:
+    """A deployed release one of whose workloads failed in the cluster (not by an outage:
+    the reactions say that) is `failed` with the workload's reason."""
+    for release in await deps.releases.matching(
+        cluster_id=cluster.id, status=ReleaseStatus.DEPLOYED
+    ):
+        reason = await _broken_workload(deps, release.id)
+        revision = release.revision
+        if reason is not None and release.workload_failed(reason):
+            await retrying(partial(_release_broken, deps, release.id, revision, reason))
+
+
+async def _broken_workload(deps: Dependencies, release_id: str) -> str | None:
+    """Why the first failed workload of a release failed, or None."""
+    failed: list[DeploymentAggregate | KubeServiceAggregate] = [
+        *await deps.deployments.matching(release_id=release_id, status=DeploymentStatus.FAILED),
+        *await deps.kube_services.matching(release_id=release_id, status=ServiceStatus.FAILED),
+    ]
+    for workload in failed:
+        kind = "Deployment" if isinstance(workload, DeploymentAggregate) else "Service"
+        return f"{kind} {workload.object_name}: {workload.state.reason or 'failed'}"
+    return None
+
+
+async def _release_broken(deps: Dependencies, release_id: str, revision: int, reason: str) -> None:
+    async with deps.uow:
+        release = await deps.releases.find(release_id)
+        if release is None or release.revision != revision:
+            return  # changed since it was read: the next round looks again
+        release.workload_failed(reason)
+        await deps.uow.commit()

@@ -10,39 +10,31 @@ is published as a progress line of the entity.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
 from datetime import datetime
 from functools import partial
-from typing import TypeVar
 
 from slipway_contracts.entities import Deployment, Service
 from slipway_contracts.jobs import ApplyServiceJob, RolloutJob
 from slipway_libs.aggregate import utcnow
-from slipway_libs.errors import PermanentError, RetryableError
+from slipway_libs.errors import PermanentError
 from slipway_libs.unit_of_work import retrying
-from slipway_workload_manager.domain import rules
-from slipway_workload_manager.domain.cluster_manager import (
-    ClusterManagerRefused,
-    ClusterManagerUnavailable,
-)
 from slipway_workload_manager.domain.manifests import deployment_manifest, service_manifest
 from slipway_workload_manager.domain.ports import (
     ClusterAccess,
-    ClusterRejected,
-    ClusterUnreachable,
     Manifest,
     RolloutObservation,
     ServiceObservation,
 )
 from slipway_workload_manager.domain.projections import ProjectedCluster
 from slipway_workload_manager.domain.rollout import rollout_failure
+from slipway_workload_manager.service_layer.cluster_calls import (
+    access_to,
+    cluster_to_work_on,
+    hand_image,
+    in_cluster,
+)
 from slipway_workload_manager.service_layer.dependencies import Dependencies
 from slipway_workload_manager.service_layer.scheduling import service_deadline
-
-T = TypeVar("T")
-# The cluster-manager's driver code for a cluster that cannot take local images.
-UNSUPPORTED = "UNSUPPORTED"
-
 
 # --- the rollout of a Deployment ---------------------------------------------------
 
@@ -54,15 +46,15 @@ async def roll_out(deps: Dependencies, job: RolloutJob) -> None:
     if deployment is None or not deployment.is_current_rollout(job.rollout_id):
         return
     state = deployment.state
-    cluster = await _cluster_to_work_on(deps, state.cluster_id)
-    access = await _access(deps, cluster)
+    cluster = await cluster_to_work_on(deps, state.cluster_id)
+    access = await access_to(deps, cluster)
     reference = state.image or ""
     await _hand_image(deps, state, cluster, reference)
     await _apply(deps, cluster, access, state, deployment_manifest(state, reference))
     where = _where(state)
     await _say(deps, state, f"applied Deployment {where}; waiting for {state.replicas} replicas")
     timeout = _watch_time(state)
-    observation = await _in_cluster(
+    observation = await in_cluster(
         deps,
         cluster,
         "Deployment",
@@ -111,26 +103,11 @@ def _watch_time(state: Deployment) -> float:
 async def _hand_image(
     deps: Dependencies, state: Deployment, cluster: ProjectedCluster, reference: str
 ) -> None:
-    """A tracked step: the image must reach the cluster, or the rollout fails saying why.
-
-    A cluster that cannot take images (an attached one) is left to pull it itself.
-    """
+    """A tracked step: the image must reach the cluster, or the rollout fails saying why."""
     image = await deps.projections.image(state.image_id) if state.image_id else None
     digest = image.digest if image and image.reference == reference else None
     await _say(deps, state, f"handing image {reference} to cluster '{cluster.name}'")
-    try:
-        loaded = await deps.connections.hand_image(cluster, reference, digest)
-    except ClusterManagerUnavailable as exc:
-        raise RetryableError(f"image load: {exc}") from exc
-    except ClusterManagerRefused as exc:
-        if exc.driver_code == UNSUPPORTED:
-            await _say(deps, state, f"image {reference} not loaded: {exc.message}")
-            return
-        if exc.code == "conflict" and exc.driver_code is None:
-            # The cluster is not running (any more): its event is on the way.
-            raise RetryableError(f"image load failed: {exc.message}") from exc
-        raise PermanentError(f"image load failed: {exc.message}") from exc
-    await _say(deps, state, f"image {reference} {'loaded' if loaded else 'already loaded'}")
+    await _say(deps, state, await hand_image(deps, cluster, reference, digest))
 
 
 # --- the apply of a Kubernetes Service ------------------------------------------------
@@ -143,17 +120,17 @@ async def apply_service(deps: Dependencies, job: ApplyServiceJob) -> None:
     if kube_service is None or not kube_service.is_current_apply(job.apply_id):
         return
     state = kube_service.state
-    cluster = await _cluster_to_work_on(deps, state.cluster_id)
+    cluster = await cluster_to_work_on(deps, state.cluster_id)
     backend = await deps.deployments.find(state.deployment_id) if state.deployment_id else None
     if backend is None:
         raise PermanentError(f"its deployment '{state.deployment_id}' no longer exists")
-    access = await _access(deps, cluster)
+    access = await access_to(deps, cluster)
     await _apply(deps, cluster, access, state, service_manifest(state, backend.state))
     await _say(deps, state, f"applied Service {_where(state)}")
     deadline = service_deadline(deps.settings, backend.state)
     following = True
     while following:
-        observation = await _in_cluster(
+        observation = await in_cluster(
             deps,
             cluster,
             "Service",
@@ -208,24 +185,6 @@ async def _say(deps: Dependencies, state: Deployment | Service, line: str) -> No
         await deps.kube_service_progress.publish(state.id, [line])
 
 
-async def _cluster_to_work_on(deps: Dependencies, cluster_id: str) -> ProjectedCluster:
-    cluster = await deps.projections.cluster(cluster_id)
-    outage = rules.cluster_outage(cluster, cluster_id)
-    if outage is not None or cluster is None:
-        # Failed with the outage as reason: taken there again when the cluster returns.
-        raise PermanentError(outage)
-    return cluster
-
-
-async def _access(deps: Dependencies, cluster: ProjectedCluster) -> ClusterAccess:
-    try:
-        return await deps.connections.access(cluster)
-    except (ClusterManagerUnavailable, ClusterManagerRefused) as exc:
-        raise RetryableError(
-            f"no kubeconfig for cluster '{cluster.name}' from the cluster-manager: {exc}"
-        ) from exc
-
-
 async def _apply(
     deps: Dependencies,
     cluster: ProjectedCluster,
@@ -235,20 +194,7 @@ async def _apply(
 ) -> None:
     """Apply the entity's object in its namespace (made if missing)."""
     kind = str(manifest["kind"])
-    await _in_cluster(
+    await in_cluster(
         deps, cluster, "namespace", deps.cluster.ensure_namespace(access, state.namespace)
     )
-    await _in_cluster(deps, cluster, kind, deps.cluster.apply(access, manifest))
-
-
-async def _in_cluster(
-    deps: Dependencies, cluster: ProjectedCluster, what: str, call: Awaitable[T]
-) -> T:
-    """Await one call on the cluster, classifying its failure for the job."""
-    try:
-        return await call
-    except ClusterUnreachable as exc:
-        deps.connections.forget(cluster.id)
-        raise RetryableError(f"could not reach cluster '{cluster.name}': {exc}") from exc
-    except ClusterRejected as exc:
-        raise PermanentError(f"cluster '{cluster.name}' refused the {what}: {exc.message}") from exc
+    await in_cluster(deps, cluster, kind, deps.cluster.apply(access, manifest))

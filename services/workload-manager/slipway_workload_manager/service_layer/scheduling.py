@@ -1,21 +1,25 @@
-"""Queuing rollouts and applies in the open unit of work (committed with the change that
-asked for them), and the deadlines they run against."""
+"""Queuing rollouts, applies and helm operations in the open unit of work (committed with
+the change that asked for them), and the deadlines they run against."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Literal
 
 from slipway_contracts import subjects
 from slipway_contracts.entities import Deployment
-from slipway_contracts.jobs import ApplyServiceJob, RolloutJob
+from slipway_contracts.jobs import ApplyServiceJob, ReleaseJob, RolloutJob
 from slipway_libs.aggregate import utcnow
 from slipway_libs.unit_of_work import UnitOfWork
 from slipway_workload_manager.domain.deployment import DeploymentAggregate
 from slipway_workload_manager.domain.kube_service import KubeServiceAggregate
+from slipway_workload_manager.domain.release import ReleaseAggregate
 from slipway_workload_manager.settings import WorkloadManagerSettings
 
 ROLLOUT_SUBJECT = subjects.job(subjects.DEPLOYMENT, "rollout")
 APPLY_SUBJECT = subjects.job(subjects.SERVICE, "apply")
+RELEASE_SUBJECT = subjects.job(subjects.RELEASE, "operate")
+ReleaseAction = Literal["install", "upgrade", "rollback", "uninstall"]
 
 
 def queue_rollout(uow: UnitOfWork, deployment: DeploymentAggregate) -> None:
@@ -28,6 +32,19 @@ def queue_apply(uow: UnitOfWork, kube_service: KubeServiceAggregate) -> None:
     """Queue the Kubernetes Service's current apply."""
     job = ApplyServiceJob(service_id=kube_service.id, apply_id=kube_service.state.apply_id or "")
     uow.queue_job(APPLY_SUBJECT, job, msg_id=job.apply_id)
+
+
+def queue_release(
+    uow: UnitOfWork, release: ReleaseAggregate, action: ReleaseAction, revision: int | None = None
+) -> None:
+    """Queue the release's current helm operation."""
+    job = ReleaseJob(
+        release_id=release.id,
+        operation_id=release.state.operation_id or "",
+        action=action,
+        revision=revision,
+    )
+    uow.queue_job(RELEASE_SUBJECT, job, msg_id=job.operation_id)
 
 
 def deadline_in(seconds: float) -> datetime:
@@ -52,3 +69,9 @@ def endpoints_deadline(settings: WorkloadManagerSettings) -> datetime:
     """When a Kubernetes Service that lost its endpoints (or is applied again after its
     cluster's outage) fails unless it has them again."""
     return deadline_in(settings.service_deadline_s)
+
+
+def release_deadline(settings: WorkloadManagerSettings, timeout_seconds: int) -> datetime:
+    """When an install, upgrade or rollback still under way fails: the release's timeout
+    plus a margin (the time to fetch the chart and hand its images over)."""
+    return deadline_in(timeout_seconds + settings.release_deadline_margin_s)
