@@ -411,4 +411,5 @@ class Release(Entity):
     history: list[ReleaseRevision] = Field(default_factory=list, description="oldest first")
     workloads: list[ReleaseWorkload] = Field(default_factory=list)
     operation_id: str | None = Field(None, description="id of the helm operation in flight")
+    uninstalling: bool = Field(False, description="helm's uninstall is under way (after DELETE)")
     deadline: datetime | None = Field(None, description="an operation not done then fails")

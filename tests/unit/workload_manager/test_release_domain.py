@@ -107,6 +107,18 @@ def test_an_uninstall_keeps_the_status_until_helm_is_done_and_only_then_the_reco
     assert item.deleted
 
 
+def test_while_helm_uninstalls_workloads_going_away_fail_nothing_and_upgrades_wait():
+    item = deployed(release())
+    item.uninstall(operation_id="op-9")
+    assert item.state.uninstalling
+    assert not item.workload_failed("Deployment ns/todo-backend was deleted outside Slipway")
+    assert item.status == "deployed"
+    with pytest.raises(Conflict, match="being uninstalled"):
+        item.upgrade(ReleaseSpec.model_validate(RELEASE_SPEC), operation_id="op-2", deadline=SOON)
+    item.uninstalled("op-9")
+    assert (item.status, item.state.uninstalling) == ("uninstalled", False)
+
+
 def test_a_failure_is_recorded_once_and_a_new_reason_replaces_the_old():
     item = release()
     item.failed("op-1", "helm install failed: boom")

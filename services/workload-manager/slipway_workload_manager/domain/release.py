@@ -135,6 +135,11 @@ class ReleaseAggregate(Aggregate[Release]):
 
     def _start(self, operation_id: str, deadline: datetime, **fields: Any) -> None:
         """An upgrade or a rollback: `updating`; refused while helm is busy with it."""
+        if self.state.uninstalling:
+            raise Conflict(
+                f"release '{self.state.name}' is being uninstalled",
+                {"current_status": self.status},
+            )
         if self.status in self.in_flight:
             doing = "install" if self.status == PENDING else "upgrade or rollback"
             raise Conflict(
@@ -166,7 +171,7 @@ class ReleaseAggregate(Aggregate[Release]):
         becomes stale)."""
         if self.status == UNINSTALLED:
             raise Conflict(f"release '{self.state.name}' is uninstalled already")
-        self.update(operation_id=operation_id, deadline=None)
+        self.update(operation_id=operation_id, deadline=None, uninstalling=True)
 
     def remove(self) -> None:
         """Delete the record of an uninstalled release."""
@@ -212,19 +217,21 @@ class ReleaseAggregate(Aggregate[Release]):
         if not self.is_current(operation_id):
             return
         if self.status == FAILED:
-            if self.state.reason != reason:
-                self.update(reason=reason, deadline=None)
+            if self.state.reason != reason or self.state.uninstalling:
+                self.update(reason=reason, deadline=None, uninstalling=False)
             return
-        self.transition(FAILED, reason=reason, deadline=None)
+        self.transition(FAILED, reason=reason, deadline=None, uninstalling=False)
 
     def uninstalled(self, operation_id: str) -> None:
         """helm removed the release and its objects."""
         if self.is_current(operation_id):
-            self.transition(UNINSTALLED, reason=None, deadline=None, workloads=[])
+            self.transition(
+                UNINSTALLED, reason=None, deadline=None, workloads=[], uninstalling=False
+            )
 
     def gone_with_cluster(self, reason: str) -> None:
         """Its cluster no longer exists: nothing is left to uninstall."""
-        self.transition(UNINSTALLED, reason=reason, deadline=None, workloads=[])
+        self.transition(UNINSTALLED, reason=reason, deadline=None, workloads=[], uninstalling=False)
 
     def overdue(self, deadline: datetime) -> None:
         """An operation still going past its deadline (its job died): `failed`."""
@@ -257,8 +264,9 @@ class ReleaseAggregate(Aggregate[Release]):
         return True
 
     def workload_failed(self, reason: str) -> bool:
-        """A deployed release whose workload broke in the cluster: `failed` with why."""
-        if self.status != DEPLOYED:
+        """A deployed release whose workload broke in the cluster: `failed` with why (not
+        while helm uninstalls it: its workloads are going away on purpose)."""
+        if self.status != DEPLOYED or self.state.uninstalling:
             return False
         self.transition(FAILED, reason=reason)
         return True
