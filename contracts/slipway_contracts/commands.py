@@ -126,7 +126,8 @@ class ClusterSpec(Model):
     """A cluster to manage (`POST /api/minikube-clusters`).
 
     `cpus`, `memory` and `disk_size` are checked against the host's capabilities;
-    `kubeconfig`/`context` attach an existing cluster (driver `kubeconfig`).
+    `kubeconfig` (a file under the server's kubeconfig roots) or `kubeconfig_data` (the
+    kubeconfig itself) and `context` attach an existing cluster (driver `kubeconfig`).
     """
 
     name: DnsLabel = Field(description="the minikube profile name")
@@ -136,6 +137,14 @@ class ClusterSpec(Model):
     disk_size: int = Field(20000, ge=1, description="MB")
     kubernetes_version: str = Field("v1.32.0", description="vMAJOR.MINOR.PATCH")
     kubeconfig: str | None = Field(None, min_length=1, description="kubeconfig driver: file")
+    kubeconfig_data: str | None = Field(
+        None,
+        min_length=1,
+        max_length=256 * 1024,
+        repr=False,
+        description="kubeconfig driver: the kubeconfig's content (YAML), instead of a file; "
+        "kept encrypted and never shown again",
+    )
     context: str | None = Field(None, min_length=1, description="kubeconfig driver: context")
 
 

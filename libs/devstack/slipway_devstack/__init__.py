@@ -372,6 +372,18 @@ def stop_sim_clusters(base_url: str, timeout_s: float = 30) -> None:
         wait_until(stopped, timeout_s, "simulated clusters to stop")
 
 
+def secret_key_env(state_dir: Path) -> dict[str, str]:
+    """The services' secret key setting: the key file (`SLIPWAY_SECRET_KEY_FILE`, default
+    `<state dir>/secret.key`) made with mode 0600 if missing, unless the key itself is set
+    (`SLIPWAY_SECRET_KEY`)."""
+    if os.environ.get("SLIPWAY_SECRET_KEY"):
+        return {}
+    from slipway_libs.secrets import KEY_FILE_NAME, ensure_key_file
+
+    path = Path(os.environ.get("SLIPWAY_SECRET_KEY_FILE") or state_dir / KEY_FILE_NAME)
+    return {"SLIPWAY_SECRET_KEY_FILE": str(ensure_key_file(path.expanduser().resolve()))}
+
+
 def run(state_dir: Path) -> int:
     """Bring the whole system up and supervise it until Ctrl-C."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s slipway: %(message)s")
@@ -390,6 +402,7 @@ def run(state_dir: Path) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     env: dict[str, str] = {"SLIPWAY_STATE_DIR": str(state_dir)}
+    env.update(secret_key_env(state_dir))
     try:
         if not os.environ.get("SLIPWAY_NATS_URL"):
             log.info("starting NATS (JetStream) on %s:4222", HOST)

@@ -8,6 +8,10 @@ import logging
 from faststream import FastStream
 from pymongo import ASCENDING
 
+from slipway_cluster_manager.adapters.credentials import (
+    CLUSTER_SECRETS,
+    SealedClusterCredentials,
+)
 from slipway_cluster_manager.adapters.host import read_host_capabilities
 from slipway_cluster_manager.adapters.kubeconfig_driver import KubeconfigDriver
 from slipway_cluster_manager.adapters.kubeconfig_file import KubeconfigFiles
@@ -29,6 +33,7 @@ from slipway_contracts.entities import ClusterDriverName, MinikubeCluster
 from slipway_contracts.events import events_of
 from slipway_contracts.jobs import ClusterOperationJob
 from slipway_libs.messaging import DeclaredPublishers
+from slipway_libs.secrets import sealer_from
 from slipway_libs.storage import Repository
 from slipway_libs.worker import WorkerKit, build_worker_app
 
@@ -44,7 +49,9 @@ def declare_publishers(publishers: DeclaredPublishers) -> None:
     publishers.declare_progress(CLUSTER)
 
 
-def make_drivers(settings: ClusterManagerSettings) -> dict[str, ClusterDriver]:
+def make_drivers(
+    settings: ClusterManagerSettings, kubeconfigs: KubeconfigFiles
+) -> dict[str, ClusterDriver]:
     """One driver per backend, keyed by the entity's `driver`."""
     return {
         ClusterDriverName.MINIKUBE: MinikubeDriver(
@@ -55,7 +62,9 @@ def make_drivers(settings: ClusterManagerSettings) -> dict[str, ClusterDriver]:
             start_timeout=settings.minikube_start_deadline_s + 60,
             command_timeout=settings.stop_deadline_s,
         ),
-        ClusterDriverName.KUBECONFIG: KubeconfigDriver(probe_timeout=settings.probe_timeout_s),
+        ClusterDriverName.KUBECONFIG: KubeconfigDriver(
+            kubeconfigs, probe_timeout=settings.probe_timeout_s
+        ),
         ClusterDriverName.SIM: SimDriver(
             ready_delay_s=settings.sim_ready_delay_s,
             probe_timeout_s=settings.probe_timeout_s,
@@ -77,17 +86,22 @@ async def assemble(kit: WorkerKit[ClusterManagerSettings]) -> None:
         deadline_field="operation.deadline",
     )
     kit.setup(functools.partial(create_indexes, clusters))
+    uow = kit.unit_of_work()
+    kubeconfigs = KubeconfigFiles(settings.kubeconfig_roots)
     deps = Dependencies(
         settings=settings,
-        uow=kit.unit_of_work(),
+        uow=uow,
         clusters=clusters,
-        drivers=make_drivers(settings),
+        drivers=make_drivers(settings, kubeconfigs),
         host=functools.partial(
             read_host_capabilities,
             settings.clusters_dir,
             memory_reserve_mb=settings.memory_reserve_mb,
         ),
-        kubeconfigs=KubeconfigFiles(),
+        kubeconfigs=kubeconfigs,
+        credentials=SealedClusterCredentials(
+            uow, uow.db[CLUSTER_SECRETS], sealer_from(settings, settings.state_dir)
+        ),
         progress=kit.progress(CLUSTER),
     )
     kit.set_global(DEPENDENCIES, deps)
@@ -96,7 +110,9 @@ async def assemble(kit: WorkerKit[ClusterManagerSettings]) -> None:
     monitor = functools.partial(probe_clusters, deps)
     kit.every(settings.probe_interval_s, monitor, "health monitor")
     kit.log_when_ready(
-        clusters_dir=str(settings.clusters_dir), probe_interval_s=settings.probe_interval_s
+        clusters_dir=str(settings.clusters_dir),
+        probe_interval_s=settings.probe_interval_s,
+        kubeconfig_roots=[str(root) for root in settings.kubeconfig_roots],
     )
 
 

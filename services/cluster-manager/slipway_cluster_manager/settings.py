@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
 
 from slipway_cluster_manager.adapters.host import DEFAULT_MEMORY_RESERVE_MB
+from slipway_libs.secrets import SecretKeySettings
 from slipway_libs.settings import CommonSettings
 
 
-class ClusterManagerSettings(CommonSettings):
+class ClusterManagerSettings(CommonSettings, SecretKeySettings):
     database: str = "slipway_cluster_manager"
+    # Comma-separated directories; the kubeconfig driver reads kubeconfig files only there.
+    kubeconfig_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=lambda: [Path("~/.kube")]
+    )
     # Health monitor: every running (or errored) cluster is probed this often.
     probe_interval_s: float = Field(5.0, gt=0)
     probe_timeout_s: float = Field(5.0, gt=0, description="one probe gives up after this")
@@ -34,6 +41,18 @@ class ClusterManagerSettings(CommonSettings):
         True, description="pods may run images of the local Docker Engine without a load"
     )
     docker_host: str | None = None
+
+    @field_validator("kubeconfig_roots", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [Path(p.strip()) for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("kubeconfig_roots")
+    @classmethod
+    def _expand(cls, roots: list[Path]) -> list[Path]:
+        return [root.expanduser() for root in roots]
 
     @property
     def clusters_dir(self) -> Path:

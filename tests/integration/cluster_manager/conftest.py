@@ -55,6 +55,11 @@ class Manager:
     def minikube_home(self) -> Path:
         return self.root / "minikube-home"
 
+    @property
+    def kubeconfig_root(self) -> Path:
+        """The one directory the manager reads kubeconfig files from."""
+        return self.root / "kube"
+
     def cluster_dir(self, name: str) -> Path:
         return self.state_dir / "clusters" / name
 
@@ -74,10 +79,12 @@ class Manager:
             "SLIPWAY_MINIKUBE_PATH": str(STANDIN),
             "SLIPWAY_MINIKUBE_HOME": str(self.minikube_home),
             "MINIKUBE_STANDIN_HOST_CPUS": str(os.cpu_count() or 1),
+            "SLIPWAY_KUBECONFIG_ROOTS": str(self.kubeconfig_root),
             **self.overrides,
         }
 
     def start(self) -> Manager:
+        self.kubeconfig_root.mkdir(exist_ok=True)
         if self.nats is None or not self.nats.alive:
             self.nats = devstack.start_nats(self.root, self.nats_port)
         self.process = devstack.service_process(

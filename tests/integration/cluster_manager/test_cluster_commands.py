@@ -162,13 +162,14 @@ async def test_loading_an_image_needs_a_running_cluster(bus: Bus) -> None:
 
 
 @pytest.fixture
-async def sim_kubeconfig(bus: Bus, tmp_path: Path):
-    """A running sim cluster's kubeconfig file, to attach as if it were any cluster."""
+async def sim_kubeconfig(bus: Bus):
+    """A running sim cluster's kubeconfig file under the kubeconfig root, to attach as if
+    it were any cluster."""
     name = unique("host")
     created = await bus.create(name=name, driver="sim", start=True)
     await bus.wait_status(created["id"], "running")
     reply = await bus.query("kubeconfig", {"id": created["id"]})
-    path = tmp_path / "kubeconfig"
+    path = bus.manager.kubeconfig_root / name
     path.write_text(reply["data"]["kubeconfig"])
     yield path, name
     await bus.delete(created["id"])
@@ -197,16 +198,14 @@ async def test_an_attached_cluster_turns_running_by_probing_and_is_never_started
 
 
 async def test_attaching_needs_an_existing_kubeconfig_and_context(
-    bus: Bus, sim_kubeconfig: tuple[Path, str], tmp_path: Path
+    bus: Bus, sim_kubeconfig: tuple[Path, str]
 ) -> None:
     path, _ = sim_kubeconfig
+    missing = bus.manager.kubeconfig_root / "nope"
     missing_file = await bus.command(
-        "create",
-        {"name": unique("a"), "driver": "kubeconfig", "kubeconfig": str(tmp_path / "nope")},
+        "create", {"name": unique("a"), "driver": "kubeconfig", "kubeconfig": str(missing)}
     )
-    assert field_errors(missing_file) == {
-        "kubeconfig": f"kubeconfig {tmp_path / 'nope'} does not exist"
-    }
+    assert field_errors(missing_file) == {"kubeconfig": f"kubeconfig {missing} does not exist"}
     missing_context = await bus.command(
         "create",
         {"name": unique("a"), "driver": "kubeconfig", "kubeconfig": str(path), "context": "nope"},

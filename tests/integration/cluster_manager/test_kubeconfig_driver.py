@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import threading
@@ -15,6 +16,7 @@ import pytest
 import yaml
 
 from slipway_cluster_manager.adapters.kubeconfig_driver import KubeconfigDriver
+from slipway_cluster_manager.adapters.kubeconfig_file import KubeconfigFiles
 from slipway_cluster_manager.domain.ports import ClusterDriver, ClusterSpec, PermanentDriverError
 
 pytestmark = pytest.mark.asyncio
@@ -106,34 +108,41 @@ def attached(kubeconfig: Path, context: str | None = None) -> ClusterSpec:
     )
 
 
+def driver_under(root: Path, *, probe_timeout: float = 5.0) -> KubeconfigDriver:
+    """A driver that reads kubeconfig files under `root` only."""
+    return KubeconfigDriver(KubeconfigFiles([root]), probe_timeout=probe_timeout)
+
+
 def unused_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
-async def test_the_driver_satisfies_the_port() -> None:
-    assert isinstance(KubeconfigDriver(), ClusterDriver)
+async def test_the_driver_satisfies_the_port(tmp_path: Path) -> None:
+    assert isinstance(driver_under(tmp_path), ClusterDriver)
 
 
 async def test_a_ready_api_server_is_running_and_gets_the_contexts_credentials(
-    api_server: FakeApiServer, write_kubeconfig: Callable[..., Path]
+    api_server: FakeApiServer, write_kubeconfig: Callable[..., Path], tmp_path: Path
 ) -> None:
     api_server.routes["/readyz"] = (200, "ok")
     kubeconfig = write_kubeconfig({"team": api_server.url})
 
-    result = await KubeconfigDriver().probe(attached(kubeconfig, "team"))
+    result = await driver_under(tmp_path).probe(attached(kubeconfig, "team"))
 
     assert (result.status, result.reason) == ("running", None)
     assert api_server.requests == [("/readyz", "Bearer team-t0ken")]
 
 
 async def test_an_api_server_that_is_not_ready_is_an_error_with_its_answer(
-    api_server: FakeApiServer, write_kubeconfig: Callable[..., Path]
+    api_server: FakeApiServer, write_kubeconfig: Callable[..., Path], tmp_path: Path
 ) -> None:
     api_server.routes["/readyz"] = (500, READYZ_FAILED)
 
-    result = await KubeconfigDriver().probe(attached(write_kubeconfig({"team": api_server.url})))
+    result = await driver_under(tmp_path).probe(
+        attached(write_kubeconfig({"team": api_server.url}))
+    )
 
     assert result.status == "error"
     assert result.reason == (
@@ -144,12 +153,17 @@ async def test_an_api_server_that_is_not_ready_is_an_error_with_its_answer(
 
 @pytest.mark.parametrize("readyz_status", [401, 403, 404])
 async def test_when_readyz_is_not_allowed_version_decides(
-    api_server: FakeApiServer, write_kubeconfig: Callable[..., Path], readyz_status: int
+    api_server: FakeApiServer,
+    write_kubeconfig: Callable[..., Path],
+    readyz_status: int,
+    tmp_path: Path,
 ) -> None:
     api_server.routes["/readyz"] = (readyz_status, "forbidden")
     api_server.routes["/version"] = (200, VERSION)
 
-    result = await KubeconfigDriver().probe(attached(write_kubeconfig({"team": api_server.url})))
+    result = await driver_under(tmp_path).probe(
+        attached(write_kubeconfig({"team": api_server.url}))
+    )
 
     assert result.status == "running"
     assert [path for path, _ in api_server.requests] == ["/readyz", "/version"]
@@ -157,12 +171,14 @@ async def test_when_readyz_is_not_allowed_version_decides(
 
 
 async def test_when_neither_endpoint_answers_the_probe_is_an_error(
-    api_server: FakeApiServer, write_kubeconfig: Callable[..., Path]
+    api_server: FakeApiServer, write_kubeconfig: Callable[..., Path], tmp_path: Path
 ) -> None:
     api_server.routes["/readyz"] = (403, "forbidden")
     api_server.routes["/version"] = (401, '{"kind":"Status","message":"Unauthorized"}')
 
-    result = await KubeconfigDriver().probe(attached(write_kubeconfig({"team": api_server.url})))
+    result = await driver_under(tmp_path).probe(
+        attached(write_kubeconfig({"team": api_server.url}))
+    )
 
     assert result.status == "error"
     assert result.reason is not None
@@ -171,10 +187,11 @@ async def test_when_neither_endpoint_answers_the_probe_is_an_error(
 
 async def test_an_unreachable_api_server_is_an_error_naming_the_address(
     write_kubeconfig: Callable[..., Path],
+    tmp_path: Path,
 ) -> None:
     url = f"http://127.0.0.1:{unused_port()}"
 
-    result = await KubeconfigDriver().probe(attached(write_kubeconfig({"team": url})))
+    result = await driver_under(tmp_path).probe(attached(write_kubeconfig({"team": url})))
 
     assert result.status == "error"
     assert result.reason is not None
@@ -182,12 +199,12 @@ async def test_an_unreachable_api_server_is_an_error_naming_the_address(
 
 
 async def test_a_hung_api_server_is_an_error_within_the_probe_timeout(
-    api_server: FakeApiServer, write_kubeconfig: Callable[..., Path]
+    api_server: FakeApiServer, write_kubeconfig: Callable[..., Path], tmp_path: Path
 ) -> None:
     api_server.hang.set()
     began = time.monotonic()
 
-    result = await KubeconfigDriver(probe_timeout=0.5).probe(
+    result = await driver_under(tmp_path, probe_timeout=0.5).probe(
         attached(write_kubeconfig({"team": api_server.url}))
     )
 
@@ -197,23 +214,24 @@ async def test_a_hung_api_server_is_an_error_within_the_probe_timeout(
 
 
 async def test_without_a_context_the_current_context_is_probed(
-    api_server: FakeApiServer, write_kubeconfig: Callable[..., Path]
+    api_server: FakeApiServer, write_kubeconfig: Callable[..., Path], tmp_path: Path
 ) -> None:
     api_server.routes["/readyz"] = (200, "ok")
     unreachable = f"http://127.0.0.1:{unused_port()}"
     kubeconfig = write_kubeconfig({"dead": unreachable, "team": api_server.url}, current="team")
 
-    result = await KubeconfigDriver().probe(attached(kubeconfig))
+    result = await driver_under(tmp_path).probe(attached(kubeconfig))
 
     assert result.status == "running"
 
 
 async def test_a_missing_context_is_an_error_naming_it(
     write_kubeconfig: Callable[..., Path],
+    tmp_path: Path,
 ) -> None:
     kubeconfig = write_kubeconfig({"team": "http://127.0.0.1:1"})
 
-    result = await KubeconfigDriver().probe(attached(kubeconfig, "nope"))
+    result = await driver_under(tmp_path).probe(attached(kubeconfig, "nope"))
 
     assert result.status == "error"
     assert result.reason is not None
@@ -221,7 +239,7 @@ async def test_a_missing_context_is_an_error_naming_it(
 
 
 async def test_a_missing_kubeconfig_file_is_an_error_naming_it(tmp_path: Path) -> None:
-    result = await KubeconfigDriver().probe(attached(tmp_path / "absent"))
+    result = await driver_under(tmp_path).probe(attached(tmp_path / "absent"))
 
     assert result.status == "error"
     assert result.reason is not None and str(tmp_path / "absent") in result.reason
@@ -229,12 +247,13 @@ async def test_a_missing_kubeconfig_file_is_an_error_naming_it(tmp_path: Path) -
 
 async def test_kubeconfig_returns_only_the_attached_context(
     write_kubeconfig: Callable[..., Path],
+    tmp_path: Path,
 ) -> None:
     kubeconfig = write_kubeconfig(
         {"team": "https://127.0.0.1:6443", "other": "https://127.0.0.1:7443"}, current="other"
     )
 
-    document = yaml.safe_load(await KubeconfigDriver().kubeconfig(attached(kubeconfig, "team")))
+    document = yaml.safe_load(await driver_under(tmp_path).kubeconfig(attached(kubeconfig, "team")))
 
     assert document["current-context"] == "team"
     assert document["clusters"] == [
@@ -245,16 +264,17 @@ async def test_kubeconfig_returns_only_the_attached_context(
 
 async def test_kubeconfig_of_a_missing_context_is_a_permanent_error(
     write_kubeconfig: Callable[..., Path],
+    tmp_path: Path,
 ) -> None:
     kubeconfig = write_kubeconfig({"team": "https://127.0.0.1:6443"})
 
     with pytest.raises(PermanentDriverError, match="no context named 'nope'"):
-        await KubeconfigDriver().kubeconfig(attached(kubeconfig, "nope"))
+        await driver_under(tmp_path).kubeconfig(attached(kubeconfig, "nope"))
 
 
 @pytest.mark.parametrize("action", ["start", "stop"])
 async def test_start_and_stop_are_refused_with_a_clear_reason(tmp_path: Path, action: str) -> None:
-    driver = KubeconfigDriver()
+    driver = driver_under(tmp_path)
     spec = attached(tmp_path / "config")
 
     with pytest.raises(PermanentDriverError) as failure:
@@ -275,7 +295,7 @@ async def test_start_and_stop_are_refused_with_a_clear_reason(tmp_path: Path, ac
 
 async def test_load_image_is_refused_with_what_to_do_instead(tmp_path: Path) -> None:
     with pytest.raises(PermanentDriverError) as failure:
-        await KubeconfigDriver().load_image(attached(tmp_path / "config"), "web:1.0.0")
+        await driver_under(tmp_path).load_image(attached(tmp_path / "config"), "web:1.0.0")
 
     assert failure.value.message == (
         "the kubeconfig driver cannot load images into an attached cluster; push web:1.0.0 "
@@ -284,13 +304,83 @@ async def test_load_image_is_refused_with_what_to_do_instead(tmp_path: Path) -> 
 
 
 async def test_delete_only_detaches_and_leaves_the_cluster_alone(
-    api_server: FakeApiServer, write_kubeconfig: Callable[..., Path]
+    api_server: FakeApiServer, write_kubeconfig: Callable[..., Path], tmp_path: Path
 ) -> None:
     api_server.routes["/readyz"] = (200, "ok")
     kubeconfig = write_kubeconfig({"team": api_server.url})
     before = kubeconfig.read_text()
 
-    await KubeconfigDriver().delete(attached(kubeconfig))
+    await driver_under(tmp_path).delete(attached(kubeconfig))
 
     assert kubeconfig.read_text() == before
     assert api_server.requests == []
+
+
+# --- a kubeconfig given as content; files outside the kubeconfig roots -----------------
+
+
+def given_as_content(kubeconfig: Path, context: str | None = None) -> ClusterSpec:
+    """The spec of a cluster attached with the content of `kubeconfig` (opened, as the use
+    cases hand it to the driver)."""
+    spec = attached(kubeconfig, context)
+    extra = {**spec.extra, "kubeconfig": "<inline>"}
+    return dataclasses.replace(spec, extra=extra, kubeconfig_data=kubeconfig.read_text())
+
+
+async def test_content_is_probed_with_its_own_credentials(
+    api_server: FakeApiServer, write_kubeconfig: Callable[..., Path], tmp_path: Path
+) -> None:
+    api_server.routes["/readyz"] = (200, "ok")
+    spec = given_as_content(write_kubeconfig({"team": api_server.url}))
+
+    result = await driver_under(tmp_path / "elsewhere").probe(spec)
+
+    assert (result.status, result.reason) == ("running", None)
+    assert api_server.requests == [("/readyz", "Bearer team-t0ken")]
+
+
+async def test_content_hands_out_only_the_attached_context(
+    write_kubeconfig: Callable[..., Path], tmp_path: Path
+) -> None:
+    kubeconfig = write_kubeconfig({"team": "https://127.0.0.1:6443", "lab": "https://10.0.0.9"})
+
+    text = await driver_under(tmp_path / "elsewhere").kubeconfig(
+        given_as_content(kubeconfig, "lab")
+    )
+
+    document = yaml.safe_load(text)
+    assert document["current-context"] == "lab"
+    assert document["users"] == [{"name": "lab-user", "user": {"token": "lab-t0ken"}}]
+
+
+async def test_content_that_was_not_opened_is_an_error_not_another_kubeconfig(
+    write_kubeconfig: Callable[..., Path], tmp_path: Path
+) -> None:
+    spec = given_as_content(write_kubeconfig({"team": "http://x"}))
+    unopened = dataclasses.replace(spec, kubeconfig_data=None)
+
+    result = await driver_under(tmp_path).probe(unopened)
+
+    assert result.status == "error"
+    assert result.reason == (
+        "cannot use the kubeconfig: the kubeconfig of cluster 'team-cluster' was not opened"
+    )
+
+
+async def test_a_file_outside_the_roots_is_neither_probed_nor_handed_out(
+    write_kubeconfig: Callable[..., Path], tmp_path: Path
+) -> None:
+    kubeconfig = write_kubeconfig({"team": "http://127.0.0.1:1"})
+    root = tmp_path / "kube"
+    root.mkdir()
+    outside = (
+        f"'{kubeconfig}' is outside the kubeconfig roots ({root}); attach a file under them, "
+        "or send the kubeconfig's content as kubeconfig_data"
+    )
+
+    result = await driver_under(root).probe(attached(kubeconfig))
+    with pytest.raises(PermanentDriverError) as refused:
+        await driver_under(root).kubeconfig(attached(kubeconfig))
+
+    assert (result.status, result.reason) == ("error", f"cannot use the kubeconfig: {outside}")
+    assert (refused.value.message, refused.value.code) == (outside, "KUBECONFIG")

@@ -35,7 +35,8 @@ current-context: local
 
 def registered(payload: dict[str, Any]) -> dict[str, Any]:
     """The cluster-manager's answer to a create: a stopped cluster, starting when asked."""
-    fields = {k: v for k, v in payload.items() if k != "start"}
+    # The entity never carries the inline kubeconfig (it is sealed apart).
+    fields = {k: v for k, v in payload.items() if k not in ("start", "kubeconfig_data")}
     if payload["start"]:
         started = datetime.now(UTC)
         fields["operation"] = {

@@ -4,6 +4,7 @@ and unit of work: use cases run with no NATS, MongoDB, minikube or simulated clu
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from slipway_cluster_manager.domain.ports import (
     DriverError,
     ImageTar,
     InvalidClusterSpec,
+    PermanentDriverError,
     ProbeResult,
     Progress,
 )
@@ -24,6 +26,7 @@ from slipway_cluster_manager.settings import ClusterManagerSettings
 from slipway_contracts import commands, subjects
 from slipway_contracts.entities import ClusterOperation
 from slipway_libs import context
+from slipway_libs.secrets import KEY_BYTES, SealedSecretError, Sealer
 from tests.fakes import FakeProgress
 from tests.memory import InMemoryRepository, InMemoryUnitOfWork
 
@@ -47,6 +50,7 @@ class FakeDriver:
     def __init__(self) -> None:
         self.running: set[str] = set()
         self.calls: list[tuple[str, str]] = []
+        self.specs: list[ClusterSpec] = []
         self.loaded: list[tuple[str, str]] = []
         self.fail: dict[str, DriverError] = {}
         self.hold: asyncio.Event | None = None
@@ -55,6 +59,7 @@ class FakeDriver:
 
     def _call(self, method: str, spec: ClusterSpec) -> None:
         self.calls.append((method, spec.name))
+        self.specs.append(spec)
         if method in self.fail:
             raise self.fail[method]
 
@@ -89,7 +94,7 @@ class FakeDriver:
 
     async def kubeconfig(self, spec: ClusterSpec) -> str:
         self._call("kubeconfig", spec)
-        return kubeconfig_text(spec.name)
+        return spec.kubeconfig_data or kubeconfig_text(spec.name)
 
     async def load_image(
         self, spec: ClusterSpec, image_ref: str, image_tar: ImageTar | None = None
@@ -116,11 +121,48 @@ class FakeKubeconfigs:
             raise InvalidClusterSpec("context", f"the kubeconfig has no context named {chosen!r}")
         return Attachment(kubeconfig=path, context=chosen)
 
+    def inline_context(self, content: str, context: str | None) -> str:
+        """Content in the form of `kubeconfig_text`; `broken` in it is not a kubeconfig."""
+        if "broken" in content:
+            raise InvalidClusterSpec("kubeconfig_data", "the kubeconfig is not valid YAML")
+        current = content.splitlines()[0].removeprefix("current-context: ")
+        if context is not None and context != current:
+            raise InvalidClusterSpec("context", f"the kubeconfig has no context named {context!r}")
+        return current
+
     def api_server(self, kubeconfig: str) -> str | None:
         for line in kubeconfig.splitlines():
             if line.startswith("server: "):
                 return line.removeprefix("server: ")
         return None
+
+
+class FakeCredentials:
+    """Clusters' credentials sealed with a real Sealer in `rows` (cluster id -> token);
+    unlike MongoDB's they are written at once, not at the commit."""
+
+    def __init__(self) -> None:
+        self.sealer = Sealer(os.urandom(KEY_BYTES))
+        self.rows: dict[str, str] = {}
+
+    async def keep_kubeconfig(self, cluster_id: str, kubeconfig: str) -> None:
+        self.rows[cluster_id] = self.sealer.seal(kubeconfig.encode(), cluster_id.encode())
+
+    async def kubeconfig(self, cluster_id: str) -> str:
+        if cluster_id not in self.rows:
+            raise PermanentDriverError(
+                f"no kubeconfig is kept for cluster {cluster_id}", code="CREDENTIALS"
+            )
+        try:
+            return self.sealer.open_sealed(self.rows[cluster_id], cluster_id.encode()).decode()
+        except SealedSecretError as error:
+            raise PermanentDriverError(
+                f"the kubeconfig kept for cluster {cluster_id} cannot be opened: {error}",
+                code="CREDENTIALS",
+            ) from None
+
+    async def forget(self, cluster_id: str) -> None:
+        self.rows.pop(cluster_id, None)
 
 
 class Parts:
@@ -134,6 +176,7 @@ class Parts:
         )
         self.driver = FakeDriver()
         self.kubeconfigs = FakeKubeconfigs()
+        self.credentials = FakeCredentials()
         self.progress = FakeProgress()
         self.host = HOST
         self.deps = Dependencies(
@@ -143,6 +186,7 @@ class Parts:
             drivers={"sim": self.driver, "minikube": self.driver, "kubeconfig": self.driver},
             host=self.current_host,
             kubeconfigs=self.kubeconfigs,
+            credentials=self.credentials,
             progress=self.progress,
         )
 

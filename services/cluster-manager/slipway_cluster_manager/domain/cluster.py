@@ -24,6 +24,9 @@ from slipway_libs.errors import Conflict
 from slipway_libs.statemachine import TransitionTable
 
 Action = Literal["start", "stop", "restart"]
+INLINE_KUBECONFIG = "<inline>"
+"""What an attached cluster's `kubeconfig` says when its kubeconfig came as content: the
+content itself is kept sealed apart from the entity (see ports.ClusterCredentials)."""
 PROGRESS_LINES_KEPT = 20
 ATTACHED = (
     "cluster '{name}' is attached through a kubeconfig: Slipway does not {action} attached "
@@ -52,13 +55,13 @@ class ClusterAggregate(Aggregate[MinikubeCluster]):
         cluster_id: str,
         start: ClusterOperation | None = None,
     ) -> Self:
-        """A new cluster, `stopped`; with `start` its first start is already in flight."""
+        """A new cluster, `stopped`; with `start` its first start is already in flight.
+        A kubeconfig given as content is not part of the entity: it says `<inline>`."""
+        fields = spec.model_dump(include=set(ClusterSpec.model_fields) - {"kubeconfig_data"})
+        if spec.kubeconfig_data is not None:
+            fields["kubeconfig"] = INLINE_KUBECONFIG
         return cls.create(
-            MinikubeCluster,
-            cluster_id,
-            ClusterStatus.STOPPED,
-            operation=start,
-            **spec.model_dump(include=set(ClusterSpec.model_fields)),
+            MinikubeCluster, cluster_id, ClusterStatus.STOPPED, operation=start, **fields
         )
 
     # --- facts ------------------------------------------------------------------

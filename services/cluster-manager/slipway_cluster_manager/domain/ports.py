@@ -1,5 +1,6 @@
 """The ports of the cluster-manager: the cluster driver and the value types it speaks,
-the kubeconfig files of attached clusters, and the live-progress channel.
+the kubeconfig files of attached clusters, the clusters' sealed credentials, and the
+live-progress channel.
 
 One driver per cluster backend (`minikube`, `kubeconfig`, `sim`). The cluster-manager's
 use cases call a driver through `ClusterDriver`; tests use fakes that implement the same
@@ -38,7 +39,8 @@ class ClusterSpec:
     `state_dir` is a directory owned by this one cluster; a driver may keep files there
     (the minikube driver keeps the kubeconfig minikube writes). `extra` holds
     driver-specific settings, e.g. `{"kubeconfig": "/path", "context": "ctx"}` for the
-    kubeconfig driver or `{"minikube_driver": "docker"}` for minikube.
+    kubeconfig driver or `{"minikube_driver": "docker"}` for minikube. `kubeconfig_data`
+    is the opened content of a kubeconfig given inline (a credential: never printed).
     """
 
     name: str
@@ -49,6 +51,7 @@ class ClusterSpec:
     kubernetes_version: str
     state_dir: Path
     extra: Mapping[str, str] = field(default_factory=dict)
+    kubeconfig_data: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -146,16 +149,43 @@ class Attachment:
 
 
 class Kubeconfigs(Protocol):
-    """The kubeconfig files of this host, and what a kubeconfig says."""
+    """The kubeconfig files of this host (only those under the kubeconfig roots), and what
+    a kubeconfig says."""
 
     def attachment(self, kubeconfig: str | None, context: str | None) -> Attachment:
         """The file (default: where kubectl looks) and context (default: its
         current-context) an attached cluster uses; InvalidClusterSpec naming `kubeconfig`
-        or `context` when either cannot be used."""
+        or `context` when either cannot be used. A path outside the kubeconfig roots is
+        refused before anything of it is read."""
+        ...
+
+    def inline_context(self, content: str, context: str | None) -> str:
+        """The context (default: its current-context) a kubeconfig given as `content`
+        attaches; InvalidClusterSpec naming `kubeconfig_data` or `context` when it is not
+        a self-contained kubeconfig (it may neither name files nor run commands here)."""
         ...
 
     def api_server(self, kubeconfig: str) -> str | None:
         """The API server URL of a kubeconfig text's current context (None if it has none)."""
+        ...
+
+
+class ClusterCredentials(Protocol):
+    """Clusters' credentials, kept sealed apart from the cluster records: never part of an
+    entity snapshot, an event or a reply. `keep_kubeconfig` and `forget` write in the unit
+    of work open in the task (they commit or roll back with it)."""
+
+    async def keep_kubeconfig(self, cluster_id: str, kubeconfig: str) -> None:
+        """Seal and keep the kubeconfig content of a cluster."""
+        ...
+
+    async def kubeconfig(self, cluster_id: str) -> str:
+        """The opened kubeconfig content of a cluster; PermanentDriverError (code
+        `CREDENTIALS`) when none is kept or it cannot be opened."""
+        ...
+
+    async def forget(self, cluster_id: str) -> None:
+        """Remove whatever is kept for a cluster (nothing kept: nothing happens)."""
         ...
 
 

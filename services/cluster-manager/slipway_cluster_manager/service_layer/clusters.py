@@ -2,8 +2,9 @@
 
 A cluster is registered `stopped` (with `start`, its first start is queued at once); its
 request is checked against the host's capabilities, or, for an attached cluster, against
-its kubeconfig file. Deleting removes the cluster from its backend (stopping it first),
-then the record.
+its kubeconfig: a file under the kubeconfig roots, or the content itself, which is kept
+sealed beside the record (never in it) in the same transaction. Deleting removes the
+cluster from its backend (stopping it first), then the record and what is kept for it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,11 @@ from slipway_cluster_manager.domain.capabilities import minimums_for, validate_c
 from slipway_cluster_manager.domain.cluster import ClusterAggregate
 from slipway_cluster_manager.domain.ports import DriverError, InvalidClusterSpec
 from slipway_cluster_manager.service_layer.dependencies import Dependencies
-from slipway_cluster_manager.service_layer.drivers import driver_of, refusal
+from slipway_cluster_manager.service_layer.drivers import (
+    driver_of,
+    driver_with_credentials,
+    refusal,
+)
 from slipway_cluster_manager.service_layer.operations import new_operation, queue_operation
 from slipway_contracts.commands import CreateCluster, DeleteCluster
 from slipway_contracts.entities import ClusterDriverName
@@ -43,6 +48,8 @@ async def create_cluster(deps: Dependencies, command: CreateCluster) -> dict[str
         start = new_operation(deps.settings, checked.driver, "start") if checked.start else None
         cluster = ClusterAggregate.register(checked, cluster_id=context.new_id(), start=start)
         deps.clusters.add(cluster)
+        if checked.kubeconfig_data is not None:
+            await deps.credentials.keep_kubeconfig(cluster.id, checked.kubeconfig_data)
         if start is not None:
             queue_operation(deps.uow, cluster)
         with conflict_on(UNIQUE_NAME_INDEX, taken):
@@ -62,6 +69,7 @@ async def delete_cluster(deps: Dependencies, command: DeleteCluster) -> dict[str
         check_if_match(cluster, command.expected_revision)
         cluster.check_deletable()
         cluster.mark_deleted()
+        await deps.credentials.forget(cluster.id)
         return await deps.uow.commit(answer=cluster.snapshot())
 
 
@@ -80,8 +88,8 @@ async def cluster_kubeconfig(deps: Dependencies, query: GetKubeconfig) -> dict[s
     """The running cluster's self-contained kubeconfig (YAML text), for kubectl."""
     cluster = await deps.clusters.get(query.id)
     cluster.require_running("hand out its kubeconfig")
-    driver, spec = driver_of(deps, cluster.state)
     try:
+        driver, spec = await driver_with_credentials(deps, cluster.state)
         text = await driver.kubeconfig(spec)
     except DriverError as error:
         raise refusal(error) from None
@@ -112,7 +120,7 @@ def _checked_request(deps: Dependencies, command: CreateCluster) -> CreateCluste
     """The request as it will be kept, or InvalidInput naming every bad field."""
     if command.driver is ClusterDriverName.KUBECONFIG:
         return _checked_attachment(deps, command)
-    for field in ("kubeconfig", "context"):
+    for field in ("kubeconfig", "kubeconfig_data", "context"):
         if getattr(command, field) is not None:
             raise InvalidInput.field(field, "is only for clusters with driver 'kubeconfig'")
     errors = validate_cluster_request(
@@ -133,13 +141,16 @@ def _checked_request(deps: Dependencies, command: CreateCluster) -> CreateCluste
 
 
 def _checked_attachment(deps: Dependencies, command: CreateCluster) -> CreateCluster:
-    """An attached cluster needs a readable kubeconfig with the named context."""
+    """An attached cluster needs a kubeconfig, a file under the kubeconfig roots or its
+    content (not both), holding the named context."""
     if command.start:
         raise InvalidInput.field(
             "start",
             "an attached cluster is not started by Slipway; it turns running once its "
             "API server answers a health probe",
         )
+    if command.kubeconfig_data is not None:
+        return _checked_inline_attachment(deps, command, command.kubeconfig_data)
     if command.kubeconfig and not Path(command.kubeconfig).expanduser().is_absolute():
         raise InvalidInput.field("kubeconfig", f"'{command.kubeconfig}' is not an absolute path")
     try:
@@ -149,3 +160,20 @@ def _checked_attachment(deps: Dependencies, command: CreateCluster) -> CreateClu
     return command.model_copy(
         update={"kubeconfig": attachment.kubeconfig, "context": attachment.context}
     )
+
+
+def _checked_inline_attachment(
+    deps: Dependencies, command: CreateCluster, content: str
+) -> CreateCluster:
+    """A kubeconfig given as content must be self-contained and hold the named context."""
+    if command.kubeconfig is not None:
+        raise InvalidInput.field(
+            "kubeconfig_data",
+            "give either kubeconfig (a file under the kubeconfig roots) or kubeconfig_data "
+            "(its content), not both",
+        )
+    try:
+        attached_context = deps.kubeconfigs.inline_context(content, command.context)
+    except InvalidClusterSpec as error:
+        raise refusal(error) from None
+    return command.model_copy(update={"context": attached_context})

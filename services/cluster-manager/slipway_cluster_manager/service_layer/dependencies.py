@@ -8,7 +8,12 @@ from dataclasses import dataclass
 
 from slipway_cluster_manager.domain.capabilities import HostCapabilities
 from slipway_cluster_manager.domain.cluster import ClusterAggregate
-from slipway_cluster_manager.domain.ports import ClusterDriver, Kubeconfigs, ProgressChannel
+from slipway_cluster_manager.domain.ports import (
+    ClusterCredentials,
+    ClusterDriver,
+    Kubeconfigs,
+    ProgressChannel,
+)
 from slipway_cluster_manager.settings import ClusterManagerSettings
 from slipway_libs.unit_of_work import Repository, UnitOfWork
 
@@ -17,8 +22,8 @@ from slipway_libs.unit_of_work import Repository, UnitOfWork
 class Dependencies:
     """Settings, the unit of work (one serves every task: each `async with uow:` is the
     opening task's own transaction), the cluster repository, one driver per backend (keyed
-    by the entity's `driver`), the host's capabilities, kubeconfig files and the progress
-    channel."""
+    by the entity's `driver`), the host's capabilities, kubeconfig files, the clusters'
+    sealed credentials and the progress channel."""
 
     settings: ClusterManagerSettings
     uow: UnitOfWork
@@ -26,4 +31,5 @@ class Dependencies:
     drivers: Mapping[str, ClusterDriver]
     host: Callable[[], HostCapabilities]
     kubeconfigs: Kubeconfigs
+    credentials: ClusterCredentials
     progress: ProgressChannel

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from slipway_cluster_manager.domain.cluster import ClusterAggregate
 from slipway_cluster_manager.domain.ports import DriverError, ProbeResult
 from slipway_cluster_manager.service_layer.dependencies import Dependencies
-from slipway_cluster_manager.service_layer.drivers import api_server_of, driver_of
+from slipway_cluster_manager.service_layer.drivers import api_server_of, driver_with_credentials
 from slipway_contracts.entities import ClusterDriverName, ClusterStatus, MinikubeCluster
 from slipway_libs.unit_of_work import ConcurrentWrite, TransientConflict
 
@@ -80,10 +80,10 @@ async def _observe(
 
 async def _probe(deps: Dependencies, cluster: MinikubeCluster) -> ProbeResult:
     """The driver's probe, bounded in time; a probe that cannot run says why."""
-    driver, spec = driver_of(deps, cluster)
     deadline = deps.settings.probe_timeout_s * 2
     try:
         async with asyncio.timeout(deadline):
+            driver, spec = await driver_with_credentials(deps, cluster)
             return await driver.probe(spec)
     except TimeoutError:
         return ProbeResult("error", f"the health probe got no answer within {deadline:g} s")
