@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from slipway_gateway.adapters.bus import CommandBus
 from slipway_gateway.entrypoints import (
+    body_limit,
     charts,
     clusters,
     deployments,
@@ -23,7 +24,10 @@ from slipway_libs import logging as slipway_logging
 
 DESCRIPTION = """Slipway's REST API. Long-running requests answer 202 with a `Location`;
 every entity carries `ETag: "<revision>"`; PUT, DELETE and actions honour `If-Match`;
-POST honours `Idempotency-Key`; errors are RFC 9457 problem+json."""
+POST honours `Idempotency-Key`; errors are RFC 9457 problem+json. A body that is not JSON
+is a 400 naming where it breaks; JSON that breaks the schema is a 422 naming each field.
+A request body over the gateway's `SLIPWAY_MAX_BODY_BYTES` (8 MiB by default) is refused
+with 413 before it is read, and the connection closes."""
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -43,6 +47,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app = FastAPI(title="Slipway", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     problems.install(app, settings.retry_after_s)
+    # Installed first, so it runs inside the correlation middleware: a 413 has its X-Request-ID.
+    body_limit.install(app, settings.max_body_bytes)
     system.install_middleware(app)
     app.include_router(system.router)
     app.include_router(images.router)

@@ -78,8 +78,7 @@ def test_the_openapi_document_lists_the_route(path, methods):
     document = create_app(GatewaySettings()).openapi()
 
     assert set(document["paths"][path]) == methods
-    for operation in document["paths"][path].values():
-        assert {"404", "409", "412", "422", "503"} <= set(operation["responses"])
+    # The problems each operation documents: test_limits_and_contract.py.
 
 
 def test_the_openapi_document_says_how_each_route_answers():

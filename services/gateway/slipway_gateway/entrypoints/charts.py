@@ -11,7 +11,6 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 
@@ -58,8 +57,9 @@ name the field `chart`.
 **Size limit.** An archive may be at most the chart-validator's `SLIPWAY_ARCHIVE_MAX_BYTES`
 (4 MiB by default), and the encoded command must fit in one message bus message (NATS
 `max_payload`: 8 MiB in the embedded stack, NATS's own default is 1 MiB, about 750 KiB
-of archive). A larger archive is a 422
-naming `source.archive` (or `chart`) and the limit.
+of archive). A larger archive is a 422 naming `source.archive` (or `chart`) and the limit.
+A request body over the gateway's `SLIPWAY_MAX_BODY_BYTES` (8 MiB by default: room for a
+4 MiB archive base64-encoded in JSON) is refused with 413 before it is read.
 
 ```
 curl -F chart=@mychart-0.1.0.tgz -F name=mychart -F version=0.1.0 -F app_version=1.0.0 \\
@@ -221,7 +221,7 @@ def renamed_invalid(exc: InvalidInput) -> InvalidInput:
     return InvalidInput(message or exc.message, details)
 
 
-class ChartUploadRoute(APIRoute):
+class ChartUploadRoute(http.DocumentedRoute):
     """A chart route that also takes a multipart upload, converted into its JSON body."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:

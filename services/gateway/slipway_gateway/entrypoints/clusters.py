@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from slipway_contracts import subjects
 from slipway_contracts.commands import CreateCluster
 from slipway_contracts.entities import ClusterStatus, MinikubeCluster
-from slipway_gateway.entrypoints.http import Bus
+from slipway_gateway.entrypoints.http import Bus, problems
 from slipway_gateway.entrypoints.resources import Resource, ResourceRoutes, StatusRule
 
 CLUSTERS = Resource(
@@ -45,7 +45,10 @@ router = routes.router
 @router.get(
     "/{cluster_id}/kubeconfig",
     response_class=Response,
-    responses={200: {"content": {YAML: {}}, "description": "A self-contained kubeconfig"}},
+    responses={
+        200: {"content": {YAML: {}}, "description": "A self-contained kubeconfig"},
+        **problems(409),  # the cluster is not running
+    },
 )
 async def cluster_kubeconfig(cluster_id: str, bus: Bus) -> Response:
     """The running cluster's kubeconfig, for kubectl:

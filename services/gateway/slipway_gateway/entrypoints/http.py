@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import get_flat_params
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 
 from slipway_gateway.adapters.bus import CommandBus
 from slipway_libs.errors import PreconditionFailed
 
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+PROBLEM_RESPONSES: dict[int, dict[str, Any]] = {
+    400: {
+        "description": "The body is not JSON (or not a well-formed form)",
+        "content": {"application/problem+json": {}},
+    },
     404: {"description": "No such entity", "content": {"application/problem+json": {}}},
     409: {
         "description": "Illegal in the current status",
@@ -21,12 +29,21 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "If-Match is not the current revision",
         "content": {"application/problem+json": {}},
     },
+    413: {
+        "description": "The body is over the gateway's limit (`SLIPWAY_MAX_BODY_BYTES`)",
+        "content": {"application/problem+json": {}},
+    },
     422: {"description": "Invalid input, per field", "content": {"application/problem+json": {}}},
     503: {
         "description": "NATS, MongoDB or the service is down; see Retry-After",
         "content": {"application/problem+json": {}},
     },
 }
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The documented responses of these problem statuses, for a route's `responses`."""
+    return {status: PROBLEM_RESPONSES[status] for status in statuses}
 
 
 def bus(request: Request) -> CommandBus:
@@ -55,6 +72,44 @@ def command_id(
 
 IfMatch = Annotated[int | None, Depends(if_match)]
 CommandId = Annotated[str, Depends(command_id)]
+
+
+def _dependants(root: Dependant) -> Iterator[Dependant]:
+    yield root
+    for dependency in root.dependencies:
+        yield from _dependants(dependency)
+
+
+def answerable_problems(route: APIRoute) -> list[int]:
+    """The problems a route can answer, read from what it takes and what it reaches.
+
+    A body may be malformed (400) or too large (413); any body or parameter may be invalid
+    (422; FastAPI validates them all); a path names an entity that may not exist (404); a
+    command (it takes Idempotency-Key) may be illegal in the entity's status (409); If-Match
+    may name an old revision (412); whatever goes over the bus may find it down (503).
+    A route answering more (a query refused in some status) declares it in `responses`.
+    """
+    tree = list(_dependants(route.dependant))
+    calls = {dependant.call for dependant in tree}
+    causes = {
+        400: route.body_field is not None,
+        404: any(dependant.path_params for dependant in tree),
+        409: command_id in calls,
+        412: if_match in calls,
+        413: route.body_field is not None,
+        422: route.body_field is not None or bool(get_flat_params(route.dependant)),
+        503: bus in calls,
+    }
+    return [status for status, possible in causes.items() if possible]
+
+
+class DocumentedRoute(APIRoute):
+    """A route whose OpenAPI operation lists every problem it can answer (see
+    `answerable_problems`) next to the responses it declares."""
+
+    def __init__(self, path: str, endpoint: Any, **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        self.responses = {**problems(*answerable_problems(self)), **self.responses}
 
 
 def entity_response(

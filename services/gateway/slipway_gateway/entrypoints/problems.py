@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -22,9 +23,19 @@ TITLES = {
     405: "Method Not Allowed",
     409: "Conflict",
     412: "Precondition Failed",
+    413: "Content Too Large",
     422: "Unprocessable Content",
     500: "Internal Server Error",
     503: "Service Unavailable",
+}
+# How a body that should have been a JSON object is named when it is something else.
+JSON_KINDS = {
+    list: "an array",
+    str: "a string",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    type(None): "null",
 }
 
 
@@ -74,6 +85,28 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+def malformed_json(exc: RequestValidationError) -> str | None:
+    """What is wrong with a body that is not JSON at all, and where; None if it is JSON."""
+    for error in exc.errors():
+        if error["type"] == "json_invalid":
+            document = exc.body if isinstance(exc.body, str) else ""
+            located = json.JSONDecodeError(error["ctx"]["error"], document, error["loc"][-1])
+            return f"the body is not valid JSON: {located}"
+    return None
+
+
+def field_message(error: dict[str, Any]) -> str:
+    """A validation error's message; a body that is not an object says what it is."""
+    if error["type"] == "missing" and tuple(error["loc"]) == ("body",):
+        return "is required: a JSON object"
+    if error["type"] == "model_attributes_type" and tuple(error["loc"]) == ("body",):
+        given = error.get("input")
+        if isinstance(given, bytes):  # sent without Content-Type: application/json
+            return "is not JSON: send it with Content-Type: application/json"
+        return f"must be a JSON object, not {JSON_KINDS.get(type(given), 'that')}"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
 def install(app: FastAPI, retry_after_s: int) -> None:
     """Route every error through problem+json; no stack trace ever reaches a client."""
 
@@ -86,19 +119,25 @@ def install(app: FastAPI, retry_after_s: int) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Not JSON at all is a syntax error (400); JSON of the wrong shape is invalid (422).
+        if malformed := malformed_json(exc):
+            return problem(request, 400, malformed, "malformed")
         errors = []
         for error in exc.errors():
             loc = [str(p) for p in error["loc"]]
             where = loc[0] if loc else "body"
             path = ".".join(loc[1:]) if where == "body" else ".".join(loc)
-            message = str(error["msg"]).removeprefix("Value error, ")
-            errors.append({"field": path or "body", "message": message})
+            errors.append({"field": path or "body", "message": field_message(error)})
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return problem(request, 422, f"invalid input: {summary}", "invalid", errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(request, exc.status_code, str(exc.detail))
+        detail = str(exc.detail)
+        if isinstance(exc.__cause__, UnicodeDecodeError):  # FastAPI's "error parsing the body"
+            detail = f"the body is not valid JSON: {exc.__cause__}"
+        code = "malformed" if exc.status_code == 400 else None
+        return problem(request, exc.status_code, detail, code)
 
     @app.exception_handler(Exception)
     async def on_other(request: Request, exc: Exception) -> JSONResponse:

@@ -12,7 +12,7 @@ from slipway_contracts import subjects
 from slipway_contracts.commands import ReleaseSpec, RollbackRelease
 from slipway_contracts.entities import Release, ReleaseRevision, ReleaseStatus
 from slipway_contracts.queries import Preview
-from slipway_gateway.entrypoints.http import Bus, CommandId, IfMatch, entity_response
+from slipway_gateway.entrypoints.http import Bus, CommandId, IfMatch, entity_response, problems
 from slipway_gateway.entrypoints.resources import Resource, ResourceRoutes, request_body
 
 RELEASES = Resource(
@@ -108,7 +108,10 @@ async def release_history(release_id: str, bus: Bus) -> JSONResponse:
 @router.get(
     "/{release_id}/manifest",
     response_class=Response,
-    responses={200: {"content": {YAML: {}}, "description": "The rendered manifest"}},
+    responses={
+        200: {"content": {YAML: {}}, "description": "The rendered manifest"},
+        **problems(409),  # uninstalled, or its cluster is not running
+    },
 )
 async def release_manifest(release_id: str, bus: Bus) -> Response:
     """The manifest of the release's current revision, as helm rendered it."""

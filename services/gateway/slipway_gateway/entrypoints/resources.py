@@ -41,9 +41,9 @@ from slipway_contracts.common import Model
 from slipway_contracts.queries import Page
 from slipway_gateway.adapters.bus import CommandBus
 from slipway_gateway.entrypoints.http import (
-    PROBLEM_RESPONSES,
     Bus,
     CommandId,
+    DocumentedRoute,
     IfMatch,
     entity_response,
     no_content,
@@ -137,7 +137,7 @@ class ResourceRoutes:
     def __init__(self, resource: Resource) -> None:
         self.resource = resource
         self.router = APIRouter(
-            prefix=resource.path, tags=[resource.tag], responses=PROBLEM_RESPONSES
+            prefix=resource.path, tags=[resource.tag], route_class=DocumentedRoute
         )
 
     @property

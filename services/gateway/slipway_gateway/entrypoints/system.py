@@ -11,12 +11,12 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 from slipway_contracts import subjects
-from slipway_gateway.entrypoints.http import Bus
+from slipway_gateway.entrypoints.http import Bus, DocumentedRoute
 from slipway_gateway.entrypoints.problems import problem
 from slipway_libs import context
 from slipway_libs.errors import SlipwayError
 
-router = APIRouter(tags=["system"])
+router = APIRouter(tags=["system"], route_class=DocumentedRoute)
 REQUESTS = Counter("slipway_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("slipway_http_request_seconds", "HTTP request latency", ["method", "route"])
 
