@@ -88,12 +88,16 @@ def kubeconfig(
     return path
 
 
-def apps(kubeconfig: Path) -> k8s.AppsV1Api:
+def kube(kubeconfig: Path) -> k8s.ApiClient:
     configuration = k8s.Configuration()
     k8s_config.load_kube_config_from_dict(
         yaml.safe_load(kubeconfig.read_text()), client_configuration=configuration
     )
-    return k8s.AppsV1Api(k8s.ApiClient(configuration))
+    return k8s.ApiClient(configuration)
+
+
+def apps(kubeconfig: Path) -> k8s.AppsV1Api:
+    return k8s.AppsV1Api(kube(kubeconfig))
 
 
 def deployment_body(cluster: dict[str, Any], image: dict[str, Any], **overrides: Any):
@@ -135,6 +139,24 @@ def test_a_built_image_rolls_out_pending_then_running_with_the_safety_defaults(
     assert container.security_context.allow_privilege_escalation is False
     assert container.resources.limits and container.resources.requests
     assert container.liveness_probe and container.readiness_probe
+    # Its pods run under an account of their own, with no API token, behind a policy.
+    assert pod.service_account_name == f"{created['name']}-sa"
+    assert pod.automount_service_account_token is False
+    core = k8s.CoreV1Api(kube(kubeconfig))
+    account = core.read_namespaced_service_account(f"{created['name']}-sa", "default")
+    assert account.automount_service_account_token is False
+    policy = k8s.NetworkingV1Api(kube(kubeconfig)).read_namespaced_network_policy(
+        created["name"], "default"
+    )
+    assert policy.spec.pod_selector.match_labels == {"slipway.io/id": created["id"]}
+    assert policy.spec.policy_types == ["Ingress"]
+    assert {(p.protocol, p.port) for p in policy.spec.ingress[0].ports} == {
+        ("TCP", 8080),
+        ("UDP", 8080),
+    }
+    # "default" is not Slipway's: its labels are left as they are.
+    labels = core.read_namespace("default").metadata.labels or {}
+    assert "pod-security.kubernetes.io/enforce" not in labels
 
 
 def test_an_image_that_was_never_built_is_a_422_naming_the_image(client, cluster):
@@ -231,7 +253,7 @@ def test_stopping_the_cluster_is_reported_and_starting_it_brings_deployments_bac
 
 
 def test_two_hundred_concurrent_deployments_all_run_with_one_running_event_each(
-    client, image, cluster, stack, record_property
+    client, image, cluster, stack, record_property, kubeconfig
 ):
     namespace = f"load-{uuid.uuid4().hex[:6]}"
     started = time.monotonic()
@@ -265,3 +287,10 @@ def test_two_hundred_concurrent_deployments_all_run_with_one_running_event_each(
     for _, event in replay(stack.nats_url, subjects.event(subjects.DEPLOYMENT, "running")):
         counts[event["subject"]] = counts.get(event["subject"], 0) + 1
     assert {i: counts.get(i, 0) for i in ids} == dict.fromkeys(ids, 1)
+    # Slipway made their namespace: restricted pod security, and each its NetworkPolicy.
+    labels = k8s.CoreV1Api(kube(kubeconfig)).read_namespace(namespace).metadata.labels
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+    assert labels["pod-security.kubernetes.io/audit"] == "restricted"
+    policies = k8s.NetworkingV1Api(kube(kubeconfig)).list_namespaced_network_policy(namespace)
+    assert {p.spec.pod_selector.match_labels["slipway.io/id"] for p in policies.items} == ids

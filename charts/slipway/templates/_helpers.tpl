@@ -51,6 +51,19 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- end }}
 {{- end }}
 
+{{/*
+The ServiceAccount one service's pods run under; takes (dict "root" $ "component" "<service>").
+The workload-manager has its own when rbac.create is set (its roles are bound to it), the
+others share the chart's.
+*/}}
+{{- define "slipway.podServiceAccountName" -}}
+{{- if and (eq .component "workload-manager") .root.Values.rbac.create }}
+{{- include "slipway.componentName" . }}
+{{- else }}
+{{- include "slipway.serviceAccountName" .root }}
+{{- end }}
+{{- end }}
+
 {{/* The Secret holding SLIPWAY_NATS_URL and SLIPWAY_MONGODB_URI. */}}
 {{- define "slipway.connectionsSecret" -}}
 {{- default (printf "%s-connections" (include "slipway.fullname" .)) .Values.existingSecret }}

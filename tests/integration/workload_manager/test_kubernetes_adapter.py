@@ -6,12 +6,18 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from kubernetes import client as k8s
 from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
 
 from slipway_contracts.entities import Deployment
 from slipway_workload_manager.adapters.kubernetes import KubernetesWorkloads
-from slipway_workload_manager.domain.manifests import deployment_manifest, service_manifest
+from slipway_workload_manager.domain.manifests import (
+    deployment_manifest,
+    deployment_objects,
+    objects_of,
+    service_manifest,
+)
 from slipway_workload_manager.domain.ports import (
     LABEL_ID,
     ClusterAccess,
@@ -46,6 +52,67 @@ async def test_ensure_namespace_creates_it_once(
 
     live = cluster.core.read_namespace(name)
     assert live.metadata.labels["app.kubernetes.io/managed-by"] == "slipway"
+    assert live.metadata.labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert live.metadata.labels["pod-security.kubernetes.io/warn"] == "restricted"
+    assert live.metadata.labels["pod-security.kubernetes.io/audit"] == "restricted"
+
+
+async def test_only_namespaces_slipway_made_get_the_pod_security_labels(
+    cluster: Cluster, workloads: KubernetesWorkloads
+) -> None:
+    foreign = cluster.namespace()
+    earlier = f"ns-{cluster.namespace()}"  # made by a Slipway that did not label them yet
+    cluster.core.create_namespace(
+        {"metadata": {"name": earlier, "labels": {"app.kubernetes.io/managed-by": "slipway"}}}
+    )
+    by_hand = f"ns-{cluster.namespace()}"  # Slipway's, its level chosen by someone since
+    cluster.core.create_namespace(
+        {
+            "metadata": {
+                "name": by_hand,
+                "labels": {
+                    "app.kubernetes.io/managed-by": "slipway",
+                    "pod-security.kubernetes.io/enforce": "baseline",
+                },
+            }
+        }
+    )
+
+    for name in (foreign, earlier, by_hand):
+        await workloads.ensure_namespace(cluster.access, name)
+
+    def labels(name: str) -> dict[str, str]:
+        return dict(cluster.core.read_namespace(name).metadata.labels or {})
+
+    assert "pod-security.kubernetes.io/enforce" not in labels(foreign)
+    assert labels(earlier)["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert labels(earlier)["pod-security.kubernetes.io/audit-version"] == "latest"
+    assert labels(by_hand)["pod-security.kubernetes.io/enforce"] == "baseline"
+    assert "pod-security.kubernetes.io/warn" not in labels(by_hand)
+
+
+async def test_a_deployments_account_and_policy_are_applied_found_and_deleted(
+    cluster: Cluster, workloads: KubernetesWorkloads
+) -> None:
+    entity = deployment_entity(cluster.namespace(), replicas=1)
+    for manifest in deployment_objects(entity, IMAGE):
+        await workloads.apply(cluster.access, manifest)
+    networking = k8s.NetworkingV1Api(cluster.api)
+
+    policies = await workloads.managed(cluster.access, "NetworkPolicy")
+    accounts = await workloads.managed(cluster.access, "ServiceAccount")
+    live = networking.read_namespaced_network_policy("web", entity.namespace)
+
+    assert policies[entity.id]["kind"] == "NetworkPolicy"
+    assert policies[entity.id]["spec"]["podSelector"] == {"matchLabels": {LABEL_ID: entity.id}}
+    assert accounts[entity.id]["metadata"]["name"] == "web-sa"
+    assert accounts[entity.id]["automountServiceAccountToken"] is False
+    assert live.metadata.managed_fields[0].manager == "slipway"
+    for kind, name in objects_of("Deployment", "web"):
+        assert await workloads.delete(cluster.access, kind, entity.namespace, name) is True
+        assert await workloads.delete(cluster.access, kind, entity.namespace, name) is False
+    assert entity.id not in await workloads.managed(cluster.access, "NetworkPolicy")
+    assert entity.id not in await workloads.managed(cluster.access, "ServiceAccount")
 
 
 async def test_a_deployment_rolls_out_with_secure_defaults(

@@ -1,4 +1,5 @@
-"""Slipway's own chart validator (real helm, schemas, policy) accepts what Slipway applies."""
+"""Slipway's own chart validator (real helm, schemas, policy) accepts what Slipway applies:
+the namespace it creates, a Deployment with its ServiceAccount and NetworkPolicy, a Service."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ import yaml
 
 from slipway_chart_validator import ValidationRequest, local_tools, validate_chart
 from slipway_contracts.entities import ProbeSettings
-from slipway_workload_manager.domain.manifests import deployment_manifest, service_manifest
+from slipway_workload_manager.domain.manifests import (
+    deployment_objects,
+    namespace_manifest,
+    service_manifest,
+)
 
 from .conftest import IMAGE, deployment_entity, service_entity
 
@@ -41,10 +46,12 @@ def write_chart(directory: Path, objects: dict[str, dict[str, object]]) -> Path:
 )
 async def test_a_slipway_deployment_is_a_valid_chart(tmp_path: Path, probe: ProbeSettings) -> None:
     entity = deployment_entity("shop", probe=probe, env={"MODE": "production"})
+    objects = {body["kind"].lower(): body for body in deployment_objects(entity, IMAGE)}
     chart = write_chart(
         tmp_path / "web",
         {
-            "deployment": deployment_manifest(entity, IMAGE),
+            "namespace": namespace_manifest(entity.namespace),
+            **objects,
             "service": service_manifest(service_entity(entity, type="NodePort"), entity),
         },
     )

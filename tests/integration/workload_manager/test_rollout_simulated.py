@@ -16,7 +16,14 @@ import pytest
 import yaml
 from kubernetes import client as k8s
 
-from slipway_contracts.commands import CreateDeployment, CreateService, ScaleDeployment
+from slipway_contracts.commands import (
+    CreateDeployment,
+    CreateService,
+    DeleteDeployment,
+    DeploymentSpec,
+    ScaleDeployment,
+    UpdateDeployment,
+)
 from slipway_workload_manager.adapters.kubernetes import KubernetesWorkloads
 from slipway_workload_manager.service_layer import deployments, kube_services, reconciliation
 from tests.integration.workload_manager.workloads import (
@@ -62,6 +69,18 @@ class SimWorld:
         reply = await deployments.create_deployment(self.parts.deps, CreateDeployment(**spec))
         return reply["data"]
 
+    async def update(self, deployment_id: str, **changes: Any) -> dict[str, Any]:
+        current = await self.state(deployment_id)
+        spec = {
+            "id": deployment_id,
+            **current.model_dump(include=set(DeploymentSpec.model_fields)),
+            **changes,
+        }
+        reply = await deployments.update_deployment(
+            self.parts.deps, UpdateDeployment.model_validate(spec)
+        )
+        return reply["data"]
+
     async def state(self, deployment_id: str) -> Any:
         return (await self.parts.deployments.get(deployment_id)).state
 
@@ -94,6 +113,59 @@ async def test_a_deployment_goes_pending_then_running_with_the_security_defaults
     assert container.resources.limits == {"cpu": "500m", "memory": "128Mi"}
     assert container.liveness_probe.tcp_socket.port == 8080
     assert container.readiness_probe is not None
+
+
+async def test_a_rollout_secures_its_namespace_pods_and_network_and_a_delete_cleans_up(sim_world):
+    namespace = sim_world.namespace  # does not exist yet: Slipway creates it
+    created = await sim_world.create(replicas=1, container_port=9000)
+    await sim_world.jobs.run()
+    assert (await sim_world.state(created["id"])).status == "running"
+    core, networking = sim_world.sim.core(), sim_world.sim.networking()
+    labels = core.read_namespace(namespace).metadata.labels
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert labels["pod-security.kubernetes.io/enforce-version"] == "latest"
+    assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+    assert labels["pod-security.kubernetes.io/audit"] == "restricted"
+    account = core.read_namespaced_service_account("web-sa", namespace)
+    assert account.automount_service_account_token is False
+    pod = sim_world.apps().read_namespaced_deployment("web", namespace).spec.template.spec
+    assert pod.service_account_name == "web-sa"
+    assert pod.automount_service_account_token is False
+    policy = networking.read_namespaced_network_policy("web", namespace).spec
+    assert policy.pod_selector.match_labels == {"slipway.io/id": created["id"]}
+    assert policy.policy_types == ["Ingress"]
+    [rule] = policy.ingress
+    assert [(port.protocol, port.port) for port in rule.ports] == [("TCP", 9000), ("UDP", 9000)]
+    assert [peer.pod_selector.to_dict() for peer in rule._from] == [
+        {"match_expressions": None, "match_labels": None}
+    ]
+
+    await sim_world.update(created["id"], container_port=9090)
+    await sim_world.jobs.run()
+    [rule] = networking.read_namespaced_network_policy("web", namespace).spec.ingress
+    assert {port.port for port in rule.ports} == {9090}
+
+    reply = await deployments.delete_deployment(
+        sim_world.parts.deps, DeleteDeployment(id=created["id"])
+    )
+    assert reply["data"]["reason"] is None
+    assert not networking.list_namespaced_network_policy(namespace).items
+    assert [a.metadata.name for a in core.list_namespaced_service_account(namespace).items] == [
+        "default"
+    ]
+
+
+async def test_a_namespace_slipway_did_not_create_keeps_its_labels(sim_world):
+    core = sim_world.sim.core()
+    core.create_namespace({"metadata": {"name": sim_world.namespace, "labels": {"team": "a"}}})
+    created = await sim_world.create(replicas=1)
+    await sim_world.jobs.run()
+    assert (await sim_world.state(created["id"])).status == "running"
+    labels = core.read_namespace(sim_world.namespace).metadata.labels
+    assert not any(key.startswith("pod-security.kubernetes.io/") for key in labels)
+    assert labels["team"] == "a"
+    policy = sim_world.sim.networking().read_namespaced_network_policy("web", sim_world.namespace)
+    assert policy.metadata.labels["slipway.io/id"] == created["id"]
 
 
 async def test_an_image_gone_from_the_engine_fails_with_the_load_error(sim_world):

@@ -168,6 +168,14 @@ class SimCluster:
         """The official client's apps/v1 API on the cluster."""
         return k8s.AppsV1Api(api_client_for(self.kubeconfig_path))
 
+    def core(self) -> k8s.CoreV1Api:
+        """The official client's v1 API on the cluster."""
+        return k8s.CoreV1Api(api_client_for(self.kubeconfig_path))
+
+    def networking(self) -> k8s.NetworkingV1Api:
+        """The official client's networking.k8s.io/v1 API on the cluster."""
+        return k8s.NetworkingV1Api(api_client_for(self.kubeconfig_path))
+
 
 @dataclass
 class SimClusterManager:

@@ -164,7 +164,7 @@ class FakeCluster:
     A Deployment becomes available at once unless `rollouts` says otherwise (by name);
     a Service is active with one endpoint per available replica of its Deployment.
     `unreachable` makes every call fail as a down API server would, `rejection` every
-    apply as a refusing one would.
+    apply (of the kinds in `rejected_kinds`, when given) as a refusing one would.
     """
 
     objects: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
@@ -172,6 +172,7 @@ class FakeCluster:
     rollouts: dict[str, RolloutObservation] = field(default_factory=dict)
     unreachable: bool = False
     rejection: str | None = None
+    rejected_kinds: set[str] | None = None
     hang_deletes: bool = False
     load_balancer_ingress: bool = False
     waits: int = 0
@@ -187,7 +188,8 @@ class FakeCluster:
 
     async def apply(self, access: ClusterAccess, manifest: Manifest) -> None:
         self._reach()
-        if self.rejection:
+        refused = self.rejected_kinds is None or manifest["kind"] in self.rejected_kinds
+        if self.rejection and refused:
             raise ClusterRejected(self.rejection)
         metadata = manifest["metadata"]
         key = (str(manifest["kind"]), metadata["namespace"], metadata["name"])

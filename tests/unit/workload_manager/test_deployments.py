@@ -258,8 +258,13 @@ async def test_a_deployment_in_use_by_a_service_is_not_deleted(world):
     assert created["id"] in world.deployments.rows
 
 
-async def test_a_delete_removes_the_object_then_the_record(world):
+async def test_a_delete_removes_the_objects_then_the_record(world):
     created = await running_deployment(world)
+    assert set(world.cluster.objects) == {
+        ("ServiceAccount", "default", "web-sa"),
+        ("NetworkPolicy", "default", "web"),
+        ("Deployment", "default", "web"),
+    }
     reply = await deployments.delete_deployment(world.deps, DeleteDeployment(id=created["id"]))
     assert reply["ok"] and reply["data"]["reason"] is None
     assert world.cluster.objects == {}

@@ -23,7 +23,12 @@ from slipway_contracts.entities import (
 from slipway_workload_manager.domain.manifests import (
     ANNOTATION_REVISION,
     deployment_manifest,
+    deployment_objects,
+    lacks_pod_security,
     namespace_manifest,
+    network_policy_manifest,
+    objects_of,
+    service_account_manifest,
     service_manifest,
 )
 from slipway_workload_manager.domain.ports import LABEL_ID, LABEL_MANAGED_BY, LABEL_NAME
@@ -215,17 +220,127 @@ def test_the_service_selects_the_deployments_pods(kind: str) -> None:
     assert manifest["metadata"]["namespace"] == "shop"
 
 
-def test_namespace_manifest() -> None:
+def test_a_namespace_slipway_creates_enforces_the_restricted_pod_security_standard() -> None:
     assert namespace_manifest("shop") == {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": "shop", "labels": {LABEL_MANAGED_BY: "slipway"}},
+        "metadata": {
+            "name": "shop",
+            "labels": {
+                LABEL_MANAGED_BY: "slipway",
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/enforce-version": "latest",
+                "pod-security.kubernetes.io/warn": "restricted",
+                "pod-security.kubernetes.io/warn-version": "latest",
+                "pod-security.kubernetes.io/audit": "restricted",
+                "pod-security.kubernetes.io/audit-version": "latest",
+            },
+        },
     }
+
+
+@pytest.mark.parametrize(
+    ("found", "relabelled"),
+    [
+        ({LABEL_MANAGED_BY: "slipway"}, True),  # made by Slipway before it labelled them
+        ({LABEL_MANAGED_BY: "slipway", "pod-security.kubernetes.io/enforce": "baseline"}, False),
+        (namespace_manifest("shop")["metadata"]["labels"], False),
+        ({"kubernetes.io/metadata.name": "shop"}, False),  # someone else's
+        (None, False),
+    ],
+    ids=["slipways-unlabelled", "slipways-set-by-hand", "slipways-labelled", "foreign", "bare"],
+)
+def test_only_slipways_own_unlabelled_namespaces_are_relabelled(
+    found: dict[str, str] | None, relabelled: bool
+) -> None:
+    live = {"metadata": {"name": "shop", "labels": found}}
+
+    assert lacks_pod_security(live) is relabelled
+
+
+def test_the_pods_run_under_their_own_service_account_without_a_token() -> None:
+    entity = deployment()
+
+    account = service_account_manifest(entity)
+    pod = deployment_manifest(entity, IMAGE)["spec"]["template"]["spec"]
+
+    assert account == {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {
+            "name": "web-sa",
+            "namespace": "shop",
+            "labels": {LABEL_ID: entity.id, LABEL_MANAGED_BY: "slipway", LABEL_NAME: "web"},
+        },
+        "automountServiceAccountToken": False,
+    }
+    assert pod["serviceAccountName"] == "web-sa"
+    assert pod["automountServiceAccountToken"] is False
+
+
+def test_the_network_policy_admits_only_the_container_port_from_the_namespace() -> None:
+    entity = deployment(container_port=9000)
+
+    policy = network_policy_manifest(entity)
+    pod_labels = deployment_manifest(entity, IMAGE)["spec"]["template"]["metadata"]["labels"]
+
+    assert policy["apiVersion"] == "networking.k8s.io/v1"
+    assert policy["metadata"]["name"] == "web" and policy["metadata"]["namespace"] == "shop"
+    assert policy["metadata"]["labels"][LABEL_ID] == entity.id
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    assert selector == {LABEL_ID: entity.id}
+    assert selector.items() <= pod_labels.items()
+    # Ingress only: the pods' own connections out are not the policy's business.
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert policy["spec"]["ingress"] == [
+        {
+            "from": [{"podSelector": {}}],
+            "ports": [{"protocol": "TCP", "port": 9000}, {"protocol": "UDP", "port": 9000}],
+        }
+    ]
+
+
+def test_the_network_policy_follows_the_container_port() -> None:
+    before = network_policy_manifest(deployment(container_port=8080))
+    after = network_policy_manifest(deployment(container_port=9090, revision=4))
+
+    ports = [rule["ports"] for rule in after["spec"]["ingress"]]
+    assert ports == [[{"protocol": "TCP", "port": 9090}, {"protocol": "UDP", "port": 9090}]]
+    assert before["spec"]["podSelector"] == after["spec"]["podSelector"]
+
+
+def test_a_deployment_is_applied_after_its_account_and_policy_and_deleted_with_them() -> None:
+    entity = deployment()
+
+    objects = deployment_objects(entity, IMAGE)
+
+    assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [
+        ("ServiceAccount", "web-sa"),
+        ("NetworkPolicy", "web"),
+        ("Deployment", "web"),
+    ]
+    assert objects[-1] == deployment_manifest(entity, IMAGE)
+    assert all(o["metadata"]["namespace"] == "shop" for o in objects)
+    assert objects_of("Deployment", "web") == [
+        ("Deployment", "web"),
+        ("NetworkPolicy", "web"),
+        ("ServiceAccount", "web-sa"),
+    ]
+    assert objects_of("Service", "web") == [("Service", "web")]
+
+
+def test_a_release_workload_without_a_port_gets_no_policy() -> None:
+    # helm renders a release's objects; Slipway never makes a policy without a port.
+    with pytest.raises(ValueError, match="has no container port"):
+        network_policy_manifest(deployment(container_port=None))
 
 
 def rendered(entity: Deployment, image: str = IMAGE) -> list[Manifest]:
     return [
-        Manifest(deployment_manifest(entity, image), "templates/deployment.yaml"),
+        *(
+            Manifest(body, f"templates/{body['kind'].lower()}.yaml")
+            for body in deployment_objects(entity, image)
+        ),
         Manifest(service_manifest(service(), entity), "templates/service.yaml"),
     ]
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from slipway_contracts.commands import DeleteDeployment, RepairDeployment
 from slipway_libs.aggregate import utcnow
-from slipway_workload_manager.domain.ports import RolloutObservation
+from slipway_workload_manager.domain.ports import LABEL_ID, RolloutObservation
 from slipway_workload_manager.service_layer import deployments, reconciliation, sweeps
 from tests.unit.workload_manager.fakes import (
     announce,
@@ -90,12 +90,31 @@ async def test_the_objects_of_deleted_workloads_are_removed_when_the_cluster_run
     created = await running_deployment(world)
     await announce(world, cluster_event("stopped", 3))
     await deployments.delete_deployment(world.deps, DeleteDeployment(id=created["id"]))
-    assert ("Deployment", "default", "web") in world.cluster.objects
+    objects = {("Deployment", "default", "web"), ("NetworkPolicy", "default", "web")}
+    objects.add(("ServiceAccount", "default", "web-sa"))
+    assert set(world.cluster.objects) == objects
     await reconciliation.reconcile(world.deps)  # the cluster is still stopped
-    assert ("Deployment", "default", "web") in world.cluster.objects
+    assert set(world.cluster.objects) == objects
     await announce(world, cluster_event("running", 4))
     await reconciliation.reconcile(world.deps)
     assert world.cluster.objects == {}
+
+
+async def test_a_leftover_policy_goes_but_a_new_deployment_of_the_name_keeps_its_own(world):
+    created = await running_deployment(world)
+    await announce(world, cluster_event("stopped", 3))
+    await deployments.delete_deployment(world.deps, DeleteDeployment(id=created["id"]))
+    # Its Deployment was removed by hand; its NetworkPolicy and ServiceAccount were not.
+    del world.cluster.objects[("Deployment", "default", "web")]
+    await announce(world, cluster_event("running", 4))
+    await reconciliation.reconcile(world.deps)
+    assert world.cluster.objects == {}
+    again = await create_deployment(world)
+    await world.run_jobs()
+    await reconciliation.reconcile(world.deps)
+    policy = world.cluster.objects[("NetworkPolicy", "default", "web")]
+    assert policy["metadata"]["labels"][LABEL_ID] == again["id"]
+    assert ("ServiceAccount", "default", "web-sa") in world.cluster.objects
 
 
 async def test_an_unreachable_cluster_is_asked_for_its_kubeconfig_again_next_round(world):

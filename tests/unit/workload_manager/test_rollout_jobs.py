@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from slipway_contracts import subjects
-from slipway_contracts.commands import ScaleDeployment
+from slipway_contracts.commands import ScaleDeployment, UpdateDeployment
 from slipway_libs.aggregate import utcnow
 from slipway_workload_manager.domain.cluster_manager import ClusterManagerRefused
 from slipway_workload_manager.domain.kube_service import TUNNEL_HINT
-from slipway_workload_manager.domain.ports import RolloutObservation
+from slipway_workload_manager.domain.ports import LABEL_ID, RolloutObservation
 from slipway_workload_manager.service_layer import deployments
 from tests.unit.workload_manager.fakes import (
     CLUSTER,
     IMAGE,
+    SPEC,
     announce,
     cluster_event,
     create_deployment,
@@ -47,6 +50,30 @@ async def test_a_rollout_hands_the_image_over_applies_and_runs_saying_each_step(
         "applied Deployment default/web; waiting for 3 replicas",
         "3 replicas available",
     ]
+
+
+async def test_a_rollout_applies_the_pods_account_and_network_policy_with_the_deployment(world):
+    await ready(world)
+    created = await create_deployment(world, namespace="shop", container_port=9000)
+    await world.run_jobs()
+    assert world.cluster.namespaces == {"shop"}
+    account = world.cluster.objects[("ServiceAccount", "shop", "web-sa")]
+    policy = world.cluster.objects[("NetworkPolicy", "shop", "web")]
+    pod = world.cluster.objects[("Deployment", "shop", "web")]["spec"]["template"]["spec"]
+    assert account["automountServiceAccountToken"] is False
+    assert pod["serviceAccountName"] == "web-sa" and pod["automountServiceAccountToken"] is False
+    assert policy["spec"]["podSelector"] == {"matchLabels": {LABEL_ID: created["id"]}}
+    assert {port["port"] for port in policy["spec"]["ingress"][0]["ports"]} == {9000}
+
+
+async def test_a_new_container_port_moves_the_network_policy_with_it(world):
+    created = await running_deployment(world)
+    spec = {**SPEC, "container_port": 9090, "id": created["id"]}
+    await deployments.update_deployment(world.deps, UpdateDeployment.model_validate(spec))
+    await world.run_jobs()
+    policy = world.cluster.objects[("NetworkPolicy", "default", "web")]
+    assert {port["port"] for port in policy["spec"]["ingress"][0]["ports"]} == {9090}
+    assert outcome(world, created["id"]) == ("running", None)
 
 
 async def test_many_rollouts_of_one_image_load_it_once(world):
@@ -121,16 +148,20 @@ async def test_a_rollout_still_progressing_when_its_time_is_up_fails_saying_how_
     assert reason.endswith(" s (1/3 replicas available)")
 
 
-async def test_a_manifest_the_cluster_refuses_fails_the_rollout_at_once(world):
+@pytest.mark.parametrize("kind", ["ServiceAccount", "NetworkPolicy", "Deployment"])
+async def test_a_manifest_the_cluster_refuses_fails_the_rollout_at_once(world, kind):
     await ready(world)
     world.cluster.rejection = "admission webhook denied the request"
+    world.cluster.rejected_kinds = {kind}
     created = await create_deployment(world)
     [delivery] = await world.run_jobs()
     assert delivery.acked
     assert outcome(world, created["id"]) == (
         "failed",
-        "cluster 'local' refused the Deployment: admission webhook denied the request",
+        f"cluster 'local' refused the {kind}: admission webhook denied the request",
     )
+    # No pod starts without its account and its network policy.
+    assert ("Deployment", "default", "web") not in world.cluster.objects
 
 
 async def test_an_unreachable_cluster_is_retried_then_the_rollout_fails_with_why(world):

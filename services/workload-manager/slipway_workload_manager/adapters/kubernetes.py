@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import urllib3
@@ -33,7 +34,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.config.kube_config import load_kube_config_from_dict
 
-from ..domain.manifests import namespace_manifest
+from ..domain.manifests import lacks_pod_security, namespace_manifest
 from ..domain.ports import (
     LABEL_ID,
     LABEL_MANAGED_BY,
@@ -128,26 +129,28 @@ class _Methods:
     list_all: Callable[..., Any]
 
 
+# kind -> its apiVersion, the client API that serves it, and the name in the client's
+# methods (`read_namespaced_<name>`, ..., `list_<name>_for_all_namespaces`).
+_KINDS: dict[str, tuple[str, type[Any], str]] = {
+    "Deployment": ("apps/v1", k8s.AppsV1Api, "deployment"),
+    "Service": ("v1", k8s.CoreV1Api, "service"),
+    "NetworkPolicy": ("networking.k8s.io/v1", k8s.NetworkingV1Api, "network_policy"),
+    "ServiceAccount": ("v1", k8s.CoreV1Api, "service_account"),
+}
+
+
 def _methods(api: k8s.ApiClient, kind: str) -> _Methods:
-    if kind == "Deployment":
-        apps = k8s.AppsV1Api(api)
-        return _Methods(
-            "apps/v1",
-            apps.read_namespaced_deployment,
-            apps.patch_namespaced_deployment,
-            apps.delete_namespaced_deployment,
-            apps.list_deployment_for_all_namespaces,
-        )
-    if kind == "Service":
-        core = k8s.CoreV1Api(api)
-        return _Methods(
-            "v1",
-            core.read_namespaced_service,
-            core.patch_namespaced_service,
-            core.delete_namespaced_service,
-            core.list_service_for_all_namespaces,
-        )
-    raise ValueError(f"Slipway does not manage objects of kind {kind!r}")
+    if kind not in _KINDS:
+        raise ValueError(f"Slipway does not manage objects of kind {kind!r}")
+    api_version, client_api, name = _KINDS[kind]
+    client = client_api(api)
+    return _Methods(
+        api_version,
+        getattr(client, f"read_namespaced_{name}"),
+        getattr(client, f"patch_namespaced_{name}"),
+        getattr(client, f"delete_namespaced_{name}"),
+        getattr(client, f"list_{name}_for_all_namespaces"),
+    )
 
 
 def _selector(labels: Mapping[str, Any]) -> str:
@@ -250,11 +253,15 @@ class KubernetesWorkloads:
     # --- WorkloadCluster -----------------------------------------------------------
 
     async def ensure_namespace(self, access: ClusterAccess, namespace: str) -> None:
-        """Create the namespace unless it exists (labelled as Slipway's when created)."""
+        """Create the namespace unless it exists, labelled as Slipway's and for Pod Security
+        Admission `restricted`; one Slipway created before it had those labels gets them."""
 
         def ensure(api: k8s.ApiClient) -> None:
             core = k8s.CoreV1Api(api)
-            if self._read(core.read_namespace, namespace) is not None:
+            live = self._read(core.read_namespace, namespace)
+            if live is not None:
+                if lacks_pod_security(live):
+                    self._apply(api, namespace_manifest(namespace))
                 return
             try:
                 self._send(core.create_namespace, namespace_manifest(namespace))
@@ -266,19 +273,7 @@ class KubernetesWorkloads:
 
     async def apply(self, access: ClusterAccess, manifest: Manifest) -> None:
         """Server-side apply (field manager `slipway`, forced: Slipway owns its fields)."""
-        kind = str(manifest.get("kind"))
-        metadata = manifest.get("metadata") or {}
-        name, namespace = str(metadata.get("name")), str(metadata.get("namespace") or "default")
-        body = dict(manifest)
-
-        def apply(api: k8s.ApiClient) -> None:
-            options = {"field_manager": FIELD_MANAGER, "force": True, "_content_type": APPLY_PATCH}
-            if kind == "Namespace":
-                self._send(k8s.CoreV1Api(api).patch_namespace, name, body, **options)
-            else:
-                self._send(_methods(api, kind).patch, name, namespace, body, **options)
-
-        await self._call(access, apply)
+        await self._call(access, partial(self._apply, manifest=manifest))
 
     async def delete(self, access: ClusterAccess, kind: str, namespace: str, name: str) -> bool:
         """Delete with foreground propagation; False when the object was already gone."""
@@ -334,7 +329,8 @@ class KubernetesWorkloads:
         return await self._call(access, observe)
 
     async def managed(self, access: ClusterAccess, kind: str) -> dict[str, Manifest]:
-        """Slipway's live objects of `kind` in all namespaces, by their `LABEL_ID`."""
+        """Slipway's live objects of `kind` (Deployment, Service, NetworkPolicy or
+        ServiceAccount) in all namespaces, by their `LABEL_ID`."""
 
         def listing(api: k8s.ApiClient) -> dict[str, Manifest]:
             methods = _methods(api, kind)
@@ -379,6 +375,17 @@ class KubernetesWorkloads:
         return await self._call(access, read)
 
     # --- blocking helpers (run in worker threads) ----------------------------------
+
+    def _apply(self, api: k8s.ApiClient, manifest: Manifest) -> None:
+        """Server-side apply of one object (a Namespace or a kind of `_methods`)."""
+        kind = str(manifest.get("kind"))
+        metadata = manifest.get("metadata") or {}
+        name, namespace = str(metadata.get("name")), str(metadata.get("namespace") or "default")
+        options = {"field_manager": FIELD_MANAGER, "force": True, "_content_type": APPLY_PATCH}
+        if kind == "Namespace":
+            self._send(k8s.CoreV1Api(api).patch_namespace, name, dict(manifest), **options)
+        else:
+            self._send(_methods(api, kind).patch, name, namespace, dict(manifest), **options)
 
     def _get(self, api: k8s.ApiClient, path: str) -> Json | None:
         """GET one API path as JSON; None on 404."""

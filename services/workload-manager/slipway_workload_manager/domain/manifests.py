@@ -6,6 +6,14 @@ capability-less container under the RuntimeDefault seccomp profile, no service-a
 token, resource requests and limits, liveness and readiness probes on the container port,
 and a zero-downtime rolling update bounded by the entity's progress deadline.
 
+A Deployment entity is three objects, applied together in this order (`deployment_objects`)
+and deleted together (`objects_of`):
+- its ServiceAccount `<name>-sa`, with `automountServiceAccountToken: false`: the pods'
+  own identity, no API token in them (the pod spec says so too);
+- its NetworkPolicy `<name>`, selecting its pods, ingress only (`network_policy_manifest`);
+- the Deployment `<name>`, its pods running under that ServiceAccount.
+A Namespace Slipway creates is labelled for Pod Security Admission `restricted`.
+
 Every object carries `LABEL_ID` (the entity id), `LABEL_MANAGED_BY` and `LABEL_NAME`; the
 pods carry the Deployment's labels, and a Service selects them by the Deployment's id. The
 same entity always gives the same manifest, so re-applying it changes nothing.
@@ -13,6 +21,7 @@ same entity always gives the same manifest, so re-applying it changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from slipway_contracts.entities import Deployment, ProbeSettings, Service
@@ -33,6 +42,17 @@ PORT_NAME = "app"
 # writable /tmp keeps most of them working without giving back the whole filesystem.
 TMP_VOLUME = "tmp"
 TMP_SIZE_LIMIT = "64Mi"
+# Pod Security Admission on the namespaces Slipway creates: the pods Slipway makes meet
+# `restricted`, so it is enforced; `latest` follows the cluster's own version of it.
+POD_SECURITY_ENFORCE = "pod-security.kubernetes.io/enforce"
+POD_SECURITY = {
+    POD_SECURITY_ENFORCE: "restricted",
+    "pod-security.kubernetes.io/enforce-version": "latest",
+    "pod-security.kubernetes.io/warn": "restricted",
+    "pod-security.kubernetes.io/warn-version": "latest",
+    "pod-security.kubernetes.io/audit": "restricted",
+    "pod-security.kubernetes.io/audit-version": "latest",
+}
 
 
 def labels(entity_id: str, name: str) -> dict[str, str]:
@@ -41,12 +61,35 @@ def labels(entity_id: str, name: str) -> dict[str, str]:
 
 
 def namespace_manifest(name: str) -> dict[str, Any]:
-    """A Namespace Slipway creates when a workload's namespace does not exist yet."""
+    """A Namespace Slipway creates when a workload's namespace does not exist yet: Pod
+    Security Admission enforces (and warns and audits) the `restricted` standard in it."""
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": name, "labels": {LABEL_MANAGED_BY: MANAGED_BY}},
+        "metadata": {"name": name, "labels": {LABEL_MANAGED_BY: MANAGED_BY, **POD_SECURITY}},
     }
+
+
+def lacks_pod_security(namespace: Mapping[str, Any]) -> bool:
+    """A live Namespace Slipway created before it labelled them for Pod Security Admission
+    (so it is labelled now). Namespaces Slipway did not create, and one whose enforce
+    label someone set, are never relabelled."""
+    found = (namespace.get("metadata") or {}).get("labels") or {}
+    return found.get(LABEL_MANAGED_BY) == MANAGED_BY and POD_SECURITY_ENFORCE not in found
+
+
+def service_account_name(deployment_name: str) -> str:
+    """The ServiceAccount the pods of a Slipway Deployment run under."""
+    return f"{deployment_name}-sa"
+
+
+def objects_of(kind: str, name: str) -> list[tuple[str, str]]:
+    """The (kind, name) of every object Slipway applies for a workload entity of `kind`
+    named `name`, the workload's own object first: a Deployment's ServiceAccount and
+    NetworkPolicy are deleted with it."""
+    if kind != "Deployment":
+        return [(kind, name)]
+    return [(kind, name), ("NetworkPolicy", name), ("ServiceAccount", service_account_name(name))]
 
 
 def _probe(settings: ProbeSettings, port: int) -> dict[str, Any]:
@@ -88,11 +131,16 @@ def _container_security_context() -> dict[str, Any]:
     }
 
 
-def _container(deployment: Deployment, image_ref: str) -> dict[str, Any]:
-    resources = deployment.resources
+def _port(deployment: Deployment) -> int:
     port = deployment.container_port
     if port is None:  # only a release's workloads lack one, and helm renders those
         raise ValueError(f"deployment '{deployment.name}' has no container port")
+    return port
+
+
+def _container(deployment: Deployment, image_ref: str) -> dict[str, Any]:
+    resources = deployment.resources
+    port = _port(deployment)
     return {
         "name": deployment.name,
         "image": image_ref,
@@ -143,6 +191,7 @@ def deployment_manifest(deployment: Deployment, image_ref: str) -> dict[str, Any
             "template": {
                 "metadata": {"labels": dict(object_labels)},
                 "spec": {
+                    "serviceAccountName": service_account_name(deployment.name),
                     "automountServiceAccountToken": False,
                     # Service environment variables grow with every Service in the
                     # namespace and slow pod start-up; DNS is the way to find services.
@@ -154,6 +203,72 @@ def deployment_manifest(deployment: Deployment, image_ref: str) -> dict[str, Any
             },
         },
     }
+
+
+def service_account_manifest(deployment: Deployment) -> dict[str, Any]:
+    """The v1 ServiceAccount the Deployment's pods run under: an identity of their own
+    (nothing is bound to it), with no API token mounted into them."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {
+            "name": service_account_name(deployment.name),
+            "namespace": deployment.namespace,
+            "labels": labels(deployment.id, deployment.name),
+        },
+        "automountServiceAccountToken": False,
+    }
+
+
+def network_policy_manifest(deployment: Deployment) -> dict[str, Any]:
+    """The networking.k8s.io/v1 NetworkPolicy that isolates the Deployment's pods for
+    ingress: they accept connections only on the container port, only from pods of
+    their own namespace.
+
+    That is what the Deployment's Kubernetes Services need: a Service forwards to the pod
+    on its target port (which must be the container port), keeping the client pod's
+    address, so the namespace's pods reach it through any of its Services. The port is
+    open for TCP and UDP (a Service may be UDP). Connections from the pod's node are
+    always allowed to an isolated pod, so the kubelet's probes still work, and so does
+    NodePort and LoadBalancer traffic that kube-proxy forwards from the node (under the
+    default `externalTrafficPolicy: Cluster` it takes the node's address; on a
+    multi-node cluster, traffic entering through another node is not let in). Pods of
+    other namespaces, and every other port, are shut out. Egress is left alone.
+    """
+    port = _port(deployment)
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": deployment.name,
+            "namespace": deployment.namespace,
+            "labels": labels(deployment.id, deployment.name),
+        },
+        "spec": {
+            "podSelector": {"matchLabels": {LABEL_ID: deployment.id}},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [{"podSelector": {}}],
+                    "ports": [
+                        {"protocol": "TCP", "port": port},
+                        {"protocol": "UDP", "port": port},
+                    ],
+                }
+            ],
+        },
+    }
+
+
+def deployment_objects(deployment: Deployment, image_ref: str) -> list[dict[str, Any]]:
+    """Every object of a Deployment entity, in the order they are applied: the pods'
+    ServiceAccount and their NetworkPolicy before the Deployment, so that no pod starts
+    without its account or unprotected."""
+    return [
+        service_account_manifest(deployment),
+        network_policy_manifest(deployment),
+        deployment_manifest(deployment, image_ref),
+    ]
 
 
 def service_manifest(service: Service, deployment: Deployment) -> dict[str, Any]:

@@ -103,7 +103,10 @@ class WorkloadCluster(Protocol):
     reached and `ClusterRejected` when it refuses a manifest.
     """
 
-    async def ensure_namespace(self, access: ClusterAccess, namespace: str) -> None: ...
+    async def ensure_namespace(self, access: ClusterAccess, namespace: str) -> None:
+        """Create the namespace if it does not exist (`manifests.namespace_manifest`: Pod
+        Security `restricted`); a namespace Slipway did not create is left as it is."""
+        ...
 
     async def apply(self, access: ClusterAccess, manifest: Manifest) -> None:
         """Create or update the object (server-side apply, field manager `slipway`)."""
@@ -129,8 +132,9 @@ class WorkloadCluster(Protocol):
     ) -> ServiceObservation: ...
 
     async def managed(self, access: ClusterAccess, kind: str) -> dict[str, Manifest]:
-        """Slipway's live objects of `kind` (Deployment or Service) in all namespaces,
-        by the value of their `LABEL_ID` label."""
+        """Slipway's live objects of `kind` (Deployment, Service, NetworkPolicy or
+        ServiceAccount) in all namespaces, by the value of their `LABEL_ID` label (a
+        Deployment's ServiceAccount and NetworkPolicy carry the Deployment's id)."""
         ...
 
     async def read_object(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 
@@ -29,10 +30,12 @@ from slipway_workload_manager.domain.cluster_manager import (
 from slipway_workload_manager.domain.deployment import DeploymentAggregate
 from slipway_workload_manager.domain.drift import deployment_drift, service_drift
 from slipway_workload_manager.domain.kube_service import KubeServiceAggregate
+from slipway_workload_manager.domain.manifests import objects_of
 from slipway_workload_manager.domain.ports import (
     ClusterAccess,
     ClusterRejected,
     ClusterUnreachable,
+    Leftover,
     Manifest,
     RolloutObservation,
     ServiceObservation,
@@ -192,20 +195,40 @@ async def _remove_leftovers(
     live_services: dict[str, Manifest],
 ) -> None:
     """Delete the live objects of workloads deleted while the cluster was away (or that
-    a rollout re-created while its Deployment was being deleted)."""
-    for entity_id, leftover in (await deps.leftovers.on_cluster(cluster.id)).items():
-        live_objects = live_deployments if leftover.kind == "Deployment" else live_services
-        live = live_objects.pop(entity_id, None)
-        if live is None:
-            continue
-        metadata = dict(live).get("metadata") or {}
-        namespace = str(metadata.get("namespace") or leftover.namespace)
-        name = str(metadata.get("name") or leftover.name)
-        await deps.cluster.delete(access, leftover.kind, namespace, name)
-        log.info(
-            "removed the object of a deleted workload",
-            extra={"cluster": cluster.name, "object": f"{leftover.kind} {namespace}/{name}"},
-        )
+    a rollout re-created while its Deployment was being deleted): found by the deleted
+    entity's id, so that a new workload of the same name is left alone."""
+    leftovers = await deps.leftovers.on_cluster(cluster.id)
+    live: dict[str, dict[str, Manifest]] = {
+        "Deployment": live_deployments,
+        "Service": live_services,
+    }
+    for leftover in leftovers.values():
+        for kind, _ in objects_of(leftover.kind, leftover.name):
+            if kind not in live:  # a Deployment's ServiceAccount and NetworkPolicy
+                live[kind] = await deps.cluster.managed(access, kind)
+    for entity_id, leftover in leftovers.items():
+        for kind, name in objects_of(leftover.kind, leftover.name):
+            found = live[kind].pop(entity_id, None)
+            if found is not None:
+                one = replace(leftover, kind=kind, name=name)
+                await _remove_leftover(deps, cluster, access, one, found)
+
+
+async def _remove_leftover(
+    deps: Dependencies,
+    cluster: ProjectedCluster,
+    access: ClusterAccess,
+    leftover: Leftover,
+    live: Manifest,
+) -> None:
+    metadata = dict(live).get("metadata") or {}
+    namespace = str(metadata.get("namespace") or leftover.namespace)
+    name = str(metadata.get("name") or leftover.name)
+    await deps.cluster.delete(access, leftover.kind, namespace, name)
+    log.info(
+        "removed the object of a deleted workload",
+        extra={"cluster": cluster.name, "object": f"{leftover.kind} {namespace}/{name}"},
+    )
 
 
 async def follow_releases(deps: Dependencies, cluster: ProjectedCluster) -> None:

@@ -1,4 +1,4 @@
-"""Removing a workload: its object from the cluster first (bounded in time), then the record
+"""Removing a workload: its objects from the cluster first (bounded in time), then the record
 with a leftover note, so that an object the cluster could not remove now goes later."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from slipway_contracts.commands import DeleteDeployment, DeleteService
 from slipway_contracts.entities import Deployment, Service
 from slipway_libs.unit_of_work import Repository, check_if_match
 from slipway_workload_manager.domain import rules
+from slipway_workload_manager.domain.manifests import objects_of
 from slipway_workload_manager.domain.ports import Leftover
 from slipway_workload_manager.domain.workload import WorkloadAggregate
 from slipway_workload_manager.service_layer.dependencies import Dependencies
@@ -19,7 +20,8 @@ log = logging.getLogger(__name__)
 
 
 async def remove_object(deps: Dependencies, kind: str, state: Deployment | Service) -> str | None:
-    """Delete one object from the entity's cluster; a note when that was not possible.
+    """Delete the entity's objects from its cluster (a Deployment's ServiceAccount and
+    NetworkPolicy after it); a note when that was not possible.
 
     When the cluster is not running (or does not answer in time) the record is removed
     anyway and the note says so; the object is removed when the cluster is next seen
@@ -35,7 +37,8 @@ async def remove_object(deps: Dependencies, kind: str, state: Deployment | Servi
     try:
         async with asyncio.timeout(deps.settings.delete_timeout_s):
             access = await deps.connections.access(cluster)
-            await deps.cluster.delete(access, kind, state.namespace, state.name)
+            for object_kind, name in objects_of(kind, state.name):
+                await deps.cluster.delete(access, object_kind, state.namespace, name)
     except Exception as exc:  # whatever the cause, the user is told what was left
         deps.connections.forget(cluster.id)
         why = getattr(exc, "message", None) or str(exc) or type(exc).__name__

@@ -10,6 +10,7 @@ is published as a progress line of the entity.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime
 from functools import partial
 
@@ -18,7 +19,7 @@ from slipway_contracts.jobs import ApplyServiceJob, RolloutJob
 from slipway_libs.aggregate import utcnow
 from slipway_libs.errors import PermanentError
 from slipway_libs.unit_of_work import retrying
-from slipway_workload_manager.domain.manifests import deployment_manifest, service_manifest
+from slipway_workload_manager.domain.manifests import deployment_objects, service_manifest
 from slipway_workload_manager.domain.ports import (
     ClusterAccess,
     Manifest,
@@ -40,8 +41,9 @@ from slipway_workload_manager.service_layer.scheduling import service_deadline
 
 
 async def roll_out(deps: Dependencies, job: RolloutJob) -> None:
-    """Hand the image to the cluster, apply the Deployment and watch it until it is
-    available (`running`) or fails (`failed` with the cluster's reason)."""
+    """Hand the image to the cluster, apply the Deployment (with its ServiceAccount and
+    NetworkPolicy) and watch it until it is available (`running`) or fails (`failed` with
+    the cluster's reason)."""
     deployment = await deps.deployments.find(job.deployment_id)
     if deployment is None or not deployment.is_current_rollout(job.rollout_id):
         return
@@ -50,7 +52,7 @@ async def roll_out(deps: Dependencies, job: RolloutJob) -> None:
     access = await access_to(deps, cluster)
     reference = state.image or ""
     await _hand_image(deps, state, cluster, reference)
-    await _apply(deps, cluster, access, state, deployment_manifest(state, reference))
+    await _apply(deps, cluster, access, state, deployment_objects(state, reference))
     where = _where(state)
     await _say(deps, state, f"applied Deployment {where}; waiting for {state.replicas} replicas")
     timeout = _watch_time(state)
@@ -125,7 +127,7 @@ async def apply_service(deps: Dependencies, job: ApplyServiceJob) -> None:
     if backend is None:
         raise PermanentError(f"its deployment '{state.deployment_id}' no longer exists")
     access = await access_to(deps, cluster)
-    await _apply(deps, cluster, access, state, service_manifest(state, backend.state))
+    await _apply(deps, cluster, access, state, [service_manifest(state, backend.state)])
     await _say(deps, state, f"applied Service {_where(state)}")
     deadline = service_deadline(deps.settings, backend.state)
     following = True
@@ -190,11 +192,12 @@ async def _apply(
     cluster: ProjectedCluster,
     access: ClusterAccess,
     state: Deployment | Service,
-    manifest: Manifest,
+    manifests: Sequence[Manifest],
 ) -> None:
-    """Apply the entity's object in its namespace (made if missing)."""
-    kind = str(manifest["kind"])
+    """Apply the entity's objects in its namespace (made if missing), in their order."""
     await in_cluster(
         deps, cluster, "namespace", deps.cluster.ensure_namespace(access, state.namespace)
     )
-    await in_cluster(deps, cluster, kind, deps.cluster.apply(access, manifest))
+    for manifest in manifests:
+        kind = str(manifest["kind"])
+        await in_cluster(deps, cluster, kind, deps.cluster.apply(access, manifest))
