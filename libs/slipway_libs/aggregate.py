@@ -28,14 +28,9 @@ class Change:
 
 
 class Aggregate(Generic[S]):
-    """A contract entity plus the changes made to it since it was loaded.
-
-    Every write goes through `transition`, `update`, `mark_created` or `mark_deleted`, and
-    each raises `revision` by one (a new entity starts at 1); the unit of work turns each
-    recorded change into one event carrying the revision it made.
-
-    Work in flight has a deadline: `expire(now)` ends an entity whose deadline has passed
-    while it is in one of `in_flight` (through the subclass's `overdue`).
+    """A contract entity plus the changes made to it since it was loaded. Each write
+    (`transition`, `update`, `mark_deleted`) raises `revision` by one and becomes one event.
+    Work in flight (a status of `in_flight`) ends at its deadline: `expire` calls `overdue`.
     """
 
     table: ClassVar[TransitionTable]
@@ -52,12 +47,7 @@ class Aggregate(Generic[S]):
         now = utcnow()
         item = cls(
             model(
-                id=entity_id,
-                created_at=now,
-                last_updated=now,
-                revision=1,
-                status=status,
-                **fields,
+                id=entity_id, created_at=now, last_updated=now, revision=1, status=status, **fields
             )
         )
         item.mark_created()
@@ -103,8 +93,7 @@ class Aggregate(Generic[S]):
     def transition(self, target: str, **fields: Any) -> None:
         """Move to `target` (guarded by the transition table), setting `fields` with it."""
         self.table.guard(self.status, target)
-        previous = self.status
-        self._write(str(target), previous, {**fields, "status": target})
+        self._write(str(target), self.status, {**fields, "status": target})
 
     def update(self, **fields: Any) -> None:
         """Change fields without a status change (an `updated` event)."""
@@ -118,11 +107,9 @@ class Aggregate(Generic[S]):
             self.transition(target, **fields)
 
     def restart(self, initial: str, *, in_flight: Collection[str] = (), **fields: Any) -> None:
-        """Start the work again (a rebuild, a re-validation, a rollout) in status `initial`.
-
-        Work already under way (status `initial` or one of `in_flight`) only gets the new
-        `fields`: its job becomes stale, and the outcome it reports is ignored.
-        """
+        """Start the work again (a rebuild, a rollout) in status `initial`. Work already under
+        way (in `initial` or `in_flight`) only gets the new `fields`; its stale job's outcome
+        is ignored."""
         if self.status in in_flight:
             self.update(**fields)
         else:

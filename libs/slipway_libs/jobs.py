@@ -57,13 +57,9 @@ async def run_job(
     give_up: Callable[[str], Awaitable[None]],
 ) -> None:
     """Run `work`, telling JetStream it is in progress every third of `job_ack_wait_s`,
-    within `job_max_deliver` attempts:
-
-    - success: ack;
-    - PermanentError: `give_up(reason)` (terminal state), then ack;
-    - RetryableError (or an unexpected error): nack with a growing delay, and on the
-      last allowed attempt `give_up` with the last reason, then ack.
-    If `give_up` itself cannot be stored, the message is nacked and comes back later.
+    within `job_max_deliver` attempts. Success: ack. PermanentError: `give_up(reason)`
+    (terminal state), then ack. Any other error: nack with a growing delay, but on the last
+    attempt `give_up` and ack. If `give_up` cannot be stored, nack: the job comes back later.
     """
     attempt = delivery_count(msg)
     max_attempts = settings.job_max_deliver
@@ -100,12 +96,10 @@ def job_subscriber(
     max_workers: int | None = None,
     max_ack_pending: int | None = None,
 ) -> LogicSubscriber[Any]:
-    """Subscribe the decorated handler to the jobs on `subject` of SLIPWAY_JOBS.
-
-    A durable pull consumer `durable` (shared by the replicas), one job per pull,
-    `max_workers` at a time; the handler acks (see `run_job`). A job without a heartbeat
-    for `job_ack_wait_s` is redelivered, at most `job_max_deliver` + 1 times.
-    """
+    """Subscribe the decorated handler (it acks: see `run_job`) to the jobs on `subject` of
+    SLIPWAY_JOBS: a durable pull consumer `durable` shared by the replicas, one job per pull,
+    `max_workers` at a time. A job without a heartbeat for `job_ack_wait_s` is redelivered,
+    at most `job_max_deliver` + 1 times."""
     return router.subscriber(
         subject,
         stream=JStream(JOBS_STREAM, declare=False),

@@ -23,9 +23,7 @@ from slipway_libs.aggregate import Aggregate
 from slipway_libs.errors import Conflict, InvalidInput, SlipwayError
 from slipway_libs.progress import ProgressPublisher
 from slipway_libs.statemachine import IllegalTransition
-from slipway_libs.storage import (
-    unavailable_from,
-)
+from slipway_libs.storage import unavailable_from
 from slipway_libs.unit_of_work import Repository as RepositoryPort
 from slipway_libs.unit_of_work import ok
 
@@ -81,19 +79,15 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
     return errors
 
 
-def invalid_from(exc: ValidationError) -> InvalidInput:
-    errors = field_errors(exc)
-    summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-    return InvalidInput(f"invalid input: {summary}", errors)
-
-
 def error_replies() -> ExceptionMiddleware:
     """Turn a handler's exception into the `{"ok": false, "error": ...}` reply."""
     middleware = ExceptionMiddleware()
 
     @middleware.add_handler(ValidationError, publish=True)
     async def on_invalid(exc: ValidationError) -> dict[str, Any]:
-        return invalid_from(exc).to_reply()
+        errors = field_errors(exc)
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return InvalidInput(f"invalid input: {summary}", errors).to_reply()
 
     @middleware.add_handler(SlipwayError, publish=True)
     async def on_slipway(exc: SlipwayError) -> dict[str, Any]:
@@ -167,10 +161,7 @@ class DeclaredPublishers:
         """Declare `slipway.events.<entity>.<event>` for each event model."""
         for name, model in events.items():
             self.declare(
-                subjects.event(entity, name),
-                EVENTS_STREAM,
-                model,
-                (model.__doc__ or name).strip(),
+                subjects.event(entity, name), EVENTS_STREAM, model, (model.__doc__ or name).strip()
             )
 
     async def publish(
@@ -188,10 +179,8 @@ class PageQuery(Protocol):
 
     @property
     def status(self) -> str | None: ...
-
     @property
     def cursor(self) -> str | None: ...
-
     @property
     def limit(self) -> int: ...
 

@@ -1,8 +1,7 @@
 """Running a command-line tool: argv only (never a shell), the environment the caller
-chooses, a deadline, and its output streamed line by line as it arrives.
-
-The child gets its own session (process group), so a timeout or a cancelled job ends the
-whole tree the tool started (minikube runs docker, ssh, kubectl ...), not just the tool.
+chooses, a deadline, and its output streamed line by line as it arrives. The child gets its
+own session (process group), so a timeout or a cancelled job ends the whole tree the tool
+started (minikube runs docker, ssh, kubectl ...), not just the tool.
 """
 
 from __future__ import annotations
@@ -31,11 +30,8 @@ LineSink = Callable[[str], Awaitable[None]]
 
 
 class ToolUnavailable(RuntimeError):
-    """The tool binary is missing or cannot be started: an installation problem.
-
-    `error` is the operating system's reason (FileNotFoundError, PermissionError ...) when
-    starting the process failed, None when the binary was not found to begin with.
-    """
+    """The tool binary is missing or cannot be started: an installation problem. `error` is
+    the OS's reason when starting it failed, None when the binary was not found at all."""
 
     def __init__(self, message: str, error: OSError | None = None) -> None:
         super().__init__(message)
@@ -101,14 +97,10 @@ async def run_tool(
     on_line: LineSink | None = None,
     stdin: AsyncIterator[bytes] | None = None,
 ) -> ProcessResult:
-    """Run `argv` (no shell) with exactly `env`, and wait for it at most `timeout` seconds.
-
-    Every non-blank stdout/stderr line (cleaned, see `clean_line`) is passed to `on_line`
-    as it arrives; `stdin`, if given, is streamed to the tool's standard input. Raises
-    `ToolUnavailable` when the executable cannot be started and `ToolTimeout` on the
-    deadline. On timeout, cancellation or a failing `on_line`, the tool's whole process
-    group is terminated (SIGTERM, then SIGKILL after a grace period) before returning.
-    """
+    """Run `argv` (no shell) with exactly `env` for at most `timeout` seconds (else
+    ToolTimeout), streaming `stdin` to it and each non-blank output line (see `clean_line`)
+    to `on_line`. On timeout, cancellation or a failing `on_line`, the whole process group is
+    terminated first. ToolUnavailable when it cannot be started."""
     args = [str(arg) for arg in argv]
     try:
         process = await asyncio.create_subprocess_exec(

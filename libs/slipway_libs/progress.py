@@ -24,9 +24,8 @@ Flush = Callable[[list[str]], Awaitable[None]]
 
 
 class ProgressPublisher:
-    """Publishes an entity type's progress lines (core NATS, best effort: a line that
-    cannot be sent is dropped). Declared on the broker, so the channel appears in the
-    service's AsyncAPI document."""
+    """Publishes an entity type's progress lines (core NATS, best effort: a line that cannot
+    be sent is dropped); declared on the broker, so the channel is in the AsyncAPI document."""
 
     def __init__(self, broker: NatsBroker, entity: str) -> None:
         self.entity = entity
@@ -51,14 +50,9 @@ class ProgressPublisher:
 
 
 class ProgressBuffer:
-    """Lines of a running job, handed in batches to `flush` every `interval_s` while the
-    block runs, and once more at its end:
-
-        async with ProgressBuffer(keep_and_publish, 0.5) as progress:
-            await engine.build(..., on_line=progress.add_threadsafe)
-
-    A batch `flush` fails to store (Unavailable) is logged and dropped: progress never
-    fails the job.
+    """Lines of a running job (`add`, `add_threadsafe`), handed in batches to `flush` every
+    `interval_s` while the `async with` block runs, and once more at its end. A batch that
+    `flush` fails to store (Unavailable) is logged and dropped: progress never fails the job.
     """
 
     def __init__(self, flush: Flush, interval_s: float) -> None:
@@ -99,10 +93,7 @@ class ProgressBuffer:
         return self
 
     async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self._task is not None:
             self._task.cancel()

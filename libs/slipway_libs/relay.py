@@ -1,9 +1,7 @@
 """The outbox relay: publishes committed outbox messages to JetStream, in commit order.
-
-Each message goes out with `Nats-Msg-Id` = its id, so a message published twice (the
-relay died between the publish and marking it published) is dropped by JetStream's
-de-duplication. Only one relay per database publishes at a time (a lease), which keeps
-the order of an entity's events.
+`Nats-Msg-Id` is the message's id, so JetStream drops a message published twice (the relay
+died before marking it published); a lease lets one relay per database publish at a time,
+which keeps the order of an entity's events.
 """
 
 from __future__ import annotations
@@ -104,8 +102,6 @@ class OutboxRelay:
                         pass
             except PyMongoError as exc:
                 log.warning("outbox relay cannot reach MongoDB", extra={"error": repr(exc)})
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 log.exception("outbox relay round failed")
             with contextlib.suppress(TimeoutError):

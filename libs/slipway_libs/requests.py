@@ -28,14 +28,9 @@ async def request(
     timeout_s: float,
     command_id: str | None = None,
 ) -> Any:
-    """Send one command or query (`payload` as bytes: already `encode`d) and return the
-    reply's `data`.
-
-    Raises Unavailable when nothing can answer (NATS down, no responder, no answer within
-    `timeout_s`, or the service itself answered `unavailable`), and otherwise the error the
-    service answered with (InvalidInput, NotFound, Conflict, ...). The current correlation
-    id travels along; `command_id` makes a command idempotent at its owner.
-    """
+    """Send one command or query (bytes: already `encode`d) and return the reply's `data`, or
+    raise Unavailable when nothing answers in `timeout_s`, else the service's error. The
+    correlation id travels along; `command_id` makes a command idempotent at its owner."""
     if connection is None or not connection.is_connected:
         raise Unavailable("the message bus (NATS) is unavailable")
     headers = {context.CORRELATION_HEADER: context.current_correlation_id()}

@@ -24,8 +24,6 @@ async def every(interval_s: float, work: Callable[[], Awaitable[Any]], name: str
     while True:
         try:
             await work()
-        except asyncio.CancelledError:
-            raise
         except Unavailable as exc:
             log.warning(f"{name}: dependency unavailable", extra={"error": exc.message})
         except Exception:

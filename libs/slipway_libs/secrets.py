@@ -1,17 +1,9 @@
 """Secrets at rest: AES-GCM sealing with one key per installation.
 
-A service seals a secret before it stores it and opens it only when it needs it:
-
-    sealer = sealer_from(settings, settings.state_dir)
-    token = sealer.seal(kubeconfig.encode(), associated=b"minikube_cluster/<id>/kubeconfig")
-    ...
-    kubeconfig = sealer.open_sealed(token, associated=b"minikube_cluster/<id>/kubeconfig").decode()
-
-`associated` is authenticated but not stored: a token opens only with the same associated
-data, so a sealed secret cannot be moved to another record. The key (32 bytes) comes from
-`SLIPWAY_SECRET_KEY` (base64) or from the key file `SLIPWAY_SECRET_KEY_FILE` (default
-`<state dir>/secret.key`, made with mode 0600 when missing; it holds the key in base64).
-Errors never carry the secret or the key.
+`sealer_from(settings, state_dir).seal(secret, associated=b"<entity>/<id>/<what>")` gives a
+text token; `open_sealed(token, associated=...)` opens it only with the same associated
+data, so a token cannot be moved to another record. The 32-byte key comes from
+`SecretKeySettings`. Errors never carry the secret or the key.
 """
 
 from __future__ import annotations
@@ -114,17 +106,10 @@ def decode_key(text: str, source: str) -> bytes:
     return key
 
 
-def new_key_text() -> str:
-    """A new random key, as the key file holds it (base64 and a newline)."""
-    return base64.b64encode(os.urandom(KEY_BYTES)).decode("ascii") + "\n"
-
-
 def ensure_key_file(path: Path) -> Path:
-    """Make `path` hold a new random key (mode 0600) unless it exists; returns `path`.
-
-    Safe when several processes start at once: the file appears complete or not at all,
-    and the first one made is the one every process keeps.
-    """
+    """Make `path` hold a new random key (base64, mode 0600) unless it exists; returns
+    `path`. Safe when several processes start at once: the file appears complete or not at
+    all, and the first one made is the one every process keeps."""
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,7 +117,7 @@ def ensure_key_file(path: Path) -> Path:
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-            handle.write(new_key_text())
+            handle.write(base64.b64encode(os.urandom(KEY_BYTES)).decode("ascii") + "\n")
         with contextlib.suppress(FileExistsError):  # another process made it first
             os.link(temporary, path)
     finally:

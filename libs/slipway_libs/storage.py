@@ -39,6 +39,8 @@ OUTBOX = "outbox"
 COMMAND_REPLIES = "command_replies"
 T = TypeVar("T")
 A = TypeVar("A", bound=Aggregate[Any])
+# Entities are listed oldest first; `_id` breaks ties (and makes the page cursor exact).
+LISTING_ORDER = [("created_at", ASCENDING), ("_id", ASCENDING)]
 
 
 def unavailable_from(exc: PyMongoError) -> Unavailable:
@@ -46,11 +48,13 @@ def unavailable_from(exc: PyMongoError) -> Unavailable:
     return Unavailable(f"MongoDB is unavailable: {type(exc).__name__}")
 
 
+def _labelled(exc: PyMongoError, label: str) -> bool:
+    return isinstance(exc, OperationFailure | ConnectionFailure) and exc.has_error_label(label)
+
+
 def classified(exc: PyMongoError) -> Exception:
     """A MongoDB failure inside a transaction: a lost race to run again, or Unavailable."""
-    if isinstance(exc, OperationFailure | ConnectionFailure) and exc.has_error_label(
-        "TransientTransactionError"
-    ):
+    if _labelled(exc, "TransientTransactionError"):
         return TransientConflict(str(exc))
     return unavailable_from(exc)
 
@@ -59,11 +63,9 @@ class Database:
     """One service's MongoDB database; nothing connects until first use."""
 
     def __init__(self, uri: str, name: str, timeout_s: float = 3.0) -> None:
+        timeout_ms = int(timeout_s * 1000)
         self.client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            uri,
-            tz_aware=True,
-            serverSelectionTimeoutMS=int(timeout_s * 1000),
-            connectTimeoutMS=int(timeout_s * 1000),
+            uri, tz_aware=True, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
         )
         self.db: AsyncDatabase[dict[str, Any]] = self.client[name]
         self.on_commit: list[Callable[[], None]] = []
@@ -119,10 +121,7 @@ class MongoUnitOfWork(UnitOfWorkPort):
                     await session.commit_transaction()
                     break
                 except PyMongoError as exc:
-                    if attempt == 2 or not (
-                        isinstance(exc, OperationFailure | ConnectionFailure)
-                        and exc.has_error_label("UnknownTransactionCommitResult")
-                    ):
+                    if attempt == 2 or not _labelled(exc, "UnknownTransactionCommitResult"):
                         raise classified(exc) from exc
         finally:
             await session.end_session()
@@ -206,10 +205,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 class Repository(RepositoryPort[A]):
-    """Entities of one type in one MongoDB collection (see the port's docstring).
-
-    A write whose loaded revision is no longer current fails with ConcurrentWrite.
-    """
+    """Entities of one type in one MongoDB collection (see the port's docstring); a write
+    whose loaded revision is no longer current fails with ConcurrentWrite."""
 
     def __init__(
         self,
@@ -231,7 +228,7 @@ class Repository(RepositoryPort[A]):
         self.events_stream = events_stream
 
     async def ensure_indexes(self) -> None:
-        await self.collection.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
+        await self.collection.create_index(LISTING_ORDER)
         await self.collection.create_index("status")
 
     def _load(self, doc: dict[str, Any]) -> A:
@@ -268,34 +265,17 @@ class Repository(RepositoryPort[A]):
             if not item.deleted:
                 await self.collection.insert_one(doc, session=session)
             return
+        loaded = {"_id": item.id, "revision": base}
         if item.deleted:
-            done = await self.collection.delete_one(
-                {"_id": item.id, "revision": base}, session=session
-            )
-            matched = done.deleted_count
+            matched = (await self.collection.delete_one(loaded, session=session)).deleted_count
         else:
-            replaced = await self.collection.replace_one(
-                {"_id": item.id, "revision": base}, doc, session=session
-            )
+            replaced = await self.collection.replace_one(loaded, doc, session=session)
             matched = replaced.matched_count
         if matched != 1:
             raise ConcurrentWrite(f"{self.entity} '{item.id}' changed meanwhile; retry")
 
-    async def page(
-        self, where: dict[str, Any], cursor: str | None = None, limit: int = 100
-    ) -> tuple[list[A], str | None]:
-        """One page of the entities matching `where`, oldest first, and the next cursor."""
-        return await self.page_query(mongo_query(where), cursor, limit)
-
     async def overdue(self, now: datetime, **where: Any) -> list[A]:
-        query = {**mongo_query(where), self.deadline_field: {"$lt": now}}
-        found: list[A] = []
-        cursor = None
-        while True:
-            items, cursor = await self.page_query(query, cursor, 500)
-            found += items
-            if cursor is None:
-                return found
+        return await self.matching(**{**where, self.deadline_field: {"$lt": now}})
 
     async def distinct(self, field: str) -> set[Any]:
         try:
@@ -303,11 +283,11 @@ class Repository(RepositoryPort[A]):
         except PyMongoError as exc:
             raise unavailable_from(exc) from exc
 
-    async def page_query(
-        self, query: dict[str, Any], cursor: str | None, limit: int
+    async def page(
+        self, where: dict[str, Any], cursor: str | None = None, limit: int = 100
     ) -> tuple[list[A], str | None]:
-        """One page of the entities matching a MongoDB query, oldest first, as aggregates
-        (to change them), and the cursor of the next page (None at the end)."""
+        """One page of the entities matching `where`, oldest first, and the next cursor."""
+        query = mongo_query(where)
         if cursor:
             created, last_id = decode_cursor(cursor)
             after = [
@@ -316,12 +296,7 @@ class Repository(RepositoryPort[A]):
             ]
             query = {**query, "$or": after}
         try:
-            docs = await (
-                self.collection.find(query)
-                .sort([("created_at", ASCENDING), ("_id", ASCENDING)])
-                .limit(limit + 1)
-                .to_list()
-            )
+            docs = await self.collection.find(query).sort(LISTING_ORDER).limit(limit + 1).to_list()
         except PyMongoError as exc:
             raise unavailable_from(exc) from exc
         items = [self._load(d) for d in docs[:limit]]

@@ -1,23 +1,15 @@
-"""The unit of work and repository ports, and the logic every implementation shares.
-
-A use case reads like this:
+"""The unit of work and repository ports, and the logic every implementation shares:
 
     async with uow:
-        image = await images.get(command.id)      # loaded inside the transaction
-        check_if_match(image, command.expected_revision)
+        image = await images.get(command.id)      # read inside the transaction
         image.respecify(spec, ...)                # one domain method
         uow.queue_job(subjects.job(IMAGE, "build"), BuildJob(...), msg_id=build_id)
         return await uow.commit(answer=image.snapshot())
 
-`commit` writes every entity the transaction loaded or added that recorded a change, one
-CloudEvent per change, the queued jobs and, for a command, its kept reply, all at once;
-leaving the block without a commit writes nothing. A repository used inside the block reads
-and writes through the unit of work that is open in the current task, so a use case needs no
-session plumbing. MongoDB implements the ports in `slipway_libs.storage`, memory in
-`tests.memory` (for unit tests).
-
-`idempotent` wraps a command use case: a command id seen before gets the kept reply, and a
-transaction that lost a race with another writer runs again.
+`commit` writes, at once, every changed entity loaded or added, one CloudEvent per change,
+the queued jobs and a command's kept reply; no commit, no write. Repositories join the unit
+of work open in the current task. Implementations: MongoDB in `slipway_libs.storage`, memory
+in `tests/memory.py`.
 """
 
 from __future__ import annotations
@@ -27,7 +19,7 @@ import functools
 import hashlib
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -82,12 +74,8 @@ class KeptReply:
 
 class Repository(ABC, Generic[A]):
     """The entities of one type. Inside an open unit of work, `find`, `get` and `add` take
-    part in its transaction and the unit of work writes what changed; outside, reads see
-    what is committed.
-
-    `where` filters compare fields (dotted paths into nested fields) for equality; a list,
-    tuple or set stands for "any of these".
-    """
+    part in its transaction; outside, reads see what is committed. `where` filters compare
+    fields (dotted paths) for equality; a list, tuple or set stands for "any of these"."""
 
     def __init__(self, entity: str, source: str, *, deadline_field: str = "deadline") -> None:
         self.entity = entity
@@ -177,12 +165,8 @@ class Transaction:
 
 
 class UnitOfWork(ABC):
-    """Transactions: the entities one loaded or added, their events, queued jobs and the
-    kept reply of the command it runs (see the module docstring).
-
-    One object serves a whole service: the state of each `async with uow:` belongs to the
-    task that opened it, so concurrent handlers never share a transaction.
-    """
+    """Transactions (see the module docstring). One object serves a whole service: each
+    `async with uow:` belongs to the task that opened it, so handlers never share one."""
 
     async def __aenter__(self) -> Self:
         if _open.get() is not None:
@@ -194,10 +178,7 @@ class UnitOfWork(ABC):
         return self
 
     async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         tx = self._tx()
         if tx.token is not None:
@@ -210,10 +191,6 @@ class UnitOfWork(ABC):
         if tx is None or tx.uow is not self:
             raise RuntimeError("this unit of work is not open in this task")
         return tx
-
-    def track(self, repository: Repository[Any], item: Aggregate[Any]) -> None:
-        """Write `item` through `repository` at commit if it recorded changes."""
-        self._tx().seen[(id(repository), item.id)] = (repository, item)
 
     def queue_job(self, subject: str, job: BaseModel, msg_id: str) -> None:
         """Queue a job on SLIPWAY_JOBS; it is published only if this transaction commits.
@@ -240,8 +217,7 @@ class UnitOfWork(ABC):
         if messages:
             await self._write_outbox(tx, messages)
         if tx.reply_key is not None:
-            command_id, print_ = tx.reply_key
-            await self._keep(tx, KeptReply(command_id, print_, ok(answer)))
+            await self._keep(tx, KeptReply(*tx.reply_key, ok(answer)))
         await self._commit(tx)
         tx.committed = True
         return answer
@@ -250,14 +226,12 @@ class UnitOfWork(ABC):
         """The reply kept for `command_id`, or None; IdempotencyMismatch when the id came
         with another body before."""
         kept = await self._find_kept(command_id)
-        if kept is None:
-            return None
-        if kept.fingerprint != fingerprint:
+        if kept is not None and kept.fingerprint != fingerprint:
             raise IdempotencyMismatch(
                 f"command id '{command_id}' (Idempotency-Key) was already used with a "
                 "different request body"
             )
-        return kept.reply
+        return kept.reply if kept is not None else None
 
     @abstractmethod
     async def _begin(self, tx: Transaction) -> None: ...
@@ -330,16 +304,14 @@ class WithUnitOfWork(Protocol):
 
 D = TypeVar("D", bound=WithUnitOfWork)
 C = TypeVar("C", bound=Command)
-UseCase = Callable[[D, C], Awaitable[Any]]
 
 
 def idempotent(
     use_case: Callable[[D, C], Awaitable[Any]],
 ) -> Callable[[D, C], Awaitable[dict[str, Any]]]:
-    """Make a command use case answer with a reply (`{"ok": true, "data": ...}`) and run at
-    most once per command id (the one the message carries): a repeat gets the kept reply;
-    the same id with another body is refused. The use case commits with `answer=`, which is
-    kept in the same transaction. A transaction that lost a race runs again."""
+    """Make a command use case (which commits with `answer=`) answer `{"ok": true, "data":
+    answer}` and run at most once per command id: a repeat gets the reply kept with the
+    commit, the same id with another body is refused, and a lost race runs again."""
 
     @functools.wraps(use_case)
     async def run(dependencies: D, command: C) -> dict[str, Any]:
@@ -348,7 +320,8 @@ def idempotent(
         print_ = fingerprint(command)
         if command_id and (kept := await uow.kept_reply(command_id, print_)) is not None:
             return kept
-        for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+
+        async def attempt() -> dict[str, Any]:
             if command_id:
                 uow.keep_reply_as(command_id, print_)
             try:
@@ -357,19 +330,10 @@ def idempotent(
                 if command_id and (kept := await uow.kept_reply(command_id, print_)):
                     return kept  # the same command ran concurrently and won
                 raise
-            except TransientConflict as lost:
-                await _back_off(attempt, lost)
-        raise AssertionError("unreachable")
+
+        return await retrying(attempt)
 
     return run
-
-
-async def _back_off(attempt: int, lost: TransientConflict) -> None:
-    """Wait a little, more each time, before running a transaction that lost a race again;
-    after TRANSIENT_ATTEMPTS, raise `lost`."""
-    if attempt >= TRANSIENT_ATTEMPTS:
-        raise lost
-    await asyncio.sleep(random.uniform(0, 0.01 * attempt))
 
 
 async def retrying(work: Callable[[], Awaitable[T]]) -> T:
@@ -378,8 +342,11 @@ async def retrying(work: Callable[[], Awaitable[T]]) -> T:
     for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
         try:
             return await work()
-        except TransientConflict as lost:
-            await _back_off(attempt, lost)
+        except TransientConflict:
+            if attempt == TRANSIENT_ATTEMPTS:
+                raise
+            # Wait a little, more each time, so that the racing writers spread out.
+            await asyncio.sleep(random.uniform(0, 0.01 * attempt))
     raise AssertionError("unreachable")
 
 
@@ -405,8 +372,3 @@ async def expire_overdue(uow: UnitOfWork, repository: Repository[Any], **where: 
                 await uow.commit()
                 expired += 1
     return expired
-
-
-def page_of(items: Iterable[Any], next_cursor: str | None) -> dict[str, Any]:
-    """The data of a `list` reply: snapshots and the next page's cursor."""
-    return {"items": [i.snapshot() for i in items], "next_cursor": next_cursor}

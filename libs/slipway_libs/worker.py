@@ -1,22 +1,7 @@
-"""The composition root every worker service shares.
-
-A worker (image-builder, chart-validator, ...) is a FastStream app on NATS that owns one
-MongoDB database, publishes its outbox through a relay and runs a few periodic loops.
-`build_worker_app` does that plumbing; a service supplies its publishers, its routers and
-one `assemble(kit)` callback that builds its repositories, adapters and use-case object
-from the kit and registers what has to run:
-
-    async def assemble(kit: WorkerKit[ImageBuilderSettings]) -> None:
-        images = kit.repository("container_images", ContainerImage, ImageAggregate, IMAGE)
-        service = ImageService(kit.settings, kit.database, images)
-        kit.set_global("images", service)                  # handlers: Context("images")
-        kit.every(kit.settings.reconcile_interval_s, service.expire_overdue, "deadline sweep")
-
-Start-up (the lifespan), in order: JSON logging; the MongoDB client (it connects lazily);
-the HTTP health endpoint when `health_port` is set; `assemble`; index creation, retried
-until MongoDB answers; NATS and the Slipway streams; the `slipway.health.<service>`
-subject turns ok; the outbox relay, the loops and the tasks; the "<service> ready" log
-line. Shutdown stops the tasks, the health endpoint and the MongoDB client.
+"""The composition root every worker service shares: a FastStream app on NATS that owns
+one MongoDB database, publishes its outbox through a relay and runs periodic loops. A
+service supplies its publishers, routers and `assemble(kit)`, which builds its repositories
+and adapters from the kit and registers what runs (`kit.every`, `kit.run`).
 """
 
 from __future__ import annotations
@@ -26,6 +11,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from http import HTTPStatus
 from typing import Any, Generic, TypeVar
 
 from faststream import ContextRepo, FastStream
@@ -54,12 +40,8 @@ HEALTH_REQUEST_TIMEOUT_S = 10.0
 
 
 class WorkerKit(Generic[S]):
-    """What `assemble` builds a service from, and where it registers what has to run.
-
-    `settings`, `broker` (connected only after `assemble`) and `database` (a client that
-    connects on first use) are the service's own. Registered work starts once MongoDB
-    answers and NATS is connected; do I/O in `setup` steps, not in `assemble` itself.
-    """
+    """What `assemble` builds a service from, and where it registers what has to run. The
+    broker connects after `assemble`, the database on first use: do I/O in `setup` steps."""
 
     def __init__(
         self,
@@ -90,10 +72,8 @@ class WorkerKit(Generic[S]):
         *,
         deadline_field: str = "deadline",
     ) -> Repository[A]:
-        """The repository of an entity this service owns; its indexes are created at start.
-
-        Its events are published to SLIPWAY_EVENTS with source `/slipway/<service>`.
-        """
+        """The repository of an entity this service owns (indexes made at start, events
+        published with source `/slipway/<service>`)."""
         repository = Repository(
             self.database,
             collection,
@@ -115,10 +95,8 @@ class WorkerKit(Generic[S]):
         return MongoUnitOfWork(self.database)
 
     def setup(self, step: Work) -> None:
-        """Run `step` (e.g. index creation) once MongoDB answers, before any work is taken.
-
-        The steps run in registration order and all run again while MongoDB is unavailable.
-        """
+        """Run `step` (e.g. index creation) once MongoDB answers, before any work is taken;
+        all steps run again, in order, while MongoDB is unavailable."""
         self._setup.append(step)
 
     def set_global(self, key: str, value: Any) -> None:
@@ -152,10 +130,12 @@ def build_worker_app(
     declare_publishers: Callable[[DeclaredPublishers], None],
     assemble: Callable[[WorkerKit[S]], Awaitable[None]],
 ) -> FastStream:
-    """The FastStream app of worker service `name` (see the module docstring).
-
-    `database` is the name of the service's MongoDB database; `declare_publishers` declares
-    every subject the service's outbox publishes to (they make its AsyncAPI document).
+    """The FastStream app of worker service `name`, owning MongoDB database `database`;
+    `declare_publishers` declares every subject its outbox publishes to (for AsyncAPI).
+    Start-up, in order: JSON logging; the MongoDB client (lazy); the HTTP health endpoint when
+    `health_port` is set; `assemble`; the setup steps, retried until MongoDB answers; NATS and
+    the streams; `slipway.health.<service>` turns ok; the relay, loops and tasks; the
+    "<service> ready" log line. Shutdown stops them and closes the client.
     """
     broker = make_broker(settings.nats_url)
     for router in routers:
@@ -205,19 +185,14 @@ def build_worker_app(
             await db.close()
 
     return FastStream(
-        broker,
-        lifespan=lifespan,
-        specification=AsyncAPI(title=f"Slipway {name}", version="0.1.0"),
+        broker, lifespan=lifespan, specification=AsyncAPI(title=f"Slipway {name}", version="0.1.0")
     )
 
 
 async def serve_health(database: Database, host: str, port: int) -> asyncio.Server:
-    """Answer `GET /healthz` on `host:port` over plain HTTP/1.1: 200 `{"status": "ok"}`
-    when `database` answers a ping, else 503 `{"status": "unavailable", "error": ...}`.
-
-    For Kubernetes probes of worker pods, which serve no other HTTP. Close the returned
-    server to stop.
-    """
+    """Answer `GET /healthz` on `host:port` over plain HTTP/1.1 (Kubernetes probes): 200
+    `{"status": "ok"}` when `database` answers a ping, else 503 with the error. Close the
+    returned server to stop."""
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -260,19 +235,10 @@ async def _health(method: str, path: str, database: Database) -> tuple[int, dict
     return 200, {"status": "ok"}
 
 
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    503: "Service Unavailable",
-}
-
-
 def _response(status: int, body: dict[str, str], *, with_body: bool) -> bytes:
     payload = json.dumps(body).encode()
     head = [
-        f"HTTP/1.1 {status} {_REASONS[status]}",
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
         "Content-Type: application/json",
         f"Content-Length: {len(payload)}",
         "Cache-Control: no-store",
