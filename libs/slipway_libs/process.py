@@ -88,6 +88,34 @@ def find_tool(name: str) -> Path:
     raise ToolUnavailable(f"{name} is not installed next to {sys.executable} nor on PATH")
 
 
+class CommandLineTool:
+    """A CLI (`name`, found with `find_tool` on first use unless `binary` is given), run
+    through `run_tool` at most `max_concurrency` at a time when that is set."""
+
+    def __init__(
+        self, name: str, binary: Path | None = None, max_concurrency: int | None = None
+    ) -> None:
+        self.name = name
+        self._binary = binary
+        self._slots = asyncio.Semaphore(max_concurrency) if max_concurrency else None
+
+    @property
+    def binary(self) -> Path:
+        if self._binary is None:
+            self._binary = find_tool(self.name)
+        return self._binary
+
+    async def run(
+        self, args: Sequence[str | Path], *, env: Mapping[str, str], timeout: float
+    ) -> ProcessResult:
+        """`run_tool` of the binary with `args`, waiting for a free slot first."""
+        argv = [self.binary, *args]
+        if self._slots is None:
+            return await run_tool(argv, env=env, timeout=timeout)
+        async with self._slots:
+            return await run_tool(argv, env=env, timeout=timeout)
+
+
 async def run_tool(
     argv: Sequence[str | Path],
     *,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import tempfile
 from pathlib import Path
 
-from slipway_libs.process import ProcessResult, ToolTimeout, find_tool, run_tool
+from slipway_libs.process import CommandLineTool, ProcessResult, ToolTimeout
 
 from ..domain.findings import Finding, Severity
 from ..domain.ports import RenderResult
@@ -98,23 +97,16 @@ class Helm:
         timeout: float = DEFAULT_TIMEOUT,
         max_concurrency: int | None = None,
     ) -> None:
-        self._binary = binary
+        self.tool = CommandLineTool("helm", binary, max_concurrency)
         self.timeout = timeout
-        self._slots = asyncio.Semaphore(max_concurrency) if max_concurrency else None
 
     @property
     def binary(self) -> Path:
-        if self._binary is None:
-            self._binary = find_tool("helm")
-        return self._binary
+        return self.tool.binary
 
     async def _run(self, *args: str | Path) -> ProcessResult:
         with tempfile.TemporaryDirectory(prefix="slipway-helm-") as home:
-            env = _isolated_env(Path(home))
-            if self._slots is None:
-                return await run_tool([self.binary, *args], env=env, timeout=self.timeout)
-            async with self._slots:
-                return await run_tool([self.binary, *args], env=env, timeout=self.timeout)
+            return await self.tool.run(args, env=_isolated_env(Path(home)), timeout=self.timeout)
 
     async def lint(
         self, chart_dir: Path, values_file: Path, kube_version: str | None

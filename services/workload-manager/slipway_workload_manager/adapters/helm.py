@@ -9,7 +9,6 @@ plugins, proxies) leaks into helm.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -21,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from slipway_libs.process import ProcessResult, ToolTimeout, ToolUnavailable, find_tool, run_tool
+from slipway_libs.process import CommandLineTool, ProcessResult, ToolTimeout, ToolUnavailable
 
 from ..domain.ports import ClusterAccess, HelmFailed, HelmRevision, HelmUnavailable
 
@@ -139,26 +138,18 @@ class HelmCli:
         timeout_s: float = 60.0,
         max_concurrency: int | None = None,
     ) -> None:
-        self._binary = binary
+        self.tool = CommandLineTool("helm", binary, max_concurrency)
         self.timeout_s = timeout_s
-        self._slots = asyncio.Semaphore(max_concurrency) if max_concurrency else None
 
     @property
     def binary(self) -> Path:
-        if self._binary is None:
-            self._binary = find_tool("helm")
-        return self._binary
+        return self.tool.binary
 
     async def _run(
         self, workspace: _Workspace, args: Sequence[str], timeout_s: float
     ) -> ProcessResult:
-        argv = [str(self.binary), *args]
-        env = _environment(workspace)
         try:
-            if self._slots is None:
-                return await run_tool(argv, env=env, timeout=timeout_s)
-            async with self._slots:
-                return await run_tool(argv, env=env, timeout=timeout_s)
+            return await self.tool.run(args, env=_environment(workspace), timeout=timeout_s)
         except ToolUnavailable as exc:
             raise HelmFailed(str(exc)) from exc
 
