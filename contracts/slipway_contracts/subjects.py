@@ -43,3 +43,13 @@ def progress(entity: str, entity_id: str) -> str:
 def health(service: str) -> str:
     """Request-reply subject a service answers when it and its database are healthy."""
     return f"slipway.health.{service}"
+
+
+AUDIT_STREAM = "SLIPWAY_AUDIT"
+AUDIT_WILDCARD = "slipway.audit.>"
+
+
+def audit(service: str) -> str:
+    """Subject on SLIPWAY_AUDIT of the audit entries a service records for the commands it
+    receives over NATS (the gateway stores them), e.g. `slipway.audit.image-builder`."""
+    return f"slipway.audit.{service}"

@@ -51,11 +51,20 @@ STREAMS = (
         storage=StorageType.FILE,
         duplicate_window=DUPLICATE_WINDOW_S,
     ),
+    # Audit entries of commands received over NATS, on their way to the gateway's store.
+    StreamConfig(
+        name=subjects.AUDIT_STREAM,
+        subjects=[subjects.AUDIT_WILDCARD],
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+        max_age=7 * 86400,
+        duplicate_window=DUPLICATE_WINDOW_S,
+    ),
 )
 
 
 async def ensure_streams(js: JetStreamContext) -> None:
-    """Create SLIPWAY_EVENTS and SLIPWAY_JOBS, or bring their config up to date."""
+    """Create SLIPWAY_EVENTS, SLIPWAY_JOBS and SLIPWAY_AUDIT, or bring their config up to date."""
     for config in STREAMS:
         try:
             await js.stream_info(str(config.name))
