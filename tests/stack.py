@@ -2,7 +2,9 @@
 
 It uses the same launch code as `make run` (slipway_devstack): real NATS with
 JetStream, a real MongoDB replica set, the Docker Engine, and each service as its own
-process.
+process. As under `make run`, NATS and MongoDB ask for credentials: each process connects
+as its own principal; tests connect as one with `nats_options(principal)` and to MongoDB
+as its admin (`mongodb_uri`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import docker
 import httpx
 import slipway_devstack as devstack
+from slipway_devstack import credentials
 from slipway_simcluster import stop_servers_under
 
 from tests.waiting import poll
@@ -37,23 +40,48 @@ class Stack:
     dockerd: devstack.ManagedProcess | None = None
     docker_host: str | None = None
     services: dict[str, devstack.ManagedProcess] = field(default_factory=dict)
+    auth: bool = True
 
     @property
     def nats_url(self) -> str:
         return f"nats://127.0.0.1:{self.nats_port}"
 
+    def nkey_file(self, principal: str) -> Path:
+        """The NKey seed file of a NATS principal (`admin`, `events-reader`, …)."""
+        return credentials.seed_file(self.state_dir, principal)
+
+    def nats_options(self, principal: str = "admin") -> dict[str, Any]:
+        """Keyword arguments of `nats.connect` to the stack's NATS as `principal`."""
+        options: dict[str, Any] = {"servers": [self.nats_url]}
+        if self.auth:
+            options["nkeys_seed"] = str(self.nkey_file(principal))
+        return options
+
+    @property
+    def events_reader(self) -> dict[str, Any]:
+        """`nats_options` of the principal that reads SLIPWAY_EVENTS, and nothing else."""
+        return self.nats_options("events-reader")
+
     @property
     def mongodb_uri(self) -> str:
+        """MongoDB as its admin (every database; tests make databases of their own)."""
+        if self.auth:
+            return credentials.uri_file(self.state_dir, credentials.MONGO_ADMIN).read_text().strip()
         return devstack.mongodb_uri(self.mongo_port)
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
-    def env(self) -> dict[str, str]:
+    @property
+    def admin_token_file(self) -> Path:
+        return self.state_dir / "admin.token"
+
+    def env(self, principal: str) -> dict[str, str]:
+        """The environment of the stack's process that runs as `principal`."""
         env = {
             "SLIPWAY_NATS_URL": self.nats_url,
-            "SLIPWAY_MONGODB_URI": self.mongodb_uri,
+            "SLIPWAY_MONGODB_URI": devstack.mongodb_uri(self.mongo_port),
             "SLIPWAY_PORT": str(self.http_port),
             "SLIPWAY_STATE_DIR": str(self.state_dir),
             "SLIPWAY_BUILD_ROOTS": f"{ROOT / 'examples'},{self.build_root}",
@@ -66,12 +94,13 @@ class Stack:
         }
         if self.docker_host:
             env["SLIPWAY_DOCKER_HOST"] = self.docker_host
-        return {**env, **self.env_overrides}
+        own = credentials.process_env(self.state_dir, principal, nats=self.auth, mongo=self.auth)
+        return {**env, **own, **self.env_overrides}
 
     def start(self) -> Stack:
         self.build_root.mkdir(parents=True, exist_ok=True)
-        self.nats = devstack.start_nats(self.state_dir, self.nats_port)
-        self.mongod = devstack.start_mongod(self.state_dir, self.mongo_port)
+        self.nats = devstack.start_nats(self.state_dir, self.nats_port, auth=self.auth)
+        self.mongod = devstack.start_mongod(self.state_dir, self.mongo_port, auth=self.auth)
         self.docker_host, self.dockerd = devstack.ensure_docker(self.state_dir, private=True)
         if self.docker_host is None and self.dockerd is None:
             self.docker_host = os.environ.get("DOCKER_HOST")
@@ -87,7 +116,7 @@ class Stack:
         return [name for name, module in devstack.SERVICES.items() if devstack.runnable(module)]
 
     def start_service(self, name: str, module: str) -> devstack.ManagedProcess:
-        process = devstack.service_process(name, module, self.state_dir, self.env())
+        process = devstack.service_process(name, module, self.state_dir, self.env(name))
         self.services[name] = process.start()
         return process
 
@@ -97,8 +126,12 @@ class Stack:
         )
 
     def client(self) -> httpx.Client:
-        """An HTTP client for the gateway (close it, or use it as a context manager)."""
-        return httpx.Client(base_url=self.base_url, timeout=30)
+        """An HTTP client for the gateway, with the admin token once the gateway has made
+        it (close it, or use it as a context manager)."""
+        headers = {}
+        if self.admin_token_file.exists():
+            headers["Authorization"] = f"Bearer {self.admin_token_file.read_text().strip()}"
+        return httpx.Client(base_url=self.base_url, timeout=30, headers=headers)
 
     def engine(self) -> docker.DockerClient:
         """The Docker Engine the stack builds with."""
@@ -111,7 +144,7 @@ class Stack:
         self.nats.stop()
 
     def restart_nats(self) -> None:
-        self.nats = devstack.start_nats(self.state_dir, self.nats_port)
+        self.nats = devstack.start_nats(self.state_dir, self.nats_port, auth=self.auth)
 
     def stop(self) -> None:
         for process in reversed(list(self.services.values())):

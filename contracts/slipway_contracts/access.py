@@ -117,3 +117,17 @@ class AuditEvent(Model):
 def audit_entry(**fields: Any) -> AuditEvent:
     """An audit entry from its fields (validated)."""
     return AuditEvent.model_validate(fields)
+
+
+class TokenPage(Model):
+    """`GET /api/tokens`: `{"items": [...], "next_cursor": ...}`."""
+
+    items: list[Token]
+    next_cursor: str | None = None
+
+
+class AuditPage(Model):
+    """`GET /api/audit`: `{"items": [...], "next_cursor": ...}`, newest first."""
+
+    items: list[AuditEvent]
+    next_cursor: str | None = None

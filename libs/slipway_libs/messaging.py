@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import ssl
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol, TypeVar
 
 from faststream import BaseMiddleware, ExceptionMiddleware
-from faststream.nats import JStream, NatsBroker
+from faststream.nats import JStream, NatsBroker, NatsNKey
 from faststream.nats.publisher.usecase import LogicPublisher
+from faststream.nats.security import NatsSecurity
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
@@ -20,8 +22,10 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from slipway_contracts import subjects
 from slipway_libs import context
 from slipway_libs.aggregate import Aggregate
+from slipway_libs.audit import CommandAudit
 from slipway_libs.errors import Conflict, InvalidInput, SlipwayError
 from slipway_libs.progress import ProgressPublisher
+from slipway_libs.settings import CommonSettings
 from slipway_libs.statemachine import IllegalTransition
 from slipway_libs.storage import unavailable_from
 from slipway_libs.unit_of_work import Repository as RepositoryPort
@@ -134,16 +138,45 @@ class ContextMiddleware(BaseMiddleware):
         )
 
 
-def make_broker(url: str) -> NatsBroker:
-    """The service broker: keeps reconnecting, binds context, answers errors as replies."""
-    return NatsBroker(
-        url,
-        middlewares=[ContextMiddleware, error_replies()],
+def nats_options(settings: CommonSettings) -> dict[str, Any]:
+    """The keyword arguments of `nats.connect` for this process: the server, and the NKey
+    seed file of its principal when it has one (the embedded stack refuses anonymous
+    clients). The one place that turns settings into a NATS connection."""
+    options: dict[str, Any] = {"servers": [settings.nats_url]}
+    if settings.nats_nkey_file is not None:
+        options["nkeys_seed"] = str(settings.nats_nkey_file)
+    if settings.nats_ca_file is not None:  # verified against this CA, hostname included
+        options["tls"] = ssl.create_default_context(cafile=str(settings.nats_ca_file))
+    return options
+
+
+def _broker_options(settings: CommonSettings) -> dict[str, Any]:
+    """`nats_options` as FastStream's NatsBroker takes them (credentials as `security`)."""
+    options = nats_options(settings)
+    seed, tls = options.pop("nkeys_seed", None), options.pop("tls", None)
+    if seed is not None:
+        options["security"] = NatsNKey.from_file(seed, ssl_context=tls)
+    elif tls is not None:
+        options["security"] = NatsSecurity(ssl_context=tls)
+    return options
+
+
+def make_broker(settings: CommonSettings, service: str) -> NatsBroker:
+    """The broker of worker `service`: connects as its principal, keeps reconnecting, binds
+    context, records the commands it receives (`slipway_libs.audit`), answers errors as
+    replies."""
+    audit = CommandAudit(service, settings.nats_principals_file)
+    broker = NatsBroker(
+        **_broker_options(settings),
+        # Outermost first: the audit sees the reply the error middleware makes of a failure.
+        middlewares=[ContextMiddleware, audit, error_replies()],
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
         connect_timeout=2,
         log_level=logging.DEBUG,
     )
+    audit.declare(broker)
+    return broker
 
 
 class DeclaredPublishers:

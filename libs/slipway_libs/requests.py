@@ -13,6 +13,7 @@ from nats.errors import TimeoutError as NatsTimeout
 
 from slipway_libs import context
 from slipway_libs.errors import SlipwayError, Unavailable, error_from_reply
+from slipway_libs.principals import Signer
 
 
 def encode(payload: dict[str, Any]) -> bytes:
@@ -27,16 +28,20 @@ async def request(
     *,
     timeout_s: float,
     command_id: str | None = None,
+    signer: Signer | None = None,
 ) -> Any:
     """Send one command or query (bytes: already `encode`d) and return the reply's `data`, or
     raise Unavailable when nothing answers in `timeout_s`, else the service's error. The
-    correlation id travels along; `command_id` makes a command idempotent at its owner."""
+    correlation id travels along; `command_id` makes a command idempotent at its owner;
+    `signer` signs it as its principal (so the owner's audit names the sender)."""
     if connection is None or not connection.is_connected:
         raise Unavailable("the message bus (NATS) is unavailable")
     headers = {context.CORRELATION_HEADER: context.current_correlation_id()}
     if command_id:
         headers[context.COMMAND_ID_HEADER] = command_id
     body = payload if isinstance(payload, bytes) else encode(payload)
+    if signer is not None:
+        headers.update(signer.headers(subject, command_id, body))
     try:
         msg = await connection.request(subject, body, timeout=timeout_s, headers=headers)
     except NoRespondersError as exc:

@@ -5,18 +5,32 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class CommonSettings(BaseSettings):
     """What every Slipway process needs; services subclass it with their own fields."""
 
-    model_config = SettingsConfigDict(env_prefix="SLIPWAY_", extra="ignore")
+    # An error names the setting and the reason, never the value (it may hold a secret).
+    model_config = SettingsConfigDict(
+        env_prefix="SLIPWAY_", extra="ignore", hide_input_in_errors=True
+    )
 
     nats_url: str = "nats://127.0.0.1:4222"
-    mongodb_uri: str = "mongodb://127.0.0.1:27017/?replicaSet=rs0"
+    # This process's NATS principal: its NKey seed file, `<principal>.nk` (mode 0600).
+    nats_nkey_file: Path | None = None
+    # `{principal: public key}` (JSON): whose signed commands a service can verify.
+    nats_principals_file: Path | None = None
+    # The CA that signed a `tls://` NATS server's certificate (None: the system's CAs).
+    # MongoDB takes its TLS options in the URI (`tls=true&tlsCAFile=…`).
+    nats_ca_file: Path | None = None
+    # The connection string may carry a password: kept out of the repr; when
+    # `mongodb_uri_file` is set, it is read from that file (mode 0600) instead.
+    mongodb_uri: str = Field("mongodb://127.0.0.1:27017/?replicaSet=rs0", repr=False)
+    mongodb_uri_file: Path | None = None
     mongodb_timeout_s: float = Field(3.0, gt=0, description="server selection timeout")
     log_level: str = "INFO"
     state_dir: Path = Path(".slipway")
@@ -31,3 +45,19 @@ class CommonSettings(BaseSettings):
     # (Kubernetes probes); inside a pod the host must be the pod's address, e.g. 0.0.0.0.
     health_port: int | None = Field(None, ge=1, le=65535)
     health_host: str = "127.0.0.1"
+
+    @model_validator(mode="after")
+    def _read_mongodb_uri_file(self) -> Self:
+        if self.mongodb_uri_file is None:
+            return self
+        try:
+            uri = self.mongodb_uri_file.read_text().strip()
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise ValueError(
+                f"SLIPWAY_MONGODB_URI_FILE: cannot read {self.mongodb_uri_file}: {reason}"
+            ) from None
+        if not uri:
+            raise ValueError(f"SLIPWAY_MONGODB_URI_FILE: {self.mongodb_uri_file} is empty")
+        self.mongodb_uri = uri
+        return self

@@ -23,6 +23,7 @@ from slipway_libs import logging as slipway_logging
 from slipway_libs.aggregate import Aggregate
 from slipway_libs.errors import Unavailable
 from slipway_libs.messaging import DeclaredPublishers, make_broker
+from slipway_libs.principals import signer_of
 from slipway_libs.progress import ProgressPublisher
 from slipway_libs.relay import OutboxRelay
 from slipway_libs.runtime import Background, add_health, connect_bus, every, wait_for_database
@@ -58,6 +59,8 @@ class WorkerKit(Generic[S]):
         self.broker = broker
         self.database = database
         self._context = context
+        # Signs the commands and queries the service sends to others (None: no principal).
+        self.signer = signer_of(settings.nats_nkey_file)
         self._setup: list[Work] = [database.ensure_indexes]
         self._loops: list[tuple[float, Work, str]] = []
         self._tasks: list[Coroutine[Any, Any, Any]] = []
@@ -137,7 +140,7 @@ def build_worker_app(
     the streams; `slipway.health.<service>` turns ok; the relay, loops and tasks; the
     "<service> ready" log line. Shutdown stops them and closes the client.
     """
-    broker = make_broker(settings.nats_url)
+    broker = make_broker(settings, name)
     for router in routers:
         broker.include_router(router)
     publishers = DeclaredPublishers(broker)

@@ -82,7 +82,7 @@ def test_bad_input_is_a_422_naming_the_field_and_stores_nothing(api, stack, over
         i["name"] for i in api.get("/api/container-images", params={"limit": 500}).json()["items"]
     ]
     assert body.get("name") not in names
-    image_events = replay(stack.nats_url, subjects.event(IMAGE, ">"))
+    image_events = replay(stack.events_reader, subjects.event(IMAGE, ">"))
     assert not [e for _, e in image_events if e["data"].get("name") == body.get("name")]
 
 
@@ -90,7 +90,9 @@ def test_events_are_cloudevents_with_rising_entityversion_and_replayable(api, st
     location = api.post("/api/container-images", json=image_body()).headers["Location"]
     image = wait_status(api, location, {"built", "failed"})
     events = poll(
-        lambda: (found := events_for(stack.nats_url, image["id"])) and len(found) >= 2 and found
+        lambda: (
+            (found := events_for(stack.events_reader, image["id"])) and len(found) >= 2 and found
+        )
     )
     assert [s for s, _ in events] == [
         subjects.event(IMAGE, "created"),
@@ -180,7 +182,9 @@ def test_delete_removes_the_record_and_the_engine_image_when_asked(api, stack):
     with pytest.raises(docker.errors.ImageNotFound):
         stack.engine().api.inspect_image(f"{image['name']}:{image['tag']}")
     deleted = poll(
-        lambda: [s for s, _ in events_for(stack.nats_url, image["id"]) if s.endswith(".deleted")]
+        lambda: [
+            s for s, _ in events_for(stack.events_reader, image["id"]) if s.endswith(".deleted")
+        ]
     )
     assert deleted == [subjects.event(IMAGE, "deleted")]
 

@@ -147,7 +147,7 @@ def test_put_on_a_valid_chart_validates_again_with_rising_entityversion(api, sta
     assert again["description"] == "changed"
     events = poll(
         lambda: (
-            (found := events_for(stack.nats_url, chart["id"], "helm_chart"))
+            (found := events_for(stack.events_reader, chart["id"], "helm_chart"))
             and len(found) >= 4
             and found
         )

@@ -61,7 +61,7 @@ def register_chart(client: httpx.Client, chart: Path) -> Any:
 
 @pytest.fixture(scope="module")
 def client(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.base_url, timeout=30) as session:
+    with stack.client() as session:
         yield session
 
 

@@ -63,7 +63,9 @@ def test_nats_down_is_a_503_with_retry_after_and_pending_events_go_out_once(clie
     own_stack.wait_ready()
     wait_status(client, location, {"failed"})
     poll(lambda: pending_outbox(own_stack) == 0, what="outbox drained")
-    events = poll(lambda: (e := events_for(own_stack.nats_url, image_id)) and len(e) >= 2 and e)
+    events = poll(
+        lambda: (e := events_for(own_stack.events_reader, image_id)) and len(e) >= 2 and e
+    )
     assert [s.rsplit(".", 1)[1] for s, _ in events] == ["created", "failed"]
     assert len({e["id"] for _, e in events}) == len(events)
 
@@ -90,7 +92,9 @@ def test_events_committed_while_nats_is_down_are_published_after(client, own_sta
         finally:
             own_stack.restart_nats()
     poll(lambda: pending_outbox(own_stack) == 0, what="outbox drained")
-    events = poll(lambda: (e := events_for(own_stack.nats_url, image["id"])) and len(e) >= 3 and e)
+    events = poll(
+        lambda: (e := events_for(own_stack.events_reader, image["id"])) and len(e) >= 3 and e
+    )
     assert [s.rsplit(".", 1)[1] for s, _ in events] == ["created", "built", "failed"]
     assert [e["entityversion"] for _, e in events] == [1, 2, 3]
 

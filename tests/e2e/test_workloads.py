@@ -63,7 +63,7 @@ def start_cluster(client: httpx.Client, name: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def client(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.base_url, timeout=30) as session:
+    with stack.client() as session:
         yield session
 
 
@@ -284,7 +284,7 @@ def test_two_hundred_concurrent_deployments_all_run_with_one_running_event_each(
     poll(all_running, timeout_s=240, interval_s=0.5, what=f"{CONCURRENT} deployments running")
     record_property("all_running_s", round(time.monotonic() - started, 1))
     counts: dict[str, int] = {}
-    for _, event in replay(stack.nats_url, subjects.event(subjects.DEPLOYMENT, "running")):
+    for _, event in replay(stack.events_reader, subjects.event(subjects.DEPLOYMENT, "running")):
         counts[event["subject"]] = counts.get(event["subject"], 0) + 1
     assert {i: counts.get(i, 0) for i in ids} == dict.fromkeys(ids, 1)
     # Slipway made their namespace: restricted pod security, and each its NetworkPolicy.

@@ -12,6 +12,7 @@ from slipway_contracts import subjects
 from slipway_image_builder.handlers import commands
 from slipway_image_builder.handlers.context import DEPENDENCIES
 from slipway_libs.messaging import make_broker
+from slipway_libs.settings import CommonSettings
 from tests.unit.image_builder.fakes import add_context, dependencies, put_image
 
 GOOD = {"name": "todo/web", "tag": "1.0.0", "application": "frontend", "build": {"context": "app"}}
@@ -22,7 +23,7 @@ IMAGE = subjects.CONTAINER_IMAGE
 async def bus(tmp_path):
     add_context(tmp_path)
     deps = dependencies(tmp_path)
-    broker = make_broker("nats://127.0.0.1:1")
+    broker = make_broker(CommonSettings(nats_url="nats://127.0.0.1:1"), "image-builder")
     broker.include_router(commands.router)
     async with TestNatsBroker(broker) as test_broker:
         test_broker.context.set_global(DEPENDENCIES, deps)

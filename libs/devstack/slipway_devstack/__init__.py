@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from slipway_devstack import credentials
+
 log = logging.getLogger("slipway.devstack")
 HOST = "127.0.0.1"
 
@@ -125,14 +127,19 @@ class ManagedProcess:
 MAX_PAYLOAD = 8 * 1024 * 1024
 
 
-def start_nats(state_dir: Path, port: int) -> ManagedProcess:
-    """nats-server with JetStream on 127.0.0.1:`port`, storing under `state_dir`."""
+def start_nats(state_dir: Path, port: int, auth: bool = False) -> ManagedProcess:
+    """nats-server with JetStream on 127.0.0.1:`port`, storing under `state_dir`. With
+    `auth`, only the principals' NKeys (`<state_dir>/nats/<principal>.nk`, made once) may
+    connect, each within its permissions (see `credentials`)."""
     store = state_dir / "nats"
     store.mkdir(parents=True, exist_ok=True)
     # Uploaded chart archives travel base64-encoded in one command message; the default
     # 1 MiB max_payload would cap them near 750 KiB. nats-server takes this only from a file.
     config = store / "nats.conf"
-    config.write_text(f"max_payload: {MAX_PAYLOAD}\n")
+    text = f"max_payload: {MAX_PAYLOAD}\n"
+    if auth:
+        text += credentials.authorization_block(credentials.ensure_nkeys(state_dir))
+    config.write_text(text)
     process = ManagedProcess(
         "nats",
         [
@@ -157,13 +164,19 @@ def start_nats(state_dir: Path, port: int) -> ManagedProcess:
     return process
 
 
-def start_mongod(state_dir: Path, port: int, replica_set: str = "rs0") -> ManagedProcess:
-    """mongod as a single-node replica set on 127.0.0.1:`port` (transactions need one)."""
+def start_mongod(
+    state_dir: Path, port: int, replica_set: str = "rs0", auth: bool = False
+) -> ManagedProcess:
+    """mongod as a single-node replica set on 127.0.0.1:`port` (transactions need one).
+    With `auth`, a keyfile turns access control on: an `admin` user and one user per
+    service on its own database, their connection strings in `<state_dir>/mongo/<user>.uri`
+    (see `credentials`)."""
     from pymongo import MongoClient
     from pymongo.errors import OperationFailure
 
     dbpath = state_dir / "mongo"
     dbpath.mkdir(parents=True, exist_ok=True)
+    access = ["--keyFile", str(credentials.keyfile(state_dir))] if auth else []
     process = ManagedProcess(
         "mongod",
         [
@@ -179,6 +192,7 @@ def start_mongod(state_dir: Path, port: int, replica_set: str = "rs0") -> Manage
             "--wiredTigerCacheSizeGB",
             "0.5",
             "--quiet",
+            *access,
         ],
         state_dir / "logs" / "mongod.log",
     ).start()
@@ -188,7 +202,9 @@ def start_mongod(state_dir: Path, port: int, replica_set: str = "rs0") -> Manage
     client: MongoClient[dict[str, object]] = MongoClient(HOST, port, directConnection=True)
     try:
         config = {"_id": replica_set, "members": [{"_id": 0, "host": f"{HOST}:{port}"}]}
-        with contextlib.suppress(OperationFailure):  # already initiated on an earlier run
+        # Refused when initiated on an earlier run (with auth: once a user exists, as the
+        # localhost exception closes; the set was initiated before the first user was made).
+        with contextlib.suppress(OperationFailure):
             client.admin.command("replSetInitiate", config)
         wait_until(
             lambda: bool(client.admin.command("hello").get("isWritablePrimary")),
@@ -197,6 +213,12 @@ def start_mongod(state_dir: Path, port: int, replica_set: str = "rs0") -> Manage
         )
     finally:
         client.close()
+    if auth:
+        try:
+            credentials.ensure_mongo_users(state_dir, port, replica_set)
+        except BaseException:
+            process.stop()
+            raise
     return process
 
 
@@ -292,10 +314,26 @@ def http_ok(url: str) -> bool:
 LOCAL_CLUSTER = {"name": "local", "driver": "sim", "cpus": 1, "memory": 1024, "disk_size": 2048}
 
 
-def _call(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+def admin_token_file(state_dir: Path) -> Path:
+    """Where the gateway keeps the embedded admin token (`SLIPWAY_ADMIN_TOKEN_FILE`)."""
+    return Path(os.environ.get("SLIPWAY_ADMIN_TOKEN_FILE") or state_dir / "admin.token")
+
+
+def admin_token(state_dir: Path) -> str | None:
+    """The embedded admin token, once the gateway has made it (None before)."""
+    with contextlib.suppress(OSError):
+        return admin_token_file(state_dir).read_text().strip() or None
+    return None
+
+
+def _call(
+    method: str, url: str, body: dict[str, Any] | None = None, token: str | None = None
+) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data, method=method)
     request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read() or b"null")
@@ -303,8 +341,8 @@ def _call(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[in
         return error.code, json.loads(error.read() or b"null")
 
 
-def _local_cluster(clusters: str) -> dict[str, Any] | None:
-    status, page = _call("GET", f"{clusters}?limit=500")
+def _local_cluster(clusters: str, token: str | None) -> dict[str, Any] | None:
+    status, page = _call("GET", f"{clusters}?limit=500", token=token)
     if status != 200:
         raise RuntimeError(f"could not list clusters (HTTP {status}): {page}")
     return next((c for c in page["items"] if c["name"] == LOCAL_CLUSTER["name"]), None)
@@ -318,33 +356,33 @@ def _answers(api_server: str | None) -> bool:
     return port.isdigit() and port_open(int(port), host)
 
 
-def ensure_local_cluster(base_url: str, probe_wait_s: float = 30) -> str:
+def ensure_local_cluster(base_url: str, probe_wait_s: float = 30, token: str | None = None) -> str:
     """Register and start the simulated cluster `local` unless it is there already.
 
     A record that still says `running` from a stack that was killed (its process is
     gone) is left to the cluster-manager's health probe, which moves it to `error`;
     then it is started. Returns a line for the log. `SLIPWAY_LOCAL_CLUSTER=0` turns
-    this off.
+    this off. `token`: the admin token the API asks for.
     """
     clusters = f"{base_url}/api/minikube-clusters"
     try:
-        existing = _local_cluster(clusters)
+        existing = _local_cluster(clusters, token)
         if existing is not None and existing["status"] == "running":
             if _answers(existing.get("api_server")):
                 return f"cluster 'local' is running (id {existing['id']})"
             wait_until(
-                lambda: (c := _local_cluster(clusters)) is None or c["status"] != "running",
+                lambda: (c := _local_cluster(clusters, token)) is None or c["status"] != "running",
                 probe_wait_s,
                 "the health probe of cluster 'local'",
             )
-            existing = _local_cluster(clusters)
+            existing = _local_cluster(clusters, token)
     except (RuntimeError, TimeoutError, OSError, ValueError) as error:
         return f"cluster 'local' not started: {error}"
     if existing is None:
-        status, body = _call("POST", clusters, {**LOCAL_CLUSTER, "start": True})
+        status, body = _call("POST", clusters, {**LOCAL_CLUSTER, "start": True}, token)
         verb = "registered and starting"
     elif existing.get("operation") is None:
-        status, body = _call("POST", f"{clusters}/{existing['id']}/start")
+        status, body = _call("POST", f"{clusters}/{existing['id']}/start", token=token)
         verb = "starting"
     else:
         return f"cluster 'local' is busy: {existing['operation']['action']} in flight"
@@ -353,19 +391,21 @@ def ensure_local_cluster(base_url: str, probe_wait_s: float = 30) -> str:
     return f"cluster 'local' (simulated) {verb}: {clusters}/{body['id']}"
 
 
-def stop_sim_clusters(base_url: str, timeout_s: float = 30) -> None:
+def stop_sim_clusters(base_url: str, timeout_s: float = 30, token: str | None = None) -> None:
     """Stop the running simulated clusters through the API, so their records say
     `stopped` (not a stale `running`) when the stack comes back."""
     clusters = f"{base_url}/api/minikube-clusters"
-    status, page = _call("GET", f"{clusters}?status=running&limit=500")
+    status, page = _call("GET", f"{clusters}?status=running&limit=500", token=token)
     if status != 200:
         return
     stopping = [c["id"] for c in page["items"] if c["driver"] == "sim" and not c["operation"]]
     for cluster_id in stopping:
-        _call("POST", f"{clusters}/{cluster_id}/stop")
+        _call("POST", f"{clusters}/{cluster_id}/stop", token=token)
 
     def stopped() -> bool:
-        states = [_call("GET", f"{clusters}/{cluster_id}")[1] for cluster_id in stopping]
+        states = [
+            _call("GET", f"{clusters}/{cluster_id}", token=token)[1] for cluster_id in stopping
+        ]
         return all(not isinstance(c, dict) or c.get("status") != "running" for c in states)
 
     with contextlib.suppress(TimeoutError):
@@ -382,6 +422,31 @@ def secret_key_env(state_dir: Path) -> dict[str, str]:
 
     path = Path(os.environ.get("SLIPWAY_SECRET_KEY_FILE") or state_dir / KEY_FILE_NAME)
     return {"SLIPWAY_SECRET_KEY_FILE": str(ensure_key_file(path.expanduser().resolve()))}
+
+
+FALSE_VALUES = ("0", "false", "no", "off", "f", "n")
+
+
+def log_credentials(state_dir: Path, *, own_nats: bool, own_mongod: bool) -> None:
+    """Say where the credentials are (never what they are), and warn loudly when the API
+    asks for none."""
+    api_open = os.environ.get("SLIPWAY_AUTH_ENABLED", "true").strip().lower() in FALSE_VALUES
+    if not api_open:
+        log.info("credentials: API admin token in %s", admin_token_file(state_dir))
+    if own_nats:
+        log.info("credentials: NATS NKey seeds in %s", credentials.seed_file(state_dir, "*"))
+    if own_mongod:
+        log.info(
+            "credentials: MongoDB admin connection string in %s",
+            credentials.uri_file(state_dir, credentials.MONGO_ADMIN),
+        )
+    if api_open:
+        log.warning(
+            "WARNING: SLIPWAY_AUTH_ENABLED is off: the API asks for no token and anyone "
+            "who can reach http://%s:%s acts as admin",
+            HOST,
+            os.environ.get("SLIPWAY_PORT", "8080"),
+        )
 
 
 def run(state_dir: Path) -> int:
@@ -403,14 +468,25 @@ def run(state_dir: Path) -> int:
     signal.signal(signal.SIGTERM, stop)
     env: dict[str, str] = {"SLIPWAY_STATE_DIR": str(state_dir)}
     env.update(secret_key_env(state_dir))
+    # Servers given from outside are used as they are; the ones started here ask every
+    # process for its own credential.
+    own_nats = not os.environ.get("SLIPWAY_NATS_URL")
+    own_mongod = not os.environ.get("SLIPWAY_MONGODB_URI")
+
+    def own_env(principal: str) -> dict[str, str]:
+        return {
+            **env,
+            **credentials.process_env(state_dir, principal, nats=own_nats, mongo=own_mongod),
+        }
+
     try:
-        if not os.environ.get("SLIPWAY_NATS_URL"):
+        if own_nats:
             log.info("starting NATS (JetStream) on %s:4222", HOST)
-            infra.append(start_nats(state_dir, 4222))
+            infra.append(start_nats(state_dir, 4222, auth=True))
             env["SLIPWAY_NATS_URL"] = f"nats://{HOST}:4222"
-        if not os.environ.get("SLIPWAY_MONGODB_URI"):
+        if own_mongod:
             log.info("starting MongoDB (replica set rs0) on %s:27017", HOST)
-            infra.append(start_mongod(state_dir, 27017))
+            infra.append(start_mongod(state_dir, 27017, auth=True))
             env["SLIPWAY_MONGODB_URI"] = mongodb_uri(27017)
         docker_host, dockerd = ensure_docker(state_dir, private=False)
         if dockerd:
@@ -427,29 +503,31 @@ def run(state_dir: Path) -> int:
         ready = [name for name, module in SERVICES.items() if runnable(module)]
         env["SLIPWAY_READY_SERVICES"] = ",".join(ready)
         for name in ready:
-            services.append(service_process(name, SERVICES[name], state_dir, env).start())
+            services.append(service_process(name, SERVICES[name], state_dir, own_env(name)).start())
         gateway = ManagedProcess(
             "gateway",
             [sys.executable, "-m", "slipway_gateway"],
             state_dir / "logs" / "gateway.log",
-            env,
+            own_env("gateway"),
             restart=True,
         ).start()
         services.append(gateway)
         wait_until(lambda: http_ok(f"http://{HOST}:{port}/readyz") or stopping, 120, "Slipway")
         gateway_ready = not stopping
+        token = admin_token(state_dir)
         if "cluster-manager" in ready and os.environ.get("SLIPWAY_LOCAL_CLUSTER", "1") not in (
             "0",
             "false",
             "no",
         ):
-            log.info("%s", ensure_local_cluster(f"http://{HOST}:{port}"))
+            log.info("%s", ensure_local_cluster(f"http://{HOST}:{port}", token=token))
         log.info(
             "Slipway is ready: http://%s:%s (API docs at /docs); logs in %s; Ctrl-C stops",
             HOST,
             port,
             state_dir / "logs",
         )
+        log_credentials(state_dir, own_nats=own_nats, own_mongod=own_mongod)
         while not stopping:
             for process in services:
                 if not process.alive and not stopping:
@@ -467,7 +545,7 @@ def run(state_dir: Path) -> int:
         log.info("stopping Slipway")
         if gateway_ready:
             with contextlib.suppress(OSError, ValueError):
-                stop_sim_clusters(f"http://{HOST}:{port}")
+                stop_sim_clusters(f"http://{HOST}:{port}", token=admin_token(state_dir))
         for process in reversed(services):
             process.stop()
         # Simulated clusters outlive the cluster-manager on purpose; the stack owns them.

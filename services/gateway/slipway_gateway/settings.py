@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from slipway_libs.settings import CommonSettings
+
+MetricsAccess = Literal["loopback", "open", "token"]
 
 
 class GatewaySettings(CommonSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
+    # Both set: the API is served over HTTPS with this certificate (PEM) and key.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
     request_timeout_s: float = Field(10.0, gt=0)
     retry_after_s: int = Field(5, ge=1)
     # A larger request body is refused with 413 before it is read whole. The largest body
@@ -27,6 +33,22 @@ class GatewaySettings(CommonSettings):
             "workload-manager",
         ]
     )
+    # The gateway's own MongoDB database: API tokens and the audit log.
+    database: str = "slipway_gateway"
+    # False: no token is asked for; every call acts as an anonymous admin (still audited).
+    auth_enabled: bool = True
+    # The bootstrap admin token, made on first start (0600); default `<state_dir>/admin.token`.
+    admin_token_file: Path | None = None
+    # Who may read /metrics: `loopback` (clients on 127.0.0.0/8 and ::1; others need a
+    # viewer token), `open` (anyone), `token` (a viewer token, always).
+    metrics_access: MetricsAccess = "loopback"
+    audit_retention_days: int = Field(90, ge=1)
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Self:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("SLIPWAY_TLS_CERT_FILE and SLIPWAY_TLS_KEY_FILE go together")
+        return self
 
     @field_validator("ready_services", mode="before")
     @classmethod
@@ -34,3 +56,7 @@ class GatewaySettings(CommonSettings):
         if isinstance(value, str):
             return [s.strip() for s in value.split(",") if s.strip()]
         return value
+
+    @property
+    def admin_token_path(self) -> Path:
+        return self.admin_token_file or self.state_dir / "admin.token"

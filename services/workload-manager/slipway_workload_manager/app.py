@@ -90,7 +90,9 @@ async def assemble(kit: WorkerKit[WorkloadManagerSettings]) -> None:
         lookups=("deployment_id", "release_id"),
     )
     releases = ReleaseRepository(kit.database, source)
-    owners = OwnerQueries(kit.broker, timeout_s=settings.cluster_manager_timeout_s)
+    owners = OwnerQueries(
+        kit.broker, timeout_s=settings.cluster_manager_timeout_s, signer=kit.signer
+    )
     projections = Projections(kit.database, owners.snapshot)
     leftovers = Leftovers(kit.database)
     kit.setup(deployments.ensure_indexes)
@@ -102,6 +104,7 @@ async def assemble(kit: WorkerKit[WorkloadManagerSettings]) -> None:
         kit.broker,
         query_timeout_s=settings.cluster_manager_timeout_s,
         load_timeout_s=settings.image_load_timeout_s,
+        signer=kit.signer,
     )
     cluster = KubernetesWorkloads()
     kit.run(close_at_shutdown(cluster))
@@ -120,7 +123,9 @@ async def assemble(kit: WorkerKit[WorkloadManagerSettings]) -> None:
         helm=HelmCli(
             timeout_s=settings.helm_timeout_s, max_concurrency=settings.release_concurrency
         ),
-        charts=NatsChartSource(kit.broker, timeout_s=settings.chart_source_timeout_s),
+        charts=NatsChartSource(
+            kit.broker, timeout_s=settings.chart_source_timeout_s, signer=kit.signer
+        ),
         release_progress=kit.progress(subjects.RELEASE),
     )
     kit.set_global(DEPENDENCIES, deps)

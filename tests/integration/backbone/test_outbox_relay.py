@@ -14,8 +14,8 @@ from slipway_libs.relay import OutboxRelay
 from slipway_libs.storage import OUTBOX, Database, MongoUnitOfWork
 
 
-async def publisher(nats_url: str):
-    nc = await nats.connect(nats_url)
+async def publisher(nats_options):
+    nc = await nats.connect(**nats_options)
     js = nc.jetstream()
     await ensure_streams(js)
 
@@ -41,7 +41,7 @@ async def count(js, subject: str) -> int:
 async def parts(stack):
     database = Database(stack.mongodb_uri, f"relay_{uuid.uuid4().hex[:8]}")
     await database.ensure_indexes()
-    nc, js, publish = await publisher(stack.nats_url)
+    nc, js, publish = await publisher(stack.nats_options("admin"))
     relay = OutboxRelay(database, publish, owner="test")
     yield database, js, relay
     await database.client.drop_database(database.db.name)

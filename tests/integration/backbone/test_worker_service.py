@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 import uuid
@@ -14,6 +15,7 @@ import nats
 import pytest
 import slipway_devstack as devstack
 from faststream import FastStream
+from nats.aio.msg import Msg
 from pymongo import AsyncMongoClient
 
 from slipway_libs.messaging import DeclaredPublishers
@@ -67,10 +69,21 @@ async def poll_healthz(url: str, status: int, timeout_s: float = 30) -> httpx.Re
         return await eventually(answer, timeout_s=timeout_s, what=f"{url} answering {status}")
 
 
+async def answer_on(nc: nats.NATS, subject: str) -> Msg | None:
+    """The reply on `subject`, or None while nothing subscribes to it."""
+    try:
+        return await nc.request(subject, b"", timeout=5)
+    except nats.errors.NoRespondersError:
+        return None
+
+
 async def test_a_running_worker_answers_healthz_and_its_health_subject(stack: Stack) -> None:
     port = devstack.free_port()
     settings = CommonSettings(
-        nats_url=stack.nats_url, mongodb_uri=stack.mongodb_uri, health_port=port
+        nats_url=stack.nats_url,
+        nats_nkey_file=stack.nkey_file("admin"),
+        mongodb_uri=stack.mongodb_uri,
+        health_port=port,
     )
     rounds: list[float] = []
 
@@ -84,9 +97,14 @@ async def test_a_running_worker_answers_healthz_and_its_health_subject(stack: St
     running = asyncio.create_task(app.run())
     try:
         healthz = await poll_healthz(f"http://127.0.0.1:{port}/healthz", 200)
-        nc = await nats.connect(stack.nats_url)
+        nc = await nats.connect(**stack.nats_options("admin"))
         try:
-            reply = await nc.request(f"slipway.health.{name}", b"", timeout=5)
+            # HTTP answers from the start; the subject once the broker has subscribed.
+            reply = await eventually(
+                functools.partial(answer_on, nc, f"slipway.health.{name}"),
+                timeout_s=30,
+                what="the health subject answering",
+            )
         finally:
             await nc.close()
         elsewhere = await poll_healthz(f"http://127.0.0.1:{port}/metrics", 404)

@@ -1,5 +1,9 @@
-"""The gateway alone: a real NATS server, the real gateway on a loopback HTTP port, and
-stub services answering its requests on NATS (the owning services are not started).
+"""The gateway alone: a real NATS server, a real MongoDB (the gateway's tokens and audit
+log), the real gateway on a loopback HTTP port, and stub services answering its requests
+on NATS (the owning services are not started).
+
+Every gateway here runs with authentication on; its client carries the bootstrap admin
+token (read from the token file the gateway made in its own state directory).
 
 `StubService` stands in for an owning service: it keeps entities in memory, answers the
 same request-reply subjects with the same reply shapes (`{"ok": true, "data": ...}` /
@@ -29,6 +33,7 @@ import pytest
 import pytest_asyncio
 import slipway_devstack as devstack
 import uvicorn
+from fastapi import FastAPI
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -167,35 +172,109 @@ def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def mongodb_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A MongoDB replica set (one node, no access control) for the gateways' databases."""
+    port = devstack.free_port()
+    server = devstack.start_mongod(Path(tmp_path_factory.mktemp("gateway-mongo")), port)
+    try:
+        yield devstack.mongodb_uri(port)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway_settings(
+    nats_url: str, mongodb_uri: str, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., GatewaySettings]:
+    """`gateway_settings(**overrides)`: settings of a gateway of its own: its own state
+    directory (so its own admin token file) and its own MongoDB database."""
+
+    def settings(**overrides: Any) -> GatewaySettings:
+        fields: dict[str, Any] = {
+            "nats_url": nats_url,
+            "mongodb_uri": mongodb_uri,
+            "mongodb_timeout_s": 2,
+            "state_dir": tmp_path_factory.mktemp("gateway-state"),
+            "database": f"gateway_{uuid.uuid4().hex[:12]}",
+            "request_timeout_s": 2,
+            "retry_after_s": RETRY_AFTER_S,
+        }
+        return GatewaySettings(**{**fields, **overrides})
+
+    return settings
+
+
+@dataclass
+class RunningGateway:
+    """A gateway being served: its app, its settings and a client carrying its admin token."""
+
+    app: FastAPI
+    settings: GatewaySettings
+    client: httpx.AsyncClient
+
+    @property
+    def admin_token(self) -> str:
+        return self.settings.admin_token_path.read_text().strip()
+
+    def client_as(self, token: str | None) -> httpx.AsyncClient:
+        """A client of this gateway sending `token` (None: no Authorization header)."""
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        return httpx.AsyncClient(base_url=self.client.base_url, headers=headers, timeout=10)
+
+
 @contextlib.asynccontextmanager
-async def running_gateway(
+async def serving(
     settings: GatewaySettings, wait_for_nats: bool = True
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The gateway served by uvicorn on a loopback port, and a client of it."""
+) -> AsyncIterator[RunningGateway]:
+    """The gateway served by uvicorn on a loopback port, and an admin client of it."""
     app = create_app(settings)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))  # bound here, so no other process can take the port
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    serving_task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
-        await eventually(lambda: server.started or serving.done(), what="the gateway's start")
+        await eventually(lambda: server.started or serving_task.done(), what="the gateway's start")
         if wait_for_nats:
             await eventually(lambda: app.state.bus.connected, what="the gateway's NATS connection")
         host, port = sock.getsockname()
-        async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=10) as client:
-            yield client
+        headers = {}
+        if settings.auth_enabled:
+            token = settings.admin_token_path.read_text().strip()
+            headers["Authorization"] = f"Bearer {token}"
+        async with httpx.AsyncClient(
+            base_url=f"http://{host}:{port}", headers=headers, timeout=10
+        ) as client:
+            yield RunningGateway(app, settings, client)
     finally:
         server.should_exit = True
-        await serving
+        await serving_task
         sock.close()
 
 
+@contextlib.asynccontextmanager
+async def running_gateway(
+    settings: GatewaySettings, wait_for_nats: bool = True
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The gateway served on a loopback port, and a client of it carrying the admin token."""
+    async with serving(settings, wait_for_nats) as running:
+        yield running.client
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def gateway(nats_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """One gateway for the folder's tests; each test brings its own stub services."""
-    settings = GatewaySettings(nats_url=nats_url, request_timeout_s=2, retry_after_s=RETRY_AFTER_S)
-    async with running_gateway(settings) as client:
-        yield client
+async def shared_gateway(
+    gateway_settings: Callable[..., GatewaySettings],
+) -> AsyncIterator[RunningGateway]:
+    """One gateway (authentication on) for the folder's tests; each test brings its own
+    stub services."""
+    async with serving(gateway_settings()) as running:
+        yield running
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def gateway(shared_gateway: RunningGateway) -> httpx.AsyncClient:
+    """A client of the shared gateway, as its bootstrap admin."""
+    return shared_gateway.client
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -257,3 +336,50 @@ def assert_problem(
     if fields is not None:
         assert {e["field"] for e in problem["errors"]} == fields, problem
     return problem
+
+
+@dataclass
+class Caller:
+    """A client of a gateway carrying a token of its own."""
+
+    client: httpx.AsyncClient
+    token: dict[str, Any]  # the `POST /api/tokens` answer: the secret is `token["token"]`
+
+    @property
+    def name(self) -> str:
+        return str(self.token["name"])
+
+    @property
+    def id(self) -> str:
+        return str(self.token["id"])
+
+
+class Callers:
+    """Makes tokens (as the gateway's admin) and clients using them; closes them after."""
+
+    def __init__(self, gateway: RunningGateway) -> None:
+        self.gateway = gateway
+        self.clients: list[httpx.AsyncClient] = []
+
+    async def __call__(self, role: str, name: str | None = None, **fields: Any) -> Caller:
+        """A caller with a new token of `role` (`fields`: scope, expires_in_s)."""
+        body = {"name": name or f"{role}-{uuid.uuid4().hex[:8]}", "role": role, **fields}
+        response = await self.gateway.client.post("/api/tokens", json=body)
+        assert response.status_code == 201, response.text
+        token = response.json()
+        client = self.gateway.client_as(token["token"])
+        self.clients.append(client)
+        return Caller(client, token)
+
+    async def close(self) -> None:
+        for client in self.clients:
+            await client.aclose()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def callers(shared_gateway: RunningGateway) -> AsyncIterator[Callers]:
+    made = Callers(shared_gateway)
+    try:
+        yield made
+    finally:
+        await made.close()

@@ -17,10 +17,10 @@ async def answer_health(serve, services: list[str]) -> None:
 
 
 async def test_readiness_waits_for_the_cluster_and_workload_managers_by_default(
-    nats_url, serve, monkeypatch
+    gateway_settings, serve, monkeypatch
 ):
     monkeypatch.delenv("SLIPWAY_READY_SERVICES", raising=False)
-    settings = GatewaySettings(nats_url=nats_url, retry_after_s=RETRY_AFTER_S)
+    settings = gateway_settings()
     await answer_health(serve, ["image-builder", "chart-validator", "cluster-manager"])
 
     async with running_gateway(settings) as gateway:
@@ -34,6 +34,7 @@ async def test_readiness_waits_for_the_cluster_and_workload_managers_by_default(
         assert ready.status_code == 200
         assert set(ready.json()["checks"]) == {
             "nats",
+            "mongodb",
             "image-builder",
             "chart-validator",
             "cluster-manager",
@@ -41,9 +42,9 @@ async def test_readiness_waits_for_the_cluster_and_workload_managers_by_default(
         }
 
 
-async def test_with_nats_down_every_route_is_503_with_retry_after(tmp_path):
+async def test_with_nats_down_every_route_is_503_with_retry_after(gateway_settings):
     dead = f"nats://127.0.0.1:{devstack.free_port()}"
-    settings = GatewaySettings(nats_url=dead, retry_after_s=RETRY_AFTER_S)
+    settings = gateway_settings(nats_url=dead)
 
     async with running_gateway(settings, wait_for_nats=False) as gateway:
         for response in (

@@ -102,10 +102,11 @@ async def post(
     url = gateway.base_url
     reader, writer = await asyncio.open_connection(url.host, url.port)
     wire = h11.Connection(h11.CLIENT)
+    token = [("Authorization", gateway.headers["authorization"])]
     request = h11.Request(
         method="POST",
         target=path,
-        headers=[("Host", str(url.host)), ("Content-Type", content_type), *headers],
+        headers=[("Host", str(url.host)), ("Content-Type", content_type), *token, *headers],
     )
     writer.write(wire.send(request) or b"")
     sent = 0
@@ -172,9 +173,9 @@ async def charts(serve) -> StubService:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def small(nats_url: str) -> AsyncIterator[httpx.AsyncClient]:
+async def small(gateway_settings) -> AsyncIterator[httpx.AsyncClient]:
     """A gateway taking bodies of at most SMALL_LIMIT bytes."""
-    settings = GatewaySettings(nats_url=nats_url, request_timeout_s=2, max_body_bytes=SMALL_LIMIT)
+    settings = gateway_settings(max_body_bytes=SMALL_LIMIT)
     async with running_gateway(settings) as client:
         yield client
 
@@ -349,6 +350,8 @@ def expected_problems(path: str, operation: dict[str, Any]) -> set[str]:
         expected.add("412")
     if path.startswith("/api/") or path == "/readyz":
         expected.add("503")
+    if path.startswith("/api/"):
+        expected |= {"401", "403"}
     return expected
 
 
@@ -389,5 +392,5 @@ def test_reads_document_no_problem_they_cannot_answer():
     document = create_app(GatewaySettings()).openapi()
 
     listing = document["paths"]["/api/deployments"]["get"]["responses"]
-    assert set(listing) == {"200", "422", "503"}
+    assert set(listing) == {"200", "401", "403", "422", "503"}
     assert set(document["paths"]["/healthz"]["get"]["responses"]) == {"200"}

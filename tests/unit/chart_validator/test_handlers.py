@@ -13,6 +13,7 @@ from slipway_chart_validator.handlers import commands
 from slipway_chart_validator.handlers.context import DEPENDENCIES
 from slipway_contracts import subjects
 from slipway_libs.messaging import make_broker
+from slipway_libs.settings import CommonSettings
 
 CHART = subjects.HELM_CHART
 BODY = {"name": "web", "version": "1.0.0", "app_version": "1", "source": {"path": "web"}}
@@ -20,7 +21,7 @@ BODY = {"name": "web", "version": "1.0.0", "app_version": "1", "source": {"path"
 
 @pytest.fixture
 async def bus(deps):
-    broker = make_broker("nats://127.0.0.1:1")
+    broker = make_broker(CommonSettings(nats_url="nats://127.0.0.1:1"), "chart-validator")
     broker.include_router(commands.router)
     async with TestNatsBroker(broker) as test_broker:
         test_broker.context.set_global(DEPENDENCIES, deps)

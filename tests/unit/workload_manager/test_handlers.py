@@ -11,6 +11,7 @@ from faststream.nats import TestNatsBroker
 from slipway_contracts import subjects
 from slipway_libs import context
 from slipway_libs.messaging import make_broker
+from slipway_libs.settings import CommonSettings
 from slipway_workload_manager.handlers import commands
 from slipway_workload_manager.handlers.context import DEPENDENCIES
 from slipway_workload_manager.handlers.events import events_router
@@ -34,7 +35,7 @@ SCALE = subjects.command(subjects.DEPLOYMENT, "scale")
 
 @pytest.fixture
 async def bus():
-    broker = make_broker("nats://127.0.0.1:1")
+    broker = make_broker(CommonSettings(nats_url="nats://127.0.0.1:1"), "workload-manager")
     broker.include_router(commands.router)
     broker.include_router(events_router())
     async with TestNatsBroker(broker) as test_broker:

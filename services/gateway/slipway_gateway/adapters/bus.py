@@ -1,4 +1,5 @@
-"""The gateway's NATS connection: request-reply with classified errors."""
+"""The gateway's NATS connection, as its principal `gateway`: request-reply with classified
+errors, each request signed (so a service knows the gateway sent it)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ import nats
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 
+from slipway_libs.messaging import nats_options
+from slipway_libs.principals import signer_of
 from slipway_libs.requests import request
+from slipway_libs.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 NATS_DEFAULT_MAX_PAYLOAD = 1024 * 1024
@@ -20,9 +24,13 @@ NATS_DEFAULT_MAX_PAYLOAD = 1024 * 1024
 class CommandBus:
     """Sends commands and queries; keeps (re)connecting to NATS in the background."""
 
-    def __init__(self, url: str, timeout_s: float) -> None:
+    def __init__(self, url: str, timeout_s: float, settings: CommonSettings | None = None) -> None:
+        """Connect to `url` as the principal of `settings` (its NKey seed; without them, the
+        process's `SLIPWAY_*` environment names it)."""
         self.url = url
         self.timeout_s = timeout_s
+        self.settings = (settings or CommonSettings()).model_copy(update={"nats_url": url})
+        self.signer = signer_of(self.settings.nats_nkey_file)
         self.nc: Client | None = None
         self._connector: asyncio.Task[None] | None = None
 
@@ -44,7 +52,7 @@ class CommandBus:
         while self.nc is None:
             try:
                 self.nc = await nats.connect(
-                    self.url,
+                    **nats_options(self.settings),
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=1,
                     connect_timeout=2,
@@ -74,5 +82,10 @@ class CommandBus:
         """Send one request (`payload` as bytes: already `encode`d); return the reply's
         `data` or raise the classified error."""
         return await request(
-            self.nc, subject, payload, timeout_s=timeout_s or self.timeout_s, command_id=command_id
+            self.nc,
+            subject,
+            payload,
+            timeout_s=timeout_s or self.timeout_s,
+            command_id=command_id,
+            signer=self.signer,
         )

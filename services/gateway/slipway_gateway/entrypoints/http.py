@@ -1,4 +1,5 @@
-"""What every entity route shares: the bus, ETags, If-Match, Idempotency-Key, responses."""
+"""What every API route shares: the caller, the bus, ETags, If-Match, Idempotency-Key,
+responses."""
 
 from __future__ import annotations
 
@@ -6,18 +7,30 @@ import uuid
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Security
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_flat_params
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from slipway_gateway.access.identity import ANONYMOUS, Principal
 from slipway_gateway.adapters.bus import CommandBus
 from slipway_libs.errors import PreconditionFailed
 
 PROBLEM_RESPONSES: dict[int, dict[str, Any]] = {
     400: {
         "description": "The body is not JSON (or not a well-formed form)",
+        "content": {"application/problem+json": {}},
+    },
+    401: {
+        "description": "No valid API token (missing, unknown, expired or revoked); see "
+        "`WWW-Authenticate`",
+        "content": {"application/problem+json": {}},
+    },
+    403: {
+        "description": "The token's role (`required_role` names the one needed) or its "
+        "namespace scope does not allow this call",
         "content": {"application/problem+json": {}},
     },
     404: {"description": "No such entity", "content": {"application/problem+json": {}}},
@@ -44,6 +57,31 @@ PROBLEM_RESPONSES: dict[int, dict[str, Any]] = {
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The documented responses of these problem statuses, for a route's `responses`."""
     return {status: PROBLEM_RESPONSES[status] for status in statuses}
+
+
+BEARER = HTTPBearer(
+    scheme_name="bearer",
+    bearerFormat="slw_<secret>",
+    description="An API token: `Authorization: Bearer <token>`. Roles: viewer (reads), "
+    "operator (every change to entities, kubeconfigs and logs), admin (also tokens and the "
+    "audit log). The embedded stack's admin token is in `.slipway/admin.token`.",
+    auto_error=False,
+)
+
+
+def caller(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+) -> Principal:
+    """Who is calling: the principal the authorization middleware admitted (it has
+    already refused a call without a valid token; the bearer scheme here documents it)."""
+    principal: Principal = getattr(request.state, "principal", None) or ANONYMOUS
+    return principal
+
+
+Caller = Annotated[Principal, Security(caller)]
+# The dependency of every `/api` router: the token the call needs, in the API document.
+AUTHENTICATED = Security(caller)
 
 
 def bus(request: Request) -> CommandBus:
@@ -83,22 +121,27 @@ def _dependants(root: Dependant) -> Iterator[Dependant]:
 def answerable_problems(route: APIRoute) -> list[int]:
     """The problems a route can answer, read from what it takes and what it reaches.
 
-    A body may be malformed (400) or too large (413); any body or parameter may be invalid
-    (422; FastAPI validates them all); a path names an entity that may not exist (404); a
-    command (it takes Idempotency-Key) may be illegal in the entity's status (409); If-Match
-    may name an old revision (412); whatever goes over the bus may find it down (503).
+    A body may be malformed (400) or too large (413); a call needing a token may come
+    without a valid one (401) or with one that may not make it (403); any body or parameter
+    may be invalid (422; FastAPI validates them all); a path names an entity that may not
+    exist (404); a command (it takes Idempotency-Key) may be illegal in the entity's status
+    (409); If-Match may name an old revision (412); whatever goes over the bus, or looks a
+    token up in MongoDB, may find it down (503).
     A route answering more (a query refused in some status) declares it in `responses`.
     """
     tree = list(_dependants(route.dependant))
     calls = {dependant.call for dependant in tree}
+    authenticated = caller in calls
     causes = {
         400: route.body_field is not None,
+        401: authenticated,
+        403: authenticated,
         404: any(dependant.path_params for dependant in tree),
         409: command_id in calls,
         412: if_match in calls,
         413: route.body_field is not None,
         422: route.body_field is not None or bool(get_flat_params(route.dependant)),
-        503: bus in calls,
+        503: bus in calls or authenticated,
     }
     return [status for status, possible in causes.items() if possible]
 

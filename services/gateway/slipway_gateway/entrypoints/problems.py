@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from slipway_gateway.access.identity import Unauthenticated
 from slipway_libs.errors import SlipwayError, Unavailable
 from slipway_libs.messaging import field_errors
 
@@ -19,6 +20,8 @@ log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
 TITLES = {
     400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
     409: "Conflict",
@@ -56,6 +59,12 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = None
     current_status: str | None = None
     current_revision: int | None = None
+    required_role: str | None = None
+    allowed_namespaces: list[str] | None = None
+
+
+# The members of an error's `details` a problem carries as its own (RFC 9457 extensions).
+MEMBERS = ("current_status", "current_revision", "required_role", "allowed_namespaces")
 
 
 def problem(
@@ -78,11 +87,21 @@ def problem(
     if isinstance(details, list):
         body["errors"] = details
     elif isinstance(details, dict):
-        body.update(
-            {k: v for k, v in details.items() if k in ("current_status", "current_revision")}
-        )
+        body.update({k: v for k, v in details.items() if k in MEMBERS})
     headers = {"Retry-After": str(retry_after)} if retry_after else None
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def error_problem(request: Request, exc: SlipwayError, retry_after_s: int) -> JSONResponse:
+    """The problem answering a classified error (503 with Retry-After, 401 with its
+    `WWW-Authenticate` challenge)."""
+    if exc.http_status >= 500 and not isinstance(exc, Unavailable):
+        log.error("request failed", extra={"error": exc.message})
+    retry = retry_after_s if isinstance(exc, Unavailable) else None
+    response = problem(request, exc.http_status, exc.message, exc.code, exc.details, retry)
+    if isinstance(exc, Unauthenticated):
+        response.headers["WWW-Authenticate"] = exc.challenge
+    return response
 
 
 def malformed_json(exc: RequestValidationError) -> str | None:
@@ -112,10 +131,7 @@ def install(app: FastAPI, retry_after_s: int) -> None:
 
     @app.exception_handler(SlipwayError)
     async def on_slipway(request: Request, exc: SlipwayError) -> JSONResponse:
-        if exc.http_status >= 500 and not isinstance(exc, Unavailable):
-            log.error("request failed", extra={"error": exc.message})
-        retry = retry_after_s if isinstance(exc, Unavailable) else None
-        return problem(request, exc.http_status, exc.message, exc.code, exc.details, retry)
+        return error_problem(request, exc, retry_after_s)
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -145,4 +161,4 @@ def install(app: FastAPI, retry_after_s: int) -> None:
         return problem(request, 500, "internal error; see the gateway log", "internal")
 
 
-__all__ = ["PROBLEM", "Problem", "field_errors", "install", "problem"]
+__all__ = ["PROBLEM", "Problem", "error_problem", "field_errors", "install", "problem"]

@@ -21,7 +21,9 @@ for a command that runs on any revision (it takes none), `location=False` for on
 answers the entity as it is, like a read.
 
 Routes an entity has alone (a kubeconfig, build logs) go on `router` next to these,
-using `Resource.query`/`Resource.command` to reach the service.
+using `Resource.query`/`Resource.command` to reach the service. Every route on `router`
+needs a token (`access.rules` says which role) and holds a scoped token to its namespaces
+(`authorization.NamespaceScope`).
 """
 
 # No `from __future__ import annotations`: the route functions below are built per entity
@@ -40,7 +42,9 @@ from slipway_contracts import subjects
 from slipway_contracts.common import Model
 from slipway_contracts.queries import Page
 from slipway_gateway.adapters.bus import CommandBus
+from slipway_gateway.entrypoints.authorization import NamespaceScope
 from slipway_gateway.entrypoints.http import (
+    AUTHENTICATED,
     Bus,
     CommandId,
     DocumentedRoute,
@@ -80,6 +84,11 @@ class Resource:
     @property
     def id_param(self) -> str:
         return f"{self.noun}_id"
+
+    @property
+    def namespaced(self) -> bool:
+        """Whether the entity lives in a namespace (a scoped token's rule holds for it)."""
+        return "namespace" in self.model.model_fields
 
     def location(self, entity_id: str) -> str:
         return f"{self.path}/{entity_id}"
@@ -137,7 +146,10 @@ class ResourceRoutes:
     def __init__(self, resource: Resource) -> None:
         self.resource = resource
         self.router = APIRouter(
-            prefix=resource.path, tags=[resource.tag], route_class=DocumentedRoute
+            prefix=resource.path,
+            tags=[resource.tag],
+            route_class=DocumentedRoute,
+            dependencies=[AUTHENTICATED, Depends(NamespaceScope(resource))],
         )
 
     @property

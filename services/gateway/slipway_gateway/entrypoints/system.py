@@ -29,9 +29,17 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(request: Request, bus: Bus) -> JSONResponse:
-    """Ready when NATS is connected and every required service (and its MongoDB) answers."""
+    """Ready when NATS is connected, the gateway's MongoDB (tokens, audit log) answers, and
+    every required service (and its MongoDB) answers."""
     settings = request.app.state.settings
     checks: dict[str, str] = {"nats": "ok" if bus.connected else "unavailable"}
+
+    async def check_database() -> None:
+        try:
+            await request.app.state.database.ping()
+            checks["mongodb"] = "ok"
+        except SlipwayError as exc:
+            checks["mongodb"] = exc.message
 
     async def check(service: str) -> None:
         try:
@@ -40,8 +48,8 @@ async def readyz(request: Request, bus: Bus) -> JSONResponse:
         except SlipwayError as exc:
             checks[service] = exc.message
 
-    if bus.connected:
-        await asyncio.gather(*(check(s) for s in settings.ready_services))
+    services = settings.ready_services if bus.connected else []
+    await asyncio.gather(check_database(), *(check(s) for s in services))
     failing = {k: v for k, v in checks.items() if v != "ok"}
     if failing:
         detail = "; ".join(f"{k}: {v}" for k, v in failing.items())
@@ -54,6 +62,7 @@ async def readyz(request: Request, bus: Bus) -> JSONResponse:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics() -> Response:
+    """Prometheus metrics; who may read them: `SLIPWAY_METRICS_ACCESS`."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

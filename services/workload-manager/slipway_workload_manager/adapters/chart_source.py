@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from slipway_contracts import subjects
 from slipway_contracts.queries import ChartSourceAnswer, ChartSourceQuery
 from slipway_libs.errors import SlipwayError
+from slipway_libs.principals import Signer
 from slipway_libs.requests import request
 
 from ..domain.ports import ChartArchive
@@ -20,9 +21,12 @@ from ..domain.ports import ChartArchive
 class NatsChartSource:
     """Asks the chart-validator through the service's own NATS connection."""
 
-    def __init__(self, broker: NatsBroker, *, timeout_s: float) -> None:
+    def __init__(
+        self, broker: NatsBroker, *, timeout_s: float, signer: Signer | None = None
+    ) -> None:
         self.broker = broker
         self.timeout_s = timeout_s
+        self.signer = signer
 
     async def archive(self, chart_id: str) -> ChartArchive:
         data = await request(
@@ -30,6 +34,7 @@ class NatsChartSource:
             subjects.query(subjects.HELM_CHART, "source"),
             ChartSourceQuery(id=chart_id).model_dump(),
             timeout_s=self.timeout_s,
+            signer=self.signer,
         )
         try:
             answer = ChartSourceAnswer.model_validate(data)

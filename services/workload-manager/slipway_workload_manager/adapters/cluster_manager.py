@@ -10,6 +10,7 @@ from faststream.nats import NatsBroker
 from slipway_contracts import subjects
 from slipway_libs import context
 from slipway_libs.errors import SlipwayError, Unavailable
+from slipway_libs.principals import Signer
 from slipway_libs.requests import request
 from slipway_workload_manager.domain.cluster_manager import (
     ClusterManagerRefused,
@@ -32,12 +33,18 @@ async def ask(
     payload: dict[str, Any],
     timeout_s: float,
     command_id: str | None = None,
+    signer: Signer | None = None,
 ) -> Any:
-    """Request-reply with another Slipway service: its `data`, or the error it answered as
-    ClusterManagerUnavailable (retry later) or ClusterManagerRefused."""
+    """Request-reply with another Slipway service, signed by `signer`: its `data`, or the
+    error it answered as ClusterManagerUnavailable (retry later) or ClusterManagerRefused."""
     try:
         return await request(
-            broker.connection, subject, payload, timeout_s=timeout_s, command_id=command_id
+            broker.connection,
+            subject,
+            payload,
+            timeout_s=timeout_s,
+            command_id=command_id,
+            signer=signer,
         )
     except Unavailable as exc:
         raise ClusterManagerUnavailable(exc.message) from exc
@@ -48,15 +55,22 @@ async def ask(
 class OwnerQueries:
     """The owning service's current snapshot of an entity (`slipway.<entity>.query.get`)."""
 
-    def __init__(self, broker: NatsBroker, *, timeout_s: float) -> None:
+    def __init__(
+        self, broker: NatsBroker, *, timeout_s: float, signer: Signer | None = None
+    ) -> None:
         self.broker = broker
         self.timeout_s = timeout_s
+        self.signer = signer
 
     async def snapshot(self, entity: str, entity_id: str) -> dict[str, Any] | None:
         """The snapshot, or None when the owner does not know the entity or cannot answer."""
         try:
             data = await ask(
-                self.broker, subjects.query(entity, "get"), {"id": entity_id}, self.timeout_s
+                self.broker,
+                subjects.query(entity, "get"),
+                {"id": entity_id},
+                self.timeout_s,
+                signer=self.signer,
             )
         except (ClusterManagerRefused, ClusterManagerUnavailable):
             return None
@@ -66,10 +80,18 @@ class OwnerQueries:
 class NatsClusterManager:
     """Asks the cluster-manager through the service's own NATS connection."""
 
-    def __init__(self, broker: NatsBroker, *, query_timeout_s: float, load_timeout_s: float):
+    def __init__(
+        self,
+        broker: NatsBroker,
+        *,
+        query_timeout_s: float,
+        load_timeout_s: float,
+        signer: Signer | None = None,
+    ):
         self.broker = broker
         self.query_timeout_s = query_timeout_s
         self.load_timeout_s = load_timeout_s
+        self.signer = signer
 
     async def kubeconfig(self, cluster_id: str) -> str:
         data = await ask(
@@ -77,6 +99,7 @@ class NatsClusterManager:
             subjects.query(CLUSTER, "kubeconfig"),
             {"id": cluster_id},
             self.query_timeout_s,
+            signer=self.signer,
         )
         return kubeconfig_of(data)
 
@@ -88,4 +111,5 @@ class NatsClusterManager:
             {"id": cluster_id, "image": image},
             self.load_timeout_s,
             command_id=context.new_id(),
+            signer=self.signer,
         )

@@ -1,0 +1,97 @@
+"""What the audit log records of an API call: one entry shaped like the Kubernetes audit
+event, never a body or a secret."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from slipway_contracts.access import (
+    AuditEvent,
+    AuditObjectRef,
+    AuditResponseStatus,
+    AuditUser,
+)
+from slipway_gateway.access.identity import Principal
+from slipway_gateway.access.rules import ApiPath, is_read
+
+# The verb of a change to a resource or one of its items; an action is named by its path
+# (`POST /api/deployments/{id}/scale` → `scale`).
+CHANGE_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+REFUSED = frozenset({401, 403})
+
+
+def is_audited(method: str, path: ApiPath | None, status: int | None = None) -> bool:
+    """Every change under `/api`, whatever its outcome, and every refused call."""
+    return (path is not None and not is_read(method)) or status in REFUSED
+
+
+def verb(method: str, path: ApiPath | None) -> str:
+    """create, update, delete, list, get, or the action (scale, start, rollback, ...)."""
+    method = method.upper()
+    if path is None or path.resource is None:
+        return method.lower()
+    if is_read(method):
+        return "list" if path.is_collection else "get"
+    if path.subresource and method == "POST":
+        return path.subresource
+    return CHANGE_VERBS.get(method, method.lower())
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """What the gateway knows of a call once it is answered."""
+
+    method: str
+    uri: str  # path and query
+    path: ApiPath | None
+    principal: Principal
+    received_at: datetime
+    source_ip: str | None = None
+    user_agent: str | None = None
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    reason: str | None = None  # the problem's code, when it failed
+    namespace: str | None = None
+    created_id: str | None = None  # the id a create answered
+
+
+def api_entry(audit_id: str, call: ApiCall, outcome: Outcome, finished_at: datetime) -> AuditEvent:
+    """The audit entry of an answered API call."""
+    principal = call.principal
+    annotations = {"slipway.io/via": "api"}
+    if principal.role is not None:
+        annotations["slipway.io/role"] = str(principal.role)
+    return AuditEvent(
+        auditID=audit_id,
+        requestURI=call.uri,
+        verb=verb(call.method, call.path),
+        user=AuditUser(username=principal.name, uid=principal.token_id, groups=principal.groups),
+        sourceIPs=[call.source_ip] if call.source_ip else [],
+        userAgent=call.user_agent,
+        objectRef=object_ref(call.path, outcome),
+        responseStatus=AuditResponseStatus(
+            code=outcome.status,
+            status="Success" if outcome.status < 400 else "Failure",
+            reason=outcome.reason if outcome.status >= 400 else None,
+        ),
+        requestReceivedTimestamp=call.received_at,
+        stageTimestamp=finished_at,
+        correlationID=call.correlation_id,
+        annotations=annotations,
+    )
+
+
+def object_ref(path: ApiPath | None, outcome: Outcome) -> AuditObjectRef | None:
+    if path is None or path.resource is None:
+        return None
+    return AuditObjectRef(
+        resource=path.resource,
+        namespace=outcome.namespace,
+        name=path.name or outcome.created_id,
+        subresource=path.subresource,
+    )

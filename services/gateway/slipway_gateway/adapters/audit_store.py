@@ -1,0 +1,126 @@
+"""The audit log in the gateway's MongoDB database (collection `audit`): append-only,
+entries kept `audit_retention_days` (a TTL index on `stageTimestamp`), one per `auditID`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pymongo import DESCENDING
+from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
+
+from slipway_contracts.access import AuditEvent
+from slipway_libs.storage import Database, decode_cursor, encode_cursor, unavailable_from
+
+COLLECTION = "audit"
+TTL_INDEX = "audit_retention"
+# Newest first; `auditID` breaks ties, so the page cursor is exact.
+NEWEST_FIRST = [("stageTimestamp", DESCENDING), ("auditID", DESCENDING)]
+# MongoDB's codes for an index that exists with other options.
+INDEX_OPTIONS_CONFLICT = {85, 86}
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which entries to list; every given field must match."""
+
+    actor: str | None = None  # the username or the uid (token id)
+    resource: str | None = None
+    name: str | None = None  # the entity id
+    namespace: str | None = None
+    verb: str | None = None
+    outcome: str | int | None = None  # "success", "failure", or an HTTP status
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def query(self) -> dict[str, Any]:
+        """This filter as a MongoDB query."""
+        query: dict[str, Any] = {}
+        if self.actor is not None:
+            query["$or"] = [{"user.username": self.actor}, {"user.uid": self.actor}]
+        equal = {
+            "objectRef.resource": self.resource,
+            "objectRef.name": self.name,
+            "objectRef.namespace": self.namespace,
+            "verb": self.verb,
+        }
+        query.update({field: value for field, value in equal.items() if value is not None})
+        if isinstance(self.outcome, int):
+            query["responseStatus.code"] = self.outcome
+        elif self.outcome is not None:
+            query["responseStatus.status"] = self.outcome.capitalize()
+        stamp = {"$gte": self.since, "$lte": self.until}
+        if stamp := {op: when for op, when in stamp.items() if when is not None}:
+            query["stageTimestamp"] = stamp
+        return query
+
+
+class AuditStore:
+    def __init__(self, database: Database, retention_days: int) -> None:
+        self.database = database
+        self.collection = database.db[COLLECTION]
+        self.retention_s = retention_days * 86400
+
+    async def ensure_indexes(self) -> None:
+        try:
+            await self.collection.create_index("auditID", unique=True, name="audit_id_unique")
+            await self.collection.create_index(NEWEST_FIRST)
+            await self._ensure_retention()
+        except PyMongoError as exc:
+            raise unavailable_from(exc) from exc
+
+    async def _ensure_retention(self) -> None:
+        """The TTL index; when the retention setting changed, it is made again with the new
+        expiry (dropping an index needs only readWrite, changing one in place needs more)."""
+        try:
+            await self._create_ttl_index()
+        except OperationFailure as exc:
+            if exc.code not in INDEX_OPTIONS_CONFLICT:
+                raise
+            await self.collection.drop_index(TTL_INDEX)
+            await self._create_ttl_index()
+
+    async def _create_ttl_index(self) -> None:
+        await self.collection.create_index(
+            "stageTimestamp", expireAfterSeconds=self.retention_s, name=TTL_INDEX
+        )
+
+    async def ping(self) -> None:
+        """Raise Unavailable unless the audit log can be written."""
+        await self.database.ping()
+
+    async def record(self, entry: AuditEvent) -> None:
+        """Keep an entry; one already kept (same `auditID`) is left as it is."""
+        try:
+            await self.collection.insert_one(entry.model_dump(mode="python"))
+        except DuplicateKeyError:
+            return
+        except PyMongoError as exc:
+            raise unavailable_from(exc) from exc
+
+    async def page(
+        self, where: AuditFilter, cursor: str | None, limit: int
+    ) -> tuple[list[AuditEvent], str | None]:
+        """Entries newest first, and the cursor of the next page (None: no more)."""
+        query = where.query()
+        if cursor:
+            stamp, audit_id = decode_cursor(cursor)
+            after = {
+                "$or": [
+                    {"stageTimestamp": {"$lt": stamp}},
+                    {"stageTimestamp": stamp, "auditID": {"$lt": audit_id}},
+                ]
+            }
+            query = {"$and": [query, after]} if query else after
+        try:
+            rows = (
+                await self.collection.find(query, {"_id": False})
+                .sort(NEWEST_FIRST)
+                .to_list(limit + 1)
+            )
+        except PyMongoError as exc:
+            raise unavailable_from(exc) from exc
+        items = [AuditEvent.model_validate(row) for row in rows[:limit]]
+        last = items[-1] if len(rows) > limit else None
+        return items, encode_cursor(last.stageTimestamp, last.auditID) if last else None
