@@ -1,1 +1,1 @@
-"""Shared code of Slipway's services: settings, logging, storage, outbox, messaging, envelope."""
+"""Shared code of Slipway's services: settings, logging, storage, outbox, messaging, events."""

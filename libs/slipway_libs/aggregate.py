@@ -28,10 +28,8 @@ class Change:
 
 
 class Aggregate(Generic[S]):
-    """A contract entity plus the changes made to it since it was loaded. Each write
-    (`transition`, `update`, `mark_deleted`) raises `revision` by one and becomes one event.
-    Work in flight (a status of `in_flight`) ends at its deadline: `expire` calls `overdue`.
-    """
+    """A contract entity and its changes since loaded (each write: revision + 1, one event); work
+    in flight (a status in `in_flight`) ends at its deadline: `expire` calls `overdue`."""
 
     table: ClassVar[TransitionTable]
     in_flight: ClassVar[Collection[str]] = ()
@@ -45,12 +43,9 @@ class Aggregate(Generic[S]):
     def create(cls, model: type[S], entity_id: str, status: str, **fields: Any) -> Self:
         """A new entity of `model` at revision 1 in `status`, its creation recorded."""
         now = utcnow()
-        item = cls(
-            model(
-                id=entity_id, created_at=now, last_updated=now, revision=1, status=status, **fields
-            )
-        )
-        item.mark_created()
+        times = {"created_at": now, "last_updated": now}
+        item = cls(model(id=entity_id, revision=1, status=status, **times, **fields))
+        item.changes.append(Change("created", None))
         return item
 
     @property
@@ -71,8 +66,7 @@ class Aggregate(Generic[S]):
 
     def snapshot(self) -> dict[str, Any]:
         """The entity as the API shows it."""
-        shown: dict[str, Any] = self._fields.snapshot()
-        return shown
+        return dict(self._fields.snapshot())
 
     def _write(self, event: str, previous: str | None, fields: dict[str, Any]) -> None:
         # Re-validate so that every write leaves a state the contract accepts.
@@ -107,17 +101,12 @@ class Aggregate(Generic[S]):
             self.transition(target, **fields)
 
     def restart(self, initial: str, *, in_flight: Collection[str] = (), **fields: Any) -> None:
-        """Start the work again (a rebuild, a rollout) in status `initial`. Work already under
-        way (in `initial` or `in_flight`) only gets the new `fields`; its stale job's outcome
-        is ignored."""
+        """Start the work again (a rebuild, a rollout) in `initial`; work under way (in `initial`
+        or `in_flight`) only gets the new `fields` (its stale job's outcome is then ignored)."""
         if self.status in in_flight:
             self.update(**fields)
         else:
             self.move(initial, **fields)
-
-    def mark_created(self) -> None:
-        """Record the creation of a new entity (a `created` event)."""
-        self.changes.append(Change("created", None))
 
     def mark_deleted(self) -> None:
         """Record the removal of the entity (a `deleted` event)."""

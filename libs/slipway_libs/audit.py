@@ -1,16 +1,15 @@
-"""The audit of commands received over NATS: after a worker has answered a command
-(`slipway.<entity>.cmd.<action>`), one audit entry (contracts `AuditEvent`) goes to
-SLIPWAY_AUDIT on `slipway.audit.<service>`, naming who sent it (the principal whose
-signature checks, else `nats:unverified`), what it was about and how it ended; never its
-body. The gateway signs what it sends and records the API call itself, so its commands are
-not recorded twice. An entry that cannot be stored is logged; the command stands.
+"""The audit of commands received over NATS: once a worker has answered a command, one
+`AuditEvent` goes to `slipway.audit.<service>` (SLIPWAY_AUDIT) naming who sent it (the principal
+whose signature checks, else `nats:unverified`), what it was about and how it ended; never its
+body. An entry that cannot be stored is logged; the command stands.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -22,60 +21,22 @@ from faststream.nats import JStream, NatsBroker
 from faststream.nats.publisher.usecase import LogicPublisher
 
 from slipway_contracts import subjects
-from slipway_contracts.access import (
-    AuditEvent,
-    AuditObjectRef,
-    AuditResponseStatus,
-    AuditUser,
-)
+from slipway_contracts.access import AuditEvent, AuditObjectRef, AuditResponseStatus, AuditUser
 from slipway_libs import context
 from slipway_libs.principals import PRINCIPAL_HEADER, Verifier
 
 log = logging.getLogger(__name__)
 
-VIA = "slipway.io/via"
-CLAIMED_PRINCIPAL = "slipway.io/claimed-principal"
-UNVERIFIED = "nats:unverified"
 # Records each API call itself (with the token that made it): its commands are not recorded.
 SELF_AUDITING = frozenset({"gateway"})
-PUBLISH_TIMEOUT_S = 2.0
-
-
-@dataclass(frozen=True)
-class Command:
-    """A command as received: `slipway.<entity>.cmd.<action>`, its headers and body."""
-
-    subject: str
-    entity: str
-    action: str
-    headers: dict[str, str]
-    body: bytes
-    received_at: datetime
-
-    @classmethod
-    def parse(cls, message: Any) -> Command | None:
-        """The command in a NATS message, or None when the message is not one."""
-        subject = getattr(message, "subject", None)
-        parts = subject.split(".") if isinstance(subject, str) else []
-        if len(parts) != 4 or parts[0] != "slipway" or parts[2] != "cmd":
-            return None
-        headers = getattr(message, "headers", None) or {}
-        body = getattr(message, "data", b"") or b""
-        return cls(str(subject), parts[1], parts[3], dict(headers), body, datetime.now(UTC))
-
-    @property
-    def command_id(self) -> str | None:
-        return self.headers.get(context.COMMAND_ID_HEADER)
 
 
 class CommandAudit:
-    """The broker middleware that records the commands a worker receives (give it to
-    `NatsBroker(middlewares=…)` before the error replies, then `declare` its publisher)."""
+    """The middleware recording the commands a worker receives (outside the error replies)."""
 
     def __init__(self, service: str, principals_file: Path | None) -> None:
         self.service = service
         self.principals_file = principals_file
-        self._verifier: Verifier | None = None
         self._publisher: LogicPublisher | None = None
 
     def declare(self, broker: NatsBroker) -> None:
@@ -90,95 +51,84 @@ class CommandAudit:
     def __call__(self, msg: Any, /, *, context: ContextRepo) -> CommandAuditMiddleware:
         return CommandAuditMiddleware(msg, context=context, audit=self)
 
-    @property
+    @functools.cached_property
     def verifier(self) -> Verifier:
         """The principals' public keys, read on first use (none: every sender unverified)."""
-        if self._verifier is None:
-            self._verifier = Verifier({})
-            if self.principals_file is not None:
-                try:
-                    self._verifier = Verifier.from_file(self.principals_file)
-                except (OSError, ValueError) as exc:
-                    log.warning(
-                        "principals file unreadable: no sender can be verified",
-                        extra={"path": str(self.principals_file), "error": repr(exc)},
-                    )
-        return self._verifier
+        if self.principals_file is not None:
+            try:
+                return Verifier.from_file(self.principals_file)
+            except (OSError, ValueError) as exc:
+                extra = {"path": str(self.principals_file), "error": repr(exc)}
+                log.warning("principals file unreadable: no sender can be verified", extra=extra)
+        return Verifier({})
 
-    def entry(self, command: Command, body: Any, reply: Any) -> AuditEvent | None:
-        """The audit entry of `command` (its decoded `body`) answered with `reply` (None:
-        not to be recorded)."""
-        principal = self.verifier.verify(
-            command.subject, command.command_id, command.body, command.headers
-        )
+    def entry(self, msg: Any, received_at: datetime, body: Any, reply: Any) -> AuditEvent | None:
+        """The entry of command `msg` (decoded `body`) answered with `reply` (None: not kept)."""
+        subject, headers = str(msg.subject), dict(getattr(msg, "headers", None) or {})
+        data = getattr(msg, "data", b"") or b""
+        command_id = headers.get(context.COMMAND_ID_HEADER)
+        principal = self.verifier.verify(subject, command_id, data, headers)
         if principal in SELF_AUDITING:
             return None
-        annotations = {VIA: "nats"}
-        claimed = command.headers.get(PRINCIPAL_HEADER)
-        if principal is None and claimed:
-            annotations[CLAIMED_PRINCIPAL] = claimed
-        fields = _named_fields(body)
-        error = reply.get("error") if isinstance(reply, dict) else None
-        succeeded = isinstance(reply, dict) and reply.get("ok") is True
+        annotations = {"slipway.io/via": "nats"}
+        if principal is None and (claimed := headers.get(PRINCIPAL_HEADER)):
+            annotations["slipway.io/claimed-principal"] = claimed
+        named = body if isinstance(body, dict) else {}
+        succeeded = reply.get("ok") is True
+        error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
+        _, entity, _, action = subject.split(".")
         return AuditEvent(
             auditID=context.new_id(),
-            requestURI=command.subject,
-            verb=command.action,
-            user=AuditUser(username=f"nats:{principal}" if principal else UNVERIFIED),
+            requestURI=subject,
+            verb=action,
+            user=AuditUser(username=f"nats:{principal or 'unverified'}"),
             objectRef=AuditObjectRef(
-                resource=command.entity, name=fields.get("id"), namespace=fields.get("namespace")
+                resource=entity,
+                name=_text(named.get("id")),
+                namespace=_text(named.get("namespace")),
             ),
             responseStatus=AuditResponseStatus(
                 status="Success" if succeeded else "Failure",
-                reason=None if succeeded else _error_code(error),
+                reason=None if succeeded else _text(error.get("code")),
             ),
-            requestReceivedTimestamp=command.received_at,
+            requestReceivedTimestamp=received_at,
             stageTimestamp=datetime.now(UTC),
-            correlationID=command.headers.get(context.CORRELATION_HEADER),
+            correlationID=headers.get(context.CORRELATION_HEADER),
             annotations=annotations,
         )
 
-    async def record(self, command: Command, body: Any, reply: Any) -> None:
-        """Publish the audit entry of `command` (acked by JetStream); never raises."""
+    async def record(self, msg: Any, received_at: datetime, body: Any, reply: Any) -> None:
+        """Publish the audit entry of command message `msg` (acked by JetStream); never raises."""
         try:
-            entry = self.entry(command, body, reply)
-            if entry is None or self._publisher is None:
-                return
-            await self._publisher.publish(
-                entry.model_dump(mode="json", exclude_none=True),
-                headers={"Nats-Msg-Id": entry.auditID},
-                timeout=PUBLISH_TIMEOUT_S,
-            )
+            entry = self.entry(msg, received_at, body, _as_reply(reply))
+            if entry is not None and self._publisher is not None:
+                await self._publisher.publish(
+                    entry.model_dump(mode="json", exclude_none=True),
+                    headers={"Nats-Msg-Id": entry.auditID},
+                    timeout=2.0,
+                )
         except Exception as exc:  # the command stands; only its record is missing
-            log.warning(
-                "audit entry not recorded", extra={"subject": command.subject, "error": repr(exc)}
-            )
+            extra = {"subject": msg.subject, "error": repr(exc)}
+            log.warning("audit entry not recorded", extra=extra)
 
 
 class CommandAuditMiddleware(BaseMiddleware):
-    """One message's pass through `CommandAudit`: the reply is kept on the way out of the
-    handler (error replies included), the entry published once the reply has gone."""
+    """One message's pass: the reply (error replies too) kept, the entry published after it."""
 
     def __init__(self, msg: Any, /, *, context: ContextRepo, audit: CommandAudit) -> None:
         super().__init__(msg, context=context)
         self.audit = audit
-        self.command: Command | None = None
-        self.body: Any = None
-        self.reply: Any = None
-        self.answered = False
-
-    async def on_receive(self) -> None:
-        self.command = Command.parse(self.msg)
+        self.received_at = datetime.now(UTC)
+        self.answer: tuple[Any, Any] | None = None  # the command's decoded body and reply
 
     async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
         reply = await call_next(msg)
-        self.reply = reply.body if isinstance(reply, Response) else reply
-        self.answered = True
-        if self.command is not None:
+        if is_command(getattr(self.msg, "subject", None)):
             try:
-                self.body = await msg.decode()  # decoded once: the handler's copy
+                body = await msg.decode()  # decoded once: the handler's copy
             except Exception:  # a body the handler could not read either (an error reply)
-                self.body = None
+                body = None
+            self.answer = (body, reply.body if isinstance(reply, Response) else reply)
         return reply
 
     async def after_processed(
@@ -187,28 +137,23 @@ class CommandAuditMiddleware(BaseMiddleware):
         exc_val: BaseException | None = None,
         exc_tb: TracebackType | None = None,
     ) -> bool | None:
-        if self.command is not None and self.answered:
-            await self.audit.record(self.command, self.body, _as_reply(self.reply))
+        if self.answer is not None:
+            await self.audit.record(self.msg, self.received_at, *self.answer)
         return False
 
 
-def _as_reply(reply: Any) -> Any:
+def is_command(subject: Any) -> bool:
+    """Whether `subject` is a command's, `slipway.<entity>.cmd.<action>`."""
+    parts = subject.split(".") if isinstance(subject, str) else []
+    return len(parts) == 4 and parts[0] == "slipway" and parts[2] == "cmd"
+
+
+def _as_reply(reply: Any) -> dict[str, Any]:
     if isinstance(reply, bytes | str):
-        try:
-            return json.loads(reply)
-        except ValueError:
-            return None
-    return reply
+        with contextlib.suppress(ValueError):
+            reply = json.loads(reply)
+    return reply if isinstance(reply, dict) else {}
 
 
-def _named_fields(body: Any) -> dict[str, str]:
-    """The `id` and `namespace` a command body names (strings only; nothing else of it)."""
-    if not isinstance(body, dict):
-        return {}
-    return {k: body[k] for k in ("id", "namespace") if isinstance(body.get(k), str)}
-
-
-def _error_code(error: Any) -> str | None:
-    if isinstance(error, dict) and isinstance(error.get("code"), str):
-        return str(error["code"])
-    return None
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

@@ -73,18 +73,8 @@ class PermanentError(Exception):
     """A job failed for good (terminal state with this reason)."""
 
 
-_BY_CODE: dict[str, type[SlipwayError]] = {
-    cls.code: cls
-    for cls in (
-        SlipwayError,
-        InvalidInput,
-        NotFound,
-        Conflict,
-        PreconditionFailed,
-        IdempotencyMismatch,
-        Unavailable,
-    )
-}
+_KNOWN = (InvalidInput, NotFound, Conflict, PreconditionFailed, IdempotencyMismatch, Unavailable)
+_BY_CODE: dict[str, type[SlipwayError]] = {cls.code: cls for cls in _KNOWN}
 
 
 def error_from_reply(error: dict[str, Any]) -> SlipwayError:

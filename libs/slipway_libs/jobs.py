@@ -1,5 +1,4 @@
-"""Running one job from the SLIPWAY_JOBS work queue: the durable consumer, heartbeats,
-retries, a terminal end."""
+"""Running jobs of the SLIPWAY_JOBS work queue: the durable consumer, heartbeats, retries."""
 
 from __future__ import annotations
 
@@ -7,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from faststream import AckPolicy
 from faststream.nats import ConsumerConfig, JStream, NatsRouter, PullSub
@@ -15,13 +14,10 @@ from faststream.nats.subscriber.usecases import LogicSubscriber
 from pymongo.errors import PyMongoError
 
 from slipway_contracts.subjects import JOBS_STREAM
-from slipway_libs.aggregate import Aggregate
 from slipway_libs.errors import PermanentError, RetryableError, Unavailable
 from slipway_libs.settings import CommonSettings
 
 log = logging.getLogger(__name__)
-
-A = TypeVar("A", bound=Aggregate[Any])
 
 
 class Delivery(Protocol):
@@ -32,14 +28,11 @@ class Delivery(Protocol):
     async def in_progress(self) -> None: ...
 
 
-def delivery_count(msg: object) -> int:
+def delivery_count(msg: Any) -> int:
     """How many times JetStream has delivered this message (1 on the first delivery)."""
-    raw = getattr(msg, "raw_message", None)
-    try:
-        metadata = getattr(raw, "metadata", None)
-    except Exception:  # not a JetStream message (FastStream's test broker): the first delivery
-        return 1
-    return int(getattr(metadata, "num_delivered", 1) or 1)
+    with contextlib.suppress(Exception):  # not a JetStream message (FastStream's test broker)
+        return int(msg.raw_message.metadata.num_delivered or 1)
+    return 1
 
 
 async def _heartbeat(msg: Delivery, every_s: float) -> None:
@@ -56,13 +49,10 @@ async def run_job(
     work: Callable[[], Awaitable[None]],
     give_up: Callable[[str], Awaitable[None]],
 ) -> None:
-    """Run `work`, telling JetStream it is in progress every third of `job_ack_wait_s`,
-    within `job_max_deliver` attempts. Success: ack. PermanentError: `give_up(reason)`
-    (terminal state), then ack. Any other error: nack with a growing delay, but on the last
-    attempt `give_up` and ack. If `give_up` cannot be stored, nack: the job comes back later.
-    """
+    """Run `work` with a heartbeat every third of `job_ack_wait_s`, then ack. PermanentError,
+    or any error on attempt `job_max_deliver`: `give_up(reason)` (terminal state), then ack;
+    any other error: nack with a growing delay. If `give_up` cannot be stored, nack."""
     attempt = delivery_count(msg)
-    max_attempts = settings.job_max_deliver
     beat = asyncio.create_task(_heartbeat(msg, max(settings.job_ack_wait_s / 3, 0.2)))
     try:
         try:
@@ -73,7 +63,7 @@ async def run_job(
             if not isinstance(exc, (RetryableError, Unavailable, PyMongoError)):
                 log.exception("job failed unexpectedly", extra={"attempt": attempt})
             reason = str(exc) or type(exc).__name__
-            if attempt >= max_attempts:
+            if attempt >= settings.job_max_deliver:
                 await give_up(f"gave up after {attempt} attempts: {reason}")
             else:
                 log.warning("job will be retried", extra={"attempt": attempt, "error": reason})
@@ -96,10 +86,8 @@ def job_subscriber(
     max_workers: int | None = None,
     max_ack_pending: int | None = None,
 ) -> LogicSubscriber[Any]:
-    """Subscribe the decorated handler (it acks: see `run_job`) to the jobs on `subject` of
-    SLIPWAY_JOBS: a durable pull consumer `durable` shared by the replicas, one job per pull,
-    `max_workers` at a time. A job without a heartbeat for `job_ack_wait_s` is redelivered,
-    at most `job_max_deliver` + 1 times."""
+    """Subscribe the decorated handler (it acks: see `run_job`) to the jobs on `subject`: a
+    durable pull consumer shared by the replicas, one job per pull, `max_workers` at a time."""
     return router.subscriber(
         subject,
         stream=JStream(JOBS_STREAM, declare=False),

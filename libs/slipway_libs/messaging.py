@@ -1,5 +1,5 @@
 """NATS wiring shared by the services: streams, the broker with its middlewares, declared
-publishers for the outbox relay, and the idempotent command processor."""
+publishers for the outbox relay, and the replies to `get` and `list` queries."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import contextlib
 import logging
 import ssl
 from collections.abc import Iterator, Mapping
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 from faststream import BaseMiddleware, ExceptionMiddleware
 from faststream.nats import JStream, NatsBroker, NatsNKey
@@ -20,8 +20,8 @@ from pydantic import BaseModel, ValidationError
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from slipway_contracts import subjects
+from slipway_contracts.queries import ListEntities
 from slipway_libs import context
-from slipway_libs.aggregate import Aggregate
 from slipway_libs.audit import CommandAudit
 from slipway_libs.errors import Conflict, InvalidInput, SlipwayError
 from slipway_libs.progress import ProgressPublisher
@@ -32,15 +32,13 @@ from slipway_libs.unit_of_work import Repository as RepositoryPort
 from slipway_libs.unit_of_work import ok
 
 log = logging.getLogger(__name__)
-A = TypeVar("A", bound=Aggregate[Any])
 
-EVENTS_STREAM = subjects.EVENTS_STREAM
 JOBS_STREAM = subjects.JOBS_STREAM
 DUPLICATE_WINDOW_S = 600.0
 
 STREAMS = (
     StreamConfig(
-        name=EVENTS_STREAM,
+        name=subjects.EVENTS_STREAM,
         subjects=[subjects.EVENTS_WILDCARD],
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
@@ -92,40 +90,28 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
     return errors
 
 
-def error_replies() -> ExceptionMiddleware:
-    """Turn a handler's exception into the `{"ok": false, "error": ...}` reply."""
-    middleware = ExceptionMiddleware()
-
-    @middleware.add_handler(ValidationError, publish=True)
-    async def on_invalid(exc: ValidationError) -> dict[str, Any]:
+def error_reply(exc: Exception) -> dict[str, Any]:
+    """The `{"ok": false, "error": ...}` reply to the exception a handler raised."""
+    if isinstance(exc, ValidationError):
         errors = field_errors(exc)
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return InvalidInput(f"invalid input: {summary}", errors).to_reply()
-
-    @middleware.add_handler(SlipwayError, publish=True)
-    async def on_slipway(exc: SlipwayError) -> dict[str, Any]:
+    if isinstance(exc, SlipwayError):
         return exc.to_reply()
-
-    @middleware.add_handler(IllegalTransition, publish=True)
-    async def on_illegal(exc: IllegalTransition) -> dict[str, Any]:
+    if isinstance(exc, IllegalTransition):
         return Conflict(str(exc), {"current_status": exc.current}).to_reply()
-
-    @middleware.add_handler(DuplicateKeyError, publish=True)
-    async def on_duplicate(exc: DuplicateKeyError) -> dict[str, Any]:
-        return Conflict(
-            f"already exists: {exc.details.get('keyValue') if exc.details else exc}"
-        ).to_reply()
-
-    @middleware.add_handler(PyMongoError, publish=True)
-    async def on_mongo(exc: PyMongoError) -> dict[str, Any]:
+    if isinstance(exc, DuplicateKeyError):
+        key = exc.details.get("keyValue") if exc.details else exc
+        return Conflict(f"already exists: {key}").to_reply()
+    if isinstance(exc, PyMongoError):
         return unavailable_from(exc).to_reply()
+    log.error("command failed", exc_info=exc)
+    return SlipwayError("internal error; see the service log").to_reply()
 
-    @middleware.add_handler(Exception, publish=True)
-    async def on_other(exc: Exception) -> dict[str, Any]:
-        log.error("command failed", exc_info=exc)
-        return SlipwayError("internal error; see the service log").to_reply()
 
-    return middleware
+def error_replies() -> ExceptionMiddleware:
+    """The middleware that answers a handler's exception with its `error_reply`."""
+    return ExceptionMiddleware(publish_handlers={Exception: error_reply})
 
 
 class ContextMiddleware(BaseMiddleware):
@@ -139,9 +125,8 @@ class ContextMiddleware(BaseMiddleware):
 
 
 def nats_options(settings: CommonSettings) -> dict[str, Any]:
-    """The keyword arguments of `nats.connect` for this process: the server, and the NKey
-    seed file of its principal when it has one (the embedded stack refuses anonymous
-    clients). The one place that turns settings into a NATS connection."""
+    """The keyword arguments of `nats.connect` for this process: the server, its principal's
+    NKey seed file, the CA of a TLS server. The one place settings become a NATS connection."""
     options: dict[str, Any] = {"servers": [settings.nats_url]}
     if settings.nats_nkey_file is not None:
         options["nkeys_seed"] = str(settings.nats_nkey_file)
@@ -150,24 +135,17 @@ def nats_options(settings: CommonSettings) -> dict[str, Any]:
     return options
 
 
-def _broker_options(settings: CommonSettings) -> dict[str, Any]:
-    """`nats_options` as FastStream's NatsBroker takes them (credentials as `security`)."""
+def make_broker(settings: CommonSettings, service: str) -> NatsBroker:
+    """The broker of worker `service`: its principal's connection, context, audit, error replies."""
     options = nats_options(settings)
     seed, tls = options.pop("nkeys_seed", None), options.pop("tls", None)
-    if seed is not None:
+    if seed is not None:  # FastStream takes credentials and TLS as `security`
         options["security"] = NatsNKey.from_file(seed, ssl_context=tls)
     elif tls is not None:
         options["security"] = NatsSecurity(ssl_context=tls)
-    return options
-
-
-def make_broker(settings: CommonSettings, service: str) -> NatsBroker:
-    """The broker of worker `service`: connects as its principal, keeps reconnecting, binds
-    context, records the commands it receives (`slipway_libs.audit`), answers errors as
-    replies."""
     audit = CommandAudit(service, settings.nats_principals_file)
     broker = NatsBroker(
-        **_broker_options(settings),
+        **options,
         # Outermost first: the audit sees the reply the error middleware makes of a failure.
         middlewares=[ContextMiddleware, audit, error_replies()],
         max_reconnect_attempts=-1,
@@ -180,8 +158,7 @@ def make_broker(settings: CommonSettings, service: str) -> NatsBroker:
 
 
 class DeclaredPublishers:
-    """FastStream publishers declared for every outbox subject and progress channel (they
-    appear in AsyncAPI)."""
+    """Publishers declared for every outbox subject and progress channel (AsyncAPI shows them)."""
 
     def __init__(self, broker: NatsBroker) -> None:
         self.broker = broker
@@ -202,9 +179,8 @@ class DeclaredPublishers:
     def declare_events(self, entity: str, events: Mapping[str, type[BaseModel]]) -> None:
         """Declare `slipway.events.<entity>.<event>` for each event model."""
         for name, model in events.items():
-            self.declare(
-                subjects.event(entity, name), EVENTS_STREAM, model, (model.__doc__ or name).strip()
-            )
+            description = (model.__doc__ or name).strip()
+            self.declare(subjects.event(entity, name), subjects.EVENTS_STREAM, model, description)
 
     async def publish(
         self, subject: str, payload: bytes, headers: dict[str, str], stream: str
@@ -214,17 +190,6 @@ class DeclaredPublishers:
         if publisher is None:
             raise LookupError(f"no publisher declared for {subject}")
         await publisher.publish(payload, headers=headers, stream=stream, timeout=5)
-
-
-class PageQuery(Protocol):
-    """A `list` query: a status filter, the cursor of the page and its size."""
-
-    @property
-    def status(self) -> str | None: ...
-    @property
-    def cursor(self) -> str | None: ...
-    @property
-    def limit(self) -> int: ...
 
 
 @contextlib.contextmanager
@@ -243,7 +208,7 @@ async def entity_reply(repository: RepositoryPort[Any], entity_id: str) -> dict[
     return ok((await repository.get(entity_id)).state.snapshot())
 
 
-async def page_reply(repository: RepositoryPort[Any], query: PageQuery) -> dict[str, Any]:
+async def page_reply(repository: RepositoryPort[Any], query: ListEntities) -> dict[str, Any]:
     """The reply to a `list` query: one page of snapshots and the next page's cursor."""
     items, cursor = await repository.listing(
         status=query.status, cursor=query.cursor, limit=query.limit

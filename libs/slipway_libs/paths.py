@@ -9,9 +9,8 @@ from slipway_libs.errors import InvalidInput
 
 
 def resolve_inside_roots(raw: str, roots: Sequence[Path], field: str) -> Path:
-    """Resolve `raw` and require it to be a directory inside one of `roots` after following
-    every symlink; otherwise InvalidInput naming `field`. A relative `raw` is looked up in
-    each root in turn (the first that has it wins; none: the first root)."""
+    """`raw` resolved (symlinks followed): a directory inside one of `roots`, else InvalidInput
+    naming `field`. A relative `raw` is in the first root that has it (none: the first root)."""
     if not roots:
         raise InvalidInput.field(field, "no roots are configured on the server")
     if "\x00" in raw:

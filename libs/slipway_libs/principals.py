@@ -1,12 +1,7 @@
-"""NATS principals: who sends a command. Each principal (a worker service, the gateway, an
-integration, …) holds an NKey seed, `<principal>.nk`; the server knows its public key and
-lets it connect. On top of that, a sender signs each request it sends (`Signer`), so the
-service that receives it can tell who sent it (`Verifier`, from the principals file
-`{principal: public key}`) and record it in the audit log.
-
-The signature (Ed25519, base64) covers `subject + "\\n" + command id + "\\n" + sha256 hex
-of the body`: a signed command cannot be replayed on another subject or with another body,
-and a replay under the same command id gets the owner's kept reply, changing nothing.
+"""NATS principals: each (a worker, the gateway, an integration, …) holds an NKey seed
+`<principal>.nk` and signs the requests it sends (`Signer`); receivers tell who sent them
+(`Verifier`, from the principals file). A signature covers the subject, the command id and the
+body's SHA-256: it cannot be replayed on another subject or body.
 """
 
 from __future__ import annotations
@@ -16,7 +11,6 @@ import binascii
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -29,21 +23,6 @@ log = logging.getLogger(__name__)
 PRINCIPAL_HEADER = "Slipway-Principal"
 SIGNATURE_HEADER = "Slipway-Signature"
 SEED_SUFFIX = ".nk"
-
-
-def new_seed() -> bytes:
-    """A fresh NKey user seed (`SU…`), to keep in a file of mode 0600."""
-    seed: bytes = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
-    return seed
-
-
-def public_key(seed: bytes) -> str:
-    """The public key (`U…`) of an NKey user seed: what the NATS server and verifiers know."""
-    pair = nkeys.from_seed(bytearray(seed.strip()))
-    try:
-        return str(pair.public_key.decode())
-    finally:
-        pair.wipe()
 
 
 def signed_text(subject: str, command_id: str | None, body: bytes) -> bytes:
@@ -65,19 +44,15 @@ class Signer:
 
     def headers(self, subject: str, command_id: str | None, body: bytes) -> dict[str, str]:
         """The headers that name the principal and carry its signature of this request."""
-        signature = self._pair.sign(signed_text(subject, command_id, body))
-        return {
-            PRINCIPAL_HEADER: self.principal,
-            SIGNATURE_HEADER: base64.b64encode(signature).decode(),
-        }
+        signature = base64.b64encode(self._pair.sign(signed_text(subject, command_id, body)))
+        return {PRINCIPAL_HEADER: self.principal, SIGNATURE_HEADER: signature.decode()}
 
     def __repr__(self) -> str:  # never the seed
         return f"Signer({self.principal!r})"
 
 
 def signer_of(seed_file: Path | None) -> Signer | None:
-    """The signer of the principal whose seed file is `seed_file` (None: anonymous); a
-    file that cannot be read or holds no seed is an error naming the setting."""
+    """The signer of seed file `seed_file` (None: anonymous); ValueError naming the setting."""
     if seed_file is None:
         return None
     try:
@@ -91,10 +66,9 @@ def _verify_key(public: str) -> Ed25519PublicKey:
     """The Ed25519 key inside an NKey user public key (`U…`, base32 with a CRC16)."""
     raw = base64.b32decode(public + "=" * (-len(public) % 8))
     body, checksum = raw[:-2], raw[-2:]
-    if len(body) != 33 or body[0] != nkeys.PREFIX_BYTE_USER:
+    is_user_key = len(body) == 33 and body[0] == nkeys.PREFIX_BYTE_USER
+    if not is_user_key or nkeys.crc16_checksum(body) != checksum:
         raise ValueError("not an NKey user public key")
-    if nkeys.crc16_checksum(body) != checksum:
-        raise ValueError("the public key's checksum does not match")
     return Ed25519PublicKey.from_public_bytes(bytes(body[1:]))
 
 
@@ -125,9 +99,8 @@ class Verifier:
         self, subject: str, command_id: str | None, body: bytes, headers: Mapping[str, str]
     ) -> str | None:
         """The principal whose signature the headers carry, when it checks; else None."""
-        principal = headers.get(PRINCIPAL_HEADER)
-        key = self._keys.get(principal or "")
-        if principal is None or key is None:
+        principal = headers.get(PRINCIPAL_HEADER) or ""
+        if (key := self._keys.get(principal)) is None:
             return None
         try:
             signature = base64.b64decode(headers.get(SIGNATURE_HEADER) or "", validate=True)

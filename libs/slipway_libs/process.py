@@ -1,8 +1,6 @@
 """Running a command-line tool: argv only (never a shell), the environment the caller
-chooses, a deadline, and its output streamed line by line as it arrives. The child gets its
-own session (process group), so a timeout or a cancelled job ends the whole tree the tool
-started (minikube runs docker, ssh, kubectl ...), not just the tool.
-"""
+chooses, a deadline, its output streamed line by line. The tool gets a process group of its
+own, so a timeout or a cancelled job ends all it started (minikube runs docker, ssh, ...)."""
 
 from __future__ import annotations
 
@@ -17,6 +15,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +25,9 @@ LINE_LIMIT = 1024 * 1024
 TERMINATE_GRACE_S = 10.0
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
-LineSink = Callable[[str], Awaitable[None]]
-
 
 class ToolUnavailable(RuntimeError):
-    """The tool binary is missing or cannot be started: an installation problem. `error` is
-    the OS's reason when starting it failed, None when the binary was not found at all."""
+    """The tool cannot be started (an installation problem); `error`: the OS's reason, if any."""
 
     def __init__(self, message: str, error: OSError | None = None) -> None:
         super().__init__(message)
@@ -42,11 +38,9 @@ class ToolTimeout(Exception):
     """The tool ran past its deadline; it and everything it started have been stopped."""
 
     def __init__(self, argv: Sequence[str], timeout: float, output: str) -> None:
-        self.argv = tuple(argv)
-        self.tool = Path(self.argv[0]).name
+        super().__init__(f"{Path(argv[0]).name} did not finish within {timeout:g} s")
         self.timeout = timeout
         self.output = output
-        super().__init__(f"{self.tool} did not finish within {timeout:g} s")
 
 
 @dataclass(frozen=True)
@@ -82,22 +76,22 @@ def find_tool(name: str) -> Path:
     beside_python = Path(sys.executable).parent / name
     if beside_python.is_file():
         return beside_python
-    found = shutil.which(name)
-    if found:
+    if found := shutil.which(name):
         return Path(found)
     raise ToolUnavailable(f"{name} is not installed next to {sys.executable} nor on PATH")
 
 
 class CommandLineTool:
-    """A CLI (`name`, found with `find_tool` on first use unless `binary` is given), run
-    through `run_tool` at most `max_concurrency` at a time when that is set."""
+    """A CLI (found by `find_tool` unless `binary` is given) run `max_concurrency` at a time."""
 
     def __init__(
         self, name: str, binary: Path | None = None, max_concurrency: int | None = None
     ) -> None:
         self.name = name
         self._binary = binary
-        self._slots = asyncio.Semaphore(max_concurrency) if max_concurrency else None
+        self._slots: contextlib.AbstractAsyncContextManager[Any] = (
+            asyncio.Semaphore(max_concurrency) if max_concurrency else contextlib.nullcontext()
+        )
 
     @property
     def binary(self) -> Path:
@@ -109,11 +103,8 @@ class CommandLineTool:
         self, args: Sequence[str | Path], *, env: Mapping[str, str], timeout: float
     ) -> ProcessResult:
         """`run_tool` of the binary with `args`, waiting for a free slot first."""
-        argv = [self.binary, *args]
-        if self._slots is None:
-            return await run_tool(argv, env=env, timeout=timeout)
         async with self._slots:
-            return await run_tool(argv, env=env, timeout=timeout)
+            return await run_tool([self.binary, *args], env=env, timeout=timeout)
 
 
 async def run_tool(
@@ -122,13 +113,12 @@ async def run_tool(
     env: Mapping[str, str],
     timeout: float,
     cwd: Path | None = None,
-    on_line: LineSink | None = None,
+    on_line: Callable[[str], Awaitable[None]] | None = None,
     stdin: AsyncIterator[bytes] | None = None,
 ) -> ProcessResult:
-    """Run `argv` (no shell) with exactly `env` for at most `timeout` seconds (else
-    ToolTimeout), streaming `stdin` to it and each non-blank output line (see `clean_line`)
-    to `on_line`. On timeout, cancellation or a failing `on_line`, the whole process group is
-    terminated first. ToolUnavailable when it cannot be started."""
+    """Run `argv` (no shell) with exactly `env`, streaming `stdin` in and each non-blank output
+    line to `on_line`; past `timeout` seconds, ToolTimeout. A timeout, cancellation or failing
+    `on_line` ends its whole process group. ToolUnavailable when it cannot be started."""
     args = [str(arg) for arg in argv]
     try:
         process = await asyncio.create_subprocess_exec(
@@ -199,17 +189,12 @@ def _text(chunks: list[bytes]) -> str:
     return b"".join(chunks).decode("utf-8", errors="replace")
 
 
-def _signal_group(process: asyncio.subprocess.Process, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        # start_new_session=True made the child the leader of its own process group.
-        os.killpg(process.pid, signum)
-
-
 async def _terminate(process: asyncio.subprocess.Process) -> None:
-    # The whole group, even when the tool itself already exited: what it started may not.
+    # The whole group (start_new_session=True made the child its leader), even when the tool
+    # itself already exited: what it started may not have.
     log.warning("terminating process group %d", process.pid)
-    _signal_group(process, signal.SIGTERM)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(process.wait(), TERMINATE_GRACE_S)
-    _signal_group(process, signal.SIGKILL)
-    await process.wait()
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signum)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), TERMINATE_GRACE_S)

@@ -20,12 +20,9 @@ from slipway_libs.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
-Flush = Callable[[list[str]], Awaitable[None]]
-
 
 class ProgressPublisher:
-    """Publishes an entity type's progress lines (core NATS, best effort: a line that cannot
-    be sent is dropped); declared on the broker, so the channel is in the AsyncAPI document."""
+    """Publishes an entity type's progress lines (core NATS, best effort; shown in AsyncAPI)."""
 
     def __init__(self, broker: NatsBroker, entity: str) -> None:
         self.entity = entity
@@ -50,12 +47,10 @@ class ProgressPublisher:
 
 
 class ProgressBuffer:
-    """Lines of a running job (`add`, `add_threadsafe`), handed in batches to `flush` every
-    `interval_s` while the `async with` block runs, and once more at its end. A batch that
-    `flush` fails to store (Unavailable) is logged and dropped: progress never fails the job.
-    """
+    """Lines of a running job, handed in batches to `flush` every `interval_s` while the `async
+    with` block runs and at its end; a batch `flush` cannot store (Unavailable) is dropped."""
 
-    def __init__(self, flush: Flush, interval_s: float) -> None:
+    def __init__(self, flush: Callable[[list[str]], Awaitable[None]], interval_s: float) -> None:
         self._flush = flush
         self.interval_s = interval_s
         self._pending: list[str] = []

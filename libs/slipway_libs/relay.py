@@ -1,8 +1,6 @@
 """The outbox relay: publishes committed outbox messages to JetStream, in commit order.
-`Nats-Msg-Id` is the message's id, so JetStream drops a message published twice (the relay
-died before marking it published); a lease lets one relay per database publish at a time,
-which keeps the order of an entity's events.
-"""
+`Nats-Msg-Id` is the message's id, so JetStream drops a message published twice; a lease lets
+one relay per database publish at a time, which keeps the order of an entity's events."""
 
 from __future__ import annotations
 
@@ -11,7 +9,6 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError, PyMongoError
@@ -28,28 +25,18 @@ LEASE = "relay_lease"
 class OutboxRelay:
     """Drains the outbox of one database through `publish(subject, payload, headers, stream)`."""
 
+    lease_s = 10.0
+    batch = 200
+
     def __init__(
-        self,
-        database: Database,
-        publish: Publish,
-        *,
-        owner: str,
-        interval_s: float = 0.5,
-        lease_s: float = 10.0,
-        batch: int = 200,
+        self, database: Database, publish: Publish, *, owner: str, interval_s: float = 0.5
     ) -> None:
         self.database = database
         self.publish = publish
         self.owner = owner
         self.interval_s = interval_s
-        self.lease_s = lease_s
-        self.batch = batch
         self._wakeup = asyncio.Event()
-        database.on_commit.append(self.wake)
-
-    def wake(self) -> None:
-        """Drain now rather than at the next interval (called after each commit)."""
-        self._wakeup.set()
+        database.on_commit.append(self._wakeup.set)  # drain after each commit, not at the interval
 
     async def _hold_lease(self) -> bool:
         now = datetime.now(UTC)
@@ -66,14 +53,9 @@ class OutboxRelay:
     async def drain(self) -> int:
         """Publish pending messages in order; stop at the first failure. Returns the count."""
         outbox = self.database.db[OUTBOX]
-        pending = (
-            await outbox.find({"published_at": None})
-            .sort([("_id", ASCENDING)])
-            .limit(self.batch)
-            .to_list()
-        )
+        pending = outbox.find({"published_at": None}).sort([("_id", ASCENDING)]).limit(self.batch)
         sent = 0
-        for message in pending:
+        for message in await pending.to_list():
             headers = {"Nats-Msg-Id": message["msg_id"], COMMAND_ID_HEADER: message["msg_id"]}
             if message.get("correlationid"):
                 headers[CORRELATION_HEADER] = message["correlationid"]
@@ -107,8 +89,3 @@ class OutboxRelay:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self.interval_s)
             self._wakeup.clear()
-
-    async def pending(self) -> int:
-        """How many committed messages are not yet published."""
-        count: Any = await self.database.db[OUTBOX].count_documents({"published_at": None})
-        return int(count)

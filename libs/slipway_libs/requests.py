@@ -30,10 +30,9 @@ async def request(
     command_id: str | None = None,
     signer: Signer | None = None,
 ) -> Any:
-    """Send one command or query (bytes: already `encode`d) and return the reply's `data`, or
-    raise Unavailable when nothing answers in `timeout_s`, else the service's error. The
-    correlation id travels along; `command_id` makes a command idempotent at its owner;
-    `signer` signs it as its principal (so the owner's audit names the sender)."""
+    """Send one command or query (bytes: already `encode`d) with the correlation id, and return
+    the reply's `data`; Unavailable when nothing answers in `timeout_s`, else the service's
+    error. `command_id` makes a command idempotent; `signer` signs it as its principal."""
     if connection is None or not connection.is_connected:
         raise Unavailable("the message bus (NATS) is unavailable")
     headers = {context.CORRELATION_HEADER: context.current_correlation_id()}

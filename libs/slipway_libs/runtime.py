@@ -1,9 +1,8 @@
-"""Process plumbing shared by the services' composition roots."""
+"""Process plumbing of the worker services' composition root (`slipway_libs.worker`)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -12,7 +11,6 @@ from faststream.nats import NatsBroker
 
 from slipway_contracts import subjects
 from slipway_libs.errors import Unavailable
-from slipway_libs.messaging import ensure_streams
 from slipway_libs.storage import Database
 from slipway_libs.unit_of_work import ok
 
@@ -43,12 +41,6 @@ async def wait_for_database(database: Database, setup: Callable[[], Awaitable[No
             await asyncio.sleep(1)
 
 
-async def connect_bus(broker: NatsBroker) -> None:
-    """Connect to NATS and make sure the Slipway streams exist."""
-    await broker.connect()
-    await ensure_streams(broker.connection.jetstream())
-
-
 def add_health(broker: NatsBroker, service: str, database: Callable[[], Database | None]) -> None:
     """Answer `slipway.health.<service>` with ok when the service's MongoDB answers."""
 
@@ -59,20 +51,3 @@ def add_health(broker: NatsBroker, service: str, database: Callable[[], Database
             raise Unavailable(f"{service} is starting")
         await db.ping()
         return ok({"service": service})
-
-
-class Background:
-    """Tasks that live as long as the service."""
-
-    def __init__(self) -> None:
-        self.tasks: list[asyncio.Task[Any]] = []
-
-    def start(self, coro: Awaitable[Any]) -> None:
-        self.tasks.append(asyncio.ensure_future(coro))
-
-    async def stop(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task

@@ -1,9 +1,7 @@
-"""Secrets at rest: AES-GCM sealing with one key per installation.
-
+"""Secrets at rest: AES-GCM sealing with one key per installation (`SecretKeySettings`).
 `sealer_from(settings, state_dir).seal(secret, associated=b"<entity>/<id>/<what>")` gives a
-text token; `open_sealed(token, associated=...)` opens it only with the same associated
-data, so a token cannot be moved to another record. The 32-byte key comes from
-`SecretKeySettings`. Errors never carry the secret or the key.
+text token that `open_sealed(token, associated=...)` opens only with the same associated
+data: it cannot be moved to another record. Errors never carry the secret or the key.
 """
 
 from __future__ import annotations
@@ -36,13 +34,11 @@ class SecretKeyError(Exception):
 
 
 class SealedSecretError(Exception):
-    """A sealed secret cannot be opened: another key sealed it, or it was altered or moved
-    from another record. The message never holds the secret."""
+    """A sealed secret cannot be opened: another key sealed it, or it was altered or moved."""
 
 
 def key_id(key: bytes) -> str:
-    """A short public name of a key (the start of its SHA-256), kept in every token so a
-    token sealed with another key is told apart from an altered one."""
+    """A key's short public name (its SHA-256's start), kept in tokens to tell keys apart."""
     return hashlib.sha256(key).hexdigest()[:8]
 
 
@@ -59,16 +55,14 @@ class Sealer:
         return f"Sealer(key_id={self.key_id!r})"
 
     def seal(self, plaintext: bytes, associated: bytes) -> str:
-        """`plaintext` encrypted and authenticated together with `associated`, as text:
-        `v1.<key id>.<base64url of nonce + ciphertext + tag>`."""
+        """`plaintext` sealed with `associated`: `v1.<key id>.<base64url nonce+ciphertext+tag>`."""
         nonce = os.urandom(NONCE_BYTES)
         sealed = nonce + self._aead.encrypt(nonce, plaintext, associated)
         body = base64.urlsafe_b64encode(sealed).decode("ascii").rstrip("=")
         return f"{TOKEN_VERSION}.{self.key_id}.{body}"
 
     def open_sealed(self, token: str, associated: bytes) -> bytes:
-        """The plaintext of a token `seal` made with the same key and `associated`;
-        SealedSecretError otherwise."""
+        """The plaintext of a token sealed with this key and `associated`, or SealedSecretError."""
         version, _, rest = token.partition(".")
         sealed_with, _, body = rest.partition(".")
         if version != TOKEN_VERSION or not sealed_with or not body:
@@ -84,9 +78,8 @@ class Sealer:
             raise SealedSecretError("the sealed secret is damaged (not base64)") from None
         if len(sealed) < NONCE_BYTES + TAG_BYTES:
             raise SealedSecretError("the sealed secret is damaged (too short)")
-        nonce, ciphertext = sealed[:NONCE_BYTES], sealed[NONCE_BYTES:]
         try:
-            return self._aead.decrypt(nonce, ciphertext, associated)
+            return self._aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], associated)
         except InvalidTag:
             raise SealedSecretError(
                 "the sealed secret does not authenticate: it was altered, or it belongs to "
@@ -107,9 +100,8 @@ def decode_key(text: str, source: str) -> bytes:
 
 
 def ensure_key_file(path: Path) -> Path:
-    """Make `path` hold a new random key (base64, mode 0600) unless it exists; returns
-    `path`. Safe when several processes start at once: the file appears complete or not at
-    all, and the first one made is the one every process keeps."""
+    """Make `path` hold a new random key (base64, 0600) unless it exists; returns `path`. When
+    processes race, the file appears complete or not at all, and the first one made is kept."""
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)

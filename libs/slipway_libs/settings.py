@@ -24,25 +24,21 @@ class CommonSettings(BaseSettings):
     nats_nkey_file: Path | None = None
     # `{principal: public key}` (JSON): whose signed commands a service can verify.
     nats_principals_file: Path | None = None
-    # The CA that signed a `tls://` NATS server's certificate (None: the system's CAs).
-    # MongoDB takes its TLS options in the URI (`tls=true&tlsCAFile=…`).
+    # The CA of a `tls://` NATS server (None: the system's); MongoDB's TLS is in its URI.
     nats_ca_file: Path | None = None
-    # The connection string may carry a password: kept out of the repr; when
-    # `mongodb_uri_file` is set, it is read from that file (mode 0600) instead.
+    # It may carry a password: kept out of the repr; read from `mongodb_uri_file` when set.
     mongodb_uri: str = Field("mongodb://127.0.0.1:27017/?replicaSet=rs0", repr=False)
     mongodb_uri_file: Path | None = None
     mongodb_timeout_s: float = Field(3.0, gt=0, description="server selection timeout")
     log_level: str = "INFO"
     state_dir: Path = Path(".slipway")
     instance: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
-    # Work-queue consumers: how long a job may go without a heartbeat before NATS
-    # redelivers it, and how many deliveries before the entity is failed for good.
+    # A job this long without a heartbeat is redelivered; after this many deliveries it fails.
     job_ack_wait_s: float = Field(30.0, gt=0)
     job_max_deliver: int = Field(5, ge=1)
     relay_interval_s: float = Field(0.5, gt=0)
     reconcile_interval_s: float = Field(5.0, gt=0)
-    # Worker services answer `GET /healthz` over plain HTTP on this port when it is set
-    # (Kubernetes probes); inside a pod the host must be the pod's address, e.g. 0.0.0.0.
+    # Workers answer `GET /healthz` on this port when set (in a pod, listen on 0.0.0.0).
     health_port: int | None = Field(None, ge=1, le=65535)
     health_host: str = "127.0.0.1"
 

@@ -5,10 +5,11 @@ messages and kept command replies in one transaction)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from bson import ObjectId
@@ -18,7 +19,6 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
-from slipway_contracts import subjects
 from slipway_libs import context
 from slipway_libs.aggregate import Aggregate
 from slipway_libs.errors import InvalidInput, SlipwayError, Unavailable
@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 
 OUTBOX = "outbox"
 COMMAND_REPLIES = "command_replies"
-T = TypeVar("T")
 A = TypeVar("A", bound=Aggregate[Any])
 # Entities are listed oldest first; `_id` breaks ties (and makes the page cursor exact).
 LISTING_ORDER = [("created_at", ASCENDING), ("_id", ASCENDING)]
@@ -59,6 +58,17 @@ def classified(exc: PyMongoError) -> Exception:
     return unavailable_from(exc)
 
 
+@contextlib.contextmanager
+def mongo_errors(classify: Callable[[PyMongoError], Exception]) -> Iterator[None]:
+    """Raise a MongoDB failure as `classify` says; a unique index's refusal stays as it is."""
+    try:
+        yield
+    except DuplicateKeyError:
+        raise  # the caller that made the index says what the clash means
+    except PyMongoError as exc:
+        raise classify(exc) from exc
+
+
 class Database:
     """One service's MongoDB database; nothing connects until first use."""
 
@@ -72,19 +82,15 @@ class Database:
 
     async def ping(self) -> None:
         """Raise Unavailable unless the database answers."""
-        try:
+        with mongo_errors(unavailable_from):
             await self.db.command("ping")
-        except PyMongoError as exc:
-            raise unavailable_from(exc) from exc
 
     async def ensure_indexes(self) -> None:
         """Indexes the outbox and the command-reply store need."""
-        outbox = self.db[OUTBOX]
+        outbox, replies = self.db[OUTBOX], self.db[COMMAND_REPLIES]
         await outbox.create_index([("published_at", ASCENDING), ("_id", ASCENDING)])
         await outbox.create_index("published_at", expireAfterSeconds=86400, name="published_ttl")
-        await self.db[COMMAND_REPLIES].create_index(
-            "created_at", expireAfterSeconds=86400, name="reply_ttl"
-        )
+        await replies.create_index("created_at", expireAfterSeconds=86400, name="reply_ttl")
 
     async def close(self) -> None:
         await self.client.close()
@@ -99,14 +105,12 @@ class MongoUnitOfWork(UnitOfWorkPort):
 
     @property
     def session(self) -> AsyncClientSession:
-        """The session of the transaction open in this task (for writes an adapter adds to
-        it, such as bookkeeping rows)."""
+        """The open transaction's session (for writes an adapter adds, e.g. bookkeeping)."""
         session: AsyncClientSession = self._tx().handle
         return session
 
     async def _begin(self, tx: Transaction) -> None:
-        session = self.database.client.start_session()
-        tx.handle = session
+        tx.handle = session = self.database.client.start_session()
         try:
             await session.start_transaction()
         except PyMongoError as exc:
@@ -114,17 +118,16 @@ class MongoUnitOfWork(UnitOfWorkPort):
             raise unavailable_from(exc) from exc
 
     async def _commit(self, tx: Transaction) -> None:
-        session: AsyncClientSession = tx.handle
         try:
             for attempt in range(3):
                 try:
-                    await session.commit_transaction()
+                    await tx.handle.commit_transaction()
                     break
                 except PyMongoError as exc:
                     if attempt == 2 or not _labelled(exc, "UnknownTransactionCommitResult"):
                         raise classified(exc) from exc
         finally:
-            await session.end_session()
+            await tx.handle.end_session()
         for hook in self.database.on_commit:
             hook()
 
@@ -153,10 +156,8 @@ class MongoUnitOfWork(UnitOfWorkPort):
             }
             for m in messages
         ]
-        try:
+        with mongo_errors(classified):
             await self.db[OUTBOX].insert_many(rows, session=tx.handle)
-        except PyMongoError as exc:
-            raise classified(exc) from exc
 
     async def _keep(self, tx: Transaction, kept: KeptReply) -> None:
         row = {
@@ -166,36 +167,25 @@ class MongoUnitOfWork(UnitOfWorkPort):
             "created_at": datetime.now(UTC),
         }
         try:
-            await self.db[COMMAND_REPLIES].insert_one(row, session=tx.handle)
+            with mongo_errors(classified):
+                await self.db[COMMAND_REPLIES].insert_one(row, session=tx.handle)
         except DuplicateKeyError as exc:
             raise DuplicateReply(kept.command_id) from exc
-        except PyMongoError as exc:
-            raise classified(exc) from exc
 
     async def _find_kept(self, command_id: str) -> KeptReply | None:
-        try:
+        with mongo_errors(unavailable_from):
             row = await self.db[COMMAND_REPLIES].find_one({"_id": command_id})
-        except PyMongoError as exc:
-            raise unavailable_from(exc) from exc
-        if row is None:
-            return None
-        return KeptReply(command_id, row["fingerprint"], json.loads(row["reply"]))
-
-
-def mongo_query(where: dict[str, Any]) -> dict[str, Any]:
-    """A repository's `where` filter as a MongoDB query."""
-    return {
-        field: {"$in": list(value)} if isinstance(value, list | tuple | set | frozenset) else value
-        for field, value in where.items()
-    }
+        return KeptReply(command_id, row["fingerprint"], json.loads(row["reply"])) if row else None
 
 
 def encode_cursor(created_at: datetime, entity_id: str) -> str:
+    """The page cursor after the entity created at `created_at` with id `entity_id`."""
     raw = json.dumps([created_at.isoformat(), entity_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (created_at, id) an `encode_cursor` cursor holds; InvalidInput for any other."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         created, entity_id = json.loads(base64.urlsafe_b64decode(padded))
@@ -205,8 +195,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 class Repository(RepositoryPort[A]):
-    """Entities of one type in one MongoDB collection (see the port's docstring); a write
-    whose loaded revision is no longer current fails with ConcurrentWrite."""
+    """Entities of one type in one MongoDB collection; writing a stale revision: ConcurrentWrite."""
 
     def __init__(
         self,
@@ -216,7 +205,6 @@ class Repository(RepositoryPort[A]):
         aggregate: type[A],
         entity: str,
         source: str,
-        events_stream: str = subjects.EVENTS_STREAM,
         *,
         deadline_field: str = "deadline",
     ) -> None:
@@ -225,7 +213,6 @@ class Repository(RepositoryPort[A]):
         self.collection = database.db[collection]
         self.model = model
         self.aggregate = aggregate
-        self.events_stream = events_stream
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index(LISTING_ORDER)
@@ -241,36 +228,27 @@ class Repository(RepositoryPort[A]):
 
     async def _read(self, entity_id: str, tx: Transaction | None) -> A | None:
         session = tx.handle if tx is not None and isinstance(tx.uow, MongoUnitOfWork) else None
-        try:
+        with mongo_errors(classified if session else unavailable_from):
             doc = await self.collection.find_one({"_id": entity_id}, session=session)
-        except PyMongoError as exc:
-            raise (classified(exc) if session else unavailable_from(exc)) from exc
         return self._load(doc) if doc else None
 
     async def _write(self, tx: Transaction, item: A) -> None:
         if not isinstance(tx.uow, MongoUnitOfWork):
             raise TypeError("a MongoDB repository writes through a MongoUnitOfWork")
-        try:
-            await self._store(tx.handle, item)
-        except PyMongoError as exc:
-            if isinstance(exc, DuplicateKeyError):
-                raise
-            raise classified(exc) from exc
-
-    async def _store(self, session: AsyncClientSession, item: A) -> None:
-        base = item.loaded_revision or 0
         doc = item.state.model_dump(mode="python")
         doc["_id"] = doc.pop("id")
-        if item.loaded_revision is None:
-            if not item.deleted:
-                await self.collection.insert_one(doc, session=session)
-            return
-        loaded = {"_id": item.id, "revision": base}
-        if item.deleted:
-            matched = (await self.collection.delete_one(loaded, session=session)).deleted_count
-        else:
-            replaced = await self.collection.replace_one(loaded, doc, session=session)
-            matched = replaced.matched_count
+        loaded = {"_id": item.id, "revision": item.loaded_revision}
+        session = tx.handle
+        with mongo_errors(classified):
+            if item.loaded_revision is None:
+                if not item.deleted:
+                    await self.collection.insert_one(doc, session=session)
+                return
+            if item.deleted:
+                matched = (await self.collection.delete_one(loaded, session=session)).deleted_count
+            else:
+                replaced = await self.collection.replace_one(loaded, doc, session=session)
+                matched = replaced.matched_count
         if matched != 1:
             raise ConcurrentWrite(f"{self.entity} '{item.id}' changed meanwhile; retry")
 
@@ -278,35 +256,24 @@ class Repository(RepositoryPort[A]):
         return await self.matching(**{**where, self.deadline_field: {"$lt": now}})
 
     async def distinct(self, field: str) -> set[Any]:
-        try:
+        with mongo_errors(unavailable_from):
             return set(await self.collection.distinct(field))
-        except PyMongoError as exc:
-            raise unavailable_from(exc) from exc
 
     async def page(
         self, where: dict[str, Any], cursor: str | None = None, limit: int = 100
     ) -> tuple[list[A], str | None]:
         """One page of the entities matching `where`, oldest first, and the next cursor."""
-        query = mongo_query(where)
+        query = {
+            k: {"$in": list(v)} if isinstance(v, list | tuple | set | frozenset) else v
+            for k, v in where.items()
+        }
         if cursor:
             created, last_id = decode_cursor(cursor)
-            after = [
-                {"created_at": {"$gt": created}},
-                {"created_at": created, "_id": {"$gt": last_id}},
-            ]
-            query = {**query, "$or": after}
-        try:
+            later = {"created_at": {"$gt": created}}
+            query = {**query, "$or": [later, {"created_at": created, "_id": {"$gt": last_id}}]}
+        with mongo_errors(unavailable_from):
             docs = await self.collection.find(query).sort(LISTING_ORDER).limit(limit + 1).to_list()
-        except PyMongoError as exc:
-            raise unavailable_from(exc) from exc
         items = [self._load(d) for d in docs[:limit]]
-        next_cursor = None
-        if len(docs) > limit:
-            last = items[-1]
-            next_cursor = encode_cursor(last.state.created_at, last.id)
-        return items, next_cursor
-
-
-def deadline_in(seconds: float) -> datetime:
-    """A deadline `seconds` from now."""
-    return datetime.now(UTC) + timedelta(seconds=seconds)
+        if len(docs) <= limit:
+            return items, None
+        return items, encode_cursor(items[-1].state.created_at, items[-1].id)

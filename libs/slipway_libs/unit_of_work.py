@@ -1,15 +1,7 @@
-"""The unit of work and repository ports, and the logic every implementation shares:
-
-    async with uow:
-        image = await images.get(command.id)      # read inside the transaction
-        image.respecify(spec, ...)                # one domain method
-        uow.queue_job(subjects.job(IMAGE, "build"), BuildJob(...), msg_id=build_id)
-        return await uow.commit(answer=image.snapshot())
-
-`commit` writes, at once, every changed entity loaded or added, one CloudEvent per change,
-the queued jobs and a command's kept reply; no commit, no write. Repositories join the unit
-of work open in the current task. Implementations: MongoDB in `slipway_libs.storage`, memory
-in `tests/memory.py`.
+"""The unit of work and repository ports, and the logic every implementation shares. Inside
+`async with uow:` the repositories read and add in its transaction; `uow.commit(answer=...)`
+writes at once every changed entity, one CloudEvent per change, the queued jobs and a command's
+kept reply (no commit, no write). Implementations: `slipway_libs.storage`, `tests/memory.py`.
 """
 
 from __future__ import annotations
@@ -31,8 +23,7 @@ from pydantic import BaseModel
 from slipway_contracts import subjects
 from slipway_libs import context
 from slipway_libs.aggregate import Aggregate
-from slipway_libs.envelope import cloudevent
-from slipway_libs.errors import IdempotencyMismatch, NotFound, PreconditionFailed, SlipwayError
+from slipway_libs.errors import IdempotencyMismatch, NotFound, PreconditionFailed
 
 A = TypeVar("A", bound=Aggregate[Any])
 T = TypeVar("T")
@@ -42,15 +33,16 @@ _next_reply: ContextVar[tuple[str, str] | None] = ContextVar("slipway_next_reply
 TRANSIENT_ATTEMPTS = 10
 
 
-class ConcurrentWrite(SlipwayError):
+class ConcurrentWrite(PreconditionFailed):
     """Another writer changed the entity first (its revision moved on)."""
-
-    code = "precondition_failed"
-    http_status = 412
 
 
 class TransientConflict(Exception):
     """The transaction lost a race with another one; running it again will do."""
+
+
+class DuplicateReply(Exception):
+    """Another run of the same command kept its reply first."""
 
 
 @dataclass(frozen=True)
@@ -73,9 +65,8 @@ class KeptReply:
 
 
 class Repository(ABC, Generic[A]):
-    """The entities of one type. Inside an open unit of work, `find`, `get` and `add` take
-    part in its transaction; outside, reads see what is committed. `where` filters compare
-    fields (dotted paths) for equality; a list, tuple or set stands for "any of these"."""
+    """The entities of one type; inside an open unit of work, `find`, `get` and `add` join its
+    transaction. `where` compares dotted fields for equality; a list, tuple or set means any."""
 
     def __init__(self, entity: str, source: str, *, deadline_field: str = "deadline") -> None:
         self.entity = entity
@@ -109,11 +100,9 @@ class Repository(ABC, Generic[A]):
     async def listing(
         self, *, status: str | None, cursor: str | None, limit: int
     ) -> tuple[list[Any], str | None]:
-        """One page of entity models, oldest first, optionally of one status, and the next
-        page's cursor (None at the end)."""
-        items, next_cursor = await self.page(
-            {"status": status} if status else {}, cursor=cursor, limit=limit
-        )
+        """One page of entity models (of `status`, if given) and the next page's cursor."""
+        where = {"status": status} if status else {}
+        items, next_cursor = await self.page(where, cursor=cursor, limit=limit)
         return [item.state for item in items], next_cursor
 
     async def matching(self, **where: Any) -> list[A]:
@@ -150,8 +139,7 @@ class Repository(ABC, Generic[A]):
 
 @dataclass
 class Transaction:
-    """The state of one open unit of work in one task; `handle` is the implementation's own
-    (a MongoDB session, staged writes)."""
+    """One open unit of work in one task; `handle` is the implementation's (a session...)."""
 
     uow: UnitOfWork
     reply_key: tuple[str, str] | None = None
@@ -165,8 +153,7 @@ class Transaction:
 
 
 class UnitOfWork(ABC):
-    """Transactions (see the module docstring). One object serves a whole service: each
-    `async with uow:` belongs to the task that opened it, so handlers never share one."""
+    """Transactions (see the module docstring); each `async with uow:` belongs to its task."""
 
     async def __aenter__(self) -> Self:
         if _open.get() is not None:
@@ -193,19 +180,12 @@ class UnitOfWork(ABC):
         return tx
 
     def queue_job(self, subject: str, job: BaseModel, msg_id: str) -> None:
-        """Queue a job on SLIPWAY_JOBS; it is published only if this transaction commits.
-        `msg_id` de-duplicates it (JetStream's `Nats-Msg-Id`)."""
+        """Queue a job on SLIPWAY_JOBS, published if this commits (`msg_id` de-duplicates)."""
         payload = job.model_dump(mode="json")
         self._tx().jobs.append(Message(subject, subjects.JOBS_STREAM, payload, msg_id))
 
-    def keep_reply_as(self, command_id: str, fingerprint: str) -> None:
-        """Make the next transaction this task opens keep its `answer` as the reply of
-        command `command_id`."""
-        _next_reply.set((command_id, fingerprint))
-
     async def commit(self, answer: T = None) -> T:  # type: ignore[assignment]
-        """Write everything of this transaction at once; returns `answer`, which is also
-        kept as the command's reply when `keep_reply_as` was called."""
+        """Write all of this transaction at once; returns `answer` (`idempotent` keeps it)."""
         tx = self._tx()
         messages: list[Message] = []
         for repository, item in tx.seen.values():
@@ -223,8 +203,7 @@ class UnitOfWork(ABC):
         return answer
 
     async def kept_reply(self, command_id: str, fingerprint: str) -> dict[str, Any] | None:
-        """The reply kept for `command_id`, or None; IdempotencyMismatch when the id came
-        with another body before."""
+        """The reply kept for `command_id`, or None; IdempotencyMismatch for another body."""
         kept = await self._find_kept(command_id)
         if kept is not None and kept.fingerprint != fingerprint:
             raise IdempotencyMismatch(
@@ -253,27 +232,26 @@ class UnitOfWork(ABC):
     async def _find_kept(self, command_id: str) -> KeptReply | None: ...
 
 
-class DuplicateReply(Exception):
-    """Another run of the same command kept its reply first."""
-
-
 def events_of(repository: Repository[Any], item: Aggregate[Any]) -> list[Message]:
-    """One CloudEvent per recorded change of `item`, each with the revision it made."""
+    """One CloudEvent per change of `item`: `data` is the entity at that revision (and its
+    `previous_status`)."""
     snapshot = item.state.model_dump(mode="json")
     base = item.revision - len(item.changes)
     messages = []
-    for offset, change in enumerate(item.changes, start=1):
-        envelope = cloudevent(
-            entity=repository.entity,
-            event=change.event,
-            entity_id=item.id,
-            snapshot={**snapshot, "revision": base + offset},
-            previous_status=change.previous_status,
-            entityversion=base + offset,
-            source=repository.source,
-            correlation_id=context.current_correlation_id(),
-            causation_id=context.causation_id.get(),
-        )
+    for revision, change in enumerate(item.changes, start=base + 1):
+        envelope: dict[str, Any] = {
+            "specversion": "1.0",
+            "id": context.new_id(),
+            "source": repository.source,
+            "type": f"io.slipway.{repository.entity}.{change.event}.v1",
+            "subject": item.id,
+            "time": datetime.now(UTC).isoformat(),
+            "datacontenttype": "application/json",
+            "entityversion": revision,
+            "correlationid": context.current_correlation_id(),
+            "causationid": context.causation_id.get(),
+            "data": {**snapshot, "revision": revision, "previous_status": change.previous_status},
+        }
         subject = subjects.event(repository.entity, change.event)
         messages.append(Message(subject, subjects.EVENTS_STREAM, envelope, envelope["id"]))
     return messages
@@ -284,13 +262,7 @@ def ok(data: Any) -> dict[str, Any]:
     return {"ok": True, "data": data}
 
 
-class Command(Protocol):
-    """A command message (a contract model)."""
-
-    def model_dump_json(self) -> str: ...
-
-
-def fingerprint(command: Command) -> str:
+def fingerprint(command: BaseModel) -> str:
     """A hash of a command's content: the same id with other content is refused."""
     return hashlib.sha256(command.model_dump_json().encode()).hexdigest()
 
@@ -303,15 +275,14 @@ class WithUnitOfWork(Protocol):
 
 
 D = TypeVar("D", bound=WithUnitOfWork)
-C = TypeVar("C", bound=Command)
+C = TypeVar("C", bound=BaseModel)
 
 
 def idempotent(
     use_case: Callable[[D, C], Awaitable[Any]],
 ) -> Callable[[D, C], Awaitable[dict[str, Any]]]:
-    """Make a command use case (which commits with `answer=`) answer `{"ok": true, "data":
-    answer}` and run at most once per command id: a repeat gets the reply kept with the
-    commit, the same id with another body is refused, and a lost race runs again."""
+    """Make a command use case (which commits with `answer=`) reply `ok(answer)` at most once
+    per command id: a repeat gets the kept reply, the same id with another body is refused."""
 
     @functools.wraps(use_case)
     async def run(dependencies: D, command: C) -> dict[str, Any]:
@@ -322,8 +293,8 @@ def idempotent(
             return kept
 
         async def attempt() -> dict[str, Any]:
-            if command_id:
-                uow.keep_reply_as(command_id, print_)
+            if command_id:  # the transaction the use case opens keeps its answer as the reply
+                _next_reply.set((command_id, print_))
             try:
                 return ok(await use_case(dependencies, command))
             except DuplicateReply:
@@ -337,32 +308,28 @@ def idempotent(
 
 
 async def retrying(work: Callable[[], Awaitable[T]]) -> T:
-    """Run `work` (which opens and commits a unit of work) again when its transaction lost
-    a race with another writer."""
-    for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+    """Run `work` (a unit of work block) again while its transaction loses races."""
+    for attempt in range(1, TRANSIENT_ATTEMPTS):
         try:
             return await work()
         except TransientConflict:
-            if attempt == TRANSIENT_ATTEMPTS:
-                raise
             # Wait a little, more each time, so that the racing writers spread out.
             await asyncio.sleep(random.uniform(0, 0.01 * attempt))
-    raise AssertionError("unreachable")
+    return await work()
 
 
 def check_if_match(item: Aggregate[Any], expected_revision: int | None) -> None:
     """Raise PreconditionFailed when the client's If-Match revision is not current."""
     if expected_revision is not None and expected_revision != item.revision:
+        current = item.revision
         raise PreconditionFailed(
-            f"revision {expected_revision} is not current: the entity is at revision "
-            f"{item.revision}",
-            {"current_revision": item.revision},
+            f"revision {expected_revision} is not current: the entity is at revision {current}",
+            {"current_revision": current},
         )
 
 
 async def expire_overdue(uow: UnitOfWork, repository: Repository[Any], **where: Any) -> int:
-    """The deadline sweep: `expire(now)` every entity matching `where` whose deadline has
-    passed, each in a transaction of its own; how many it changed."""
+    """The deadline sweep: expire each overdue entity matching `where`; returns how many."""
     now = datetime.now(UTC)
     expired = 0
     for stale in await repository.overdue(now, **where):

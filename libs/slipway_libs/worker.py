@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Generic, TypeVar
 
@@ -22,11 +23,11 @@ from pydantic import BaseModel
 from slipway_libs import logging as slipway_logging
 from slipway_libs.aggregate import Aggregate
 from slipway_libs.errors import Unavailable
-from slipway_libs.messaging import DeclaredPublishers, make_broker
+from slipway_libs.messaging import DeclaredPublishers, ensure_streams, make_broker
 from slipway_libs.principals import signer_of
 from slipway_libs.progress import ProgressPublisher
 from slipway_libs.relay import OutboxRelay
-from slipway_libs.runtime import Background, add_health, connect_bus, every, wait_for_database
+from slipway_libs.runtime import add_health, every, wait_for_database
 from slipway_libs.settings import CommonSettings
 from slipway_libs.storage import Database, MongoUnitOfWork, Repository
 
@@ -35,34 +36,26 @@ A = TypeVar("A", bound=Aggregate[Any])
 
 Work = Callable[[], Awaitable[Any]]
 HEALTH_PATH = "/healthz"
-# A probe that has not sent its request by then is dropped (MongoDB's ping has its own
-# deadline, `mongodb_timeout_s`).
+# A probe that has not sent its request by then is dropped (the ping has `mongodb_timeout_s`).
 HEALTH_REQUEST_TIMEOUT_S = 10.0
 
 
+@dataclass(eq=False, repr=False)
 class WorkerKit(Generic[S]):
     """What `assemble` builds a service from, and where it registers what has to run. The
     broker connects after `assemble`, the database on first use: do I/O in `setup` steps."""
 
-    def __init__(
-        self,
-        name: str,
-        settings: S,
-        broker: NatsBroker,
-        database: Database,
-        context: ContextRepo,
-        publishers: DeclaredPublishers,
-    ) -> None:
-        self.name = name
-        self._publishers = publishers
-        self.settings = settings
-        self.broker = broker
-        self.database = database
-        self._context = context
+    name: str
+    settings: S
+    broker: NatsBroker
+    database: Database
+    _context: ContextRepo
+    _publishers: DeclaredPublishers
+
+    def __post_init__(self) -> None:
         # Signs the commands and queries the service sends to others (None: no principal).
-        self.signer = signer_of(settings.nats_nkey_file)
-        self._setup: list[Work] = [database.ensure_indexes]
-        self._loops: list[tuple[float, Work, str]] = []
+        self.signer = signer_of(self.settings.nats_nkey_file)
+        self._setup: list[Work] = [self.database.ensure_indexes]
         self._tasks: list[Coroutine[Any, Any, Any]] = []
         self._ready_fields: dict[str, Any] = {}
 
@@ -75,8 +68,7 @@ class WorkerKit(Generic[S]):
         *,
         deadline_field: str = "deadline",
     ) -> Repository[A]:
-        """The repository of an entity this service owns (indexes made at start, events
-        published with source `/slipway/<service>`)."""
+        """The repository of an entity this service owns (events from `/slipway/<service>`)."""
         repository = Repository(
             self.database,
             collection,
@@ -98,8 +90,7 @@ class WorkerKit(Generic[S]):
         return MongoUnitOfWork(self.database)
 
     def setup(self, step: Work) -> None:
-        """Run `step` (e.g. index creation) once MongoDB answers, before any work is taken;
-        all steps run again, in order, while MongoDB is unavailable."""
+        """Run `step` (e.g. index creation) once MongoDB answers, before any work is taken."""
         self._setup.append(step)
 
     def set_global(self, key: str, value: Any) -> None:
@@ -107,9 +98,8 @@ class WorkerKit(Generic[S]):
         self._context.set_global(key, value)
 
     def every(self, interval_s: float, work: Work, name: str) -> None:
-        """Run `work` every `interval_s` seconds while the service runs; a failed round is
-        logged under `name` and the next round still runs."""
-        self._loops.append((interval_s, work, name))
+        """Run `work` every `interval_s` seconds while the service runs (see `runtime.every`)."""
+        self._tasks.append(every(interval_s, work, name))
 
     def run(self, task: Coroutine[Any, Any, Any]) -> None:
         """Run `task` while the service runs; it is cancelled at shutdown."""
@@ -133,13 +123,10 @@ def build_worker_app(
     declare_publishers: Callable[[DeclaredPublishers], None],
     assemble: Callable[[WorkerKit[S]], Awaitable[None]],
 ) -> FastStream:
-    """The FastStream app of worker service `name`, owning MongoDB database `database`;
-    `declare_publishers` declares every subject its outbox publishes to (for AsyncAPI).
-    Start-up, in order: JSON logging; the MongoDB client (lazy); the HTTP health endpoint when
-    `health_port` is set; `assemble`; the setup steps, retried until MongoDB answers; NATS and
-    the streams; `slipway.health.<service>` turns ok; the relay, loops and tasks; the
-    "<service> ready" log line. Shutdown stops them and closes the client.
-    """
+    """The FastStream app of worker service `name`, owning MongoDB database `database` (its
+    outbox subjects declared by `declare_publishers`). Start-up: logging, the health endpoint,
+    `assemble`, the setup steps once MongoDB answers, NATS and the streams, then the relay,
+    loops and tasks, and the "<service> ready" line; shutdown stops them."""
     broker = make_broker(settings, name)
     for router in routers:
         broker.include_router(router)
@@ -156,14 +143,15 @@ def build_worker_app(
         slipway_logging.configure(name, settings.log_level)
         db = Database(settings.mongodb_uri, database, settings.mongodb_timeout_s)
         kit = WorkerKit(name, settings, broker, db, context, publishers)
-        background = Background()
+        running: list[asyncio.Future[Any]] = []
         health: asyncio.Server | None = None
         try:
             if settings.health_port is not None:
                 health = await serve_health(db, settings.health_host, settings.health_port)
             await assemble(kit)
             await wait_for_database(db, kit._run_setup)
-            await connect_bus(broker)
+            await broker.connect()
+            await ensure_streams(broker.connection.jetstream())
             serving = db
             relay = OutboxRelay(
                 db,
@@ -171,17 +159,18 @@ def build_worker_app(
                 owner=settings.instance,
                 interval_s=settings.relay_interval_s,
             )
-            background.start(relay.run())
-            for interval_s, work, loop_name in kit._loops:
-                background.start(every(interval_s, work, loop_name))
-            while kit._tasks:
-                background.start(kit._tasks.pop(0))
+            running = [asyncio.ensure_future(task) for task in (relay.run(), *kit._tasks)]
             service_log.info(f"{name} ready", extra=kit._ready_fields)
             yield
         finally:
-            await background.stop()
-            for never_started in kit._tasks:  # start-up failed before they ran
-                never_started.close()
+            for task in running:
+                task.cancel()
+            for task in running:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            if not running:  # start-up failed before the tasks started
+                for never_started in kit._tasks:
+                    never_started.close()
             if health is not None:
                 health.close()
                 await health.wait_closed()
@@ -193,15 +182,12 @@ def build_worker_app(
 
 
 async def serve_health(database: Database, host: str, port: int) -> asyncio.Server:
-    """Answer `GET /healthz` on `host:port` over plain HTTP/1.1 (Kubernetes probes): 200
-    `{"status": "ok"}` when `database` answers a ping, else 503 with the error. Close the
-    returned server to stop."""
+    """Answer `GET /healthz` on `host:port` (HTTP/1.1): 200 when `database` pings, else 503."""
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             async with asyncio.timeout(HEALTH_REQUEST_TIMEOUT_S):
-                method, path = await _read_request(reader)
-                status, body = await _health(method, path, database)
+                method, status, body = await _health(reader, database)
                 writer.write(_response(status, body, with_body=method != "HEAD"))
                 await writer.drain()
         except (TimeoutError, ConnectionError, ValueError):
@@ -214,28 +200,25 @@ async def serve_health(database: Database, host: str, port: int) -> asyncio.Serv
     return await asyncio.start_server(answer, host, port)
 
 
-async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str]:
-    request_line = await reader.readline()
+async def _health(
+    reader: asyncio.StreamReader, database: Database
+) -> tuple[str, int, dict[str, str]]:
+    """The method of the request `reader` brings, and the status and body of the answer."""
+    request_line = (await reader.readline()).decode("latin-1").split()
     while await reader.readline() not in (b"\r\n", b"\n", b""):
         pass  # headers: nothing in them changes the answer
-    parts = request_line.decode("latin-1").split()
-    if len(parts) != 3 or not parts[2].startswith("HTTP/"):
-        return "", ""
-    return parts[0], parts[1].split("?", 1)[0]
-
-
-async def _health(method: str, path: str, database: Database) -> tuple[int, dict[str, str]]:
-    if not method:
-        return 400, {"status": "bad request"}
+    if len(request_line) != 3 or not request_line[2].startswith("HTTP/"):
+        return "", 400, {"status": "bad request"}
+    method, path = request_line[0], request_line[1].split("?", 1)[0]
     if path != HEALTH_PATH:
-        return 404, {"status": "not found", "error": f"only {HEALTH_PATH} is served here"}
+        return method, 404, {"status": "not found", "error": f"only {HEALTH_PATH} is served here"}
     if method not in ("GET", "HEAD"):
-        return 405, {"status": "method not allowed"}
+        return method, 405, {"status": "method not allowed"}
     try:
         await database.ping()
     except Unavailable as exc:
-        return 503, {"status": "unavailable", "error": exc.message}
-    return 200, {"status": "ok"}
+        return method, 503, {"status": "unavailable", "error": exc.message}
+    return method, 200, {"status": "ok"}
 
 
 def _response(status: int, body: dict[str, str], *, with_body: bool) -> bytes:

@@ -24,9 +24,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+import nkeys
+
 from slipway_contracts import subjects
 from slipway_contracts.access import PRINCIPALS, SERVICE_PRINCIPALS
-from slipway_libs.principals import SEED_SUFFIX, new_seed, public_key
+from slipway_libs.principals import SEED_SUFFIX
 
 HOST = "127.0.0.1"
 PRINCIPALS_FILE = "principals.json"
@@ -99,6 +101,21 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 # --- NATS -------------------------------------------------------------------------------
+
+
+def new_seed() -> bytes:
+    """A fresh NKey user seed (`SU…`), to keep in a file of mode 0600."""
+    seed: bytes = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
+    return seed
+
+
+def public_key(seed: bytes) -> str:
+    """The public key (`U…`) of an NKey user seed: what the NATS server and verifiers know."""
+    pair = nkeys.from_seed(bytearray(seed.strip()))
+    try:
+        return str(pair.public_key.decode())
+    finally:
+        pair.wipe()
 
 
 def seed_file(state_dir: Path, principal: str) -> Path:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from slipway_devstack.credentials import new_seed, public_key
 
 from slipway_libs.messaging import nats_options
 from slipway_libs.principals import (
@@ -16,8 +17,6 @@ from slipway_libs.principals import (
     SIGNATURE_HEADER,
     Signer,
     Verifier,
-    new_seed,
-    public_key,
     signer_of,
 )
 from slipway_libs.settings import CommonSettings
