@@ -13,6 +13,7 @@ from slipway_contracts.entities import (
     ClusterDriverName,
     ImageName,
     ImageTag,
+    Placement,
     ProbeSettings,
     Repository,
     Resources,
@@ -196,7 +197,9 @@ class DeploymentSpec(Model):
     """The client-settable fields of a Deployment (POST and PUT bodies).
 
     Give `image_id` (a built ContainerImage) or `image` (the `name:tag` of one); the
-    cluster must be running and a `chart_id`, when given, a valid chart.
+    cluster must be running and a `chart_id`, when given, a valid chart. `placement` says
+    where the pods run (node labels, pod affinity and anti-affinity, topology spread); left
+    out, the replicas are spread over the nodes as a preference.
     """
 
     name: DnsLabel
@@ -211,6 +214,7 @@ class DeploymentSpec(Model):
     env: dict[str, str] = Field(default_factory=dict)
     probe: ProbeSettings = Field(default_factory=ProbeSettings)
     progress_deadline_seconds: int = Field(120, ge=10, le=3600)
+    placement: Placement = Field(default_factory=Placement)
 
     @model_validator(mode="after")
     def _image_given(self) -> Self:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from slipway_contracts.common import DnsLabel, Entity, Model, SemVer
 
@@ -263,6 +263,166 @@ class ProbeSettings(Model):
     failure_threshold: int = Field(3, ge=1, le=100)
 
 
+# Kubernetes label syntax: a key is an optional DNS-subdomain prefix and '/', then a name
+# of at most 63 characters; a value is such a name, or empty.
+_LABEL_NAME = r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_LABEL_PREFIX = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*"
+LABEL_KEY = re.compile(rf"^(?:{_LABEL_PREFIX}/)?{_LABEL_NAME}$")
+LABEL_VALUE = re.compile(rf"^(?:{_LABEL_NAME})?$")
+HOSTNAME_TOPOLOGY = "kubernetes.io/hostname"
+MAX_PLACEMENT_RULES = 8
+"""At most this many terms per affinity list, spread constraints or node labels: inter-pod
+affinity is the scheduler's most expensive check, and a longer list is rarely meant."""
+DEFAULT_AFFINITY_WEIGHT = 100
+
+
+def _label_key(value: str) -> str:
+    prefix, _, _ = value.rpartition("/")
+    if len(prefix) > 253 or not LABEL_KEY.match(value):
+        raise ValueError(
+            f"'{value}' is not a valid label key: an optional DNS subdomain and '/', then "
+            "at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter "
+            f"or digit (e.g. {HOSTNAME_TOPOLOGY})"
+        )
+    return value
+
+
+def _label_value(value: str) -> str:
+    if not LABEL_VALUE.match(value):
+        raise ValueError(
+            f"'{value}' is not a valid label value: at most 63 letters, digits, '-', '_' "
+            "or '.', starting and ending with a letter or digit"
+        )
+    return value
+
+
+LabelKey = Annotated[str, AfterValidator(_label_key)]
+LabelValue = Annotated[str, AfterValidator(_label_value)]
+
+
+def _some_labels(labels: dict[str, str]) -> dict[str, str]:
+    if not labels:  # an empty selector would select every pod of the namespace
+        raise ValueError("give at least one label, or leave it out for this Deployment's pods")
+    return labels
+
+
+PodLabels = Annotated[
+    dict[LabelKey, LabelValue],
+    Field(max_length=MAX_PLACEMENT_RULES),
+    AfterValidator(_some_labels),
+]
+
+
+class PodAffinityTerm(Model):
+    """One pod affinity or anti-affinity term: run (or not) in the same topology domain
+    (`topology_key`: the same node, zone, ...) as the pods `match_labels` selects."""
+
+    topology_key: LabelKey = Field(description="node label naming the domain, e.g. a node")
+    match_labels: PodLabels | None = Field(
+        None, description="the pods it is about; null: this Deployment's own pods"
+    )
+    required: bool = Field(
+        False, description="true: a hard rule (required); false: a preference (preferred)"
+    )
+    weight: int | None = Field(
+        None,
+        ge=1,
+        le=100,
+        description=f"preferred terms only: 1-100, default {DEFAULT_AFFINITY_WEIGHT}",
+    )
+
+    @field_validator("weight")
+    @classmethod
+    def _weight_is_for_preferences(cls, weight: int | None, info: ValidationInfo) -> int | None:
+        if weight is not None and info.data.get("required"):
+            raise ValueError("a required term takes no weight: weight is for preferred terms")
+        return weight
+
+    @model_validator(mode="after")
+    def _preferences_weigh(self) -> Self:
+        if not self.required and self.weight is None:
+            self.weight = DEFAULT_AFFINITY_WEIGHT
+        return self
+
+
+class TopologySpread(Model):
+    """Spread the Deployment's pods over the domains of `topology_key` (nodes, zones):
+    no domain more than `max_skew` pods ahead of the emptiest."""
+
+    topology_key: LabelKey = Field(description="node label naming the domains")
+    max_skew: int = Field(1, ge=1, le=1000)
+    when_unsatisfiable: Literal["DoNotSchedule", "ScheduleAnyway"] = Field(
+        "ScheduleAnyway",
+        description="DoNotSchedule: a hard rule; ScheduleAnyway: a preference",
+    )
+    match_labels: PodLabels | None = Field(
+        None, description="the pods counted; null: this Deployment's own pods"
+    )
+
+
+def _spread_over_nodes() -> list[TopologySpread]:
+    return [TopologySpread(topology_key=HOSTNAME_TOPOLOGY)]
+
+
+class Placement(Model):
+    """Where the pods run: node labels they need, pod (anti-)affinity, topology spread.
+
+    The default spreads the replicas over the nodes as a preference (a single-node cluster
+    still runs them all); `topology_spread: []` turns that off.
+    """
+
+    node_selector: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict,
+        max_length=MAX_PLACEMENT_RULES,
+        description="labels a node must have to run the pods",
+    )
+    pod_affinity: list[PodAffinityTerm] = Field(
+        default_factory=list, max_length=MAX_PLACEMENT_RULES
+    )
+    pod_anti_affinity: list[PodAffinityTerm] = Field(
+        default_factory=list, max_length=MAX_PLACEMENT_RULES
+    )
+    topology_spread: list[TopologySpread] = Field(
+        default_factory=_spread_over_nodes, max_length=MAX_PLACEMENT_RULES
+    )
+
+    @field_validator("pod_anti_affinity")
+    @classmethod
+    def _not_both_required(
+        cls, terms: list[PodAffinityTerm], info: ValidationInfo
+    ) -> list[PodAffinityTerm]:
+        attracting = {
+            (term.topology_key, _labels_key(term.match_labels))
+            for term in info.data.get("pod_affinity", [])
+            if term.required
+        }
+        for term in terms:
+            if term.required and (term.topology_key, _labels_key(term.match_labels)) in attracting:
+                raise ValueError(
+                    f"pod_affinity and pod_anti_affinity both require the same pods in the "
+                    f"same '{term.topology_key}' domain: no second pod could ever be placed"
+                )
+        return terms
+
+    @field_validator("topology_spread")
+    @classmethod
+    def _one_constraint_per_key(cls, spreads: list[TopologySpread]) -> list[TopologySpread]:
+        seen: set[tuple[str, str]] = set()
+        for spread in spreads:
+            pair = (spread.topology_key, spread.when_unsatisfiable)
+            if pair in seen:
+                raise ValueError(
+                    f"topology_key '{spread.topology_key}' with when_unsatisfiable "
+                    f"'{spread.when_unsatisfiable}' is given twice (Kubernetes allows it once)"
+                )
+            seen.add(pair)
+        return spreads
+
+
+def _labels_key(labels: dict[str, str] | None) -> tuple[tuple[str, str], ...] | None:
+    return None if labels is None else tuple(sorted(labels.items()))
+
+
 class Deployment(Entity):
     """A Kubernetes Deployment Slipway rolls out, or one a Release rendered (`release_id`
     set: the release's chart owns its spec, and it changes only by upgrading the release)."""
@@ -282,6 +442,10 @@ class Deployment(Entity):
     env: dict[str, str] = Field(default_factory=dict)
     probe: ProbeSettings = Field(default_factory=ProbeSettings)
     progress_deadline_seconds: int = Field(120, ge=10, le=3600)
+    placement: Placement | None = Field(
+        default_factory=Placement,
+        description="where the pods run; null for a release's workload (its chart says)",
+    )
     status: DeploymentStatus
     reason: str | None = None
     available_replicas: int = Field(0, ge=0, description="as the cluster last reported")

@@ -211,6 +211,51 @@ def test_a_service_must_target_the_container_port_and_a_matching_one_is_active(
     assert len(active["endpoints"]) == 2
 
 
+def test_anti_affinity_shows_in_the_clusters_deployment_and_a_put_rolls_its_removal_out(
+    client, image, cluster, kubeconfig
+):
+    host = "kubernetes.io/hostname"
+    required_weight = {"pod_anti_affinity": [{"topology_key": host, "required": True, "weight": 5}]}
+    refused = client.post(
+        "/api/deployments", json=deployment_body(cluster, image, placement=required_weight)
+    )
+    assert refused.status_code == 422
+    assert fields_of(refused) == ["placement.pod_anti_affinity.0.weight"]
+    assert "a required term takes no weight" in refused.json()["detail"]
+
+    placement = {"pod_anti_affinity": [{"topology_key": host}]}
+    body = deployment_body(cluster, image, replicas=2, placement=placement)
+    created, location = deploy(client, body)
+    running = wait_status(client, location, {"running", "failed"}, 60)
+    assert running["status"] == "running", running["reason"]
+    assert running["placement"]["pod_anti_affinity"] == [
+        {"topology_key": host, "match_labels": None, "required": False, "weight": 100}
+    ]
+    pod = apps(kubeconfig).read_namespaced_deployment(created["name"], "default").spec.template.spec
+    [preferred] = (
+        pod.affinity.pod_anti_affinity.preferred_during_scheduling_ignored_during_execution
+    )
+    assert preferred.weight == 100
+    assert preferred.pod_affinity_term.topology_key == host
+    assert preferred.pod_affinity_term.label_selector.match_labels == {
+        "slipway.io/id": created["id"]
+    }
+    [spread] = pod.topology_spread_constraints  # the default: over the nodes, as a preference
+    assert (spread.topology_key, spread.max_skew, spread.when_unsatisfiable) == (
+        host,
+        1,
+        "ScheduleAnyway",
+    )
+
+    replaced = client.put(location, json={**body, "placement": {"topology_spread": []}})
+    assert replaced.status_code == 202, replaced.text
+    assert replaced.json()["status"] == "updating"
+    running = wait_status(client, location, {"running", "failed"}, 60)
+    assert running["status"] == "running", running["reason"]
+    pod = apps(kubeconfig).read_namespaced_deployment(created["name"], "default").spec.template.spec
+    assert pod.affinity is None and pod.topology_spread_constraints is None
+
+
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
 def test_deleting_the_deployment_with_kubectl_is_reported_as_drift(
     client, image, cluster, kubeconfig

@@ -10,7 +10,7 @@ from kubernetes import client as k8s
 from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
 
-from slipway_contracts.entities import Deployment
+from slipway_contracts.entities import Deployment, Placement
 from slipway_workload_manager.adapters.kubernetes import KubernetesWorkloads
 from slipway_workload_manager.domain.manifests import (
     deployment_manifest,
@@ -140,6 +140,38 @@ async def test_a_deployment_rolls_out_with_secure_defaults(
     assert container.resources.requests == {"cpu": "50m", "memory": "32Mi"}
     assert container.liveness_probe.tcp_socket.port == 8080
     assert container.readiness_probe.tcp_socket.port == 8080
+
+
+async def test_the_placement_survives_the_round_trip_and_a_reapply_without_it_removes_it(
+    cluster: Cluster, workloads: KubernetesWorkloads
+) -> None:
+    anti = {"topology_key": "kubernetes.io/hostname", "required": True}
+    entity = deployment_entity(
+        cluster.namespace(), replicas=2, placement={"pod_anti_affinity": [anti]}
+    )
+    await workloads.apply(cluster.access, deployment_manifest(entity, IMAGE))
+    assert (await workloads.wait_deployment(cluster.access, entity.namespace, "web", 30)).phase == (
+        "available"
+    )
+
+    pod = cluster.apps.read_namespaced_deployment("web", entity.namespace).spec.template.spec
+    [term] = pod.affinity.pod_anti_affinity.required_during_scheduling_ignored_during_execution
+    assert (term.topology_key, term.label_selector.match_labels) == (
+        "kubernetes.io/hostname",
+        {LABEL_ID: entity.id},
+    )
+    [spread] = pod.topology_spread_constraints
+    assert (spread.topology_key, spread.max_skew, spread.when_unsatisfiable) == (
+        "kubernetes.io/hostname",
+        1,
+        "ScheduleAnyway",
+    )
+
+    # Server-side apply: what Slipway no longer sets is removed from the live object.
+    unplaced = entity.model_copy(update={"placement": Placement(topology_spread=[]), "revision": 2})
+    await workloads.apply(cluster.access, deployment_manifest(unplaced, IMAGE))
+    pod = cluster.apps.read_namespaced_deployment("web", entity.namespace).spec.template.spec
+    assert pod.affinity is None and pod.topology_spread_constraints is None
 
 
 async def test_applying_the_same_entity_twice_changes_nothing(

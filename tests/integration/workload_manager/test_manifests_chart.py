@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from slipway_chart_validator import ValidationRequest, local_tools, validate_chart
-from slipway_contracts.entities import ProbeSettings
+from slipway_contracts.entities import Placement, ProbeSettings
 from slipway_workload_manager.domain.manifests import (
     deployment_objects,
     namespace_manifest,
@@ -41,11 +41,34 @@ def write_chart(directory: Path, objects: dict[str, dict[str, object]]) -> Path:
     return directory
 
 
-@pytest.mark.parametrize(
-    "probe", [ProbeSettings(), ProbeSettings(path="/healthz")], ids=["tcp", "http"]
+# Every placement setting at once: a node label, affinity to another application's pods,
+# required and preferred anti-affinity, a hard spread over zones.
+PLACED = Placement.model_validate(
+    {
+        "node_selector": {"disktype": "ssd"},
+        "pod_affinity": [
+            {"topology_key": "kubernetes.io/hostname", "match_labels": {"app": "cache"}}
+        ],
+        "pod_anti_affinity": [
+            {"topology_key": "kubernetes.io/hostname", "required": True},
+            {"topology_key": "topology.kubernetes.io/zone", "weight": 50},
+        ],
+        "topology_spread": [
+            {"topology_key": "topology.kubernetes.io/zone", "when_unsatisfiable": "DoNotSchedule"}
+        ],
+    }
 )
-async def test_a_slipway_deployment_is_a_valid_chart(tmp_path: Path, probe: ProbeSettings) -> None:
-    entity = deployment_entity("shop", probe=probe, env={"MODE": "production"})
+
+
+@pytest.mark.parametrize(
+    ("probe", "placement"),
+    [(ProbeSettings(), Placement()), (ProbeSettings(path="/healthz"), PLACED)],
+    ids=["tcp-default-spread", "http-placed"],
+)
+async def test_a_slipway_deployment_is_a_valid_chart(
+    tmp_path: Path, probe: ProbeSettings, placement: Placement
+) -> None:
+    entity = deployment_entity("shop", probe=probe, env={"MODE": "production"}, placement=placement)
     objects = {body["kind"].lower(): body for body in deployment_objects(entity, IMAGE)}
     chart = write_chart(
         tmp_path / "web",

@@ -166,6 +166,34 @@ async def test_a_put_rolls_a_running_deployment_out_again_and_an_unchanged_one_n
     assert world.uow.jobs[-1].msg_id == changed["data"]["rollout_id"] != created["rollout_id"]
 
 
+ANTI_AFFINITY = {"pod_anti_affinity": [{"topology_key": "kubernetes.io/hostname"}]}
+
+
+async def test_a_put_that_changes_the_placement_rolls_out_and_its_events_carry_it(world):
+    created = await running_deployment(world)
+    assert created["placement"]["topology_spread"][0]["topology_key"] == "kubernetes.io/hostname"
+    placed = await deployments.update_deployment(
+        world.deps, update(created["id"], placement=ANTI_AFFINITY)
+    )
+    assert placed["data"]["status"] == "updating"
+    assert (world.uow.jobs[-1].subject, world.uow.jobs[-1].msg_id) == (
+        ROLLOUT,
+        placed["data"]["rollout_id"],
+    )
+    [anti] = world.uow.events[-1].payload["data"]["placement"]["pod_anti_affinity"]
+    assert (anti["topology_key"], anti["required"], anti["weight"]) == (
+        "kubernetes.io/hostname",
+        False,
+        100,
+    )
+    await world.run_jobs()
+    before = len(world.uow.events)
+    again = await deployments.update_deployment(
+        world.deps, update(created["id"], placement=ANTI_AFFINITY)
+    )
+    assert again["data"]["status"] == "running" and len(world.uow.events) == before
+
+
 async def test_a_stale_if_match_is_refused(world):
     created = await running_deployment(world)
     current = state_of(world, created["id"]).revision

@@ -6,7 +6,9 @@ from slipway_libs.aggregate import utcnow
 from slipway_workload_manager.domain.deployment import DeploymentAggregate
 from slipway_workload_manager.domain.drift import deployment_drift, service_drift
 from slipway_workload_manager.domain.kube_service import KubeServiceAggregate
+from slipway_workload_manager.domain.manifests import deployment_manifest
 from slipway_workload_manager.domain.ports import RolloutObservation, ServiceObservation
+from slipway_workload_manager.domain.rollout import interpret_deployment
 from tests.unit.workload_manager.fakes import IMAGE, deployment_spec, service_spec
 
 DEPLOYMENT = DeploymentAggregate.accept(
@@ -47,3 +49,37 @@ def test_service_drift_names_the_changed_ports_or_the_deletion():
     )
     same = ServiceObservation(phase="active", live_port=80, live_target_port=8080)
     assert service_drift(SERVICE, same) is None
+
+
+def test_a_placed_deployment_as_the_server_returns_it_has_no_drift():
+    # The server fills in defaults around the placement (and may order it its own way):
+    # the reconcile loop must not call that drift and flap between the two.
+    placement = {
+        "pod_anti_affinity": [{"topology_key": "kubernetes.io/hostname", "required": True}],
+        "topology_spread": [{"topology_key": "topology.kubernetes.io/zone"}],
+    }
+    placed = DeploymentAggregate.accept(
+        deployment_spec(placement=placement),
+        IMAGE,
+        deployment_id="d2",
+        rollout_id="r2",
+        deadline=utcnow(),
+    ).state
+    live = deployment_manifest(placed, IMAGE.reference)
+    pod = live["spec"]["template"]["spec"]
+    pod.update(schedulerName="default-scheduler", dnsPolicy="ClusterFirst")
+    pod["topologySpreadConstraints"][0]["matchLabelKeys"] = ["pod-template-hash"]
+    pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0][
+        "namespaces"
+    ] = ["default"]
+    live["metadata"]["generation"] = 1
+    live["status"] = {
+        "observedGeneration": 1,
+        "replicas": 3,
+        "updatedReplicas": 3,
+        "readyReplicas": 3,
+        "availableReplicas": 3,
+    }
+    observation = interpret_deployment(live)
+    assert observation.phase == "available"
+    assert deployment_drift(placed, observation) is None

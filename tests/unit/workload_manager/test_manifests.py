@@ -335,6 +335,92 @@ def test_a_release_workload_without_a_port_gets_no_policy() -> None:
         network_policy_manifest(deployment(container_port=None))
 
 
+# --- placement -------------------------------------------------------------------------
+
+HOST = "kubernetes.io/hostname"
+ZONE = "topology.kubernetes.io/zone"
+PLACED = {
+    "node_selector": {"disktype": "ssd"},
+    "pod_affinity": [{"topology_key": ZONE, "match_labels": {"app": "cache"}, "weight": 30}],
+    "pod_anti_affinity": [
+        {"topology_key": HOST, "required": True},
+        {"topology_key": ZONE},
+    ],
+    "topology_spread": [
+        {"topology_key": ZONE, "max_skew": 2, "when_unsatisfiable": "DoNotSchedule"}
+    ],
+}
+
+
+def pod_spec(entity: Deployment) -> dict[str, Any]:
+    return dict(deployment_manifest(entity, IMAGE)["spec"]["template"]["spec"])
+
+
+def test_by_default_the_replicas_are_spread_over_the_nodes_without_affinity() -> None:
+    entity = deployment()
+    pod = pod_spec(entity)
+
+    # ScheduleAnyway: a preference, so a single-node cluster still runs every replica.
+    assert pod["topologySpreadConstraints"] == [
+        {
+            "maxSkew": 1,
+            "topologyKey": HOST,
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": {LABEL_ID: entity.id}},
+        }
+    ]
+    assert "affinity" not in pod and "nodeSelector" not in pod
+
+
+def test_anti_affinity_renders_required_terms_and_weighted_preferences_on_its_own_pods() -> None:
+    entity = deployment(placement=PLACED)
+    own = {"matchLabels": {LABEL_ID: entity.id}}
+
+    anti = pod_spec(entity)["affinity"]["podAntiAffinity"]
+
+    assert anti == {
+        "requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": own, "topologyKey": HOST}
+        ],
+        "preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 100, "podAffinityTerm": {"labelSelector": own, "topologyKey": ZONE}}
+        ],
+    }
+
+
+def test_affinity_to_other_pods_spread_and_node_selector_are_rendered_as_given() -> None:
+    entity = deployment(placement=PLACED)
+    pod = pod_spec(entity)
+
+    assert pod["affinity"]["podAffinity"] == {
+        "preferredDuringSchedulingIgnoredDuringExecution": [
+            {
+                "weight": 30,
+                "podAffinityTerm": {
+                    "labelSelector": {"matchLabels": {"app": "cache"}},
+                    "topologyKey": ZONE,
+                },
+            }
+        ]
+    }
+    assert pod["topologySpreadConstraints"] == [
+        {
+            "maxSkew": 2,
+            "topologyKey": ZONE,
+            "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {LABEL_ID: entity.id}},
+        }
+    ]
+    assert pod["nodeSelector"] == {"disktype": "ssd"}
+
+
+def test_no_spread_and_no_terms_render_no_placement_fields() -> None:
+    # Absent, not empty: server-side apply then removes what an earlier rollout set.
+    pod = pod_spec(deployment(placement={"topology_spread": []}))
+
+    assert not {"affinity", "topologySpreadConstraints", "nodeSelector"} & set(pod)
+
+
 def rendered(entity: Deployment, image: str = IMAGE) -> list[Manifest]:
     return [
         *(
@@ -350,15 +436,18 @@ def rendered(entity: Deployment, image: str = IMAGE) -> list[Manifest]:
     [
         deployment(),
         deployment(probe=ProbeSettings(path="/healthz"), env={"MODE": "prod"}, replicas=1),
+        deployment(placement=PLACED),
     ],
-    ids=["tcp-probe", "http-probe"],
+    ids=["tcp-probe", "http-probe", "placed"],
 )
 def test_slipway_objects_pass_the_chart_validators_policy(entity: Deployment) -> None:
     assert check_policy(rendered(entity)) == []
 
 
 def test_slipway_objects_match_the_kubernetes_schema() -> None:
-    entity = deployment(probe=ProbeSettings(path="/healthz"), env={"MODE": "prod"})
+    entity = deployment(
+        probe=ProbeSettings(path="/healthz"), env={"MODE": "prod"}, placement=PLACED
+    )
     objects = [*rendered(entity), Manifest(namespace_manifest("shop"), "templates/ns.yaml")]
 
     assert validate_manifests(objects, "1.32") == []

@@ -98,6 +98,7 @@ async def test_an_install_hands_the_images_over_runs_helm_and_is_deployed_with_i
         CHART.id,
         8080,
     )
+    assert backend.placement is None  # its chart places its pods, not Slipway
     service = workloads["Service/todo-backend"]
     assert (service.status, service.port, service.target_port, service.deployment_id) == (
         "active",

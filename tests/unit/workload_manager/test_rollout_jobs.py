@@ -76,6 +76,29 @@ async def test_a_new_container_port_moves_the_network_policy_with_it(world):
     assert outcome(world, created["id"]) == ("running", None)
 
 
+async def test_the_placement_reaches_the_cluster_and_a_put_taking_it_away_removes_it(world):
+    anti = {"topology_key": "kubernetes.io/hostname", "required": True}
+    created = await running_deployment(world, placement={"pod_anti_affinity": [anti]})
+    pod = world.cluster.objects[("Deployment", "default", "web")]["spec"]["template"]["spec"]
+    assert pod["affinity"]["podAntiAffinity"] == {
+        "requiredDuringSchedulingIgnoredDuringExecution": [
+            {
+                "labelSelector": {"matchLabels": {LABEL_ID: created["id"]}},
+                "topologyKey": "kubernetes.io/hostname",
+            }
+        ]
+    }
+    spec = {**SPEC, "id": created["id"]}  # no placement: the default spread only
+    await deployments.update_deployment(world.deps, UpdateDeployment.model_validate(spec))
+    await world.run_jobs()
+    pod = world.cluster.objects[("Deployment", "default", "web")]["spec"]["template"]["spec"]
+    assert "affinity" not in pod
+    assert [c["topologyKey"] for c in pod["topologySpreadConstraints"]] == [
+        "kubernetes.io/hostname"
+    ]
+    assert outcome(world, created["id"]) == ("running", None)
+
+
 async def test_many_rollouts_of_one_image_load_it_once(world):
     await ready(world)
     for index in range(5):

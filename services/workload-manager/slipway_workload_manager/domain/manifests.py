@@ -4,7 +4,8 @@ They follow the data model's security and performance rules, so that a Slipway-m
 Deployment is one that Slipway's own chart validator calls valid: a non-root, read-only,
 capability-less container under the RuntimeDefault seccomp profile, no service-account
 token, resource requests and limits, liveness and readiness probes on the container port,
-and a zero-downtime rolling update bounded by the entity's progress deadline.
+a zero-downtime rolling update bounded by the entity's progress deadline, and replicas
+spread over the nodes unless the entity's `placement` says otherwise (`placement.py`).
 
 A Deployment entity is three objects, applied together in this order (`deployment_objects`)
 and deleted together (`objects_of`):
@@ -26,6 +27,7 @@ from typing import Any
 
 from slipway_contracts.entities import Deployment, ProbeSettings, Service
 
+from .placement import pod_placement
 from .ports import LABEL_ID, LABEL_MANAGED_BY, LABEL_NAME, MANAGED_BY
 
 ANNOTATION_REVISION = "slipway.io/revision"
@@ -199,6 +201,7 @@ def deployment_manifest(deployment: Deployment, image_ref: str) -> dict[str, Any
                     "securityContext": _pod_security_context(),
                     "containers": [_container(deployment, image_ref)],
                     "volumes": [{"name": TMP_VOLUME, "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}}],
+                    **pod_placement(deployment),
                 },
             },
         },

@@ -405,6 +405,7 @@ def deployment_fields(
         "replicas": deployment.replicas,
         "container_port": deployment.container_port,
         "progress_deadline_seconds": deployment.progress_deadline_seconds,
+        "placement": None,  # the chart places its pods; Slipway renders no placement
     }
     if deployment.resources is not None:
         fields["resources"] = deployment.resources.model_dump()
