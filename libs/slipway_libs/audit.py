@@ -22,8 +22,8 @@ from faststream.nats.publisher.usecase import LogicPublisher
 
 from slipway_contracts import subjects
 from slipway_contracts.access import AuditEvent, AuditObjectRef, AuditResponseStatus, AuditUser
+from slipway_keys.principals import PRINCIPAL_HEADER, Verifier
 from slipway_libs import context
-from slipway_libs.principals import PRINCIPAL_HEADER, Verifier
 
 log = logging.getLogger(__name__)
 

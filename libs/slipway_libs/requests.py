@@ -11,9 +11,9 @@ from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
+from slipway_keys.principals import Signer
 from slipway_libs import context
 from slipway_libs.errors import SlipwayError, Unavailable, error_from_reply
-from slipway_libs.principals import Signer
 
 
 def encode(payload: dict[str, Any]) -> bytes:

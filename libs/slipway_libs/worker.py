@@ -20,11 +20,11 @@ from faststream.nats import NatsBroker, NatsRouter
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel
 
+from slipway_keys.principals import signer_of
 from slipway_libs import logging as slipway_logging
 from slipway_libs.aggregate import Aggregate
 from slipway_libs.errors import Unavailable
 from slipway_libs.messaging import DeclaredPublishers, ensure_streams, make_broker
-from slipway_libs.principals import signer_of
 from slipway_libs.progress import ProgressPublisher
 from slipway_libs.relay import OutboxRelay
 from slipway_libs.runtime import add_health, every, wait_for_database

@@ -418,7 +418,7 @@ def secret_key_env(state_dir: Path) -> dict[str, str]:
     (`SLIPWAY_SECRET_KEY`)."""
     if os.environ.get("SLIPWAY_SECRET_KEY"):
         return {}
-    from slipway_libs.secrets import KEY_FILE_NAME, ensure_key_file
+    from slipway_keys.secrets import KEY_FILE_NAME, ensure_key_file
 
     path = Path(os.environ.get("SLIPWAY_SECRET_KEY_FILE") or state_dir / KEY_FILE_NAME)
     return {"SLIPWAY_SECRET_KEY_FILE": str(ensure_key_file(path.expanduser().resolve()))}

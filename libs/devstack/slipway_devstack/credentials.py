@@ -28,7 +28,7 @@ import nkeys
 
 from slipway_contracts import subjects
 from slipway_contracts.access import PRINCIPALS, SERVICE_PRINCIPALS
-from slipway_libs.principals import SEED_SUFFIX
+from slipway_keys.principals import SEED_SUFFIX
 
 HOST = "127.0.0.1"
 PRINCIPALS_FILE = "principals.json"

@@ -32,8 +32,8 @@ from slipway_contracts import subjects
 from slipway_contracts.entities import ClusterDriverName, MinikubeCluster
 from slipway_contracts.events import events_of
 from slipway_contracts.jobs import ClusterOperationJob
+from slipway_keys.secrets import sealer_from
 from slipway_libs.messaging import DeclaredPublishers
-from slipway_libs.secrets import sealer_from
 from slipway_libs.storage import Repository
 from slipway_libs.worker import WorkerKit, build_worker_app
 

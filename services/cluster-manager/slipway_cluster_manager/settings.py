@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
 from slipway_cluster_manager.adapters.host import DEFAULT_MEMORY_RESERVE_MB
-from slipway_libs.secrets import SecretKeySettings
+from slipway_keys.secrets import SecretKeySettings
 from slipway_libs.settings import CommonSettings
 
 

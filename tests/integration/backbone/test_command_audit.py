@@ -22,10 +22,10 @@ from slipway_devstack import credentials
 
 from slipway_contracts import subjects
 from slipway_contracts.access import AuditEvent
+from slipway_keys.principals import PRINCIPAL_HEADER, Signer
 from slipway_libs import context
 from slipway_libs.errors import NotFound
 from slipway_libs.messaging import ensure_streams, make_broker
-from slipway_libs.principals import PRINCIPAL_HEADER, Signer
 from slipway_libs.requests import encode, request
 from slipway_libs.settings import CommonSettings
 from slipway_libs.unit_of_work import ok

@@ -25,8 +25,8 @@ from slipway_cluster_manager.service_layer.dependencies import Dependencies
 from slipway_cluster_manager.settings import ClusterManagerSettings
 from slipway_contracts import commands, subjects
 from slipway_contracts.entities import ClusterOperation
+from slipway_keys.secrets import KEY_BYTES, SealedSecretError, Sealer
 from slipway_libs import context
-from slipway_libs.secrets import KEY_BYTES, SealedSecretError, Sealer
 from tests.fakes import FakeProgress
 from tests.memory import InMemoryRepository, InMemoryUnitOfWork
 

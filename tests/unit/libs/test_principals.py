@@ -11,14 +11,14 @@ import pytest
 from pydantic import ValidationError
 from slipway_devstack.credentials import new_seed, public_key
 
-from slipway_libs.messaging import nats_options
-from slipway_libs.principals import (
+from slipway_keys.principals import (
     PRINCIPAL_HEADER,
     SIGNATURE_HEADER,
     Signer,
     Verifier,
     signer_of,
 )
+from slipway_libs.messaging import nats_options
 from slipway_libs.settings import CommonSettings
 
 SUBJECT = "slipway.deployment.cmd.scale"

@@ -1,4 +1,4 @@
-"""Sealing secrets at rest (slipway_libs.secrets): what opens, what is refused and why, and
+"""Sealing secrets at rest (slipway_keys.secrets): what opens, what is refused and why, and
 where the key comes from."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from slipway_libs.secrets import (
+from slipway_keys.secrets import (
     KEY_BYTES,
     SealedSecretError,
     Sealer,

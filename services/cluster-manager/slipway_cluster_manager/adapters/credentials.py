@@ -2,7 +2,7 @@
 
 One document per cluster in `cluster_secrets`, beside (never inside) the cluster record:
 `{"_id": <cluster id>, "kubeconfig": <sealed token>, "sealed_at": <time>}`. The token is
-AES-GCM under the installation's secret key (`slipway_libs.secrets`), bound to the
+AES-GCM under the installation's secret key (`slipway_keys.secrets`), bound to the
 cluster's id, so it opens for no other record. Writes join the transaction of the unit of
 work open in the task; reads see what is committed.
 """
@@ -17,7 +17,7 @@ from pymongo.errors import PyMongoError
 
 from slipway_cluster_manager.domain.ports import PermanentDriverError
 from slipway_contracts import subjects
-from slipway_libs.secrets import SealedSecretError, Sealer
+from slipway_keys.secrets import SealedSecretError, Sealer
 from slipway_libs.storage import MongoUnitOfWork, classified, unavailable_from
 
 CLUSTER_SECRETS = "cluster_secrets"

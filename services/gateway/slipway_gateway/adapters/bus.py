@@ -12,8 +12,8 @@ import nats
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 
+from slipway_keys.principals import signer_of
 from slipway_libs.messaging import nats_options
-from slipway_libs.principals import signer_of
 from slipway_libs.requests import request
 from slipway_libs.settings import CommonSettings
 

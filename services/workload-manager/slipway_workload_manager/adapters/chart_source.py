@@ -11,8 +11,8 @@ from pydantic import ValidationError
 
 from slipway_contracts import subjects
 from slipway_contracts.queries import ChartSourceAnswer, ChartSourceQuery
+from slipway_keys.principals import Signer
 from slipway_libs.errors import SlipwayError
-from slipway_libs.principals import Signer
 from slipway_libs.requests import request
 
 from ..domain.ports import ChartArchive

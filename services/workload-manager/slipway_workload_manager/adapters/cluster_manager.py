@@ -8,9 +8,9 @@ from typing import Any
 from faststream.nats import NatsBroker
 
 from slipway_contracts import subjects
+from slipway_keys.principals import Signer
 from slipway_libs import context
 from slipway_libs.errors import SlipwayError, Unavailable
-from slipway_libs.principals import Signer
 from slipway_libs.requests import request
 from slipway_workload_manager.domain.cluster_manager import (
     ClusterManagerRefused,
