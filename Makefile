@@ -8,7 +8,7 @@ PACKAGES := -e ./contracts -e ./libs/keys -e ./libs -e ./libs/simcluster -e ./li
 	-e ./services/chart-validator -e ./services/cluster-manager -e ./services/workload-manager
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint format contracts examples clean
+.PHONY: install run test test-fast lint format contracts examples bench clean
 
 install: $(STAMP) examples
 
@@ -40,6 +40,10 @@ format: install
 
 contracts: install
 	$(PY) contracts/generate.py
+
+# Throughput, latency and memory beside the raw ceilings (bench/README.md); not in `make test`.
+bench: install
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf .slipway
