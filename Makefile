@@ -5,14 +5,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PACKAGES := -e ./contracts -e ./libs/keys -e ./libs -e ./libs/simcluster -e ./libs/devstack -e ./services/gateway -e ./services/image-builder \
-	-e ./services/chart-validator -e ./services/cluster-manager -e ./services/workload-manager
+	-e ./services/chart-validator -e ./services/cluster-manager -e ./services/workload-manager -e ./cli
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test test-fast lint format contracts examples bench clean
 
 install: $(STAMP) examples
 
-$(STAMP): constraints.txt requirements-dev.txt libs/pyproject.toml libs/keys/pyproject.toml libs/simcluster/pyproject.toml libs/devstack/pyproject.toml contracts/pyproject.toml $(wildcard services/*/pyproject.toml)
+$(STAMP): constraints.txt requirements-dev.txt libs/pyproject.toml libs/keys/pyproject.toml libs/simcluster/pyproject.toml libs/devstack/pyproject.toml contracts/pyproject.toml cli/pyproject.toml $(wildcard services/*/pyproject.toml)
 	@scripts/install-system-packages
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --disable-pip-version-check -c constraints.txt setuptools
@@ -31,7 +31,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy libs/slipway_libs libs/keys/slipway_keys contracts/slipway_contracts $(filter-out %.egg-info,$(wildcard services/*/slipway_*))
+	$(VENV)/bin/mypy libs/slipway_libs libs/keys/slipway_keys contracts/slipway_contracts cli/slipway_cli $(filter-out %.egg-info,$(wildcard services/*/slipway_*))
 	$(VENV)/bin/lint-imports
 
 format: install

@@ -1,0 +1,3 @@
+from slipway_cli.main import main
+
+main()
