@@ -6,11 +6,13 @@ reply; `events`, `jobs` and `replies` show what a commit would have published an
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
+from pymongo.errors import DuplicateKeyError
 
 from slipway_contracts import subjects
 from slipway_libs.aggregate import Aggregate
@@ -51,7 +53,8 @@ def matches(state: BaseModel, where: dict[str, Any]) -> bool:
 
 
 class InMemoryRepository(Repository[A]):
-    """Entities of one type in a dict, committed by an InMemoryUnitOfWork."""
+    """Entities of one type in a dict, committed by an InMemoryUnitOfWork; `unique` maps the
+    name of a unique index to its field (a clash raises DuplicateKeyError, as MongoDB does)."""
 
     def __init__(
         self,
@@ -60,10 +63,12 @@ class InMemoryRepository(Repository[A]):
         *,
         source: str = "/slipway/test",
         deadline_field: str = "deadline",
+        unique: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(entity, source, deadline_field=deadline_field)
         self.aggregate = aggregate
         self.rows: dict[str, BaseModel] = {}
+        self.unique = dict(unique or {})
 
     def put(self, item: A) -> A:
         """Store `item` as committed, without events (test set-up); returns it as loaded."""
@@ -123,6 +128,7 @@ class _Staged:
     )
     outbox: list[Message] = field(default_factory=list)
     reply: KeptReply | None = None
+    effects: list[Callable[[], None]] = field(default_factory=list)
 
 
 class InMemoryUnitOfWork(UnitOfWork):
@@ -150,7 +156,18 @@ class InMemoryUnitOfWork(UnitOfWork):
         if item.loaded_revision != current_revision:
             raise ConcurrentWrite(f"{repository.entity} '{item.id}' changed meanwhile; retry")
         state = None if item.deleted else item.state.model_copy(deep=True)
+        for index, path in repository.unique.items():
+            value = None if state is None else field_value(state, path)
+            if value is not None and any(
+                other_id != item.id and field_value(other, path) == value
+                for other_id, other in repository.rows.items()
+            ):
+                raise DuplicateKeyError(f"E11000 duplicate key error index: {index}", 11000)
         tx.handle.writes.append((repository, item.id, state))
+
+    def at_commit(self, effect: Callable[[], None]) -> None:
+        """Run `effect` (a fake adapter's write) if the open transaction commits."""
+        self._tx().handle.effects.append(effect)
 
     def event_types(self) -> list[str]:
         """The subjects of the committed events, in order (`slipway.events.<entity>.<event>`)."""
@@ -174,6 +191,8 @@ class InMemoryUnitOfWork(UnitOfWork):
             (self.jobs if is_job else self.events).append(message)
         if staged.reply is not None:
             self.replies[staged.reply.command_id] = staged.reply
+        for effect in staged.effects:
+            effect()
         self.commits += 1
 
     async def _rollback(self, tx: Transaction) -> None:

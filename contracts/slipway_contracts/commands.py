@@ -173,7 +173,8 @@ class RestartCluster(ClusterAction):
 
 
 class DeleteCluster(ClusterAction):
-    """Remove a cluster from its backend and the record (`...cmd.delete`)."""
+    """Remove a cluster from its backend, then the record (`...cmd.delete`): the reply is the
+    cluster with the delete in flight; a `deleted` event follows (or `error` with the reason)."""
 
 
 class LoadImage(Model):

@@ -183,10 +183,11 @@ CLUSTER_TRANSITIONS: Transitions = (
 
 
 class ClusterOperation(Model):
-    """A start, stop or restart in flight; it ends by its deadline, whatever happens."""
+    """A start, stop, restart or delete in flight; it ends by its deadline, whatever happens
+    (a delete that succeeds removes the cluster)."""
 
     id: str = Field(description="id of this operation (the job's id)")
-    action: Literal["start", "stop", "restart"]
+    action: Literal["start", "stop", "restart", "delete"]
     started_at: datetime
     deadline: datetime
     progress: list[str] = Field(

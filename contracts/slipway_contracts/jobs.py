@@ -22,11 +22,11 @@ class ValidateChartJob(Model):
 
 
 class ClusterOperationJob(Model):
-    """Start, stop or restart one cluster (`slipway.jobs.minikube_cluster.operate`)."""
+    """Start, stop, restart or delete one cluster (`slipway.jobs.minikube_cluster.operate`)."""
 
     cluster_id: str
     operation_id: str
-    action: Literal["start", "stop", "restart"]
+    action: Literal["start", "stop", "restart", "delete"]
 
 
 class RolloutJob(Model):

@@ -38,6 +38,7 @@ class Aggregate(Generic[S]):
         self.state = state
         self.loaded_revision = loaded_revision
         self.changes: list[Change] = []
+        self._snapshot: tuple[S, dict[str, Any]] | None = None
 
     @classmethod
     def create(cls, model: type[S], entity_id: str, status: str, **fields: Any) -> Self:
@@ -65,8 +66,11 @@ class Aggregate(Generic[S]):
         return int(self._fields.revision)
 
     def snapshot(self) -> dict[str, Any]:
-        """The entity as the API shows it."""
-        return dict(self._fields.snapshot())
+        """The entity as the API shows it, dumped once per state (its events and the reply
+        share that dump)."""
+        if self._snapshot is None or self._snapshot[0] is not self.state:
+            self._snapshot = (self.state, dict(self._fields.snapshot()))
+        return dict(self._snapshot[1])
 
     def _write(self, event: str, previous: str | None, fields: dict[str, Any]) -> None:
         # Re-validate so that every write leaves a state the contract accepts.

@@ -4,6 +4,7 @@ publishers for the outbox relay, and the replies to `get` and `list` queries."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import ssl
 from collections.abc import Iterator, Mapping
@@ -23,13 +24,13 @@ from slipway_contracts import subjects
 from slipway_contracts.queries import ListEntities
 from slipway_libs import context
 from slipway_libs.audit import CommandAudit
-from slipway_libs.errors import Conflict, InvalidInput, SlipwayError
+from slipway_libs.errors import Conflict, InvalidInput, SlipwayError, Unavailable
 from slipway_libs.progress import ProgressPublisher
 from slipway_libs.settings import CommonSettings
 from slipway_libs.statemachine import IllegalTransition
 from slipway_libs.storage import unavailable_from
 from slipway_libs.unit_of_work import Repository as RepositoryPort
-from slipway_libs.unit_of_work import ok
+from slipway_libs.unit_of_work import TransientConflict, ok
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +66,10 @@ STREAMS = (
 )
 
 
-async def ensure_streams(js: JetStreamContext) -> None:
-    """Create SLIPWAY_EVENTS, SLIPWAY_JOBS and SLIPWAY_AUDIT, or bring their config up to date."""
-    for config in STREAMS:
+async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
+    """Create SLIPWAY_EVENTS, SLIPWAY_JOBS and SLIPWAY_AUDIT, or bring their config up to date,
+    each kept by `replicas` servers of the NATS cluster (the setting `stream_replicas`)."""
+    for config in (dataclasses.replace(c, num_replicas=replicas) for c in STREAMS):
         try:
             await js.stream_info(str(config.name))
             await js.update_stream(config)
@@ -105,6 +107,8 @@ def error_reply(exc: Exception) -> dict[str, Any]:
         return Conflict(f"already exists: {key}").to_reply()
     if isinstance(exc, PyMongoError):
         return unavailable_from(exc).to_reply()
+    if isinstance(exc, TransientConflict):  # e.g. a retried command racing its first run
+        return Unavailable("a concurrent write of the same entity won; retry").to_reply()
     log.error("command failed", exc_info=exc)
     return SlipwayError("internal error; see the service log").to_reply()
 
@@ -125,9 +129,11 @@ class ContextMiddleware(BaseMiddleware):
 
 
 def nats_options(settings: CommonSettings) -> dict[str, Any]:
-    """The keyword arguments of `nats.connect` for this process: the server, its principal's
-    NKey seed file, the CA of a TLS server. The one place settings become a NATS connection."""
-    options: dict[str, Any] = {"servers": [settings.nats_url]}
+    """The keyword arguments of `nats.connect` for this process: the servers (`nats_url`,
+    comma-separated), its principal's NKey seed file, the CA of a TLS server. The one place
+    settings become a NATS connection."""
+    servers = [url.strip() for url in settings.nats_url.split(",") if url.strip()]
+    options: dict[str, Any] = {"servers": servers}
     if settings.nats_nkey_file is not None:
         options["nkeys_seed"] = str(settings.nats_nkey_file)
     if settings.nats_ca_file is not None:  # verified against this CA, hostname included

@@ -1,6 +1,8 @@
 """The outbox relay: publishes committed outbox messages to JetStream, in commit order.
 `Nats-Msg-Id` is the message's id, so JetStream drops a message published twice; a lease lets
-one relay per database publish at a time, which keeps the order of an entity's events."""
+one relay per database publish at a time, which keeps the order of an entity's events. It
+drains after a commit in its process, after any outbox insert (a change stream: a commit in
+another replica), and at an interval (the fallback)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,11 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.read_concern import ReadConcern
 
 from slipway_libs.context import COMMAND_ID_HEADER, CORRELATION_HEADER
 from slipway_libs.storage import OUTBOX, Database
@@ -20,6 +24,12 @@ log = logging.getLogger(__name__)
 
 Publish = Callable[[str, bytes, dict[str, str], str], Awaitable[None]]
 LEASE = "relay_lease"
+# Only inserts wake the relay, and only the resume token travels (not the message).
+INSERTS: list[dict[str, Any]] = [
+    {"$match": {"operationType": "insert"}},
+    {"$project": {"_id": 1}},
+]
+WATCH_RETRY_S = 5.0
 
 
 class OutboxRelay:
@@ -37,24 +47,30 @@ class OutboxRelay:
         self.interval_s = interval_s
         self._wakeup = asyncio.Event()
         database.on_commit.append(self._wakeup.set)  # drain after each commit, not at the interval
+        self._lease_until = datetime.min.replace(tzinfo=UTC)
 
     async def _hold_lease(self) -> bool:
         now = datetime.now(UTC)
+        if now + timedelta(seconds=self.lease_s / 2) < self._lease_until:
+            return True  # renewed less than half a lease ago: no round trip
+        expires = now + timedelta(seconds=self.lease_s)
         try:
             await self.database.db[LEASE].find_one_and_update(
                 {"_id": "relay", "$or": [{"owner": self.owner}, {"expires": {"$lt": now}}]},
-                {"$set": {"owner": self.owner, "expires": now + timedelta(seconds=self.lease_s)}},
+                {"$set": {"owner": self.owner, "expires": expires}},
                 upsert=True,
             )
-            return True
         except DuplicateKeyError:
             return False  # another replica holds a live lease
+        self._lease_until = expires
+        return True
 
     async def drain(self) -> int:
         """Publish pending messages in order; stop at the first failure. Returns the count."""
-        outbox = self.database.db[OUTBOX]
+        # Rows a majority has: a row a failed primary had alone is rolled back, never published.
+        outbox = self.database.db[OUTBOX].with_options(read_concern=ReadConcern("majority"))
         pending = outbox.find({"published_at": None}).sort([("_id", ASCENDING)]).limit(self.batch)
-        sent = 0
+        sent: list[Any] = []
         for message in await pending.to_list():
             headers = {"Nats-Msg-Id": message["msg_id"], COMMAND_ID_HEADER: message["msg_id"]}
             if message.get("correlationid"):
@@ -69,23 +85,39 @@ class OutboxRelay:
                     extra={"subject": message["subject"], "error": repr(exc)},
                 )
                 break
-            await outbox.update_one(
-                {"_id": message["_id"]}, {"$set": {"published_at": datetime.now(UTC)}}
-            )
-            sent += 1
-        return sent
+            sent.append(message["_id"])
+        if sent:  # marked at once; a crash before this publishes them again (de-duplicated)
+            published = {"$set": {"published_at": datetime.now(UTC)}}
+            await outbox.update_many({"_id": {"$in": sent}}, published)
+        return len(sent)
 
     async def run(self) -> None:
-        """Drain forever: after each commit, and every interval."""
+        """Drain forever: after each commit here, each outbox insert anywhere, each interval."""
+        watcher = asyncio.create_task(self._watch())
+        try:
+            while True:
+                try:
+                    while await self._hold_lease() and await self.drain() == self.batch:
+                        pass
+                except PyMongoError as exc:
+                    log.warning("outbox relay cannot reach MongoDB", extra={"error": repr(exc)})
+                except Exception:
+                    log.exception("outbox relay round failed")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self.interval_s)
+                self._wakeup.clear()
+        finally:
+            watcher.cancel()
+
+    async def _watch(self) -> None:
+        """Wake the relay on each outbox insert, whichever process committed it; while the
+        change stream is down, the interval alone drives the relay."""
         while True:
             try:
-                if await self._hold_lease():
-                    while await self.drain() == self.batch:
-                        pass
+                async with await self.database.db[OUTBOX].watch(INSERTS) as inserts:
+                    self._wakeup.set()  # what was inserted while no stream was open
+                    async for _ in inserts:
+                        self._wakeup.set()
             except PyMongoError as exc:
-                log.warning("outbox relay cannot reach MongoDB", extra={"error": repr(exc)})
-            except Exception:
-                log.exception("outbox relay round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self.interval_s)
-            self._wakeup.clear()
+                log.warning("outbox change stream closed", extra={"error": repr(exc)})
+            await asyncio.sleep(WATCH_RETRY_S)

@@ -19,6 +19,7 @@ class CommonSettings(BaseSettings):
         env_prefix="SLIPWAY_", extra="ignore", hide_input_in_errors=True
     )
 
+    # One server, or several comma-separated (the servers of a NATS cluster).
     nats_url: str = "nats://127.0.0.1:4222"
     # This process's NATS principal: its NKey seed file, `<principal>.nk` (mode 0600).
     nats_nkey_file: Path | None = None
@@ -30,6 +31,8 @@ class CommonSettings(BaseSettings):
     mongodb_uri: str = Field("mongodb://127.0.0.1:27017/?replicaSet=rs0", repr=False)
     mongodb_uri_file: Path | None = None
     mongodb_timeout_s: float = Field(3.0, gt=0, description="server selection timeout")
+    # How many copies of SLIPWAY_EVENTS, SLIPWAY_JOBS and SLIPWAY_AUDIT a NATS cluster keeps.
+    stream_replicas: int = Field(1, ge=1, le=5)
     log_level: str = "INFO"
     state_dir: Path = Path(".slipway")
     instance: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
@@ -37,6 +40,8 @@ class CommonSettings(BaseSettings):
     job_ack_wait_s: float = Field(30.0, gt=0)
     job_max_deliver: int = Field(5, ge=1)
     relay_interval_s: float = Field(0.5, gt=0)
+    # Commands and queries of one subject handled at once by a worker (each entity's in turn).
+    max_concurrency: int = Field(64, ge=1)
     reconcile_interval_s: float = Field(5.0, gt=0)
     # Workers answer `GET /healthz` on this port when set (in a pod, listen on 0.0.0.0).
     health_port: int | None = Field(None, ge=1, le=65535)

@@ -163,7 +163,7 @@ class MongoUnitOfWork(UnitOfWorkPort):
         row = {
             "_id": kept.command_id,
             "fingerprint": kept.fingerprint,
-            "reply": json.dumps(kept.reply, default=str),
+            "reply": kept.reply,  # a document: the reply is encoded once, as BSON
             "created_at": datetime.now(UTC),
         }
         try:
@@ -175,7 +175,12 @@ class MongoUnitOfWork(UnitOfWorkPort):
     async def _find_kept(self, command_id: str) -> KeptReply | None:
         with mongo_errors(unavailable_from):
             row = await self.db[COMMAND_REPLIES].find_one({"_id": command_id})
-        return KeptReply(command_id, row["fingerprint"], json.loads(row["reply"])) if row else None
+        if row is None:
+            return None
+        reply = row["reply"]
+        if isinstance(reply, str):  # kept as JSON text by an older version
+            reply = json.loads(reply)
+        return KeptReply(command_id, row["fingerprint"], reply)
 
 
 def encode_cursor(created_at: datetime, entity_id: str) -> str:

@@ -1,17 +1,19 @@
 """The unit of work and repository ports, and the logic every implementation shares. Inside
 `async with uow:` the repositories read and add in its transaction; `uow.commit(answer=...)`
-writes at once every changed entity, one CloudEvent per change, the queued jobs and a command's
-kept reply (no commit, no write). Implementations: `slipway_libs.storage`, `tests/memory.py`.
+writes at once a command's kept reply, every changed entity, one CloudEvent per change and the
+queued jobs (no commit, no write). Implementations: `slipway_libs.storage`, `tests/memory.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import random
+import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,13 +25,15 @@ from pydantic import BaseModel
 from slipway_contracts import subjects
 from slipway_libs import context
 from slipway_libs.aggregate import Aggregate
-from slipway_libs.errors import IdempotencyMismatch, NotFound, PreconditionFailed
+from slipway_libs.errors import IdempotencyMismatch, NotFound, PreconditionFailed, Unavailable
 
 A = TypeVar("A", bound=Aggregate[Any])
 T = TypeVar("T")
 
 _open: ContextVar[Transaction | None] = ContextVar("slipway_transaction", default=None)
 _next_reply: ContextVar[tuple[str, str] | None] = ContextVar("slipway_next_reply", default=None)
+# One lock per entity with a command in flight in this process (gone once nobody holds it).
+_entity_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 TRANSIENT_ATTEMPTS = 10
 
 
@@ -185,8 +189,11 @@ class UnitOfWork(ABC):
         self._tx().jobs.append(Message(subject, subjects.JOBS_STREAM, payload, msg_id))
 
     async def commit(self, answer: T = None) -> T:  # type: ignore[assignment]
-        """Write all of this transaction at once; returns `answer` (`idempotent` keeps it)."""
+        """Write all of this transaction at once; returns `answer` (`idempotent` keeps it). The
+        reply goes first: a command that ran before (DuplicateReply) writes nothing else."""
         tx = self._tx()
+        if tx.reply_key is not None:
+            await self._keep(tx, KeptReply(*tx.reply_key, ok(answer)))
         messages: list[Message] = []
         for repository, item in tx.seen.values():
             if item.changes:
@@ -196,8 +203,6 @@ class UnitOfWork(ABC):
         messages += tx.jobs
         if messages:
             await self._write_outbox(tx, messages)
-        if tx.reply_key is not None:
-            await self._keep(tx, KeptReply(*tx.reply_key, ok(answer)))
         await self._commit(tx)
         tx.committed = True
         return answer
@@ -235,7 +240,7 @@ class UnitOfWork(ABC):
 def events_of(repository: Repository[Any], item: Aggregate[Any]) -> list[Message]:
     """One CloudEvent per change of `item`: `data` is the entity at that revision (and its
     `previous_status`)."""
-    snapshot = item.state.model_dump(mode="json")
+    snapshot = item.snapshot()
     base = item.revision - len(item.changes)
     messages = []
     for revision, change in enumerate(item.changes, start=base + 1):
@@ -278,33 +283,56 @@ D = TypeVar("D", bound=WithUnitOfWork)
 C = TypeVar("C", bound=BaseModel)
 
 
+@contextlib.asynccontextmanager
+async def entity_lock(entity_id: str | None) -> AsyncIterator[None]:
+    """Hold entity `entity_id`'s lock in this process (None: no lock), so that its commands
+    run here one after another; between processes, the `revision` check guards."""
+    if entity_id is None:
+        yield
+        return
+    lock = _entity_locks.get(entity_id)
+    if lock is None:
+        lock = _entity_locks[entity_id] = asyncio.Lock()
+    async with lock:
+        yield
+
+
 def idempotent(
     use_case: Callable[[D, C], Awaitable[Any]],
 ) -> Callable[[D, C], Awaitable[dict[str, Any]]]:
     """Make a command use case (which commits with `answer=`) reply `ok(answer)` at most once
-    per command id: a repeat gets the kept reply, the same id with another body is refused."""
+    per command id: a repeat gets the kept reply, the same id with another body is refused.
+    It runs under the lock of the entity the command names (its `id`), if any.
+
+    No look-up precedes the work: the reply is kept in the use case's own transaction, so a
+    repeat fails to keep it (DuplicateReply, nothing written) or fails as the entity has moved
+    on; only then is the kept reply read."""
 
     @functools.wraps(use_case)
     async def run(dependencies: D, command: C) -> dict[str, Any]:
-        uow = dependencies.uow
         command_id = context.causation_id.get()
         print_ = fingerprint(command)
-        if command_id and (kept := await uow.kept_reply(command_id, print_)) is not None:
-            return kept
 
         async def attempt() -> dict[str, Any]:
             if command_id:  # the transaction the use case opens keeps its answer as the reply
                 _next_reply.set((command_id, print_))
+            return ok(await use_case(dependencies, command))
+
+        async with entity_lock(getattr(command, "id", None)):
             try:
-                return ok(await use_case(dependencies, command))
-            except DuplicateReply:
-                if command_id and (kept := await uow.kept_reply(command_id, print_)):
-                    return kept  # the same command ran concurrently and won
+                return await retrying(attempt)
+            except Exception:
+                if command_id and (kept := await _kept(dependencies.uow, command_id, print_)):
+                    return kept  # the command ran before (or concurrently, and won)
                 raise
 
-        return await retrying(attempt)
-
     return run
+
+
+async def _kept(uow: UnitOfWork, command_id: str, print_: str) -> dict[str, Any] | None:
+    with contextlib.suppress(Unavailable):  # then the command's own failure says enough
+        return await uow.kept_reply(command_id, print_)
+    return None
 
 
 async def retrying(work: Callable[[], Awaitable[T]]) -> T:

@@ -33,6 +33,7 @@ from slipway_libs.storage import Database, MongoUnitOfWork, Repository
 
 S = TypeVar("S", bound=CommonSettings)
 A = TypeVar("A", bound=Aggregate[Any])
+H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
 
 Work = Callable[[], Awaitable[Any]]
 HEALTH_PATH = "/healthz"
@@ -114,22 +115,49 @@ class WorkerKit(Generic[S]):
             await step()
 
 
+class RequestHandlers:
+    """A service's request-reply handlers (commands, queries), declared at import time with
+    `@handlers.subscriber(subject)` and subscribed by `router(max_concurrency)` in the
+    service's queue group, each subject's messages handled up to `max_concurrency` at once."""
+
+    def __init__(self, queue: str) -> None:
+        self.queue = queue
+        self._declared: list[tuple[str, Callable[..., Awaitable[Any]]]] = []
+
+    def subscriber(self, subject: str) -> Callable[[H], H]:
+        def declare(handler: H) -> H:
+            self._declared.append((subject, handler))
+            return handler
+
+        return declare
+
+    def router(self, max_concurrency: int) -> NatsRouter:
+        """A router with every declared handler subscribed (a new one at each call)."""
+        router = NatsRouter()
+        for subject, handler in self._declared:
+            router.subscriber(subject, queue=self.queue, max_workers=max_concurrency)(handler)
+        return router
+
+
 def build_worker_app(
     name: str,
     settings: S,
     *,
     database: str,
-    routers: Iterable[NatsRouter],
+    routers: Iterable[NatsRouter | RequestHandlers],
     declare_publishers: Callable[[DeclaredPublishers], None],
     assemble: Callable[[WorkerKit[S]], Awaitable[None]],
 ) -> FastStream:
     """The FastStream app of worker service `name`, owning MongoDB database `database` (its
-    outbox subjects declared by `declare_publishers`). Start-up: logging, the health endpoint,
+    outbox subjects declared by `declare_publishers`; its request handlers handled concurrently,
+    up to `max_concurrency` per subject). Start-up: logging, the health endpoint,
     `assemble`, the setup steps once MongoDB answers, NATS and the streams, then the relay,
     loops and tasks, and the "<service> ready" line; shutdown stops them."""
     broker = make_broker(settings, name)
-    for router in routers:
-        broker.include_router(router)
+    for given in routers:
+        if isinstance(given, RequestHandlers):  # subscribed with the concurrency setting
+            given = given.router(settings.max_concurrency)
+        broker.include_router(given)
     publishers = DeclaredPublishers(broker)
     declare_publishers(publishers)
     serving: Database | None = None  # set once the service takes work
@@ -151,7 +179,7 @@ def build_worker_app(
             await assemble(kit)
             await wait_for_database(db, kit._run_setup)
             await broker.connect()
-            await ensure_streams(broker.connection.jetstream())
+            await ensure_streams(broker.connection.jetstream(), settings.stream_replicas)
             serving = db
             relay = OutboxRelay(
                 db,

@@ -24,7 +24,7 @@ async def bus(tmp_path):
     add_context(tmp_path)
     deps = dependencies(tmp_path)
     broker = make_broker(CommonSettings(nats_url="nats://127.0.0.1:1"), "image-builder")
-    broker.include_router(commands.router)
+    broker.include_router(commands.handlers.router(max_concurrency=8))
     async with TestNatsBroker(broker) as test_broker:
         test_broker.context.set_global(DEPENDENCIES, deps)
         yield test_broker, deps

@@ -66,7 +66,7 @@ def create_app(settings: ChartValidatorSettings | None = None) -> FastStream:
         SERVICE,
         settings,
         database=settings.database,
-        routers=[commands.router, job_router(settings, settings.helm_concurrency)],
+        routers=[commands.handlers, job_router(settings, settings.helm_concurrency)],
         declare_publishers=declare_publishers,
         assemble=assemble,
     )

@@ -44,7 +44,10 @@ CLUSTER = subjects.MINIKUBE_CLUSTER
 def declare_publishers(publishers: DeclaredPublishers) -> None:
     publishers.declare_events(CLUSTER, events_of(CLUSTER))
     publishers.declare(
-        OPERATE, subjects.JOBS_STREAM, ClusterOperationJob, "Start, stop or restart one cluster."
+        OPERATE,
+        subjects.JOBS_STREAM,
+        ClusterOperationJob,
+        "Start, stop, restart or delete one cluster.",
     )
     publishers.declare_progress(CLUSTER)
 
@@ -131,8 +134,8 @@ def create_app(settings: ClusterManagerSettings | None = None) -> FastStream:
         settings,
         database=settings.database,
         routers=[
-            commands.router,
-            queries.router,
+            commands.handlers,
+            queries.handlers,
             job_router(settings, settings.operation_concurrency),
         ],
         declare_publishers=declare_publishers,

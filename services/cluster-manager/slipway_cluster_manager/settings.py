@@ -27,6 +27,7 @@ class ClusterManagerSettings(CommonSettings, SecretKeySettings):
     minikube_start_deadline_s: float = Field(600, gt=0)
     sim_start_deadline_s: float = Field(60, gt=0)
     stop_deadline_s: float = Field(120, gt=0)
+    delete_deadline_s: float = Field(300, gt=0, description="a stop (if running), then delete")
     operation_concurrency: int = Field(4, ge=1, description="operations run at once")
     progress_flush_s: float = Field(1.0, gt=0, description="how often progress is stored")
     # Host capabilities: memory kept back for the host itself.
@@ -66,6 +67,8 @@ class ClusterManagerSettings(CommonSettings, SecretKeySettings):
         """How long `action` may take on a cluster of `driver` (a restart: stop + start)."""
         if action == "stop":
             return self.stop_deadline_s
+        if action == "delete":
+            return self.delete_deadline_s
         if action == "restart":
             return self.stop_deadline_s + self.start_deadline_s(driver)
         return self.start_deadline_s(driver)

@@ -60,7 +60,7 @@ def create_app(settings: ImageBuilderSettings | None = None) -> FastStream:
         SERVICE,
         settings,
         database=settings.database,
-        routers=[commands.router, job_router(settings)],
+        routers=[commands.handlers, job_router(settings)],
         declare_publishers=declare_publishers,
         assemble=assemble,
     )

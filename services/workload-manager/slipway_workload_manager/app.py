@@ -146,7 +146,7 @@ def create_app(settings: WorkloadManagerSettings | None = None) -> FastStream:
         SERVICE,
         settings,
         database=settings.database,
-        routers=[commands.router, job_router(settings), events_router()],
+        routers=[commands.handlers, job_router(settings), events_router()],
         declare_publishers=declare_publishers,
         assemble=assemble,
     )

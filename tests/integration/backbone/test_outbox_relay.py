@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 
 import nats
@@ -12,6 +14,7 @@ from slipway_contracts import subjects
 from slipway_libs.messaging import ensure_streams
 from slipway_libs.relay import OutboxRelay
 from slipway_libs.storage import OUTBOX, Database, MongoUnitOfWork
+from tests.waiting import eventually
 
 
 async def publisher(nats_options):
@@ -104,3 +107,29 @@ async def test_messages_wait_in_the_outbox_while_publishing_fails(parts):
     relay.publish = working
     assert await relay.drain() == 2
     assert await count(js, subject) == 2
+
+
+async def test_a_commit_in_another_process_is_relayed_without_waiting_for_the_interval(
+    stack, parts
+):
+    database, js, relay = parts
+    relay.interval_s = 3600.0  # only a wake-up can make it drain within the test
+    # Another replica's connection: its commits run no hook of this relay.
+    elsewhere = Database(stack.mongodb_uri, database.db.name)
+    subject = subjects.job("test", uuid.uuid4().hex[:8])
+    running = asyncio.create_task(relay.run())
+    try:
+        await queue(elsewhere, subject)
+        await eventually(lambda: pending_is_zero(database), what="the message relayed")
+        await queue(elsewhere, subject)  # the change stream is open by now
+        await eventually(lambda: pending_is_zero(database), what="the second message relayed")
+        assert await count(js, subject) == 2
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await elsewhere.close()
+
+
+async def pending_is_zero(database: Database) -> bool:
+    return await pending(database) == 0

@@ -20,7 +20,7 @@ from pymongo import AsyncMongoClient
 
 from slipway_libs.messaging import DeclaredPublishers
 from slipway_libs.settings import CommonSettings
-from slipway_libs.worker import WorkerKit, build_worker_app
+from slipway_libs.worker import RequestHandlers, WorkerKit, build_worker_app
 from tests.helpers import keep_test_logging  # noqa: F401 (an autouse fixture)
 from tests.stack import Stack
 from tests.waiting import eventually
@@ -29,9 +29,12 @@ pytestmark = pytest.mark.asyncio
 
 
 def worker(
-    settings: CommonSettings, assemble: Callable[[WorkerKit[CommonSettings]], Awaitable[None]]
+    settings: CommonSettings,
+    assemble: Callable[[WorkerKit[CommonSettings]], Awaitable[None]],
+    handlers: RequestHandlers | None = None,
+    name: str | None = None,
 ) -> tuple[str, FastStream]:
-    name = f"kit-test-{uuid.uuid4().hex[:8]}"
+    name = name or f"kit-test-{uuid.uuid4().hex[:8]}"
 
     def no_publishers(publishers: DeclaredPublishers) -> None:
         pass
@@ -40,7 +43,7 @@ def worker(
         name,
         settings,
         database=database_of(name),
-        routers=[],
+        routers=[handlers] if handlers else [],
         declare_publishers=no_publishers,
         assemble=assemble,
     )
@@ -140,3 +143,50 @@ async def test_healthz_answers_503_while_mongodb_is_unreachable() -> None:
     body: dict[str, Any] = response.json()
     assert body["status"] == "unavailable"
     assert body["error"].startswith("MongoDB is unavailable")
+
+
+async def test_requests_are_handled_concurrently(stack: Stack) -> None:
+    name = f"kit-test-{uuid.uuid4().hex[:8]}"
+    subject = f"slipway.{name.replace('-', '_')}.query.wait"
+    settings = CommonSettings(
+        nats_url=stack.nats_url,
+        nats_nkey_file=stack.nkey_file("admin"),
+        mongodb_uri=stack.mongodb_uri,
+    )
+    handlers = RequestHandlers(name)
+    entered: list[int] = []
+    release = asyncio.Event()
+
+    @handlers.subscriber(subject)
+    async def wait(body: dict[str, Any]) -> dict[str, Any]:
+        entered.append(body["n"])
+        if body["n"] == 1:
+            await release.wait()  # a slow request: the next one must not wait behind it
+        return {"ok": True, "data": body["n"]}
+
+    _, app = worker(settings, nothing, handlers, name)
+    running = asyncio.create_task(app.run())
+    nc = await nats.connect(**stack.nats_options("admin"))
+    try:
+        await eventually(
+            functools.partial(has_responders, nc, f"slipway.health.{name}"), what="serving"
+        )
+        slow = asyncio.create_task(nc.request(subject, b'{"n": 1}', timeout=30))
+        await eventually(lambda: entered == [1], what="the slow request inside")
+        quick = await nc.request(subject, b'{"n": 2}', timeout=10)
+        assert json.loads(quick.data)["data"] == 2
+        assert not slow.done()
+        release.set()
+        assert json.loads((await slow).data)["data"] == 1
+    finally:
+        release.set()
+        await nc.close()
+        app.exit()
+        await asyncio.wait_for(running, 30)
+        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongodb_uri)
+        await mongo.drop_database(database_of(name))
+        await mongo.close()
+
+
+async def has_responders(nc: nats.NATS, subject: str) -> bool:
+    return await answer_on(nc, subject) is not None

@@ -242,8 +242,19 @@ class Bus:
         ]
 
     async def delete(self, cluster_id: str) -> None:
+        """Delete the cluster (a job removes it) and wait until it is gone."""
         reply = await self.command("delete", {"id": cluster_id})
         assert reply["ok"] or reply["error"]["code"] == "not_found", reply
+        await self.wait_gone(cluster_id)
+
+    async def wait_gone(self, cluster_id: str, timeout_s: float = 30) -> None:
+        """Wait until the cluster is no more (its get answers not_found)."""
+
+        async def gone() -> bool:
+            reply = await self.query("get", {"id": cluster_id})
+            return not reply["ok"] and reply["error"]["code"] == "not_found"
+
+        await eventually(gone, timeout_s=timeout_s, interval_s=0.1, what=f"{cluster_id} gone")
 
 
 @pytest.fixture

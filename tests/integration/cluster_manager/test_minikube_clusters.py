@@ -6,6 +6,7 @@ environment."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import subprocess
@@ -17,8 +18,10 @@ import pytest
 from nats.aio.msg import Msg
 
 from slipway_contracts import subjects
+from tests.events import read_events
 from tests.helpers import live_processes
 from tests.integration.cluster_manager.conftest import CLUSTER, STANDIN, Bus, Manager
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.skipif(
     (os.cpu_count() or 1) < 2, reason="minikube needs 2 cores and this host has fewer"
@@ -95,8 +98,11 @@ async def test_a_minikube_cluster_runs_the_documented_commands(bus: Bus) -> None
     await bus.wait_status(cluster["id"], "stopped")
     assert ["stop", "-p", "mk-demo"] in invocations(bus.manager)
 
-    assert (await bus.command("delete", {"id": cluster["id"]}))["ok"]
+    deleting = await bus.command("delete", {"id": cluster["id"]})
+    assert deleting["data"]["operation"]["action"] == "delete"
+    await bus.wait_gone(cluster["id"])
     assert invocations(bus.manager)[-1] == ["delete", "-p", "mk-demo"]
+    assert (await bus.events(cluster["id"]))[-1][0] == "deleted"
 
 
 async def test_a_cluster_stopped_behind_slipways_back_turns_error_and_recovers(
@@ -162,3 +168,57 @@ async def test_a_retryable_start_failure_is_retried_then_ends_error(
         "gave up after 2 attempts: minikube start failed with exit code 1 (ExFailure)"
     )
     assert [argv[0] for argv in invocations(bus.manager)].count("start") == 2
+
+
+def deleting(manager: Manager, name: str) -> bool:
+    """Whether the stand-in's `minikube delete -p <name>` has begun and still runs."""
+    begun = ["delete", "-p", name] in invocations(manager)
+    return begun and bool(standin_pids(manager.minikube_home))
+
+
+@pytest.mark.slow
+async def test_a_slow_delete_does_not_hold_other_cluster_commands(
+    own_bus: Callable[..., Bus],
+) -> None:
+    # `minikube delete` takes 60 s here; the cluster-manager must keep answering meanwhile.
+    bus = await own_bus(MINIKUBE_STANDIN_DELETE_SECONDS="60")
+    doomed = await bus.create(name="mk-doomed", driver="minikube", start=True)
+    await bus.wait_status(doomed["id"], "running")
+
+    reply = await bus.command("delete", {"id": doomed["id"]})
+    assert reply["data"]["operation"]["action"] == "delete"
+    await eventually(
+        functools.partial(deleting, bus.manager, "mk-doomed"), what="minikube delete running"
+    )
+
+    # While the delete runs: another cluster is created, read, started and reaches running.
+    other = await bus.create(name="mk-other", driver="minikube")
+    assert (await bus.get(other["id"]))["status"] == "stopped"
+    assert (await bus.command("start", {"id": other["id"]}))["ok"]
+    await bus.wait_status(other["id"], "running")
+    busy = await bus.command("stop", {"id": doomed["id"]})
+    assert busy["error"]["code"] == "conflict"  # one operation at a time, the delete's
+
+    still = await bus.get(doomed["id"])
+    assert still["operation"]["action"] == "delete"
+    assert deleting(bus.manager, "mk-doomed")
+    await bus.wait_gone(doomed["id"], timeout_s=120)
+    order = [
+        (event["subject"], name)
+        for subject, event in await read_events(bus.client, subjects.event(CLUSTER, ">"))
+        if (name := subject.rsplit(".", 1)[-1]) in ("running", "deleted")
+    ]
+    assert order.index((other["id"], "running")) < order.index((doomed["id"], "deleted"))
+
+
+async def test_a_failing_delete_ends_error_with_minikubes_reason(
+    own_bus: Callable[..., Bus],
+) -> None:
+    bus = await own_bus(MINIKUBE_STANDIN_FAIL_DELETE="82", SLIPWAY_JOB_MAX_DELIVER="1")
+    created = await bus.create(name="mk-stuck", driver="minikube")
+
+    assert (await bus.command("delete", {"id": created["id"]}))["ok"]
+    failed = await bus.wait_status(created["id"], "error")
+
+    assert "minikube delete failed with exit code 82" in failed["reason"]
+    assert (await bus.events(created["id"]))[-1][0] == "error"

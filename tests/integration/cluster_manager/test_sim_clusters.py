@@ -177,6 +177,8 @@ async def test_deleting_a_running_sim_cluster_stops_it_and_removes_its_files(bus
     reply = await bus.command("delete", {"id": cluster["id"]})
 
     assert reply["ok"], reply
+    assert reply["data"]["operation"]["action"] == "delete"
+    await bus.wait_gone(cluster["id"])
     assert bus.manager.sim_pid("doomed") is None
     assert not bus.manager.cluster_dir("doomed").exists()
     assert (await bus.query("get", {"id": cluster["id"]}))["error"]["code"] == "not_found"

@@ -222,16 +222,18 @@ async def test_starting_a_running_cluster_is_409_naming_its_status(gateway, mana
     assert "running" in problem["detail"]
 
 
-async def test_delete_answers_204_and_honours_if_match(gateway, manager):
+async def test_delete_answers_202_with_the_cluster_and_honours_if_match(gateway, manager):
     cluster = manager.add(registered({**SIM, "start": False}))
     path = f"{CLUSTERS}/{cluster['id']}"
 
     assert_problem(await gateway.delete(path, headers={"If-Match": '"3"'}), 412)
     response = await gateway.delete(path, headers={"If-Match": '"1"'})
 
-    assert response.status_code == 204
-    assert response.content == b""
-    assert_problem(await gateway.get(path), 404)
+    # The removal runs on (a job); the answer is the cluster as the command left it.
+    assert response.status_code == 202
+    assert response.json()["id"] == cluster["id"]
+    assert response.headers["Location"] == path
+    assert [c.payload["expected_revision"] for c in manager.commands("delete")][-1] == 1
 
 
 async def test_the_kubeconfig_is_yaml_that_kubectl_reads(gateway, manager, tmp_path: Path):

@@ -22,7 +22,7 @@ BODY = {"name": "web", "version": "1.0.0", "app_version": "1", "source": {"path"
 @pytest.fixture
 async def bus(deps):
     broker = make_broker(CommonSettings(nats_url="nats://127.0.0.1:1"), "chart-validator")
-    broker.include_router(commands.router)
+    broker.include_router(commands.handlers.router(max_concurrency=8))
     async with TestNatsBroker(broker) as test_broker:
         test_broker.context.set_global(DEPENDENCIES, deps)
         yield test_broker, deps

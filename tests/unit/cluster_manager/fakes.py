@@ -4,6 +4,7 @@ and unit of work: use cases run with no NATS, MongoDB, minikube or simulated clu
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from slipway_cluster_manager.domain.ports import (
     ProbeResult,
     Progress,
 )
+from slipway_cluster_manager.service_layer.clusters import UNIQUE_NAME_INDEX
 from slipway_cluster_manager.service_layer.dependencies import Dependencies
 from slipway_cluster_manager.settings import ClusterManagerSettings
 from slipway_contracts import commands, subjects
@@ -138,15 +140,17 @@ class FakeKubeconfigs:
 
 
 class FakeCredentials:
-    """Clusters' credentials sealed with a real Sealer in `rows` (cluster id -> token);
-    unlike MongoDB's they are written at once, not at the commit."""
+    """Clusters' credentials sealed with a real Sealer in `rows` (cluster id -> token),
+    written when the open unit of work commits, as MongoDB's are."""
 
-    def __init__(self) -> None:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self.uow = uow
         self.sealer = Sealer(os.urandom(KEY_BYTES))
         self.rows: dict[str, str] = {}
 
     async def keep_kubeconfig(self, cluster_id: str, kubeconfig: str) -> None:
-        self.rows[cluster_id] = self.sealer.seal(kubeconfig.encode(), cluster_id.encode())
+        sealed = self.sealer.seal(kubeconfig.encode(), cluster_id.encode())
+        self.uow.at_commit(functools.partial(self.rows.__setitem__, cluster_id, sealed))
 
     async def kubeconfig(self, cluster_id: str) -> str:
         if cluster_id not in self.rows:
@@ -162,7 +166,7 @@ class FakeCredentials:
             ) from None
 
     async def forget(self, cluster_id: str) -> None:
-        self.rows.pop(cluster_id, None)
+        self.uow.at_commit(functools.partial(self.rows.pop, cluster_id, None))
 
 
 class Parts:
@@ -172,11 +176,14 @@ class Parts:
     def __init__(self, state_dir: Path, **settings: object) -> None:
         self.uow = InMemoryUnitOfWork()
         self.clusters = InMemoryRepository(
-            ClusterAggregate, subjects.MINIKUBE_CLUSTER, deadline_field="operation.deadline"
+            ClusterAggregate,
+            subjects.MINIKUBE_CLUSTER,
+            deadline_field="operation.deadline",
+            unique={UNIQUE_NAME_INDEX: "name"},
         )
         self.driver = FakeDriver()
         self.kubeconfigs = FakeKubeconfigs()
-        self.credentials = FakeCredentials()
+        self.credentials = FakeCredentials(self.uow)
         self.progress = FakeProgress()
         self.host = HOST
         self.deps = Dependencies(

@@ -1,7 +1,7 @@
 """Attaching a cluster through a kubeconfig given as content, or a file under the kubeconfig
 roots: the content is kept sealed apart from the cluster and shows in no snapshot, event or
 reply; it is opened only when the driver needs it (service_layer/clusters.py, drivers.py,
-health.py) against fakes."""
+health.py, operations.py) against fakes."""
 
 from __future__ import annotations
 
@@ -15,15 +15,16 @@ from slipway_cluster_manager.adapters.kubeconfig_file import KubeconfigFiles
 from slipway_cluster_manager.service_layer.clusters import (
     cluster_kubeconfig,
     create_cluster,
-    delete_cluster,
     get_cluster,
 )
 from slipway_cluster_manager.service_layer.health import probe_clusters
+from slipway_cluster_manager.service_layer.operations import delete_cluster
 from slipway_contracts.commands import CreateCluster, DeleteCluster
 from slipway_contracts.queries import GetEntity, GetKubeconfig
 from slipway_libs.errors import Conflict, InvalidInput
 from tests.fakes import command_id
 from tests.unit.cluster_manager.fakes import API_SERVER, Parts
+from tests.unit.cluster_manager.test_operations import job_of, run
 
 TOKEN = "bearer-t0ken-7d1e"
 CONTENT = f"current-context: prod\nserver: {API_SERVER}\ntoken: {TOKEN}\n"
@@ -119,6 +120,7 @@ async def test_deleting_forgets_the_kept_content_without_opening_it(parts: Parts
     probes = len(parts.driver.specs)
 
     await delete_cluster(parts.deps, DeleteCluster(id=cluster_id))
+    assert await run(parts, job_of(parts))
 
     assert parts.credentials.rows == {}
     assert [spec.kubeconfig_data for spec in parts.driver.specs[probes:]] == [None]

@@ -124,7 +124,7 @@ def test_one_operation_at_a_time_and_the_conflict_names_the_one_in_flight():
     assert "a start is in flight" in caught.value.message
     assert caught.value.details["operation"] == "start"
     with pytest.raises(Conflict):
-        cluster.check_deletable()
+        cluster.check_action("delete")
 
 
 @pytest.mark.parametrize("action", ["start", "stop", "restart"])

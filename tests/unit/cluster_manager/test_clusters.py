@@ -1,26 +1,24 @@
-"""Registering, deleting and reading clusters (service_layer/clusters.py) against fakes."""
+"""Registering and reading clusters (service_layer/clusters.py) against fakes."""
 
 from __future__ import annotations
 
 import pytest
 
-from slipway_cluster_manager.domain.ports import PermanentDriverError, TemporaryDriverError
+from slipway_cluster_manager.domain.ports import TemporaryDriverError
 from slipway_cluster_manager.service_layer.clusters import (
     cluster_kubeconfig,
     create_cluster,
-    delete_cluster,
     get_cluster,
     list_clusters,
 )
 from slipway_cluster_manager.service_layer.operations import OPERATE
-from slipway_contracts.commands import CreateCluster, DeleteCluster
+from slipway_contracts.commands import CreateCluster
 from slipway_contracts.queries import GetEntity, GetKubeconfig, ListEntities
 from slipway_libs.errors import (
     Conflict,
     IdempotencyMismatch,
     InvalidInput,
     NotFound,
-    PreconditionFailed,
     Unavailable,
 )
 from tests.fakes import command_id
@@ -182,102 +180,6 @@ async def test_a_missing_kubeconfig_or_context_is_named(parts: Parts):
     assert field_errors(no_context.value) == {
         "context": "the kubeconfig has no context named 'nope'"
     }
-
-
-# --- delete ---------------------------------------------------------------------------
-
-
-async def test_deleting_a_running_cluster_stops_it_removes_it_then_the_record(parts: Parts):
-    cluster = parts.put("doomed", status="running")
-
-    reply = await delete_cluster(parts.deps, DeleteCluster(id=cluster.id))
-
-    assert parts.driver.calls == [("stop", "doomed"), ("delete", "doomed")]
-    assert reply["data"]["id"] == cluster.id
-    assert reply["data"]["revision"] == cluster.revision + 1
-    assert cluster.id not in parts.clusters.rows
-    assert parts.events() == ["deleted"]
-
-
-async def test_deleting_a_stopped_cluster_does_not_stop_it_again(parts: Parts):
-    cluster = parts.put("idle")
-    await delete_cluster(parts.deps, DeleteCluster(id=cluster.id))
-    assert parts.driver.calls == [("delete", "idle")]
-
-
-async def test_deleting_an_attached_cluster_only_detaches_it(parts: Parts):
-    cluster = parts.put("prod", driver="kubeconfig", status="running", kubeconfig="/kc")
-    await delete_cluster(parts.deps, DeleteCluster(id=cluster.id))
-    assert parts.driver.called("stop") == []
-    assert cluster.id not in parts.clusters.rows
-
-
-async def test_a_failing_stop_does_not_keep_a_cluster_from_being_deleted(parts: Parts):
-    cluster = parts.put("stuck", status="running")
-    parts.driver.fail["stop"] = TemporaryDriverError("minikube stop timed out")
-
-    await delete_cluster(parts.deps, DeleteCluster(id=cluster.id))
-
-    assert parts.driver.called("delete") == ["stuck"]
-    assert cluster.id not in parts.clusters.rows
-
-
-@pytest.mark.parametrize(
-    ("failure", "refusal"),
-    [
-        (TemporaryDriverError("the backend is busy"), Unavailable),
-        (PermanentDriverError("profile is locked", code="GUEST_LOCKED"), Conflict),
-    ],
-)
-async def test_a_backend_that_cannot_delete_keeps_the_record(
-    parts: Parts, failure: Exception, refusal: type[Exception]
-):
-    cluster = parts.put("kept")
-    parts.driver.fail["delete"] = failure  # type: ignore[assignment]
-
-    with pytest.raises(refusal):
-        await delete_cluster(parts.deps, DeleteCluster(id=cluster.id))
-
-    assert cluster.id in parts.clusters.rows
-    assert parts.uow.events == []
-
-
-async def test_a_cluster_is_not_deleted_in_the_middle_of_an_operation(parts: Parts):
-    cluster = parts.put("busy", operation="start")
-
-    with pytest.raises(Conflict) as refused:
-        await delete_cluster(parts.deps, DeleteCluster(id=cluster.id))
-
-    assert "a start is in flight" in refused.value.message
-    assert parts.driver.calls == []
-    assert cluster.id in parts.clusters.rows
-
-
-async def test_a_delete_with_a_stale_revision_is_a_failed_precondition(parts: Parts):
-    cluster = parts.put("etag")
-
-    with pytest.raises(PreconditionFailed):
-        await delete_cluster(parts.deps, DeleteCluster(id=cluster.id, expected_revision=7))
-
-    assert parts.driver.calls == []
-    assert cluster.id in parts.clusters.rows
-
-
-async def test_deleting_an_unknown_cluster_is_not_found(parts: Parts):
-    with pytest.raises(NotFound) as refused:
-        await delete_cluster(parts.deps, DeleteCluster(id="nope"))
-    assert refused.value.message == "minikube_cluster 'nope' does not exist"
-
-
-async def test_a_repeated_delete_returns_the_first_reply(parts: Parts):
-    cluster = parts.put("gone")
-    with command_id("delete-1"):
-        first = await delete_cluster(parts.deps, DeleteCluster(id=cluster.id))
-        second = await delete_cluster(parts.deps, DeleteCluster(id=cluster.id))
-
-    assert second == first and first["ok"]
-    assert parts.driver.called("delete") == ["gone"]
-    assert parts.events() == ["deleted"]
 
 
 # --- queries --------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Starting, stopping and restarting clusters (service_layer/operations.py): the commands
-that put an operation in flight, and the job that carries it out, run as the job consumer
+"""Starting, stopping, restarting and deleting clusters (service_layer/operations.py): the
+commands that put an operation in flight, and the job that carries it out, run as the job consumer
 runs it (`run_job`: success acks; a permanent failure or the last attempt ends `error`)."""
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from slipway_cluster_manager.service_layer.operations import (
     OPERATE,
     abandon_operation,
     carry_out_operation,
+    delete_cluster,
     restart_cluster,
     start_cluster,
     stop_cluster,
 )
-from slipway_contracts.commands import RestartCluster, StartCluster, StopCluster
+from slipway_contracts.commands import DeleteCluster, RestartCluster, StartCluster, StopCluster
 from slipway_contracts.jobs import ClusterOperationJob
 from slipway_libs.errors import Conflict, NotFound, PreconditionFailed
 from slipway_libs.jobs import run_job
@@ -292,3 +293,120 @@ async def test_giving_up_a_stale_operation_changes_nothing(parts: Parts):
 
     stored = await parts.stored(cluster.id)
     assert (stored.status, stored.revision) == ("running", cluster.revision)
+
+
+# --- delete ---------------------------------------------------------------------------
+
+
+async def delete(parts: Parts, cluster_id: str, attempt: int = 1) -> FakeDelivery:
+    """Send the delete command, then run the job it queued."""
+    reply = await delete_cluster(parts.deps, DeleteCluster(id=cluster_id))
+    assert reply["data"]["operation"]["action"] == "delete"
+    return await run(parts, job_of(parts), attempt)
+
+
+async def test_a_delete_answers_at_once_and_its_job_removes_the_cluster(parts: Parts):
+    cluster = parts.put("doomed", status="running")
+
+    reply = await delete_cluster(parts.deps, DeleteCluster(id=cluster.id))
+
+    assert parts.driver.calls == []  # the command waits on no driver
+    assert (reply["data"]["status"], reply["data"]["operation"]["action"]) == ("running", "delete")
+    assert parts.events() == ["updated"]
+    assert (await run(parts, job_of(parts))).acked
+    assert parts.driver.calls == [("stop", "doomed"), ("delete", "doomed")]
+    assert cluster.id not in parts.clusters.rows
+    assert parts.events() == ["updated", "deleted"]
+
+
+async def test_deleting_a_stopped_cluster_does_not_stop_it_again(parts: Parts):
+    cluster = parts.put("idle")
+    assert (await delete(parts, cluster.id)).acked
+    assert parts.driver.calls == [("delete", "idle")]
+
+
+async def test_deleting_an_attached_cluster_only_detaches_it(parts: Parts):
+    cluster = parts.put("prod", driver="kubeconfig", status="running", kubeconfig="/kc")
+    assert (await delete(parts, cluster.id)).acked
+    assert parts.driver.called("stop") == []
+    assert cluster.id not in parts.clusters.rows
+
+
+async def test_a_failing_stop_does_not_keep_a_cluster_from_being_deleted(parts: Parts):
+    cluster = parts.put("stuck", status="running")
+    parts.driver.fail["stop"] = TemporaryDriverError("minikube stop timed out")
+
+    assert (await delete(parts, cluster.id)).acked
+
+    assert parts.driver.called("delete") == ["stuck"]
+    assert cluster.id not in parts.clusters.rows
+
+
+async def test_a_backend_that_cannot_delete_ends_error_with_the_reason(parts: Parts):
+    cluster = parts.put("kept")
+    parts.driver.fail["delete"] = PermanentDriverError("profile is locked", code="GUEST_LOCKED")
+
+    assert (await delete(parts, cluster.id)).acked
+
+    stored = await parts.stored(cluster.id)
+    assert (stored.status, stored.state.reason, stored.state.operation) == (
+        "error",
+        "profile is locked",
+        None,
+    )
+    assert parts.events() == ["updated", "error"]
+
+
+async def test_a_retryable_delete_failure_is_retried(parts: Parts):
+    cluster = parts.put("busy-backend")
+    parts.driver.fail["delete"] = TemporaryDriverError("the backend is busy")
+
+    delivery = await delete(parts, cluster.id)
+
+    assert delivery.nacked and not delivery.acked
+    assert (await parts.stored(cluster.id)).state.operation is not None
+
+
+async def test_a_cluster_is_not_deleted_in_the_middle_of_an_operation(parts: Parts):
+    cluster = parts.put("busy", operation="start")
+
+    with pytest.raises(Conflict) as refused:
+        await delete_cluster(parts.deps, DeleteCluster(id=cluster.id))
+
+    assert "a start is in flight" in refused.value.message
+    assert parts.uow.jobs == []
+
+
+async def test_a_delete_in_flight_refuses_other_operations(parts: Parts):
+    cluster = parts.put("leaving", status="running")
+    await delete_cluster(parts.deps, DeleteCluster(id=cluster.id))
+
+    with pytest.raises(Conflict) as refused:
+        await stop_cluster(parts.deps, StopCluster(id=cluster.id))
+
+    assert "a delete is in flight" in refused.value.message
+
+
+async def test_a_delete_with_a_stale_revision_is_a_failed_precondition(parts: Parts):
+    cluster = parts.put("etag")
+    with pytest.raises(PreconditionFailed):
+        await delete_cluster(parts.deps, DeleteCluster(id=cluster.id, expected_revision=7))
+    assert parts.uow.jobs == []
+
+
+async def test_deleting_an_unknown_cluster_is_not_found(parts: Parts):
+    with pytest.raises(NotFound) as refused:
+        await delete_cluster(parts.deps, DeleteCluster(id="nope"))
+    assert refused.value.message == "minikube_cluster 'nope' does not exist"
+
+
+async def test_a_repeated_delete_returns_the_first_reply_and_queues_one_job(parts: Parts):
+    cluster = parts.put("gone")
+    with command_id("delete-1"):
+        first = await delete_cluster(parts.deps, DeleteCluster(id=cluster.id))
+        assert (await run(parts, job_of(parts))).acked
+        second = await delete_cluster(parts.deps, DeleteCluster(id=cluster.id))
+
+    assert second == first and first["ok"]
+    assert parts.driver.called("delete") == ["gone"]
+    assert parts.events() == ["updated", "deleted"]

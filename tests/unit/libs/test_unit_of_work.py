@@ -18,11 +18,14 @@ from slipway_libs.statemachine import TransitionTable
 from slipway_libs.unit_of_work import (
     ConcurrentWrite,
     TransientConflict,
+    _entity_locks,
     check_if_match,
+    entity_lock,
     expire_overdue,
     idempotent,
 )
 from tests.memory import InMemoryRepository, InMemoryUnitOfWork
+from tests.waiting import eventually
 
 
 class Image(Aggregate[ContainerImage]):
@@ -123,19 +126,82 @@ async def test_a_stale_write_is_refused_and_if_match_is_checked():
         check_if_match(first, 7)
 
 
-async def test_a_repeated_command_gets_the_kept_reply_and_runs_once():
+async def test_a_repeated_command_gets_the_kept_reply_and_changes_nothing_twice():
     parts = Parts()
     context.bind("corr", "command-1")
     try:
         first = await create_image(parts, Create(name="todo/backend"))
         again = await create_image(parts, Create(name="todo/backend"))
         assert again == first
-        assert parts.runs == 1
+        # No look-up went first: the repeat ran, and its commit wrote nothing (the kept reply
+        # was there already).
+        assert (parts.runs, parts.uow.commits) == (2, 1)
         assert len(parts.images.rows) == 1
+        assert len(parts.uow.events) == len(parts.uow.jobs) == 1
         with pytest.raises(IdempotencyMismatch):
             await create_image(parts, Create(name="todo/other"))
     finally:
         context.bind(None, None)
+
+
+class Rename(BaseModel):
+    id: str
+    name: str
+
+
+@idempotent
+async def rename_image(parts: Parts, command: Rename) -> dict[str, object]:
+    async with parts.uow:
+        image = await parts.images.get(command.id)
+        image.transition(ImageStatus.BUILT, name=command.name)  # legal once, from building
+        return await parts.uow.commit(answer=image.snapshot())
+
+
+async def test_a_repeat_that_the_entity_has_outgrown_still_gets_the_kept_reply():
+    parts = Parts()
+    image = parts.images.put(new_image())
+    context.bind("corr", "rename-1")
+    try:
+        first = await rename_image(parts, Rename(id=image.id, name="todo/renamed"))
+        # Run again, the transition is illegal now: the kept reply answers, not the conflict.
+        again = await rename_image(parts, Rename(id=image.id, name="todo/renamed"))
+    finally:
+        context.bind(None, None)
+    assert again == first and first["ok"]
+    assert parts.uow.commits == 1
+
+
+async def test_commands_for_one_entity_run_one_at_a_time_others_meanwhile():
+    parts = Parts()
+    shared, other = parts.images.put(new_image()), parts.images.put(new_image())
+    steps: list[str] = []
+    release = asyncio.Event()
+
+    @idempotent
+    async def touch(p: Parts, command: Rename) -> str:
+        steps.append(f"{command.name} in")
+        if command.name == "first":
+            await release.wait()
+        steps.append(f"{command.name} out")
+        return command.name
+
+    first = asyncio.create_task(touch(parts, Rename(id=shared.id, name="first")))
+    await eventually(lambda: steps == ["first in"], what="the first command inside")
+    second = asyncio.create_task(touch(parts, Rename(id=shared.id, name="second")))
+    # Another entity's command is not held by the first one.
+    assert (await touch(parts, Rename(id=other.id, name="elsewhere")))["data"] == "elsewhere"
+    assert steps == ["first in", "elsewhere in", "elsewhere out"]  # the second still waits
+    release.set()
+    await asyncio.gather(first, second)
+    assert steps[3:] == ["first out", "second in", "second out"]
+
+
+async def test_an_entity_lock_is_dropped_once_nobody_holds_it():
+    async with entity_lock("entity-1"):
+        assert "entity-1" in _entity_locks
+    assert "entity-1" not in _entity_locks
+    async with entity_lock(None):  # a command naming no entity (a create) takes no lock
+        assert len(_entity_locks) == 0
 
 
 async def test_a_lost_race_runs_the_use_case_again():

@@ -36,7 +36,7 @@ SCALE = subjects.command(subjects.DEPLOYMENT, "scale")
 @pytest.fixture
 async def bus():
     broker = make_broker(CommonSettings(nats_url="nats://127.0.0.1:1"), "workload-manager")
-    broker.include_router(commands.router)
+    broker.include_router(commands.handlers.router(max_concurrency=8))
     broker.include_router(events_router())
     async with TestNatsBroker(broker) as test_broker:
         world = new_world()

@@ -1,9 +1,10 @@
 """MinikubeCluster: its lifecycle rules, free of I/O.
 
-A cluster is `stopped`, `running` or `error`. Starting, stopping and restarting take
-time, so each runs as an operation (`operation`: id, action, deadline, progress) while
+A cluster is `stopped`, `running` or `error`. Starting, stopping, restarting and deleting
+take time, so each runs as an operation (`operation`: id, action, deadline, progress) while
 the status keeps saying what the cluster is. One operation at a time; every operation
-ends by its deadline, in the status it reached or in `error` with the reason.
+ends by its deadline, in the status it reached (a delete: the cluster gone) or in `error`
+with the reason.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from slipway_libs.aggregate import Aggregate, utcnow
 from slipway_libs.errors import Conflict
 from slipway_libs.statemachine import TransitionTable
 
-Action = Literal["start", "stop", "restart"]
+Action = Literal["start", "stop", "restart", "delete"]
 INLINE_KUBECONFIG = "<inline>"
 """What an attached cluster's `kubeconfig` says when its kubeconfig came as content: the
 content itself is kept sealed apart from the entity (see ports.ClusterCredentials)."""
@@ -96,6 +97,9 @@ class ClusterAggregate(Aggregate[MinikubeCluster]):
 
     def check_action(self, action: Action) -> None:
         """Raise Conflict unless `action` may start now (the message names the status)."""
+        if action == "delete":  # whatever the status; an attached cluster is only detached
+            self._check_idle("delete it")
+            return
         if self.attached:
             raise Conflict(
                 ATTACHED.format(name=self.name, action=action),
@@ -109,10 +113,6 @@ class ClusterAggregate(Aggregate[MinikubeCluster]):
             raise self._conflict(f"cluster '{self.name}' is stopped; there is nothing to stop")
         if action == "restart" and status is ClusterStatus.STOPPED:
             raise self._conflict(f"cluster '{self.name}' is stopped; start it instead")
-
-    def check_deletable(self) -> None:
-        """A cluster is deleted between operations, never in the middle of one."""
-        self._check_idle("delete it")
 
     def require_running(self, purpose: str) -> None:
         """Raise Conflict unless the cluster is running, e.g. to hand out its kubeconfig."""
@@ -147,11 +147,14 @@ class ClusterAggregate(Aggregate[MinikubeCluster]):
             self.transition(ClusterStatus.STOPPED, api_server=None)
 
     def operation_succeeded(self, operation_id: str, *, api_server: str | None) -> None:
-        """The driver finished: a start or restart leaves it running, a stop stopped."""
+        """The driver finished: a start or restart leaves it running, a stop stopped, a delete
+        removes it."""
         operation = self.state.operation
         if operation is None or operation.id != operation_id:
             return  # stale: expired or replaced meanwhile
-        if operation.action == "stop":
+        if operation.action == "delete":
+            self.mark_deleted()
+        elif operation.action == "stop":
             self.move(ClusterStatus.STOPPED, operation=None, reason=None, api_server=None)
         else:
             self.move(

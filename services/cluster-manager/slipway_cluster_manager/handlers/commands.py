@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from faststream.nats import NatsRouter
-
 from slipway_cluster_manager.handlers.context import Deps
 from slipway_cluster_manager.service_layer import clusters, image_loading, operations
 from slipway_contracts import subjects
@@ -17,43 +15,44 @@ from slipway_contracts.commands import (
     StartCluster,
     StopCluster,
 )
+from slipway_libs.worker import RequestHandlers
 
-router = NatsRouter()
 QUEUE = "cluster-manager"
+handlers = RequestHandlers(QUEUE)
 CLUSTER = subjects.MINIKUBE_CLUSTER
 
 
-@router.subscriber(subjects.command(CLUSTER, "create"), queue=QUEUE)
+@handlers.subscriber(subjects.command(CLUSTER, "create"))
 async def create_cluster(command: CreateCluster, deps: Deps) -> dict[str, Any]:
     """Register a cluster, stopped; with `start` its start is queued too."""
     return await clusters.create_cluster(deps, command)
 
 
-@router.subscriber(subjects.command(CLUSTER, "start"), queue=QUEUE)
+@handlers.subscriber(subjects.command(CLUSTER, "start"))
 async def start_cluster(command: StartCluster, deps: Deps) -> dict[str, Any]:
     """Queue the start of a stopped or errored cluster."""
     return await operations.start_cluster(deps, command)
 
 
-@router.subscriber(subjects.command(CLUSTER, "stop"), queue=QUEUE)
+@handlers.subscriber(subjects.command(CLUSTER, "stop"))
 async def stop_cluster(command: StopCluster, deps: Deps) -> dict[str, Any]:
     """Queue the stop of a running or errored cluster."""
     return await operations.stop_cluster(deps, command)
 
 
-@router.subscriber(subjects.command(CLUSTER, "restart"), queue=QUEUE)
+@handlers.subscriber(subjects.command(CLUSTER, "restart"))
 async def restart_cluster(command: RestartCluster, deps: Deps) -> dict[str, Any]:
     """Queue a stop-then-start of a running or errored cluster."""
     return await operations.restart_cluster(deps, command)
 
 
-@router.subscriber(subjects.command(CLUSTER, "delete"), queue=QUEUE)
+@handlers.subscriber(subjects.command(CLUSTER, "delete"))
 async def delete_cluster(command: DeleteCluster, deps: Deps) -> dict[str, Any]:
-    """Remove a cluster from its backend, then its record."""
-    return await clusters.delete_cluster(deps, command)
+    """Queue the removal of a cluster from its backend, then of its record."""
+    return await operations.delete_cluster(deps, command)
 
 
-@router.subscriber(subjects.command(CLUSTER, "load_image"), queue=QUEUE)
+@handlers.subscriber(subjects.command(CLUSTER, "load_image"))
 async def load_image(command: LoadImage, deps: Deps) -> dict[str, Any]:
     """Make a local image available to a running cluster."""
     return await image_loading.load_image(deps, command)

@@ -23,7 +23,7 @@ def job_router(settings: CommonSettings, concurrency: int) -> NatsRouter:
 
     @job_subscriber(router, OPERATE, "cluster-manager-operate", settings, max_workers=concurrency)
     async def operate(job: ClusterOperationJob, msg: NatsMessage, deps: Deps) -> None:
-        """Start, stop or restart one cluster; a job whose operation ended changes nothing."""
+        """Start, stop, restart or delete a cluster; a job whose operation ended does nothing."""
         await run_job(
             msg,
             deps.settings,

@@ -1,15 +1,13 @@
-"""Registering, deleting and reading clusters.
+"""Registering and reading clusters (deleting one is an operation: see `operations`).
 
 A cluster is registered `stopped` (with `start`, its first start is queued at once); its
 request is checked against the host's capabilities, or, for an attached cluster, against
 its kubeconfig: a file under the kubeconfig roots, or the content itself, which is kept
-sealed beside the record (never in it) in the same transaction. Deleting removes the
-cluster from its backend (stopping it first), then the record and what is kept for it.
+sealed beside the record (never in it) in the same transaction.
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +16,17 @@ from slipway_cluster_manager.domain.cluster import ClusterAggregate
 from slipway_cluster_manager.domain.ports import DriverError, InvalidClusterSpec
 from slipway_cluster_manager.service_layer.dependencies import Dependencies
 from slipway_cluster_manager.service_layer.drivers import (
-    driver_of,
     driver_with_credentials,
     refusal,
 )
 from slipway_cluster_manager.service_layer.operations import new_operation, queue_operation
-from slipway_contracts.commands import CreateCluster, DeleteCluster
+from slipway_contracts.commands import CreateCluster
 from slipway_contracts.entities import ClusterDriverName
 from slipway_contracts.queries import GetEntity, GetKubeconfig, ListEntities
 from slipway_libs import context
 from slipway_libs.errors import Conflict, InvalidInput
 from slipway_libs.messaging import conflict_on, entity_reply, page_reply
-from slipway_libs.unit_of_work import check_if_match, idempotent, ok
-
-log = logging.getLogger(__name__)
+from slipway_libs.unit_of_work import idempotent, ok
 
 UNIQUE_NAME_INDEX = "name_unique"
 """The storage's unique index on `name` (it settles two creates racing for one name)."""
@@ -42,9 +37,7 @@ async def create_cluster(deps: Dependencies, command: CreateCluster) -> dict[str
     """Register a cluster, stopped; with `start` its start is queued too."""
     checked = _checked_request(deps, command)
     taken = Conflict(f"a cluster named '{command.name}' already exists", {"name": command.name})
-    async with deps.uow:
-        if await deps.clusters.matching(name=checked.name):
-            raise taken
+    async with deps.uow:  # a taken name: the unique index refuses the insert (no look-up)
         start = new_operation(deps.settings, checked.driver, "start") if checked.start else None
         cluster = ClusterAggregate.register(checked, cluster_id=context.new_id(), start=start)
         deps.clusters.add(cluster)
@@ -54,23 +47,6 @@ async def create_cluster(deps: Dependencies, command: CreateCluster) -> dict[str
             queue_operation(deps.uow, cluster)
         with conflict_on(UNIQUE_NAME_INDEX, taken):
             return await deps.uow.commit(answer=cluster.snapshot())
-
-
-@idempotent
-async def delete_cluster(deps: Dependencies, command: DeleteCluster) -> dict[str, Any]:
-    """Remove the cluster from its backend (stopping it first), then the record."""
-    found = await deps.clusters.find(command.id)
-    if found is not None:  # None: gone (NotFound below)
-        check_if_match(found, command.expected_revision)
-        found.check_deletable()
-        await _remove_from_backend(deps, found)
-    async with deps.uow:
-        cluster = await deps.clusters.get(command.id)
-        check_if_match(cluster, command.expected_revision)
-        cluster.check_deletable()
-        cluster.mark_deleted()
-        await deps.credentials.forget(cluster.id)
-        return await deps.uow.commit(answer=cluster.snapshot())
 
 
 # slipway_libs.messaging annotates the MongoDB Repository; every Repository port answers.
@@ -101,19 +77,6 @@ async def cluster_kubeconfig(deps: Dependencies, query: GetKubeconfig) -> dict[s
             "kubeconfig": text,
         }
     )
-
-
-async def _remove_from_backend(deps: Dependencies, cluster: ClusterAggregate) -> None:
-    driver, spec = driver_of(deps, cluster.state)
-    if not cluster.attached and cluster.status != "stopped":
-        try:
-            await driver.stop(spec)
-        except DriverError as error:  # delete removes a running cluster all the same
-            log.warning("stop before delete of %s failed: %s", cluster.name, error.message)
-    try:
-        await driver.delete(spec)
-    except DriverError as error:
-        raise refusal(error) from None
 
 
 def _checked_request(deps: Dependencies, command: CreateCluster) -> CreateCluster:

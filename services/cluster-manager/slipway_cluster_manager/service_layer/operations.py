@@ -1,10 +1,11 @@
-"""Starting, stopping and restarting clusters.
+"""Starting, stopping, restarting and deleting clusters.
 
 A command puts the operation in flight and queues a ClusterOperationJob with it (one
 transaction); the job drives the cluster's driver within the operation's deadline,
 keeping and publishing its progress lines, and ends the operation `running`, `stopped` or
-`error`. A job for a deleted cluster, or for an operation that expired or finished,
-changes nothing.
+`error`, or, for a delete, removes the record and what is kept for it (`deleted`). No
+command waits on a driver. A job for a deleted cluster, or for an operation that expired
+or finished, changes nothing.
 """
 
 from __future__ import annotations
@@ -16,13 +17,24 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from slipway_cluster_manager.domain.cluster import Action, ClusterAggregate, overdue_reason
-from slipway_cluster_manager.domain.ports import DriverError, PermanentDriverError
+from slipway_cluster_manager.domain.ports import (
+    ClusterDriver,
+    ClusterSpec,
+    DriverError,
+    PermanentDriverError,
+)
 from slipway_cluster_manager.service_layer.dependencies import Dependencies
 from slipway_cluster_manager.service_layer.drivers import api_server_of, driver_of
 from slipway_cluster_manager.settings import ClusterManagerSettings
 from slipway_contracts import subjects
-from slipway_contracts.commands import ClusterAction, RestartCluster, StartCluster, StopCluster
-from slipway_contracts.entities import ClusterOperation, MinikubeCluster
+from slipway_contracts.commands import (
+    ClusterAction,
+    DeleteCluster,
+    RestartCluster,
+    StartCluster,
+    StopCluster,
+)
+from slipway_contracts.entities import ClusterDriverName, ClusterOperation, MinikubeCluster
 from slipway_contracts.jobs import ClusterOperationJob
 from slipway_libs import context
 from slipway_libs.aggregate import utcnow
@@ -60,6 +72,12 @@ async def stop_cluster(deps: Dependencies, command: StopCluster) -> dict[str, An
 async def restart_cluster(deps: Dependencies, command: RestartCluster) -> dict[str, Any]:
     """Queue a stop-then-start of a running or errored cluster."""
     return await _begin(deps, command, "restart")
+
+
+@idempotent
+async def delete_cluster(deps: Dependencies, command: DeleteCluster) -> dict[str, Any]:
+    """Queue the removal of a cluster from its backend (stopped first), then of its record."""
+    return await _begin(deps, command, "delete")
 
 
 async def _begin(deps: Dependencies, command: ClusterAction, action: Action) -> dict[str, Any]:
@@ -138,6 +156,9 @@ async def _operate(
     """Drive the cluster's driver for one operation, keeping its progress lines; the API
     server after a start."""
     driver, spec = driver_of(deps, cluster)
+    if operation.action == "delete":
+        await _remove(driver, spec, cluster)
+        return None
     keep = functools.partial(keep_progress, deps, cluster.id, operation.id)
     async with ProgressBuffer(keep, deps.settings.progress_flush_s) as progress:
         if operation.action in ("stop", "restart"):
@@ -149,6 +170,17 @@ async def _operate(
     if operation.action == "stop":
         return None
     return await api_server_of(deps, cluster)
+
+
+async def _remove(driver: ClusterDriver, spec: ClusterSpec, cluster: MinikubeCluster) -> None:
+    """Delete the cluster from its backend, stopping it first (an attached one is only let
+    go of); a stop that fails does not keep it from being deleted."""
+    if cluster.driver != ClusterDriverName.KUBECONFIG and cluster.status != "stopped":
+        try:
+            await driver.stop(spec)
+        except DriverError as error:
+            log.warning("stop before delete of %s failed: %s", cluster.name, error.message)
+    await driver.delete(spec)
 
 
 async def _add_line(progress: ProgressBuffer, line: str) -> None:
@@ -190,6 +222,8 @@ async def _succeeded(deps: Dependencies, job: ClusterOperationJob, api_server: s
         cluster = await deps.clusters.find(job.cluster_id)
         if cluster is not None:
             cluster.operation_succeeded(job.operation_id, api_server=api_server)
+            if cluster.deleted:
+                await deps.credentials.forget(cluster.id)
             await deps.uow.commit()
 
 

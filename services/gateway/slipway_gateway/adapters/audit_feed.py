@@ -64,7 +64,7 @@ class AuditFeed:
 
     async def _consume(self, nc: Client) -> None:
         js = nc.jetstream()
-        await ensure_streams(js)
+        await ensure_streams(js, self.bus.settings.stream_replicas)
         config = ConsumerConfig(
             durable_name=DURABLE,
             ack_policy=AckPolicy.EXPLICIT,

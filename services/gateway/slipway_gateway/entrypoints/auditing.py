@@ -4,13 +4,17 @@ has the answer, so an entry is in the log by the time its call is answered.
 
 A change the audit log could not record is not made: when MongoDB is down, a change is
 answered 503 before it runs. An entry that cannot be stored once the change is made
-(MongoDB went down meanwhile) is logged as an error, whole.
+(MongoDB went down meanwhile, e.g. a primary failing over) is stored again in the background
+for `STORE_AGAIN_FOR_S` (entries are idempotent on `auditID`), then logged as an error, whole.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +22,7 @@ from typing import Any
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from slipway_contracts.access import AuditEvent
 from slipway_gateway.access.audit_entries import ApiCall, Outcome, api_entry, is_audited
 from slipway_gateway.access.rules import ApiPath
 from slipway_gateway.adapters.audit_store import AuditStore
@@ -30,6 +35,25 @@ log = logging.getLogger(__name__)
 
 # An answer read for its problem code, namespace or new id; larger ones are not parsed.
 PARSED_ANSWER_BYTES = 1024 * 1024
+# How long an entry MongoDB refused is tried again (a replica set elects within seconds).
+STORE_AGAIN_FOR_S = 120.0
+STORE_AGAIN_EVERY_S = 1.0
+_storing_again: set[asyncio.Task[None]] = set()
+
+
+async def store_again(store: AuditStore, entry: AuditEvent) -> None:
+    """Store `entry` once MongoDB takes it again; logged whole if it never does."""
+    deadline = time.monotonic() + STORE_AGAIN_FOR_S
+    stored = False
+    try:
+        while not stored and time.monotonic() < deadline:
+            await asyncio.sleep(STORE_AGAIN_EVERY_S)
+            with contextlib.suppress(Unavailable):
+                await store.record(entry)
+                stored = True
+    finally:  # given up, or the gateway is stopping: the entry stays in the log
+        if not stored:
+            log.error("audit entry not stored", extra={"audit": entry.model_dump(mode="json")})
 
 
 class AuditTrail:
@@ -95,7 +119,12 @@ class Recording:
         try:
             await self.store.record(entry)
         except Unavailable:
-            log.error("audit entry not stored", extra={"audit": entry.model_dump(mode="json")})
+            log.warning(
+                "audit entry not stored yet; storing it again", extra={"audit_id": entry.auditID}
+            )
+            task = asyncio.create_task(store_again(self.store, entry))
+            _storing_again.add(task)  # kept referenced until done
+            task.add_done_callback(_storing_again.discard)
 
     def call(self) -> ApiCall:
         request = Request(self.scope)

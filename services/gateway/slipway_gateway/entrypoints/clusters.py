@@ -38,7 +38,11 @@ routes.add_get()
 routes.add_action("start", "Start a stopped or errored cluster (202; it turns `running`).")
 routes.add_action("stop", "Stop a running or errored cluster, keeping its state (202).")
 routes.add_action("restart", "Stop, then start the cluster (202).")
-routes.add_delete("Remove the cluster from its backend (e.g. `minikube delete`) and the record.")
+routes.add_accepted_delete(
+    "Remove the cluster from its backend (e.g. `minikube delete`, stopping it first), then the "
+    "record (202 with the delete in flight as `operation`; a `deleted` event follows, or "
+    "`error` with the reason)."
+)
 router = routes.router
 
 

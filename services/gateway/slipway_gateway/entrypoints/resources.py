@@ -94,7 +94,7 @@ class Resource:
         return f"{self.path}/{entity_id}"
 
     async def command(
-        self, bus: CommandBus, action: str, payload: dict[str, Any], command_id: str
+        self, bus: CommandBus, action: str, payload: dict[str, Any] | bytes, command_id: str
     ) -> Any:
         return await bus.request(subjects.command(self.entity, action), payload, command_id)
 
@@ -231,7 +231,9 @@ class ResourceRoutes:
             bus: Bus,
             command_id: CommandId,
         ) -> JSONResponse:
-            entity = await res.command(bus, "create", _fields(body), command_id)
+            # The body goes on as JSON straight from the model (serialised once).
+            payload = body.model_dump_json().encode()  # type: ignore[attr-defined]
+            entity = await res.command(bus, "create", payload, command_id)
             return entity_response(
                 entity, _status(status, body, entity), res.location(entity["id"])
             )

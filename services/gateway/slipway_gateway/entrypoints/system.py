@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from slipway_contracts import subjects
 from slipway_gateway.entrypoints.http import Bus, DocumentedRoute
@@ -68,18 +69,35 @@ async def metrics() -> Response:
 
 def install_middleware(app: FastAPI) -> None:
     """Correlation ids (X-Request-ID in and out) and request metrics."""
+    app.add_middleware(Correlation)
 
-    @app.middleware("http")
-    async def correlate(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request_id = request.headers.get(context.CORRELATION_HEADER) or context.new_id()
+
+class Correlation:
+    """The middleware binding each call's correlation id (X-Request-ID, made up when absent),
+    answering it back, and counting and timing the call (plain ASGI: no task per call)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = Headers(scope=scope).get(context.CORRELATION_HEADER) or context.new_id()
         context.bind(request_id, None)
         started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        REQUESTS.labels(request.method, path, str(response.status_code)).inc()
-        LATENCY.labels(request.method, path).observe(time.perf_counter() - started)
-        response.headers[context.CORRELATION_HEADER] = request_id
-        return response
+        status = 500
+
+        async def answer(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                MutableHeaders(scope=message)[context.CORRELATION_HEADER] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, answer)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")
+            REQUESTS.labels(scope["method"], path, str(status)).inc()
+            LATENCY.labels(scope["method"], path).observe(time.perf_counter() - started)

@@ -24,6 +24,8 @@ async def project_event(deps: Dependencies, envelope: dict[str, Any]) -> bool:
         log.warning("event skipped", extra={"error": str(exc)})
         return False
     await deps.projections.apply(event)
+    if event.event == "created":
+        return True  # nothing refers to an entity just made: nothing to react to
     try:
         await _react(deps, event)
     except Exception:
