@@ -8,7 +8,7 @@ PACKAGES := -e ./contracts -e ./libs/keys -e ./libs -e ./libs/simcluster -e ./li
 	-e ./services/chart-validator -e ./services/cluster-manager -e ./services/workload-manager -e ./cli
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint format contracts examples bench clean
+.PHONY: install run run-ha chaos test test-fast lint format contracts examples bench clean
 
 install: $(STAMP) examples
 
@@ -24,6 +24,14 @@ examples: $(STAMP)
 
 run: install
 	$(PY) -m slipway_devstack
+
+# The same system on a NATS cluster, a MongoDB replica set, two replicas of everything (.slipway-ha/).
+run-ha: install
+	$(PY) -m slipway_devstack.ha
+
+# The fault suite on its own HA stack (free ports): CHAOS_ARGS="--rounds 3 --report out.json".
+chaos: install
+	$(PY) -m slipway_devstack.chaos $(CHAOS_ARGS)
 
 test: install
 	$(PY) -m pytest
@@ -41,9 +49,9 @@ format: install
 contracts: install
 	$(PY) contracts/generate.py
 
-# Throughput, latency and memory beside the raw ceilings (bench/README.md); not in `make test`.
+# Throughput, latency and memory beside the raw ceilings (bench/__init__.py); not in `make test`.
 bench: install
 	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf .slipway
+	rm -rf .slipway .slipway-ha

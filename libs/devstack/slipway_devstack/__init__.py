@@ -2,7 +2,9 @@
 daemon when none runs, and every Slipway service as its own process.
 
 `make run` runs `python -m slipway_devstack`; the test fixtures use the same
-functions on free loopback ports.
+functions on free loopback ports. `make run-ha` runs the same on a NATS cluster, a MongoDB
+replica set and two replicas of everything (`Topology`, `slipway_devstack.ha`); `make chaos`
+strikes that topology with faults (`slipway_devstack.chaos`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import sysconfig
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,31 +109,69 @@ class ManagedProcess:
         return self.proc.pid
 
     def stop(self, timeout_s: float = 15) -> None:
-        if not self.alive:
-            return
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        stop_together([self], timeout_s)
 
     def kill(self) -> None:
-        if self.alive:
-            assert self.proc is not None
-            self.proc.kill()
-            self.proc.wait(5)
+        """SIGKILL (kill -9) the process (a supervisor may start the next one meanwhile)."""
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+
+
+def stop_together(processes: Sequence[ManagedProcess], timeout_s: float = 15) -> None:
+    """SIGTERM every process at once, then wait for each (SIGKILL after `timeout_s`): the
+    members of a replica set each take seconds to shut down."""
+    running = [p.proc for p in processes if p.alive and p.proc is not None]
+    for proc in running:
+        proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for proc in running:
+        try:
+            proc.wait(max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 MAX_PAYLOAD = 8 * 1024 * 1024
 
 
-def start_nats(state_dir: Path, port: int, auth: bool = False) -> ManagedProcess:
+@dataclass(frozen=True)
+class NatsNode:
+    """One server of a NATS cluster: its name (its store is `<state>/nats/<name>/`), the
+    loopback port its cluster routes listen on, every server's route port, and its
+    monitoring port (`GET /healthz` answers 200 once its JetStream is current)."""
+
+    name: str
+    route_port: int
+    routes: tuple[int, ...]
+    monitor_port: int
+
+
+def _cluster_block(state_dir: Path, node: NatsNode) -> str:
+    password = credentials.route_password(state_dir)
+    routes = ", ".join(f'"nats-route://route:{password}@{HOST}:{p}"' for p in node.routes)
+    return (
+        f'server_name: "{node.name}"\n'
+        f'http: "{HOST}:{node.monitor_port}"\n'
+        "cluster {\n"
+        '  name: "slipway"\n'
+        f'  listen: "{HOST}:{node.route_port}"\n'
+        f'  authorization {{ user: "route", password: "{password}" }}\n'
+        f"  routes: [{routes}]\n"
+        "}\n"
+    )
+
+
+def start_nats(
+    state_dir: Path, port: int, auth: bool = False, node: NatsNode | None = None
+) -> ManagedProcess:
     """nats-server with JetStream on 127.0.0.1:`port`, storing under `state_dir`. With
     `auth`, only the principals' NKeys (`<state_dir>/nats/<principal>.nk`, made once) may
-    connect, each within its permissions (see `credentials`)."""
-    store = state_dir / "nats"
+    connect, each within its permissions (see `credentials`). With `node`, one server of a
+    cluster (see `start_nats_cluster`)."""
+    store = state_dir / "nats" / node.name if node else state_dir / "nats"
     store.mkdir(parents=True, exist_ok=True)
     # Uploaded chart archives travel base64-encoded in one command message; the default
     # 1 MiB max_payload would cap them near 750 KiB. nats-server takes this only from a file.
@@ -139,46 +179,95 @@ def start_nats(state_dir: Path, port: int, auth: bool = False) -> ManagedProcess
     text = f"max_payload: {MAX_PAYLOAD}\n"
     if auth:
         text += credentials.authorization_block(credentials.ensure_nkeys(state_dir))
-    config.write_text(text)
-    process = ManagedProcess(
-        "nats",
-        [
-            venv_binary("nats-server"),
-            "-c",
-            str(config),
-            "-js",
-            "-a",
-            HOST,
-            "-p",
-            str(port),
-            "-sd",
-            str(store),
-            "-n",
-            "slipway",
-        ],
-        state_dir / "logs" / "nats.log",
-    ).start()
-    wait_until(lambda: port_open(port) or not process.alive, 30, "NATS")
+    if node is not None:
+        text += _cluster_block(state_dir, node)
+    credentials.write_private(config, text.encode())  # a cluster's holds the route password
+    name = f"nats-{node.name}" if node else "nats"
+    argv = [venv_binary("nats-server"), "-c", str(config), "-js", "-a", HOST, "-p", str(port)]
+    argv += ["-sd", str(store)] + ([] if node else ["-n", "slipway"])
+    process = ManagedProcess(name, argv, state_dir / "logs" / f"{name}.log").start()
+    wait_until(lambda: port_open(port) or not process.alive, 30, name)
     if not process.alive:
         raise RuntimeError(f"nats-server exited; see {process.log_path}")
     return process
 
 
-def start_mongod(
-    state_dir: Path, port: int, replica_set: str = "rs0", auth: bool = False
-) -> ManagedProcess:
-    """mongod as a single-node replica set on 127.0.0.1:`port` (transactions need one).
-    With `auth`, a keyfile turns access control on: an `admin` user and one user per
-    service on its own database, their connection strings in `<state_dir>/mongo/<user>.uri`
-    (see `credentials`)."""
-    from pymongo import MongoClient
-    from pymongo.errors import OperationFailure
+def nats_cluster_nodes(route_ports: Sequence[int], monitor_ports: Sequence[int]) -> list[NatsNode]:
+    """The servers of a NATS cluster named n1, n2, … with these route and monitoring ports."""
+    routes = tuple(route_ports)
+    return [
+        NatsNode(f"n{i}", route, routes, monitor)
+        for i, (route, monitor) in enumerate(zip(routes, monitor_ports, strict=True), start=1)
+    ]
 
-    dbpath = state_dir / "mongo"
+
+def nats_current(node: NatsNode) -> bool:
+    """Whether a server of the cluster is up with its JetStream current (its `/healthz`)."""
+    return http_ok(f"http://{HOST}:{node.monitor_port}/healthz")
+
+
+def start_nats_cluster(
+    state_dir: Path,
+    ports: Sequence[int],
+    route_ports: Sequence[int],
+    monitor_ports: Sequence[int],
+    auth: bool = False,
+) -> list[ManagedProcess]:
+    """A NATS cluster with JetStream, one server per port of `ports` (routes and monitoring
+    on `route_ports` and `monitor_ports`, all on 127.0.0.1), returned once every server's
+    JetStream is current. One port: `start_nats`."""
+    if len(ports) == 1:
+        return [start_nats(state_dir, ports[0], auth)]
+    processes: list[ManagedProcess] = []
+    try:
+        nodes = nats_cluster_nodes(route_ports, monitor_ports)
+        for port, node in zip(ports, nodes, strict=True):
+            processes.append(start_nats(state_dir, port, auth, node))
+        wait_until(lambda: all(nats_current(n) for n in nodes), 90, "the NATS cluster")
+    except BaseException:
+        for process in reversed(processes):
+            process.stop()
+        raise
+    return processes
+
+
+def make_streams(state_dir: Path, nats_url: str, replicas: int, timeout_s: float = 60) -> None:
+    """Create the streams at `replicas` as the `admin` principal, before the services start:
+    ten processes creating replicated streams at once would time out."""
+    import asyncio
+
+    import nats
+
+    from slipway_libs.messaging import ensure_streams
+
+    async def attempt() -> bool:
+        seed = str(credentials.seed_file(state_dir, "admin"))
+        try:
+            nc = await nats.connect(servers=nats_url.split(","), nkeys_seed=seed)
+        except Exception:  # not up yet: try again
+            return False
+        try:
+            await ensure_streams(nc.jetstream(), replicas)
+            return True
+        except Exception:  # no meta leader yet: try again
+            return False
+        finally:
+            await nc.close()
+
+    wait_until(lambda: asyncio.run(attempt()), timeout_s, "the JetStream streams")
+
+
+def mongod_process(
+    state_dir: Path, port: int, replica_set: str, auth: bool, member: int | None = None
+) -> ManagedProcess:
+    """One mongod of replica set `replica_set` on 127.0.0.1:`port`, data in `<state>/mongo`
+    (or `<state>/mongo/member-<member>` for a member of several), started and listening."""
+    dbpath = state_dir / "mongo" / f"member-{member}" if member else state_dir / "mongo"
     dbpath.mkdir(parents=True, exist_ok=True)
     access = ["--keyFile", str(credentials.keyfile(state_dir))] if auth else []
+    name = f"mongod-{member}" if member else "mongod"
     process = ManagedProcess(
-        "mongod",
+        name,
         [
             mongod_binary(),
             "--replSet",
@@ -190,40 +279,84 @@ def start_mongod(
             "--dbpath",
             str(dbpath),
             "--wiredTigerCacheSizeGB",
-            "0.5",
+            "0.5" if member is None else "0.25",
             "--quiet",
             *access,
         ],
-        state_dir / "logs" / "mongod.log",
+        state_dir / "logs" / f"{name}.log",
     ).start()
-    wait_until(lambda: port_open(port) or not process.alive, 60, "MongoDB")
+    wait_until(lambda: port_open(port) or not process.alive, 60, name)
     if not process.alive:
         raise RuntimeError(f"mongod exited; see {process.log_path}")
-    client: MongoClient[dict[str, object]] = MongoClient(HOST, port, directConnection=True)
-    try:
-        config = {"_id": replica_set, "members": [{"_id": 0, "host": f"{HOST}:{port}"}]}
-        # Refused when initiated on an earlier run (with auth: once a user exists, as the
-        # localhost exception closes; the set was initiated before the first user was made).
-        with contextlib.suppress(OperationFailure):
-            client.admin.command("replSetInitiate", config)
-        wait_until(
-            lambda: bool(client.admin.command("hello").get("isWritablePrimary")),
-            60,
-            "MongoDB primary",
-        )
-    finally:
-        client.close()
-    if auth:
-        try:
-            credentials.ensure_mongo_users(state_dir, port, replica_set)
-        except BaseException:
-            process.stop()
-            raise
     return process
 
 
-def mongodb_uri(port: int, replica_set: str = "rs0") -> str:
-    return f"mongodb://{HOST}:{port}/?replicaSet={replica_set}"
+def primary_port(ports: Sequence[int]) -> int | None:
+    """The port of the replica set member that is primary now (None during an election)."""
+    from pymongo import MongoClient
+    from pymongo.errors import PyMongoError
+
+    for port in ports:
+        client: MongoClient[dict[str, Any]] = MongoClient(
+            HOST, port, directConnection=True, serverSelectionTimeoutMS=1000
+        )
+        try:
+            if client.admin.command("hello").get("isWritablePrimary"):
+                return port
+        except PyMongoError:
+            continue
+        finally:
+            client.close()
+    return None
+
+
+def start_replica_set(
+    state_dir: Path, ports: Sequence[int], replica_set: str = "rs0", auth: bool = False
+) -> list[ManagedProcess]:
+    """A MongoDB replica set, one mongod per port of `ports` (transactions need a replica set,
+    even of one), initiated and with a primary. With `auth`, a keyfile turns access control
+    on: an `admin` user and one user per service on its own database, their connection
+    strings (every member listed) in `<state_dir>/mongo/<user>.uri` (see `credentials`)."""
+    from pymongo import MongoClient
+    from pymongo.errors import OperationFailure
+
+    several = len(ports) > 1
+    processes: list[ManagedProcess] = []
+    try:
+        for member, port in enumerate(ports, start=1):
+            processes.append(
+                mongod_process(state_dir, port, replica_set, auth, member if several else None)
+            )
+        members = [{"_id": i, "host": f"{HOST}:{port}"} for i, port in enumerate(ports)]
+        client: MongoClient[dict[str, object]] = MongoClient(HOST, ports[0], directConnection=True)
+        try:
+            # Refused when initiated on an earlier run (with auth: once a user exists, as the
+            # localhost exception closes; the set was initiated before the first user was made).
+            with contextlib.suppress(OperationFailure):
+                client.admin.command("replSetInitiate", {"_id": replica_set, "members": members})
+        finally:
+            client.close()
+        wait_until(lambda: primary_port(ports) is not None, 90, "MongoDB primary")
+        if auth:
+            credentials.ensure_mongo_users(state_dir, ports, replica_set)
+    except BaseException:
+        for process in reversed(processes):
+            process.stop()
+        raise
+    return processes
+
+
+def start_mongod(
+    state_dir: Path, port: int, replica_set: str = "rs0", auth: bool = False
+) -> ManagedProcess:
+    """mongod as a single-node replica set on 127.0.0.1:`port` (see `start_replica_set`)."""
+    return start_replica_set(state_dir, [port], replica_set, auth)[0]
+
+
+def mongodb_uri(ports: int | Sequence[int], replica_set: str = "rs0") -> str:
+    """The connection string of the replica set on these ports (no credentials)."""
+    members = [ports] if isinstance(ports, int) else list(ports)
+    return f"mongodb://{','.join(f'{HOST}:{p}' for p in members)}/?replicaSet={replica_set}"
 
 
 def docker_answers(docker_host: str | None) -> bool:
@@ -449,16 +582,176 @@ def log_credentials(state_dir: Path, *, own_nats: bool, own_mongod: bool) -> Non
         )
 
 
-def run(state_dir: Path) -> int:
-    """Bring the whole system up and supervise it until Ctrl-C."""
+@dataclass(frozen=True)
+class Topology:
+    """Where the embedded stack's servers listen and how many of each process it runs:
+    `make run` runs one of each (`single`); `make run-ha` a NATS cluster, a MongoDB replica
+    set, two replicas of every service and two gateways (`slipway_devstack.ha`)."""
+
+    nats_ports: tuple[int, ...] = (4222,)
+    # With several NATS servers: each one's cluster route port and monitoring port.
+    nats_route_ports: tuple[int, ...] = ()
+    nats_monitor_ports: tuple[int, ...] = ()
+    mongo_ports: tuple[int, ...] = (27017,)
+    gateway_ports: tuple[int, ...] = (8080,)
+    replicas: int = 1  # of every worker service
+    stream_replicas: int = 1
+    # Each worker replica serves GET /healthz on a free loopback port (`SLIPWAY_HEALTH_PORT`).
+    worker_health: bool = False
+
+    @property
+    def nats_url(self) -> str:
+        return ",".join(f"nats://{HOST}:{port}" for port in self.nats_ports)
+
+    @property
+    def base_urls(self) -> list[str]:
+        return [f"http://{HOST}:{port}" for port in self.gateway_ports]
+
+
+def single() -> Topology:
+    """`make run`'s topology: one of each, the gateway on `SLIPWAY_PORT` (8080)."""
+    return Topology(gateway_ports=(int(os.environ.get("SLIPWAY_PORT", "8080")),))
+
+
+def _numbered(name: str, index: int, count: int) -> str:
+    return f"{name}-{index}" if count > 1 else name
+
+
+class EmbeddedStack:
+    """The processes of the embedded stack on `topology`, started in order (`start`), the
+    services restarted when they exit (`restart_exited`), all stopped in reverse (`stop`).
+    `run` supervises one until Ctrl-C; the fault suite (`chaos`) kills and restarts parts."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        topology: Topology,
+        env: dict[str, str] | None = None,
+        private_docker: bool = False,
+    ) -> None:
+        self.state_dir = state_dir.resolve()
+        self.topology = topology
+        self.private_docker = private_docker  # see `ensure_docker`
+        # Servers given from outside are used as they are; the ones started here ask every
+        # process for its own credential.
+        self.own_nats = not os.environ.get("SLIPWAY_NATS_URL")
+        self.own_mongod = not os.environ.get("SLIPWAY_MONGODB_URI")
+        self.env: dict[str, str] = {"SLIPWAY_STATE_DIR": str(self.state_dir), **(env or {})}
+        self.nats: list[ManagedProcess] = []
+        self.mongods: list[ManagedProcess] = []
+        self.dockerd: ManagedProcess | None = None
+        self.workers: dict[str, list[ManagedProcess]] = {}
+        self.gateways: list[ManagedProcess] = []
+        self.gateway_ready = False
+
+    @property
+    def services(self) -> list[ManagedProcess]:
+        """Every worker replica and gateway: what the supervisor restarts."""
+        return [p for replicas in self.workers.values() for p in replicas] + self.gateways
+
+    def process_env(self, principal: str) -> dict[str, str]:
+        own = credentials.process_env(
+            self.state_dir, principal, nats=self.own_nats, mongo=self.own_mongod
+        )
+        return {**self.env, **own}
+
+    def start(self, stopping: Callable[[], bool] = lambda: False) -> None:
+        """Start the servers, every service and the gateways; return once the first gateway is
+        ready and the simulated cluster `local` is on its way (or `stopping()` turned true)."""
+        topology, state_dir = self.topology, self.state_dir
+        (state_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.env.update(secret_key_env(state_dir))
+        if self.own_nats:
+            log.info("starting NATS (JetStream) on %s", topology.nats_url)
+            self.nats = start_nats_cluster(
+                state_dir,
+                topology.nats_ports,
+                topology.nats_route_ports,
+                topology.nats_monitor_ports,
+                auth=True,
+            )
+            self.env["SLIPWAY_NATS_URL"] = topology.nats_url
+            make_streams(state_dir, topology.nats_url, topology.stream_replicas)
+        if topology.stream_replicas > 1:
+            self.env.setdefault("SLIPWAY_STREAM_REPLICAS", str(topology.stream_replicas))
+        if self.own_mongod:
+            log.info("starting MongoDB (replica set rs0) on %s", mongodb_uri(topology.mongo_ports))
+            self.mongods = start_replica_set(state_dir, topology.mongo_ports, auth=True)
+            self.env["SLIPWAY_MONGODB_URI"] = mongodb_uri(topology.mongo_ports)
+        docker_host, self.dockerd = ensure_docker(state_dir, private=self.private_docker)
+        if self.dockerd:
+            log.info("started the Docker daemon (no bridge network)")
+        if docker_host:
+            self.env["SLIPWAY_DOCKER_HOST"] = docker_host
+        examples = str(Path("examples").resolve())
+        self.env.setdefault("SLIPWAY_BUILD_ROOTS", os.environ.get("SLIPWAY_BUILD_ROOTS", examples))
+        charts = f"{Path('charts').resolve()},{examples}"
+        self.env.setdefault("SLIPWAY_CHART_ROOTS", os.environ.get("SLIPWAY_CHART_ROOTS", charts))
+        ready = [name for name, module in SERVICES.items() if runnable(module)]
+        self.env["SLIPWAY_READY_SERVICES"] = ",".join(ready)
+        for name in ready:
+            self.workers[name] = [
+                self._worker(name, index).start() for index in range(1, topology.replicas + 1)
+            ]
+        for index, port in enumerate(topology.gateway_ports, start=1):
+            gateway_env = {**self.process_env("gateway"), "SLIPWAY_PORT": str(port)}
+            name = _numbered("gateway", index, len(topology.gateway_ports))
+            process = service_process(name, "slipway_gateway", state_dir, gateway_env)
+            self.gateways.append(process.start())
+        base_url = topology.base_urls[0]
+
+        def serving() -> bool:  # a service that exits while starting (NATS slow) starts again
+            self.restart_exited(stopping)
+            return stopping() or http_ok(f"{base_url}/readyz")
+
+        wait_until(serving, 180, "Slipway")
+        self.gateway_ready = not stopping()
+        local = os.environ.get("SLIPWAY_LOCAL_CLUSTER", "1").strip().lower() not in FALSE_VALUES
+        if self.gateway_ready and local and "cluster-manager" in ready:
+            log.info("%s", ensure_local_cluster(base_url, token=admin_token(state_dir)))
+
+    def _worker(self, name: str, index: int) -> ManagedProcess:
+        env = self.process_env(name)
+        if self.topology.worker_health:
+            env["SLIPWAY_HEALTH_PORT"] = str(free_port())
+        numbered = _numbered(name, index, self.topology.replicas)
+        return service_process(numbered, SERVICES[name], self.state_dir, env)
+
+    def restart_exited(self, stopping: Callable[[], bool] = lambda: False) -> None:
+        """Start again every service process that has exited (the supervisor's round)."""
+        for process in self.services:
+            if not process.alive and not stopping():
+                process.restarts += 1
+                log.warning("%s exited; restarting (restart %d)", process.name, process.restarts)
+                process.start()
+
+    def stop(self) -> None:
+        """Stop everything started, in reverse order; simulated clusters say `stopped` after."""
+        log.info("stopping Slipway")
+        if self.gateway_ready:
+            with contextlib.suppress(OSError, ValueError):
+                token = admin_token(self.state_dir)
+                stop_sim_clusters(self.topology.base_urls[0], token=token)
+        for process in reversed(self.services):
+            process.stop()
+        # Simulated clusters outlive the cluster-manager on purpose; the stack owns them.
+        from slipway_simcluster import stop_servers_under
+
+        for name in stop_servers_under(self.state_dir):
+            log.info("stopped simulated cluster %s", name)
+        if self.dockerd is not None:
+            self.dockerd.stop(30)
+        stop_together(self.mongods, 30)
+        stop_together(self.nats, 30)
+        log.info("stopped")
+
+
+def run(state_dir: Path, topology: Topology | None = None) -> int:
+    """Bring the whole system up on `topology` (`make run`'s by default) and supervise it until
+    Ctrl-C."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s slipway: %(message)s")
-    state_dir = state_dir.resolve()
-    (state_dir / "logs").mkdir(parents=True, exist_ok=True)
-    infra: list[ManagedProcess] = []
-    services: list[ManagedProcess] = []
+    stack = EmbeddedStack(state_dir, topology or single())
     stopping = False
-    gateway_ready = False
-    port = os.environ.get("SLIPWAY_PORT", "8080")
 
     def stop(*_: object) -> None:
         nonlocal stopping
@@ -466,102 +759,38 @@ def run(state_dir: Path) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    env: dict[str, str] = {"SLIPWAY_STATE_DIR": str(state_dir)}
-    env.update(secret_key_env(state_dir))
-    # Servers given from outside are used as they are; the ones started here ask every
-    # process for its own credential.
-    own_nats = not os.environ.get("SLIPWAY_NATS_URL")
-    own_mongod = not os.environ.get("SLIPWAY_MONGODB_URI")
-
-    def own_env(principal: str) -> dict[str, str]:
-        return {
-            **env,
-            **credentials.process_env(state_dir, principal, nats=own_nats, mongo=own_mongod),
-        }
-
     try:
-        if own_nats:
-            log.info("starting NATS (JetStream) on %s:4222", HOST)
-            infra.append(start_nats(state_dir, 4222, auth=True))
-            env["SLIPWAY_NATS_URL"] = f"nats://{HOST}:4222"
-        if own_mongod:
-            log.info("starting MongoDB (replica set rs0) on %s:27017", HOST)
-            infra.append(start_mongod(state_dir, 27017, auth=True))
-            env["SLIPWAY_MONGODB_URI"] = mongodb_uri(27017)
-        docker_host, dockerd = ensure_docker(state_dir, private=False)
-        if dockerd:
-            log.info("started the Docker daemon (no bridge network)")
-            infra.append(dockerd)
-        if docker_host:
-            env["SLIPWAY_DOCKER_HOST"] = docker_host
-        env.setdefault(
-            "SLIPWAY_BUILD_ROOTS",
-            os.environ.get("SLIPWAY_BUILD_ROOTS", str(Path("examples").resolve())),
-        )
-        charts = f"{Path('charts').resolve()},{Path('examples').resolve()}"
-        env.setdefault("SLIPWAY_CHART_ROOTS", os.environ.get("SLIPWAY_CHART_ROOTS", charts))
-        ready = [name for name, module in SERVICES.items() if runnable(module)]
-        env["SLIPWAY_READY_SERVICES"] = ",".join(ready)
-        for name in ready:
-            services.append(service_process(name, SERVICES[name], state_dir, own_env(name)).start())
-        gateway = ManagedProcess(
-            "gateway",
-            [sys.executable, "-m", "slipway_gateway"],
-            state_dir / "logs" / "gateway.log",
-            own_env("gateway"),
-            restart=True,
-        ).start()
-        services.append(gateway)
-        wait_until(lambda: http_ok(f"http://{HOST}:{port}/readyz") or stopping, 120, "Slipway")
-        gateway_ready = not stopping
-        token = admin_token(state_dir)
-        if "cluster-manager" in ready and os.environ.get("SLIPWAY_LOCAL_CLUSTER", "1") not in (
-            "0",
-            "false",
-            "no",
-        ):
-            log.info("%s", ensure_local_cluster(f"http://{HOST}:{port}", token=token))
+        stack.start(lambda: stopping)
+        if stopping:
+            return 0
         log.info(
-            "Slipway is ready: http://%s:%s (API docs at /docs); logs in %s; Ctrl-C stops",
-            HOST,
-            port,
-            state_dir / "logs",
+            "Slipway is ready: %s (API docs at /docs); logs in %s; Ctrl-C stops",
+            ", ".join(stack.topology.base_urls),
+            stack.state_dir / "logs",
         )
-        log_credentials(state_dir, own_nats=own_nats, own_mongod=own_mongod)
+        log_credentials(stack.state_dir, own_nats=stack.own_nats, own_mongod=stack.own_mongod)
         while not stopping:
-            for process in services:
-                if not process.alive and not stopping:
-                    process.restarts += 1
-                    log.warning(
-                        "%s exited; restarting (restart %d)", process.name, process.restarts
-                    )
-                    process.start()
+            stack.restart_exited(lambda: stopping)
             time.sleep(0.5)
         return 0
     except (TimeoutError, RuntimeError, FileNotFoundError) as exc:
         log.error("%s", exc)
         return 1
     finally:
-        log.info("stopping Slipway")
-        if gateway_ready:
-            with contextlib.suppress(OSError, ValueError):
-                stop_sim_clusters(f"http://{HOST}:{port}", token=admin_token(state_dir))
-        for process in reversed(services):
-            process.stop()
-        # Simulated clusters outlive the cluster-manager on purpose; the stack owns them.
-        from slipway_simcluster import stop_servers_under
-
-        for name in stop_servers_under(state_dir):
-            log.info("stopped simulated cluster %s", name)
-        for process in reversed(infra):
-            process.stop(30)
-        log.info("stopped")
+        stack.stop()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run Slipway's embedded stack")
     parser.add_argument(
-        "--state-dir", type=Path, default=Path(os.environ.get("SLIPWAY_STATE_DIR", ".slipway"))
+        "--ha",
+        action="store_true",
+        help="the highly available topology (make run-ha; state in .slipway-ha)",
     )
+    parser.add_argument("--state-dir", type=Path, default=None)
     args = parser.parse_args()
-    sys.exit(run(args.state_dir))
+    if args.ha:
+        from slipway_devstack import ha
+
+        sys.exit(run(args.state_dir or ha.STATE_DIR, ha.TOPOLOGY))
+    sys.exit(run(args.state_dir or Path(os.environ.get("SLIPWAY_STATE_DIR", ".slipway"))))

@@ -4,12 +4,13 @@ the state directory and kept across restarts.
 NATS: an NKey seed per principal, `<state>/nats/<principal>.nk` (0600), their public keys in
 `<state>/nats/principals.json` (0644), and the server's `authorization` block: each principal
 may publish and subscribe only where its work takes it (`nats_permissions`); anonymous
-clients are refused.
+clients are refused. The servers of a cluster join each other's routes with a password of
+their own (`<state>/nats/routes.password`, 0600), so no other process can join as a route.
 
 MongoDB: a keyfile `<state>/mongo/keyfile` (0600) turns access control on; the first user,
 `admin` (root), is made through the localhost exception, then one user per service with
-readWrite on its own database only. Each connection string (replica set and
-`authSource=admin` included) is kept in `<state>/mongo/<user>.uri` (0600).
+readWrite on its own database only. Each connection string (every member of the replica set,
+its name and `authSource=admin` included) is kept in `<state>/mongo/<user>.uri` (0600).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import contextlib
 import json
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -33,6 +34,7 @@ from slipway_keys.principals import SEED_SUFFIX
 HOST = "127.0.0.1"
 PRINCIPALS_FILE = "principals.json"
 KEYFILE = "keyfile"
+ROUTES_PASSWORD = "routes.password"
 MONGO_ADMIN = "admin"
 
 # What each worker owns: the entities named in its subjects, events, jobs and progress.
@@ -91,7 +93,7 @@ ANY_QUERY = subjects.query("*", ">")
 INBOX = "_INBOX.>"
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     """Create `path` with mode 0600 from the start (never readable by others, even briefly)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -133,7 +135,7 @@ def ensure_nkeys(state_dir: Path, principals: Iterable[str] = PRINCIPALS) -> dic
     for principal in principals:
         path = seed_file(state_dir, principal)
         if not path.exists():
-            _write_private(path, new_seed() + b"\n")
+            write_private(path, new_seed() + b"\n")
         path.chmod(0o600)
         keys[principal] = public_key(path.read_bytes())
     listing = principals_file(state_dir)
@@ -266,6 +268,15 @@ def authorization_block(public_keys: dict[str, str]) -> str:
     return "authorization {\n  users = [\n" + ",\n".join(users) + "\n  ]\n}\n"
 
 
+def route_password(state_dir: Path) -> str:
+    """The password the servers of a NATS cluster join each other's routes with (made once)."""
+    path = state_dir / "nats" / ROUTES_PASSWORD
+    if not path.exists():
+        write_private(path, secrets.token_urlsafe(24).encode() + b"\n")
+    path.chmod(0o600)
+    return path.read_text().strip()
+
+
 # --- MongoDB ----------------------------------------------------------------------------
 
 
@@ -273,7 +284,7 @@ def keyfile(state_dir: Path) -> Path:
     """The replica set's keyfile (made once, 0600): with it, mongod requires credentials."""
     path = state_dir / "mongo" / KEYFILE
     if not path.exists():
-        _write_private(path, base64.b64encode(os.urandom(756)) + b"\n")
+        write_private(path, base64.b64encode(os.urandom(756)) + b"\n")
     path.chmod(0o600)
     return path
 
@@ -291,27 +302,29 @@ def _password(path: Path) -> str:
     return secrets.token_urlsafe(24)
 
 
-def _keep_uri(path: Path, user: str, password: str, port: int, replica_set: str) -> None:
+def _keep_uri(path: Path, user: str, password: str, ports: Sequence[int], replica_set: str) -> None:
+    hosts = ",".join(f"{HOST}:{port}" for port in ports)
     uri = (
-        f"mongodb://{quote(user, safe='')}:{quote(password, safe='')}@{HOST}:{port}/"
+        f"mongodb://{quote(user, safe='')}:{quote(password, safe='')}@{hosts}/"
         f"?replicaSet={replica_set}&authSource=admin"
     )
-    _write_private(path, uri.encode() + b"\n")
+    write_private(path, uri.encode() + b"\n")
 
 
-def ensure_mongo_users(state_dir: Path, port: int, replica_set: str) -> None:
-    """Make the users on the (initiated, primary) replica set: `admin` (root) while no user
-    exists (the localhost exception), then one user per service with readWrite on its own
-    database. Idempotent: kept passwords stay; a missing user or connection string file is
-    made."""
+def ensure_mongo_users(state_dir: Path, ports: Sequence[int], replica_set: str) -> None:
+    """Make the users on the (initiated) replica set of members `ports`, through its primary:
+    `admin` (root) while no user exists (the localhost exception), then one user per service
+    with readWrite on its own database. Idempotent: kept passwords stay; a missing user or
+    connection string file is made."""
     from pymongo import MongoClient
     from pymongo.errors import OperationFailure
 
     admin_file = uri_file(state_dir, MONGO_ADMIN)
     admin_password = _password(admin_file)
     # Kept before the user exists: a crash in between leaves the password the next start uses.
-    _keep_uri(admin_file, MONGO_ADMIN, admin_password, port, replica_set)
-    anonymous: MongoClient[dict[str, Any]] = MongoClient(HOST, port, directConnection=True)
+    _keep_uri(admin_file, MONGO_ADMIN, admin_password, ports, replica_set)
+    members = [f"{HOST}:{port}" for port in ports]
+    anonymous: MongoClient[dict[str, Any]] = MongoClient(members, replicaSet=replica_set)
     try:
         with contextlib.suppress(OperationFailure):  # refused once the first user exists
             anonymous.admin.command(
@@ -323,9 +336,8 @@ def ensure_mongo_users(state_dir: Path, port: int, replica_set: str) -> None:
     finally:
         anonymous.close()
     admin: MongoClient[dict[str, Any]] = MongoClient(
-        HOST,
-        port,
-        directConnection=True,
+        members,
+        replicaSet=replica_set,
         username=MONGO_ADMIN,
         password=admin_password,
         authSource="admin",
@@ -341,7 +353,7 @@ def ensure_mongo_users(state_dir: Path, port: int, replica_set: str) -> None:
         for user, database in MONGO_DATABASES.items():
             path = uri_file(state_dir, user)
             password = _password(path)
-            _keep_uri(path, user, password, port, replica_set)
+            _keep_uri(path, user, password, ports, replica_set)
             roles = [{"role": "readWrite", "db": database}]
             exists = admin.admin.command("usersInfo", user)["users"]
             verb = "updateUser" if exists else "createUser"
