@@ -65,6 +65,24 @@ def _compare(slipway_s: list[float], plain_s: list[float]) -> dict[str, Any]:
     }
 
 
+async def _through_slipway(
+    api: Any,
+    feed: EventFeed,
+    path: str,
+    body: dict[str, Any],
+    terminal: set[str],
+    outcomes: list[str],
+) -> float:
+    """POST one entity and wait for its terminal event at the subscriber: the wall time from
+    the request to the event's arrival (the outcome is kept in `outcomes`)."""
+    sent = time.time()
+    response = await api.post(path, json=body)
+    expect(response, 202)
+    done = await feed.wait_for(response.json()["id"], terminal, JOB_TIMEOUT_S)
+    outcomes.append(done.event)
+    return done.arrived_at - sent
+
+
 async def image_build(target: Target, sizes: Sizes, run_id: str) -> dict[str, Any]:
     # The classic builder, as the docker SDK Slipway builds with; no network, as Slipway.
     env = {
@@ -96,14 +114,9 @@ async def image_build(target: Target, sizes: Sizes, run_id: str) -> dict[str, An
                     "application": "backend",
                     "build": {"context": str(BUILD_CONTEXT)},
                 }
-                sent = time.time()
-                response = await api.post("/api/container-images", json=body)
-                expect(response, 202)
-                done = await feed.wait_for(
-                    response.json()["id"], {"built", "failed"}, JOB_TIMEOUT_S
+                return await _through_slipway(
+                    api, feed, "/api/container-images", body, {"built", "failed"}, outcomes
                 )
-                outcomes.append(done.event)
-                return done.arrived_at - sent
 
             warm_plain = await docker_build(f"bench/plain-{run_id}:warm")
             warm_slipway = await slipway_build(f"bench/hello-{run_id}-warm")
@@ -188,14 +201,9 @@ async def chart_validation(target: Target, sizes: Sizes, run_id: str) -> dict[st
                     "namespace": namespace,
                     "source": {"path": str(chart)},
                 }
-                sent = time.time()
-                response = await api.post("/api/helm-charts", json=body)
-                expect(response, 202)
-                done = await feed.wait_for(
-                    response.json()["id"], {"valid", "invalid"}, JOB_TIMEOUT_S
+                return await _through_slipway(
+                    api, feed, "/api/helm-charts", body, {"valid", "invalid"}, outcomes
                 )
-                outcomes.append(done.event)
-                return done.arrived_at - sent
 
             warm_plain = await clis()
             steps.clear()

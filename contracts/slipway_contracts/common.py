@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -16,19 +17,26 @@ SEMVER = re.compile(
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
-def _semver(value: str) -> str:
-    if not SEMVER.match(value):
-        raise ValueError(f"'{value}' is not a semantic version (MAJOR.MINOR.PATCH, e.g. 1.2.0)")
-    return value
+def matching(
+    pattern: re.Pattern[str], complaint: str, max_length: int | None = None
+) -> Callable[[str], str]:
+    """A validator that lets through a string matching `pattern` (and no longer than
+    `max_length`), and otherwise says "'<value>' <complaint>"."""
+
+    def check(value: str) -> str:
+        if (max_length is not None and len(value) > max_length) or not pattern.match(value):
+            raise ValueError(f"'{value}' {complaint}")
+        return value
+
+    return check
 
 
-def _dns_label(value: str) -> str:
-    if not DNS1123_LABEL.match(value):
-        raise ValueError(
-            f"'{value}' is not a DNS-1123 label (lower-case letters, digits and '-', "
-            "starting and ending with a letter or digit, at most 63 characters)"
-        )
-    return value
+_semver = matching(SEMVER, "is not a semantic version (MAJOR.MINOR.PATCH, e.g. 1.2.0)")
+_dns_label = matching(
+    DNS1123_LABEL,
+    "is not a DNS-1123 label (lower-case letters, digits and '-', "
+    "starting and ending with a letter or digit, at most 63 characters)",
+)
 
 
 SemVer = Annotated[str, AfterValidator(_semver)]

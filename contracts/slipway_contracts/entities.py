@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
-from slipway_contracts.common import DnsLabel, Entity, Model, SemVer
+from slipway_contracts.common import DnsLabel, Entity, Model, SemVer, matching
 
 # Docker's reference grammar: path components of lower-case alphanumerics joined by
 # '.', '_', '__' or dashes, separated by '/', optionally after a registry host[:port].
@@ -22,26 +22,18 @@ IMAGE_TAG = re.compile(
 )
 
 
-def _image_name(value: str) -> str:
-    if len(value) > 255 or not IMAGE_NAME.match(value):
-        raise ValueError(
-            f"'{value}' breaks Docker's naming rules: lower-case letters, digits and "
-            "separators ('.', '_', '__', '-') between them, path parts joined by '/', "
-            "at most 255 characters"
-        )
-    return value
-
-
-def _image_tag(value: str) -> str:
-    if len(value) > 128 or not IMAGE_TAG.match(value):
-        raise ValueError(f"'{value}' is neither a semantic version (e.g. 1.4.2) nor 'latest'")
-    return value
-
-
-def _repository(value: str) -> str:
-    if len(value) > 255 or not REPOSITORY.match(value):
-        raise ValueError(f"'{value}' is not a valid repository (e.g. registry:5000/team/app)")
-    return value
+_image_name = matching(
+    IMAGE_NAME,
+    "breaks Docker's naming rules: lower-case letters, digits and separators "
+    "('.', '_', '__', '-') between them, path parts joined by '/', at most 255 characters",
+    max_length=255,
+)
+_image_tag = matching(
+    IMAGE_TAG, "is neither a semantic version (e.g. 1.4.2) nor 'latest'", max_length=128
+)
+_repository = matching(
+    REPOSITORY, "is not a valid repository (e.g. registry:5000/team/app)", max_length=255
+)
 
 
 ImageName = Annotated[str, AfterValidator(_image_name)]
@@ -288,13 +280,11 @@ def _label_key(value: str) -> str:
     return value
 
 
-def _label_value(value: str) -> str:
-    if not LABEL_VALUE.match(value):
-        raise ValueError(
-            f"'{value}' is not a valid label value: at most 63 letters, digits, '-', '_' "
-            "or '.', starting and ending with a letter or digit"
-        )
-    return value
+_label_value = matching(
+    LABEL_VALUE,
+    "is not a valid label value: at most 63 letters, digits, '-', '_' or '.', "
+    "starting and ending with a letter or digit",
+)
 
 
 LabelKey = Annotated[str, AfterValidator(_label_key)]
