@@ -24,6 +24,7 @@ from slipway_gateway.entrypoints import (
     charts,
     clusters,
     deployments,
+    events,
     images,
     problems,
     releases,
@@ -143,4 +144,5 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(releases.router)
     app.include_router(tokens.router)
     app.include_router(audit.router)
+    app.include_router(events.router)
     return app
