@@ -42,7 +42,7 @@ class ClosingStream(StreamingResponse):
     def __init__(
         self,
         content: AsyncIterable[bytes],
-        on_close: Callable[[], Awaitable[None]],
+        on_close: Callable[[], Awaitable[None]] | None = None,
         media_type: str = EVENT_STREAM,
         headers: dict[str, str] | None = None,
     ) -> None:
@@ -55,4 +55,5 @@ class ClosingStream(StreamingResponse):
         try:
             await super().__call__(scope, receive, send)
         finally:
-            await self.on_close()
+            if self.on_close is not None:
+                await self.on_close()
