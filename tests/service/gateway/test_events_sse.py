@@ -233,3 +233,20 @@ async def test_the_consumer_goes_when_the_client_does(
 
 async def readers_gone(readers: Callable[[], Any], mine: set[str]) -> bool:
     return not (await readers()) & mine
+
+
+async def test_without_follow_the_stream_ends_once_caught_up(
+    events_gateway: RunningGateway, bus: Client
+) -> None:
+    correlation = str(uuid.uuid4())
+    first = await publish(bus, subjects.SERVICE, "created", "s9", correlation)
+    second = await publish(bus, subjects.SERVICE, "active", "s9", correlation)
+    params = {"since": str(first - 1), "follow": "false", "correlation_id": correlation}
+    async with events_gateway.client.stream("GET", "/api/events", params=params) as response:
+        body = (await response.aread()).decode()  # returns: the stream ended
+
+    assert [line for line in body.splitlines() if line.startswith("id:")] == [
+        f"id: {first}",
+        f"id: {second}",
+    ]
+    assert body.rstrip().endswith(": caught up")

@@ -101,3 +101,21 @@ async def test_without_follow_the_log_is_answered_as_it_is(
     assert build.status == "building"  # it did not wait for the end
     response = await gateway.get("/api/container-images/nope/logs", params={"follow": "true"})
     assert_problem(response, 404)
+
+
+async def test_last_event_id_resumes_a_followed_log_after_that_line(
+    gateway: httpx.AsyncClient, serve: Responders
+) -> None:
+    build = await build_service(serve)
+    build.lines += ["Step 2/3 : COPY . .", "Step 3/3 : USER 1000"]
+    build.status = "built"
+    headers = {"Accept": "text/event-stream", "Last-Event-ID": "0"}
+    path = "/api/container-images/img-1/logs"
+    async with gateway.stream("GET", path, params={"follow": "true"}, headers=headers) as response:
+        frames = await EventStream(response).events(3)
+
+    assert [(f.id, f.text) for f in frames[:2]] == [
+        ("1", "Step 2/3 : COPY . ."),
+        ("2", "Step 3/3 : USER 1000"),
+    ]
+    assert frames[2].event == "end"

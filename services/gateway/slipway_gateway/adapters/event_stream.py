@@ -140,6 +140,8 @@ class EventReader:
         self.js = nc.jetstream()
         self.name = f"sse-{uuid.uuid4().hex}"
         self._subscription: Any = None
+        # Whether the reader has read every event the stream held when it last looked.
+        self.caught_up = False
 
     async def open(self, cursor: Cursor) -> None:
         """Place the consumer at `cursor` (Gone, Unavailable)."""
@@ -181,6 +183,7 @@ class EventReader:
         try:
             messages = await self._subscription.fetch(BATCH, timeout=wait_s)
         except TimeoutError:
+            self.caught_up = True
             return []
         except (NatsError, OSError) as exc:
             raise Unavailable(f"reading the events failed: NATS: {exc!r}") from exc
@@ -193,6 +196,7 @@ class EventReader:
                 continue
             if isinstance(event, dict) and self.where.matches(event):
                 batch.append(StoredEvent(msg.metadata.sequence.stream, msg.data, event))
+        self.caught_up = bool(messages) and messages[-1].metadata.num_pending == 0
         return batch
 
     async def close(self) -> None:

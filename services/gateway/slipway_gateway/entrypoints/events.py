@@ -24,15 +24,19 @@ router = APIRouter(
 )
 
 KIND = r"^[a-z][a-z0-9_]*$"
+CAUGHT_UP_WAIT_S = 1.0
 
 
-async def frames(reader: EventReader, heartbeat_s: float) -> AsyncIterator[bytes]:
+async def frames(reader: EventReader, heartbeat_s: float, follow: bool) -> AsyncIterator[bytes]:
     """The events as they come, and a heartbeat comment whenever `heartbeat_s` passed
-    without a byte sent. Ends when NATS fails (the client resumes with Last-Event-ID)."""
+    without a byte sent. Ends when NATS fails (the client resumes with Last-Event-ID), and
+    without `follow` once every event the stream holds has been read."""
     yield comment("slipway events")  # the headers and a first byte go out at once
     sent_at = time.monotonic()
     while True:
         wait_s = max(0.05, heartbeat_s - (time.monotonic() - sent_at))
+        if not follow:  # nothing pending answers at once; this bounds a quiet stream's end
+            wait_s = min(wait_s, CAUGHT_UP_WAIT_S)
         try:
             batch = await reader.next_batch(wait_s)
         except Unavailable:
@@ -40,6 +44,9 @@ async def frames(reader: EventReader, heartbeat_s: float) -> AsyncIterator[bytes
         for stored in batch:
             yield sse(stored.data.decode(), event=stored.type, event_id=stored.sequence)
             sent_at = time.monotonic()
+        if not follow and reader.caught_up:
+            yield comment("caught up")
+            return
         if time.monotonic() - sent_at >= heartbeat_s:
             yield comment("heartbeat")
             sent_at = time.monotonic()
@@ -66,6 +73,9 @@ async def stream_events(
         str | None,
         Query(description="start after this event id (stream sequence), or at this RFC 3339 time"),
     ] = None,
+    follow: Annotated[
+        bool, Query(description="false: end the stream once it has caught up with the events")
+    ] = True,
     last_event_id: Annotated[
         str | None, Header(alias="Last-Event-ID", description="resume after this event id")
     ] = None,
@@ -73,7 +83,9 @@ async def stream_events(
     """Server-sent events of every entity change, filtered by `kind`, `entity_id`, `type`
     and `correlation_id` (all that are given must hold). `Last-Event-ID` (wins over `since`)
     resumes after that event; a cursor older than the stream keeps is answered 410. A
-    comment line (`: heartbeat`) every `SLIPWAY_EVENTS_HEARTBEAT_S` (15 s) while quiet."""
+    comment line (`: heartbeat`) every `SLIPWAY_EVENTS_HEARTBEAT_S` (15 s) while quiet.
+    With `follow=false` the stream ends once it has caught up (e.g. `since=0&follow=false`:
+    every event kept, then the end)."""
     if last_event_id is not None and last_event_id.strip():
         cursor = Cursor.parse(last_event_id, "Last-Event-ID")
     else:
@@ -88,4 +100,4 @@ async def stream_events(
         await reader.close()
         raise
     heartbeat_s = request.app.state.settings.events_heartbeat_s
-    return ClosingStream(frames(reader, heartbeat_s), on_close=reader.close)
+    return ClosingStream(frames(reader, heartbeat_s, follow), on_close=reader.close)

@@ -77,12 +77,17 @@ async def image_logs(
         bool, Query(description="stream the lines as they come, until the build ends")
     ] = False,
     accept: Annotated[str | None, Header()] = None,
+    last_event_id: Annotated[
+        int | None, Header(alias="Last-Event-ID", ge=0, description="resume after this line")
+    ] = None,
 ) -> Response:
     """The log of the image's latest build, one line per engine output line. With
     `follow=true` it streams: the lines kept so far, then each new one, until the build
     ends; as server-sent events (`event: line`, `id` = the line's number, then one
-    `event: end` with the image's status and reason) when `Accept: text/event-stream`."""
-    log = await IMAGES.query(bus, "logs", {"id": image_id})
+    `event: end` with the image's status and reason) when `Accept: text/event-stream`;
+    `Last-Event-ID` resumes after that line."""
+    from_line = 0 if last_event_id is None or not follow else last_event_id + 1
+    log = await IMAGES.query(bus, "logs", {"id": image_id, "from_line": from_line})
     if not follow:
         return PlainTextResponse("\n".join(log["lines"]) + ("\n" if log["lines"] else ""))
     interval_s = request.app.state.settings.log_follow_interval_s
