@@ -25,11 +25,13 @@ from slipway_gateway.entrypoints import (
     clusters,
     deployments,
     images,
+    pages,
     problems,
     releases,
     services,
     system,
     tokens,
+    whoami,
 )
 from slipway_gateway.settings import GatewaySettings
 from slipway_libs import logging as slipway_logging
@@ -124,7 +126,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await bus.stop()
             await database.close()
 
-    app = FastAPI(title="Slipway", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # `/docs` is served from local files by `pages` (FastAPI's own loads from a CDN); no ReDoc.
+    app = FastAPI(
+        title="Slipway",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     problems.install(app, settings.retry_after_s)
     # Middleware added later runs around what was added before: correlation (X-Request-ID)
@@ -143,4 +153,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(releases.router)
     app.include_router(tokens.router)
     app.include_router(audit.router)
+    app.include_router(whoami.router)
+    pages.install(app)
     return app

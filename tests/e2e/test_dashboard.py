@@ -1,0 +1,259 @@
+"""The dashboard (`/ui`) and the API reference (`/docs`) in a real browser: Debian's
+Chromium, headless, driven by Playwright (no browser is downloaded), against the whole
+stack. What a person sees is asserted; Playwright's `expect` waits, nothing sleeps."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+
+from tests.stack import Stack
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+IMAGES = "/api/container-images"
+BUILD_S = 120_000  # ms: a build of the offline example, on a loaded machine
+SHORT = 20_000
+# Set on the page before acting, read after: a reload would have dropped it.
+MARK_PAGE = "() => { window.__sameDocument = true; }"
+SAME_PAGE = "() => window.__sameDocument === true"
+# Every status an images row has shown, in order, recorded by the test (not the page).
+RECORD_STATUSES = """(name) => {
+  window.__statuses = [];
+  const note = () => {
+    for (const row of document.querySelectorAll("table[data-kind=images] tbody tr")) {
+      if (!row.textContent.includes(name)) continue;
+      const badge = row.querySelector("[data-role=status]");
+      const last = window.__statuses[window.__statuses.length - 1];
+      if (badge && badge.textContent !== last) window.__statuses.push(badge.textContent);
+    }
+  };
+  new MutationObserver(note).observe(document.body, { subtree: true, childList: true, characterData: true });
+  note();
+}"""
+
+
+@dataclass
+class Tokens:
+    admin: str
+    operator: str
+    viewer: str
+
+
+@dataclass
+class Visit:
+    """A browser tab with its own session storage, recording every URL it requests."""
+
+    page: Page
+    requested: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed: run `make install` as root")
+    with sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+    yield launched
+    launched.close()
+
+
+@pytest.fixture(scope="module")
+def tokens(stack: Stack) -> Tokens:
+    admin = stack.admin_token_file.read_text().strip()
+    made = {}
+    with httpx.Client(base_url=stack.base_url, timeout=30, headers=bearer(admin)) as client:
+        for role in ("operator", "viewer"):
+            body = {"name": f"ui-{role}-{uuid.uuid4().hex[:6]}", "role": role}
+            response = client.post("/api/tokens", json=body)
+            assert response.status_code == 201, response.text
+            made[role] = response.json()["token"]
+    return Tokens(admin, made["operator"], made["viewer"])
+
+
+@pytest.fixture
+def visit(browser: Browser) -> Iterator[Visit]:
+    context = browser.new_context()
+    page = context.new_page()
+    seen = Visit(page)
+    page.on("request", lambda request: seen.requested.append(request.url))
+    yield seen
+    context.close()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def image_body(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "tag": "1.0.0",
+        "application": "backend",
+        "build": {"context": "hello-server"},
+    }
+
+
+def sign_in(page: Page, stack: Stack, token: str, role: str) -> None:
+    page.goto(f"{stack.base_url}/ui")
+    page.get_by_label("API token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#who")).to_contain_text(role, timeout=SHORT)
+
+
+def expect_live(page: Page) -> None:
+    """The page says its event stream is connected (so it misses no change from now on)."""
+    expect(page.locator("#feed-state")).to_have_text("live", timeout=SHORT)
+
+
+def images_row(page: Page, name: str):  # type: ignore[no-untyped-def]
+    return page.locator("table[data-kind=images] tbody tr", has_text=name)
+
+
+def test_an_operator_builds_an_image_and_watches_it_built_without_reloading(stack, tokens, visit):
+    page = visit.page
+    name = f"e2e/ui-{uuid.uuid4().hex[:8]}"
+    sign_in(page, stack, tokens.operator, "operator")
+    expect_live(page)
+    page.evaluate(MARK_PAGE)
+    page.evaluate(RECORD_STATUSES, name)
+
+    form = page.locator("form", has=page.get_by_role("heading", name="Build image"))
+    form.get_by_label("name").fill(name)
+    form.get_by_label("build context").fill("hello-server")
+    form.get_by_role("button", name="Build image").click()
+
+    status = images_row(page, name).locator("[data-role=status]")
+    expect(status).to_have_text("built", timeout=BUILD_S)
+    assert page.evaluate("() => window.__statuses") == ["building", "built"]
+    assert page.evaluate(SAME_PAGE)
+
+    images_row(page, name).get_by_role("link", name=name).click()
+    expect(page.get_by_role("heading", name=f"image {name}")).to_be_visible()
+    expect(page.locator("#build-log")).to_contain_text("COPY hello-server /hello-server")
+    expect(page.locator("#build-log")).to_contain_text("Successfully built", timeout=SHORT)
+
+    # The image's events link to the timeline of the request that built it.
+    events = page.locator("table.events tbody tr")
+    expect(events.filter(has_text="container_image.built")).to_have_count(1, timeout=SHORT)
+    events.filter(has_text="container_image.created").get_by_role("link").click()
+    timeline = page.locator("#timeline tbody tr")
+    expect(timeline.filter(has_text="container_image.created")).to_have_count(1, timeout=SHORT)
+    expect(timeline.filter(has_text="container_image.built")).to_contain_text("building → built")
+
+
+def test_an_image_made_through_the_api_appears_on_an_open_page(stack, tokens, visit):
+    page = visit.page
+    name = f"e2e/api-{uuid.uuid4().hex[:8]}"
+    sign_in(page, stack, tokens.viewer, "viewer")
+    expect_live(page)
+    page.evaluate(MARK_PAGE)
+    expect(images_row(page, name)).to_have_count(0)
+
+    with httpx.Client(base_url=stack.base_url, timeout=30, headers=bearer(tokens.admin)) as api:
+        response = api.post(IMAGES, json=image_body(name))
+    assert response.status_code == 202, response.text
+
+    expect(images_row(page, name)).to_have_count(1, timeout=SHORT)
+    expect(images_row(page, name).locator("[data-role=status]")).to_have_text(
+        "built", timeout=BUILD_S
+    )
+    assert page.evaluate(SAME_PAGE)
+
+
+ACTIONS = {
+    "#/images": ["Build image"],
+    "#/charts": ["Validate chart"],
+    "#/clusters": ["Create cluster"],
+    "#/deployments": ["Deploy"],
+}
+
+
+def action_buttons(page: Page, stack: Stack, image_id: str) -> dict[str, list[str]]:
+    """The action buttons on each list page and on an image's page, once each page shows."""
+    seen = {}
+    for route in ACTIONS:
+        page.goto(f"{stack.base_url}/ui/{route}")
+        expect(page.locator(".heading .count")).to_contain_text("shown", timeout=SHORT)
+        seen[route] = page.locator("button[data-action]").all_inner_texts()
+    page.goto(f"{stack.base_url}/ui/#/images/{image_id}")
+    expect(page.locator("dd[data-field=id]")).to_have_text(image_id, timeout=SHORT)
+    seen["image"] = page.locator("button[data-action]").all_inner_texts()
+    return seen
+
+
+def test_a_viewer_sees_no_action_buttons_where_an_operator_does(stack, tokens, browser):
+    with httpx.Client(base_url=stack.base_url, timeout=30, headers=bearer(tokens.admin)) as api:
+        image = api.post(IMAGES, json=image_body(f"e2e/roles-{uuid.uuid4().hex[:8]}")).json()
+    shown = {}
+    for role in ("operator", "viewer"):
+        context = browser.new_context()
+        page = context.new_page()
+        sign_in(page, stack, getattr(tokens, role), role)
+        shown[role] = action_buttons(page, stack, image["id"])
+        context.close()
+
+    for route, labels in ACTIONS.items():
+        assert labels == shown["operator"][route]
+    assert {"Verify", "Delete"} <= set(shown["operator"]["image"])
+    assert shown["viewer"] == {route: [] for route in [*ACTIONS, "image"]}
+
+
+def test_whoami_names_the_token_and_its_role(stack, tokens):
+    with httpx.Client(base_url=stack.base_url, timeout=30, headers=bearer(tokens.viewer)) as c:
+        response = c.get("/api/whoami")
+    assert response.status_code == 200
+    assert response.json()["role"] == "viewer"
+    assert response.json()["name"].startswith("ui-viewer-")
+    assert response.json()["scope"] == {"namespaces": None}
+    with httpx.Client(base_url=stack.base_url, timeout=30) as anonymous:
+        assert anonymous.get("/api/whoami").status_code == 401
+
+
+def off_host(requested: list[str], stack: Stack) -> list[str]:
+    """The URLs asked of any host but the gateway's loopback address (data: and blob: URLs
+    are no requests to a host)."""
+    ours = urlsplit(stack.base_url).netloc
+    return [
+        url
+        for url in requested
+        if urlsplit(url).scheme not in ("data", "blob") and urlsplit(url).netloc != ours
+    ]
+
+
+def test_docs_and_ui_load_nothing_from_another_host(stack, tokens, visit):
+    page = visit.page
+    page.goto(f"{stack.base_url}/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Slipway", timeout=SHORT)
+    expect(page.locator(".opblock-tag", has_text="container images")).to_be_visible()
+    sign_in(page, stack, tokens.admin, "admin")
+    for route in (
+        "#/images",
+        "#/charts",
+        "#/clusters",
+        "#/deployments",
+        "#/services",
+        "#/releases",
+    ):
+        page.goto(f"{stack.base_url}/ui/{route}")
+        expect(page.locator(".heading .count")).to_contain_text("shown", timeout=SHORT)
+
+    assert any(url.endswith("/docs/assets/swagger-ui-bundle.js") for url in visit.requested)
+    assert any(url.endswith("/ui/app.js") for url in visit.requested)
+    assert off_host(visit.requested, stack) == []
+    assert urlsplit(stack.base_url).hostname == "127.0.0.1"
