@@ -470,7 +470,7 @@ function buildLog(id, current) {
         pre.textContent += value;
         pre.scrollTop = pre.scrollHeight;
       }
-      note.textContent = "build finished";
+      note.textContent = "the build ended";
     } catch (error) {
       if (stopped) return;
       poll(LOG_POLL_FIRST_MS); // the stream broke: fall back to reading the log
@@ -486,7 +486,7 @@ function buildLog(id, current) {
       ]);
       pre.textContent = text;
       const building = (entity || current() || {}).status === "building";
-      note.textContent = building ? "building… (refreshing)" : `build ${entity.status}`;
+      note.textContent = building ? "building… (refreshing)" : `the build ended: ${entity.status}`;
       if (!building) return;
     } catch (error) {
       if (stopped) return;
