@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from slipway_cli.client import api
+from slipway_cli.entities import Kind
 from slipway_cli.output import Format, OutputOption, show
 from slipway_cli.waiting import TimeoutOption, WaitOption, follow, outcome, settled_in
 
@@ -20,6 +21,7 @@ COLUMNS = [
     ("updated", "last_updated"),
 ]
 
+CHARTS = Kind(PATH, "chart", COLUMNS, statuses="validating, valid or invalid")
 app = typer.Typer(help="Helm charts: validate a chart directory in the chart roots.")
 
 
@@ -58,21 +60,5 @@ def validate(
     show(chart, output)
 
 
-@app.command("list")
-def list_(
-    ctx: typer.Context,
-    status: Annotated[str | None, typer.Option(help="validating, valid or invalid")] = None,
-    output: OutputOption = Format.table,
-) -> None:
-    """List charts."""
-    show(list(api(ctx).items(PATH, status=status)), output, COLUMNS)
-
-
-@app.command()
-def get(
-    ctx: typer.Context,
-    chart: Annotated[str, typer.Argument(help="id or name")],
-    output: OutputOption = Format.table,
-) -> None:
-    """Show one chart, with its findings."""
-    show(api(ctx).find(PATH, chart, "chart"), output)
+CHARTS.add_list(app, "List charts.")
+CHARTS.add_get(app, "Show one chart, with its findings.")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,16 +85,53 @@ def problem_of(response: httpx.Response) -> ApiError:
     return ApiError(response.status_code, str(detail), body.get("errors"))
 
 
+@dataclass(frozen=True)
+class ServerSentEvent:
+    id: str | None
+    event: str | None
+    data: str
+
+
+def server_sent_events(lines: Iterable[str]) -> Iterator[ServerSentEvent]:
+    """The events of a `text/event-stream`, given line by line (comments skipped)."""
+    event_id, event, data = None, None, list[str]()
+    for line in lines:
+        if not line:
+            if data:
+                yield ServerSentEvent(event_id, event, "\n".join(data))
+            event, data = None, []  # the id stays, as in a browser's EventSource
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            data.append(value)
+        elif name == "event":
+            event = value
+        elif name == "id":
+            event_id = value
+
+
+# A stream broken this many times in a row (nothing received in between) is given up.
+RECONNECTS = 10
+RECONNECT_WAIT_S = 1.0
+
+
 class Api:
     """The REST API: JSON in and out; an error answer raises `ApiError`."""
 
-    def __init__(self, config: Config, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         headers = {"User-Agent": "slipway-cli"}
         if config.token:
             headers["Authorization"] = f"Bearer {config.token}"
         self.http = httpx.Client(
             base_url=config.url, headers=headers, timeout=30, transport=transport
         )
+        self.sleep = sleep
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
@@ -103,6 +141,45 @@ class Api:
         if response.is_error:
             raise problem_of(response)
         return response
+
+    def events(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        last_id: str | None = None,
+        ends: bool = False,
+    ) -> Iterator[ServerSentEvent]:
+        """The server-sent events of `path`, across broken connections: each reconnect
+        resumes with `Last-Event-ID` after the last event received, so none is lost or
+        repeated. The server ending the stream is its end when `ends` (else a reconnect);
+        a caller stops early by leaving the loop. An error answer raises `ApiError`."""
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        failures = 0
+        while True:
+            headers = {"Accept": "text/event-stream"}
+            if last_id is not None:
+                headers["Last-Event-ID"] = last_id
+            try:
+                timeout = httpx.Timeout(30, read=None)  # quiet streams carry heartbeats
+                with self.http.stream(
+                    "GET", path, params=clean, headers=headers, timeout=timeout
+                ) as response:
+                    if response.is_error:
+                        response.read()
+                        raise problem_of(response)
+                    for event in server_sent_events(response.iter_lines()):
+                        failures = 0
+                        last_id = event.id if event.id is not None else last_id
+                        yield event
+                if ends:
+                    return
+                reason = "the server ended it"
+            except httpx.TransportError as exc:
+                reason = str(exc) or type(exc).__name__
+            failures += 1
+            if failures >= RECONNECTS:
+                raise ApiError(0, f"lost the stream from {self.http.base_url}: {reason}")
+            self.sleep(RECONNECT_WAIT_S)
 
     def get(self, path: str, **params: Any) -> Any:
         clean = {k: v for k, v in params.items() if v is not None}

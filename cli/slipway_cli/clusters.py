@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 
 from slipway_cli.client import api
-from slipway_cli.output import Format, OutputOption, show
-from slipway_cli.waiting import TimeoutOption, WaitOption, follow, outcome, settled_in
+from slipway_cli.entities import Kind
+from slipway_cli.output import Format, OutputOption
+from slipway_cli.waiting import TimeoutOption, WaitOption, settled_in
 
 PATH = "/api/minikube-clusters"
 COLUMNS = [
@@ -21,6 +22,7 @@ COLUMNS = [
 ]
 SETTLED = settled_in({"running", "stopped", "error"})
 
+CLUSTERS = Kind(PATH, "cluster", COLUMNS, statuses="running, stopped or error")
 app = typer.Typer(help="Clusters: minikube, an attached kubeconfig, or simulated (sim).")
 ClusterArgument = Annotated[str, typer.Argument(help="id or name")]
 
@@ -54,22 +56,16 @@ def create(
     }
     body = {"name": name, "driver": driver, "start": start}
     body.update({key: value for key, value in fields.items() if value is not None})
-    cluster = api(ctx).post(PATH, body)
-    if wait:
-        cluster = follow(api(ctx), f"{PATH}/{cluster['id']}", SETTLED, timeout)
-        outcome(cluster, {"running"} if start else {"running", "stopped"})
-    show(cluster, output)
+    good = {"running"} if start else {"running", "stopped"}
+    CLUSTERS.finish(ctx, api(ctx).post(PATH, body), wait, timeout, output, SETTLED, good)
 
 
 def act(
     ctx: typer.Context, ref: str, action: str, good: str, wait: bool, timeout: float, output: Format
 ) -> None:
-    cluster = api(ctx).find(PATH, ref, "cluster")
+    cluster = CLUSTERS.find(ctx, ref)
     cluster = api(ctx).post(f"{PATH}/{cluster['id']}/{action}")
-    if wait:
-        cluster = follow(api(ctx), f"{PATH}/{cluster['id']}", SETTLED, timeout)
-        outcome(cluster, {good})
-    show(cluster, output)
+    CLUSTERS.finish(ctx, cluster, wait, timeout, output, SETTLED, {good})
 
 
 @app.command("start")
@@ -108,18 +104,11 @@ def restart(
     act(ctx, cluster, "restart", "running", wait, timeout, output)
 
 
-@app.command("list")
-def list_(
-    ctx: typer.Context,
-    status: Annotated[str | None, typer.Option(help="running, stopped or error")] = None,
-    output: OutputOption = Format.table,
-) -> None:
-    """List clusters."""
-    show(list(api(ctx).items(PATH, status=status)), output, COLUMNS)
+CLUSTERS.add_list(app, "List clusters.")
 
 
 @app.command()
 def kubeconfig(ctx: typer.Context, cluster: ClusterArgument) -> None:
     """Print a cluster's kubeconfig (operator role): `slipway clusters kubeconfig local > kc`."""
-    found = api(ctx).find(PATH, cluster, "cluster")
+    found = CLUSTERS.find(ctx, cluster)
     typer.echo(api(ctx).text(f"{PATH}/{found['id']}/kubeconfig"), nl=False)

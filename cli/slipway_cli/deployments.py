@@ -8,8 +8,9 @@ import typer
 
 from slipway_cli import clusters, images
 from slipway_cli.client import Api, api
-from slipway_cli.output import Format, OutputOption, show
-from slipway_cli.waiting import TimeoutOption, WaitOption, follow, outcome, settled_in
+from slipway_cli.entities import Kind
+from slipway_cli.output import Format, OutputOption
+from slipway_cli.waiting import TimeoutOption, WaitOption, settled_in
 
 PATH = "/api/deployments"
 SERVICES = "/api/services"
@@ -25,6 +26,8 @@ COLUMNS = [
 ]
 ROLLED_OUT = settled_in({"running", "failed"})
 
+DEPLOYMENTS = Kind(PATH, "deployment", COLUMNS, statuses="pending, running, updating, failed")
+SERVICE_KIND = Kind(SERVICES, "service", [], statuses="pending, active or failed")
 app = typer.Typer(help="Deployments: list, show, delete (roll out with `slipway deploy`).")
 DeploymentArgument = Annotated[str, typer.Argument(help="id or name")]
 
@@ -75,10 +78,7 @@ def deploy(
 def finish(
     ctx: typer.Context, deployment: dict[str, Any], wait: bool, timeout: float, output: Format
 ) -> None:
-    if wait:
-        deployment = follow(api(ctx), f"{PATH}/{deployment['id']}", ROLLED_OUT, timeout)
-        outcome(deployment, {"running"})
-    show(deployment, output)
+    DEPLOYMENTS.finish(ctx, deployment, wait, timeout, output, ROLLED_OUT, {"running"})
 
 
 def scale(
@@ -90,7 +90,7 @@ def scale(
     output: OutputOption = Format.table,
 ) -> None:
     """Change a deployment's replicas."""
-    found = api(ctx).find(PATH, deployment, "deployment")
+    found = DEPLOYMENTS.find(ctx, deployment)
     scaled = api(ctx).post(f"{PATH}/{found['id']}/scale", {"replicas": replicas})
     finish(ctx, scaled, wait, timeout, output)
 
@@ -109,7 +109,7 @@ def expose(
     output: OutputOption = Format.table,
 ) -> None:
     """Put a Kubernetes Service in front of a deployment (target port: its container port)."""
-    found = api(ctx).find(PATH, deployment, "deployment")
+    found = DEPLOYMENTS.find(ctx, deployment)
     body = {
         "name": name or found["name"],
         "namespace": found["namespace"],
@@ -120,34 +120,17 @@ def expose(
         "protocol": protocol,
     }
     service = api(ctx).post(SERVICES, body)
-    if wait:
-        path = f"{SERVICES}/{service['id']}"
-        service = follow(api(ctx), path, settled_in({"active", "failed"}), timeout)
-        outcome(service, {"active"})
-    show(service, output)
+    active = settled_in({"active", "failed"})
+    SERVICE_KIND.finish(ctx, service, wait, timeout, output, active, {"active"})
 
 
-@app.command("list")
-def list_(
-    ctx: typer.Context,
-    status: Annotated[str | None, typer.Option(help="pending, running, updating, failed")] = None,
-    output: OutputOption = Format.table,
-) -> None:
-    """List deployments."""
-    show(list(api(ctx).items(PATH, status=status)), output, COLUMNS)
-
-
-@app.command()
-def get(
-    ctx: typer.Context, deployment: DeploymentArgument, output: OutputOption = Format.table
-) -> None:
-    """Show one deployment."""
-    show(api(ctx).find(PATH, deployment, "deployment"), output)
+DEPLOYMENTS.add_list(app, "List deployments.")
+DEPLOYMENTS.add_get(app, "Show one deployment.")
 
 
 @app.command()
 def delete(ctx: typer.Context, deployment: DeploymentArgument) -> None:
     """Delete a deployment (and its objects on the cluster)."""
-    found = api(ctx).find(PATH, deployment, "deployment")
+    found = DEPLOYMENTS.find(ctx, deployment)
     api(ctx).delete(f"{PATH}/{found['id']}")
     typer.echo(f"deleted deployment {found['name']} ({found['id']})")

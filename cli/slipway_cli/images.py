@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
 
-from slipway_cli.client import api
-from slipway_cli.output import Format, OutputOption, show
-from slipway_cli.waiting import TimeoutOption, WaitOption, follow, outcome, settled_in
+from slipway_cli.client import Failed, api
+from slipway_cli.entities import Kind
+from slipway_cli.output import Format, OutputOption
+from slipway_cli.waiting import TimeoutOption, WaitOption, settled_in
 
 PATH = "/api/container-images"
 COLUMNS = [
@@ -20,6 +22,8 @@ COLUMNS = [
     ("updated", "last_updated"),
 ]
 
+IMAGES = Kind(PATH, "image", COLUMNS, statuses="building, built or failed")
+BUILT = settled_in({"built", "failed"})
 app = typer.Typer(help="Container images: build them from a directory in the build roots.")
 
 
@@ -44,31 +48,11 @@ def build(
         "build": {"context": context, "dockerfile": dockerfile},
         **({"repository": repository} if repository else {}),
     }
-    image = api(ctx).post(PATH, body)
-    if wait:
-        image = follow(api(ctx), f"{PATH}/{image['id']}", settled_in({"built", "failed"}), timeout)
-        outcome(image, {"built"})
-    show(image, output)
+    IMAGES.finish(ctx, api(ctx).post(PATH, body), wait, timeout, output, BUILT, {"built"})
 
 
-@app.command("list")
-def list_(
-    ctx: typer.Context,
-    status: Annotated[str | None, typer.Option(help="building, built or failed")] = None,
-    output: OutputOption = Format.table,
-) -> None:
-    """List images."""
-    show(list(api(ctx).items(PATH, status=status)), output, COLUMNS)
-
-
-@app.command()
-def get(
-    ctx: typer.Context,
-    image: Annotated[str, typer.Argument(help="id, or name:tag")],
-    output: OutputOption = Format.table,
-) -> None:
-    """Show one image."""
-    show(api(ctx).find(PATH, image, "image"), output)
+IMAGES.add_list(app, "List images.")
+IMAGES.add_get(app, "Show one image.", ref_help="id, or name:tag")
 
 
 @app.command()
@@ -78,24 +62,20 @@ def logs(
     follow_: Annotated[
         bool, typer.Option("--follow", "-f", help="keep printing until the build ends")
     ] = False,
-    timeout: TimeoutOption = 600,
 ) -> None:
-    """Print an image's build log."""
+    """Print an image's build log (--follow: live, until the build ends; exit 1 if it failed)."""
     client = api(ctx)
-    found = client.find(PATH, image, "image")
-    printed = ""
-    if follow_:
-        # The logs endpoint answers the log so far: poll it until the image leaves `building`.
-        def settled(entity: dict[str, object]) -> bool:
-            nonlocal printed
-            text = client.text(f"{PATH}/{found['id']}/logs")
-            typer.echo(text[len(printed) :] if text.startswith(printed) else text, nl=False)
-            printed = text
-            return entity.get("status") != "building"
-
-        follow(client, f"{PATH}/{found['id']}", settled, timeout)
-    text = client.text(f"{PATH}/{found['id']}/logs")
-    typer.echo(text[len(printed) :] if printed and text.startswith(printed) else text, nl=False)
+    path = f"{PATH}/{IMAGES.find(ctx, image)['id']}/logs"
+    if not follow_:
+        typer.echo(client.text(path), nl=False)
+        return
+    for event in client.events(path, {"follow": "true"}):
+        if event.event == "end":
+            end = json.loads(event.data)
+            if end.get("status") != "built":
+                raise Failed(f"build {end.get('status')}: {end.get('reason') or 'no reason given'}")
+            return
+        typer.echo(event.data)
 
 
 @app.command()

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from slipway_cli import audit, charts, clusters, deployments, images, tokens
+from slipway_cli import audit, charts, clusters, deployments, events, images, tokens
 from slipway_cli.client import CliError, api, problem_of
 from slipway_cli.output import Format, OutputOption, show
 
@@ -17,7 +17,7 @@ HELP = """Drive Slipway from the shell, through its REST API.
 
 Configuration: --url/--token, then SLIPWAY_URL/SLIPWAY_TOKEN, then the embedded stack's admin token (.slipway/admin.token here, else under SLIPWAY_STATE_DIR).
 
-Not here yet: `events` and `approvals` (they wait for /api/events and /api/approvals).
+Shell completion: `slipway --install-completion` (bash, zsh, fish, PowerShell).
 """
 
 
@@ -44,6 +44,7 @@ app.command()(deployments.deploy)
 app.command()(deployments.scale)
 app.command()(deployments.expose)
 app.command()(audit.audit)
+app.command()(events.events)
 
 ENTITIES = {
     "images": images.PATH,

@@ -22,9 +22,11 @@ class ListEntities(Model):
 
 
 class GetBuildLogs(Model):
-    """The kept log of an image's latest build (`slipway.container_image.query.logs`)."""
+    """The kept log of an image's latest build (`slipway.container_image.query.logs`), from
+    line `from_line` (numbered from 0) on: a follower asks for the lines it has not seen."""
 
     id: str
+    from_line: int = Field(0, ge=0)
 
 
 class Page(Model):

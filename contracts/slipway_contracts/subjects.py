@@ -13,6 +13,7 @@ MINIKUBE_CLUSTER = "minikube_cluster"
 DEPLOYMENT = "deployment"
 SERVICE = "service"
 RELEASE = "release"
+WEBHOOK = "webhook"  # the gateway's own: webhook subscriptions
 
 
 def command(entity: str, action: str) -> str:

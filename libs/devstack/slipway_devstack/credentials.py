@@ -68,7 +68,10 @@ DURABLE_CONSUMERS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
         subjects.EVENTS_STREAM: ("workload-manager-projections",),
     },
-    "gateway": {subjects.AUDIT_STREAM: ("gateway-audit",)},
+    "gateway": {
+        subjects.AUDIT_STREAM: ("gateway-audit",),
+        subjects.EVENTS_STREAM: ("gateway-webhooks",),
+    },
 }
 # Each process's own MongoDB user and the one database it may read and write.
 MONGO_DATABASES: dict[str, str] = {
@@ -79,6 +82,9 @@ MONGO_DATABASES: dict[str, str] = {
     "gateway": "slipway_gateway",
 }
 
+# The entities whose events the gateway itself publishes.
+GATEWAY_ENTITIES = (subjects.WEBHOOK,)
+SERVICE_EVENT_ENTITIES = tuple(e for entities in SERVICE_ENTITIES.values() for e in entities)
 JS_API = "$JS.API"
 STREAMS = (subjects.EVENTS_STREAM, subjects.JOBS_STREAM, subjects.AUDIT_STREAM)
 # What only the services' own outbox relays, job queues and audit publish.
@@ -189,14 +195,15 @@ def _event_reading() -> list[str]:
     ]
 
 
-def _services_event_consumers() -> list[str]:
-    """The services' own durables on SLIPWAY_EVENTS: a reader may neither pull from nor
-    delete or redefine them."""
+def _services_event_consumers(reader: str | None = None) -> list[str]:
+    """The durables others own on SLIPWAY_EVENTS (the services', the gateway's webhook
+    deliveries): a reader may neither pull from nor delete or redefine them."""
     stream = subjects.EVENTS_STREAM
     owned = [
         name
-        for principal in SERVICE_PRINCIPALS
-        for name in DURABLE_CONSUMERS.get(principal, {}).get(stream, ())
+        for principal, consumers in DURABLE_CONSUMERS.items()
+        if principal != reader
+        for name in consumers.get(stream, ())
     ]
     return [s for name in owned for s in _durable(stream, name)]
 
@@ -228,15 +235,30 @@ def nats_permissions(principal: str) -> dict[str, Any] | None:
             "allow_responses": True,
         }
     if principal == "gateway":
+        # It reads SLIPWAY_EVENTS (server-sent events, webhook deliveries) and publishes
+        # the events of its own entities (webhook subscriptions), none of the services'.
         publish = [
             ANY_COMMAND,
             ANY_QUERY,
             subjects.health("*"),
+            *(subjects.event(e, ">") for e in GATEWAY_ENTITIES),
             *_stream_upkeep(),
             *_durables_of(principal),
+            *_event_reading(),
+        ]
+        services_events = [subjects.event(e, ">") for e in SERVICE_EVENT_ENTITIES]
+        deny = [
+            # a command or query subject spelled to look like an event is an event all the same
+            subjects.command("events", ">"),
+            subjects.query("events", ">"),
+            subjects.JOBS_WILDCARD,
+            subjects.AUDIT_WILDCARD,
+            subjects.progress("*", ">"),
+            *services_events,
+            *_services_event_consumers(principal),
         ]
         return {
-            "publish": {"allow": publish, "deny": list(SERVICE_ONLY)},
+            "publish": {"allow": publish, "deny": deny},
             "subscribe": {"allow": [INBOX]},
         }
     if principal == "events-reader":

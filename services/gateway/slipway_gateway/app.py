@@ -24,6 +24,7 @@ from slipway_gateway.entrypoints import (
     charts,
     clusters,
     deployments,
+    events,
     images,
     pages,
     problems,
@@ -153,6 +154,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(releases.router)
     app.include_router(tokens.router)
     app.include_router(audit.router)
+    app.include_router(events.router)
     app.include_router(whoami.router)
     pages.install(app)
     return app

@@ -43,6 +43,10 @@ class GatewaySettings(CommonSettings):
     # viewer token), `open` (anyone), `token` (a viewer token, always).
     metrics_access: MetricsAccess = "loopback"
     audit_retention_days: int = Field(90, ge=1)
+    # `GET /api/events` sends a comment line when it has sent nothing for this long.
+    events_heartbeat_s: float = Field(15.0, gt=0)
+    # How often `GET /api/container-images/{id}/logs?follow=true` asks for new lines.
+    log_follow_interval_s: float = Field(0.5, gt=0)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Self:

@@ -96,8 +96,9 @@ class FakeBuildLogs:
         kept = self.lines.setdefault((image_id, build_id), [])
         kept += [(first_seq + i, line) for i, line in enumerate(lines)]
 
-    async def read(self, image_id: str, build_id: str) -> list[str]:
-        return [line for _, line in sorted(self.lines.get((image_id, build_id), []))]
+    async def read(self, image_id: str, build_id: str, from_line: int = 0) -> list[str]:
+        kept = sorted(self.lines.get((image_id, build_id), []))
+        return [line for seq, line in kept if seq >= from_line]
 
     async def drop(self, image_id: str) -> None:
         for key in [k for k in self.lines if k[0] == image_id]:

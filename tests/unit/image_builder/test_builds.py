@@ -63,9 +63,14 @@ async def test_a_build_records_what_the_engine_reports_and_keeps_its_log(deps):
         "id": image.id,
         "build_id": image.state.build_id,
         "status": "built",
+        "reason": None,
+        "from_line": 0,
         "lines": STEPS,
     }
     assert deps.progress.lines[image.id] == STEPS
+    # a follower asks for the lines it has not seen
+    rest = await builds.read_build_log(deps, GetBuildLogs(id=image.id, from_line=2))
+    assert rest["data"]["lines"] == STEPS[2:]
 
 
 async def test_an_image_with_a_repository_is_pushed_and_keeps_the_pushed_digest(deps):

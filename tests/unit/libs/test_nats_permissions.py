@@ -173,6 +173,24 @@ def test_the_gateway_sends_commands_queries_and_health_requests_and_keeps_its_au
     assert not may_subscribe("gateway", subjects.command(subjects.RELEASE, "rollback"))
 
 
+def test_the_gateway_reads_events_and_publishes_only_its_webhook_events() -> None:
+    events = subjects.EVENTS_STREAM
+    # server-sent events: an ephemeral consumer per reader
+    assert may_publish("gateway", f"$JS.API.CONSUMER.CREATE.{events}.sse-1.slipway.events.>")
+    assert may_publish("gateway", f"$JS.API.CONSUMER.MSG.NEXT.{events}.sse-1")
+    assert may_publish("gateway", f"$JS.API.CONSUMER.DELETE.{events}.sse-1")
+    # webhook deliveries: its durable, acked
+    assert may_publish("gateway", f"$JS.API.CONSUMER.MSG.NEXT.{events}.gateway-webhooks")
+    assert may_publish("gateway", f"$JS.ACK.{events}.gateway-webhooks.1.1.1.1.0")
+    assert may_publish("gateway", subjects.event(subjects.WEBHOOK, "disabled"))
+    assert not may_publish("gateway", subjects.event(subjects.DEPLOYMENT, "running"))
+    projections = f"{events}.workload-manager-projections"
+    assert not may_publish("gateway", f"$JS.API.CONSUMER.MSG.NEXT.{projections}")
+    for principal in ("events-reader", "integration"):
+        assert not may_publish(principal, f"$JS.API.CONSUMER.DELETE.{events}.gateway-webhooks")
+        assert not may_publish(principal, subjects.event(subjects.WEBHOOK, "disabled"))
+
+
 def test_the_events_reader_reads_events_and_nothing_else() -> None:
     events = subjects.EVENTS_STREAM
     assert may_publish("events-reader", f"$JS.API.CONSUMER.CREATE.{events}.r1.slipway.events.>")

@@ -38,6 +38,10 @@ PROBLEM_RESPONSES: dict[int, dict[str, Any]] = {
         "description": "Illegal in the current status",
         "content": {"application/problem+json": {}},
     },
+    410: {
+        "description": "The cursor is older than the events kept (the stream's retention)",
+        "content": {"application/problem+json": {}},
+    },
     412: {
         "description": "If-Match is not the current revision",
         "content": {"application/problem+json": {}},

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi.responses import PlainTextResponse
+from functools import partial
+from typing import Annotated
+
+from fastapi import Header, Query, Request
+from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
 from slipway_contracts import subjects
 from slipway_contracts.commands import ImageSpec
 from slipway_contracts.entities import ContainerImage, ImageStatus
+from slipway_gateway.entrypoints.build_logs import build_log_lines, log_events, log_text
 from slipway_gateway.entrypoints.http import Bus
 from slipway_gateway.entrypoints.resources import Resource, ResourceRoutes, StatusRule
+from slipway_gateway.entrypoints.streaming import EVENT_STREAM, ClosingStream
 
 IMAGES = Resource(
     entity=subjects.CONTAINER_IMAGE,
@@ -58,8 +64,34 @@ routes.add_action(
 router = routes.router
 
 
-@router.get("/{image_id}/logs", response_class=PlainTextResponse)
-async def image_logs(image_id: str, bus: Bus) -> PlainTextResponse:
-    """The log of the image's latest build, one line per engine output line."""
-    log = await IMAGES.query(bus, "logs", {"id": image_id})
-    return PlainTextResponse("\n".join(log["lines"]) + ("\n" if log["lines"] else ""))
+@router.get(
+    "/{image_id}/logs",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}, EVENT_STREAM: {}}}},
+)
+async def image_logs(
+    request: Request,
+    image_id: str,
+    bus: Bus,
+    follow: Annotated[
+        bool, Query(description="stream the lines as they come, until the build ends")
+    ] = False,
+    accept: Annotated[str | None, Header()] = None,
+    last_event_id: Annotated[
+        int | None, Header(alias="Last-Event-ID", ge=0, description="resume after this line")
+    ] = None,
+) -> Response:
+    """The log of the image's latest build, one line per engine output line. With
+    `follow=true` it streams: the lines kept so far, then each new one, until the build
+    ends; as server-sent events (`event: line`, `id` = the line's number, then one
+    `event: end` with the image's status and reason) when `Accept: text/event-stream`;
+    `Last-Event-ID` resumes after that line."""
+    from_line = 0 if last_event_id is None or not follow else last_event_id + 1
+    log = await IMAGES.query(bus, "logs", {"id": image_id, "from_line": from_line})
+    if not follow:
+        return PlainTextResponse("\n".join(log["lines"]) + ("\n" if log["lines"] else ""))
+    interval_s = request.app.state.settings.log_follow_interval_s
+    lines = build_log_lines(partial(IMAGES.query, bus, "logs"), image_id, log, interval_s)
+    if accept and EVENT_STREAM in accept:
+        return ClosingStream(log_events(lines))
+    return ClosingStream(log_text(lines), media_type="text/plain; charset=utf-8")

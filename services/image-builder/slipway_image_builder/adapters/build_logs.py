@@ -55,8 +55,8 @@ class BuildLogStore:
         with _unavailable_on_failure():
             await self.collection.insert_many(rows)
 
-    async def read(self, image_id: str, build_id: str) -> list[str]:
-        query = {"image_id": image_id, "build_id": build_id}
+    async def read(self, image_id: str, build_id: str, from_line: int = 0) -> list[str]:
+        query = {"image_id": image_id, "build_id": build_id, "seq": {"$gte": from_line}}
         with _unavailable_on_failure():
             cursor = self.collection.find(query).sort("seq", ASCENDING)
             return [doc["line"] async for doc in cursor]

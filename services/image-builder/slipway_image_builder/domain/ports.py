@@ -54,8 +54,8 @@ class BuildLogs(Protocol):
         """Keep a batch of lines numbered from `first_seq`."""
         ...
 
-    async def read(self, image_id: str, build_id: str) -> list[str]:
-        """The lines of one build attempt, in order."""
+    async def read(self, image_id: str, build_id: str, from_line: int = 0) -> list[str]:
+        """The lines of one build attempt, in order, from line `from_line` (0: the first)."""
         ...
 
     async def drop(self, image_id: str) -> None:

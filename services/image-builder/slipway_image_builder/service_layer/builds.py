@@ -108,7 +108,14 @@ async def fail_overdue_builds(deps: Dependencies) -> int:
 async def read_build_log(deps: Dependencies, query: GetBuildLogs) -> dict[str, Any]:
     """The kept log of an image's current build attempt."""
     image = await deps.images.get(query.id)
-    lines = await deps.logs.read(image.id, image.state.build_id)
+    lines = await deps.logs.read(image.id, image.state.build_id, query.from_line)
     return ok(
-        {"id": image.id, "build_id": image.state.build_id, "status": image.status, "lines": lines}
+        {
+            "id": image.id,
+            "build_id": image.state.build_id,
+            "status": image.status,
+            "reason": image.state.reason,
+            "from_line": query.from_line,
+            "lines": lines,
+        }
     )
