@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
 from tests.stack import Stack
+from tests.waiting import poll
 
 pytestmark = pytest.mark.slow
 
@@ -257,3 +258,26 @@ def test_docs_and_ui_load_nothing_from_another_host(stack, tokens, visit):
     assert any(url.endswith("/ui/app.js") for url in visit.requested)
     assert off_host(visit.requested, stack) == []
     assert urlsplit(stack.base_url).hostname == "127.0.0.1"
+
+
+def test_a_long_list_comes_in_pages_of_the_size_asked(stack, tokens, visit):
+    with httpx.Client(base_url=stack.base_url, timeout=30, headers=bearer(tokens.admin)) as api:
+        for _ in range(3):
+            api.post(IMAGES, json=image_body(f"e2e/page-{uuid.uuid4().hex[:8]}"))
+
+        def settled() -> list[dict[str, Any]] | None:  # no build left to change the list
+            items: list[dict[str, Any]] = api.get(IMAGES, params={"limit": 500}).json()["items"]
+            return None if any(i["status"] == "building" for i in items) else items
+
+        total = len(poll(settled, timeout_s=BUILD_S / 1000, what="every build ended"))
+    page = visit.page
+    sign_in(page, stack, tokens.viewer, "viewer")
+    page.goto(f"{stack.base_url}/ui/#/images?limit=2")
+    rows = page.locator("table[data-kind=images] tbody tr")
+    more = page.get_by_role("button", name="Load more")
+    expect(rows).to_have_count(2, timeout=SHORT)
+
+    for shown in range(4, total + 2, 2):
+        more.click()
+        expect(rows).to_have_count(min(shown, total), timeout=SHORT)
+    expect(more).to_be_hidden()

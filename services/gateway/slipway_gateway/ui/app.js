@@ -180,6 +180,7 @@ function showError(target, error) {
 function listView(view, kindName, query) {
   const kind = KINDS[kindName];
   const wanted = query.get("status") || "";
+  const pageSize = Math.min(Math.max(Number(query.get("limit")) || PAGE_SIZE, 1), 500);
   const rows = new Map();
   const tbody = h("tbody");
   const message = h("p", { class: "error", role: "alert" });
@@ -223,7 +224,7 @@ function listView(view, kindName, query) {
 
   async function loadPage() {
     more.disabled = true;
-    const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
+    const params = new URLSearchParams({ limit: String(pageSize) });
     if (wanted) params.set("status", wanted);
     if (cursor) params.set("cursor", cursor);
     try {
@@ -351,7 +352,7 @@ function detailView(view, kindName, id) {
     sections.push(log.element);
     cleanups.push(log.stop);
   }
-  const history = entityEvents(id);
+  const history = entityEvents(kind.entity, id);
   sections.push(history.element);
   cleanups.push(history.stop);
   replace(view, h("p", {}, h("a", { href: `#/${kindName}` }, `← ${kind.title}`)), sections);
@@ -545,10 +546,10 @@ function eventTable(filters, showEntity) {
   return { element, stop: () => feed.stop() };
 }
 
-function entityEvents(id) {
-  const filters = {};
-  for (const name of ["entity_id", "subject", "id"]) if (state.features.eventParams.has(name)) filters[name] = id;
-  const table = Object.keys(filters).length ? eventTable(filters, false) : { element: h("p", {}, "No per-entity event filter."), stop: () => {} };
+function entityEvents(entity, id) {
+  const filters = { kind: entity }; // lets NATS skip the other kinds' events
+  for (const name of ["entity_id", "subject"]) if (state.features.eventParams.has(name)) filters[name] = id;
+  const table = Object.keys(filters).length > 1 ? eventTable(filters, false) : { element: h("p", {}, "No per-entity event filter."), stop: () => {} };
   return { element: h("section", { class: "card" }, h("h2", {}, "Events"), table.element), stop: table.stop };
 }
 
