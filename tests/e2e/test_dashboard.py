@@ -281,3 +281,48 @@ def test_a_long_list_comes_in_pages_of_the_size_asked(stack, tokens, visit):
         more.click()
         expect(rows).to_have_count(min(shown, total), timeout=SHORT)
     expect(more).to_be_hidden()
+
+
+def test_a_chain_of_calls_shares_one_timeline_and_a_chart_shows_its_findings(stack, tokens, visit):
+    page = visit.page
+    image = f"e2e/chain-{uuid.uuid4().hex[:8]}"
+    namespace = f"e2e-{uuid.uuid4().hex[:8]}"
+    sign_in(page, stack, tokens.operator, "operator")
+    expect_live(page)
+    page.goto(f"{stack.base_url}/ui/#/timeline")
+    page.get_by_role("button", name="Start a chain").click()
+    expect(page.locator("#chain")).to_contain_text("chain")
+
+    page.get_by_role("link", name="Container images").click()
+    form = page.locator("form", has=page.get_by_role("heading", name="Build image"))
+    form.get_by_label("name").fill(image)
+    form.get_by_label("build context").fill("hello-server")
+    form.get_by_role("button", name="Build image").click()
+    expect(form.get_by_role("status")).to_contain_text("is building")
+
+    page.get_by_role("link", name="Helm charts").click()
+    form = page.locator("form", has=page.get_by_role("heading", name="Validate chart"))
+    form.get_by_label("name", exact=True).fill("bad-policy")
+    form.get_by_label("namespace").fill(namespace)
+    form.get_by_label("chart directory").fill("bad-policy")
+    form.get_by_role("button", name="Validate chart").click()
+    form.get_by_role("link", name="open").click()
+    expect(page.locator(".detail .status")).to_have_text("invalid", timeout=BUILD_S)
+    findings = page.locator("table.findings tbody tr")
+    expect(findings.first).to_be_visible()
+    assert findings.count() == len(chart_findings(stack, tokens, namespace))
+
+    page.locator("#chain").get_by_role("link").click()
+    timeline = page.locator("#timeline tbody tr")
+    expect(timeline.filter(has_text="container_image.built")).to_have_count(1, timeout=BUILD_S)
+    expect(timeline.filter(has_text="helm_chart.invalid")).to_have_count(1)
+    expect(timeline.filter(has_text=image)).to_have_count(2)  # created, built
+
+
+def chart_findings(stack: Stack, tokens: Tokens, namespace: str) -> list[dict[str, Any]]:
+    with httpx.Client(base_url=stack.base_url, timeout=30, headers=bearer(tokens.admin)) as api:
+        charts = api.get("/api/helm-charts", params={"limit": 500}).json()["items"]
+    (chart,) = [c for c in charts if c["namespace"] == namespace]
+    findings: list[dict[str, Any]] = chart["findings"]
+    assert findings
+    return findings

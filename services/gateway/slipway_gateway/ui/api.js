@@ -1,5 +1,6 @@
 // The REST API as the signed-in token: requests, problem+json errors, the token itself.
 const TOKEN_KEY = "slipway.token";
+const CHAIN_KEY = "slipway.chain";
 
 export class ApiError extends Error {
   constructor(status, problem) {
@@ -19,6 +20,18 @@ export function keepToken(value) {
 
 export function forgetToken() {
   sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(CHAIN_KEY);
+}
+
+// A chain: the correlation id sent as X-Request-ID on every change, so that the events of
+// several calls (build, validate, deploy, expose) share one timeline.
+export function chain() {
+  return sessionStorage.getItem(CHAIN_KEY);
+}
+
+export function setChain(value) {
+  if (value) sessionStorage.setItem(CHAIN_KEY, value);
+  else sessionStorage.removeItem(CHAIN_KEY);
 }
 
 export function authHeaders(extra = {}) {
@@ -52,6 +65,7 @@ export async function call(method, path, { body, headers = {}, text = false, sig
     init.headers["Content-Type"] = "application/json";
   }
   if (method === "POST" && !init.headers["Idempotency-Key"]) init.headers["Idempotency-Key"] = newKey();
+  if (method !== "GET" && chain()) init.headers["X-Request-ID"] = chain();
   const response = await fetch(path, init);
   if (!response.ok) {
     const problem = await problemOf(response);
@@ -69,6 +83,6 @@ export const remove = (path, options) => call("DELETE", path, options);
 // The problem's per-field errors, as "field: message" lines.
 export function describe(error) {
   const fields = (error.problem && error.problem.errors) || [];
-  const lines = fields.map((e) => `${e.field}: ${e.message}`);
+  const lines = fields.map((e) => `${e.field}: ${e.message}`).filter((line) => !error.message.includes(line));
   return [error.message, ...lines].join("\n");
 }

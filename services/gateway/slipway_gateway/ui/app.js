@@ -72,6 +72,7 @@ async function signIn(secret) {
   $("sign-out").hidden = false;
   state.features = await detectFeatures();
   renderNav();
+  renderChain();
   startFeed();
   if (!location.hash || location.hash === "#") location.hash = "#/images";
   else route();
@@ -79,6 +80,7 @@ async function signIn(secret) {
 
 function signOut(message = "") {
   api.forgetToken();
+  renderChain();
   state.identity = null;
   if (state.feed) state.feed.stop();
   state.feed = null;
@@ -146,6 +148,16 @@ function renderNav() {
   links.push(h("a", { href: "/docs", target: "_blank" }, "API"));
   replace($("nav"), links);
   $("nav").hidden = false;
+}
+
+// The chain the operator's changes are sent in, if any, with a way to see and end it.
+function renderChain() {
+  const current = api.chain();
+  const element = $("chain");
+  element.hidden = !current || !state.identity;
+  if (element.hidden) return replace(element);
+  replace(element, "chain ", h("a", { href: `#/timeline/${encodeURIComponent(current)}` }, current.slice(0, 8)),
+    " ", h("button", { type: "button", class: "small", onclick: () => { api.setChain(null); renderChain(); route(); } }, "End chain"));
 }
 
 // ---- routing -----------------------------------------------------------------------------
@@ -305,7 +317,7 @@ function choiceSelect(f) {
 
 // ---- detail pages -----------------------------------------------------------------------
 
-const HIDDEN_FIELDS = new Set(["findings", "history", "workloads", "operation", "values", "build", "source", "placement", "resources", "probe", "env", "images", "ingress", "endpoints"]);
+const HIDDEN_FIELDS = new Set(["previous_status", "findings", "history", "workloads", "operation", "values", "build", "source", "placement", "resources", "probe", "env", "images", "ingress", "endpoints"]);
 
 function detailView(view, kindName, id) {
   const kind = KINDS[kindName];
@@ -561,15 +573,30 @@ function timelineView(view, correlation) {
     event.preventDefault();
     location.hash = `#/timeline/${encodeURIComponent(new FormData(form).get("correlation"))}`;
   });
-  const intro = h("p", {}, "Every event one request caused, in stream order: the build, the validation, the rollout, the service. ",
-    "A request's correlation id is its X-Request-ID; send the same one on related calls to follow them as one chain.");
+  const intro = h("p", {}, "Every event that calls with one correlation id caused, in stream order: the build, the validation, the rollout, the service. ",
+    "A call's correlation id is its X-Request-ID. Start a chain, and every change you make here is sent with the chain's id until you end it.");
+  const chainControls = canOperate()
+    ? h("div", { class: "actions" },
+      h("button", { type: "button", dataset: { action: "Start a chain" }, onclick: () => startChain(api.newKey()) }, "Start a chain"),
+      correlation && api.chain() !== correlation
+        ? h("button", { type: "button", dataset: { action: "Continue this chain" }, onclick: () => startChain(correlation) }, "Continue this chain")
+        : null)
+    : null;
   if (!correlation) {
-    replace(view, h("h1", {}, "Timeline"), intro, form);
+    replace(view, h("h1", {}, "Timeline"), intro, chainControls, form);
     return () => {};
   }
   const table = eventTable({ correlation_id: correlation }, true);
-  replace(view, h("h1", {}, "Timeline"), intro, form, h("section", { class: "card", id: "timeline" }, table.element));
+  replace(view, h("h1", {}, "Timeline"), intro, chainControls, form, h("section", { class: "card", id: "timeline" }, table.element));
   return table.stop;
+}
+
+function startChain(correlation) {
+  api.setChain(correlation);
+  renderChain();
+  const target = `#/timeline/${encodeURIComponent(correlation)}`;
+  if (location.hash === target) route();
+  else location.hash = target;
 }
 
 // ---- approvals (where the gateway has them) ------------------------------------------------
