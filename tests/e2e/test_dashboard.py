@@ -4,6 +4,7 @@ stack. What a person sees is asserted; Playwright's `expect` waits, nothing slee
 
 from __future__ import annotations
 
+import json
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, Route, expect, sync_playwright
 
 from tests.stack import Stack
 from tests.waiting import poll
@@ -326,3 +327,52 @@ def chart_findings(stack: Stack, tokens: Tokens, namespace: str) -> list[dict[st
     findings: list[dict[str, Any]] = chart["findings"]
     assert findings
     return findings
+
+
+def created_event(sequence: int, name: str) -> str:
+    """One SSE frame as `GET /api/events` sends it: an image's `created` CloudEvent."""
+    entity_id = str(uuid.uuid4())
+    data = {
+        **image_body(name),
+        "id": entity_id,
+        "status": "building",
+        "revision": 1,
+        "created_at": "2026-01-01T00:00:00Z",
+        "last_updated": "2026-01-01T00:00:00Z",
+        "previous_status": None,
+    }
+    event = {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": "slipway/image-builder",
+        "type": "io.slipway.container_image.created.v1",
+        "subject": entity_id,
+        "time": "2026-01-01T00:00:00Z",
+        "datacontenttype": "application/json",
+        "data": data,
+        "entityversion": 1,
+        "correlationid": str(uuid.uuid4()),
+    }
+    return f"id: {sequence}\nevent: {event['type']}\ndata: {json.dumps(event)}\n\n"
+
+
+def test_a_dropped_event_stream_resumes_after_the_last_event_seen(stack, tokens, visit):
+    # The stream is cut after each event (the proxy between browser and gateway drops it):
+    # the page reconnects on its own with Last-Event-ID and shows what came after.
+    page = visit.page
+    names = [f"e2e/resume-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    asked: list[str | None] = []
+
+    def cut_stream(route: Route) -> None:
+        asked.append(route.request.headers.get("last-event-id"))
+        frames = ": slipway events\n\n"
+        if len(asked) <= len(names):
+            frames += created_event(40 + len(asked), names[len(asked) - 1])
+        route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=frames)
+
+    page.route("**/api/events", cut_stream)
+    sign_in(page, stack, tokens.viewer, "viewer")
+
+    expect(images_row(page, names[1])).to_have_count(1, timeout=SHORT)
+    expect(images_row(page, names[0])).to_have_count(1)
+    assert asked[:2] == [None, "41"]
