@@ -376,3 +376,25 @@ def test_a_dropped_event_stream_resumes_after_the_last_event_seen(stack, tokens,
     expect(images_row(page, names[1])).to_have_count(1, timeout=SHORT)
     expect(images_row(page, names[0])).to_have_count(1)
     assert asked[:2] == [None, "41"]
+
+
+def test_an_operator_starts_stops_and_deletes_a_cluster_from_its_page(stack, tokens, visit):
+    page = visit.page
+    name = f"ui-{uuid.uuid4().hex[:8]}"
+    page.on("dialog", lambda dialog: dialog.accept())  # "Delete?"
+    sign_in(page, stack, tokens.operator, "operator")
+    expect_live(page)
+    page.get_by_role("link", name="Clusters").click()
+    form = page.locator("form", has=page.get_by_role("heading", name="Create cluster"))
+    form.get_by_label("name", exact=True).fill(name)
+    form.get_by_role("button", name="Create cluster").click()
+    form.get_by_role("link", name="open").click()
+    status = page.locator(".detail .status")
+    expect(status).to_have_text("running", timeout=BUILD_S)
+
+    page.get_by_role("button", name="Stop", exact=True).click()
+    expect(status).to_have_text("stopped", timeout=BUILD_S)
+    page.get_by_role("button", name="Start", exact=True).click()
+    expect(status).to_have_text("running", timeout=BUILD_S)
+    page.get_by_role("button", name="Delete").click()
+    expect(page.locator(".detail")).to_contain_text("This cluster was deleted.", timeout=BUILD_S)
