@@ -317,7 +317,7 @@ function choiceSelect(f) {
 
 // ---- detail pages -----------------------------------------------------------------------
 
-const HIDDEN_FIELDS = new Set(["previous_status", "findings", "history", "workloads", "operation", "values", "build", "source", "placement", "resources", "probe", "env", "images", "ingress", "endpoints"]);
+const HIDDEN_FIELDS = new Set(["previous_status", "reason", "drift", "findings", "history", "workloads", "operation", "values", "build", "source", "placement", "resources", "probe", "env", "images", "ingress", "endpoints"]);
 
 function detailView(view, kindName, id) {
   const kind = KINDS[kindName];
@@ -548,8 +548,14 @@ function eventTable(filters, showEntity) {
     return { element, stop: () => {} };
   }
   const feed = new EventFeed(eventsUrl({ ...filters, since: "0" }), {
-    onEvent: (cloudEvent, sequence) => tbody.append(eventRow(cloudEvent, sequence, showEntity)),
-    onState: (name) => (note.textContent = name === "live" ? "" : name),
+    onEvent: (cloudEvent, sequence) => {
+      note.textContent = "";
+      tbody.append(eventRow(cloudEvent, sequence, showEntity));
+    },
+    onState: (name) => {
+      if (name !== "live") note.textContent = name;
+      else note.textContent = tbody.children.length ? "" : "No events yet: they appear here as they happen.";
+    },
     onGone: () => {
       note.textContent = "Older events are no longer kept: showing the new ones.";
       return eventsUrl(filters);
