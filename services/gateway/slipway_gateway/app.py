@@ -16,6 +16,9 @@ from slipway_gateway.adapters.audit_feed import AuditFeed
 from slipway_gateway.adapters.audit_store import AuditStore
 from slipway_gateway.adapters.bus import CommandBus
 from slipway_gateway.adapters.token_store import TokenStore
+from slipway_gateway.adapters.webhook_dispatcher import WebhookDispatcher
+from slipway_gateway.adapters.webhook_feed import WebhookFeed
+from slipway_gateway.adapters.webhook_store import WebhookStore
 from slipway_gateway.entrypoints import (
     audit,
     auditing,
@@ -32,9 +35,11 @@ from slipway_gateway.entrypoints import (
     services,
     system,
     tokens,
+    webhooks,
     whoami,
 )
 from slipway_gateway.settings import GatewaySettings
+from slipway_keys.secrets import sealer_from
 from slipway_libs import logging as slipway_logging
 from slipway_libs.errors import Unavailable
 from slipway_libs.storage import Database
@@ -57,10 +62,15 @@ SETUP_RETRY_S = 1.0
 
 
 async def set_up_database(
-    settings: GatewaySettings, tokens: TokenStore, audit_log: AuditStore, admin_secret: str | None
+    settings: GatewaySettings,
+    tokens: TokenStore,
+    audit_log: AuditStore,
+    admin_secret: str | None,
+    webhooks: WebhookStore,
 ) -> None:
     """Indexes, and the bootstrap admin token registered (unless its hash is known)."""
     await tokens.ensure_indexes()
+    await webhooks.ensure_indexes()
     if admin_secret is not None:
         now = datetime.now(UTC)
         if await tokens.register(admin_secret, BOOTSTRAP_TOKEN_NAME, Role.ADMIN, now):
@@ -69,12 +79,16 @@ async def set_up_database(
 
 
 async def keep_setting_up(
-    settings: GatewaySettings, tokens: TokenStore, audit_log: AuditStore, admin_secret: str | None
+    settings: GatewaySettings,
+    tokens: TokenStore,
+    audit_log: AuditStore,
+    admin_secret: str | None,
+    webhooks: WebhookStore,
 ) -> None:
     """`set_up_database`, tried again every second while MongoDB is down."""
     while True:
         try:
-            await set_up_database(settings, tokens, audit_log, admin_secret)
+            await set_up_database(settings, tokens, audit_log, admin_secret, webhooks)
             return
         except Unavailable as exc:
             log.warning("MongoDB unavailable; setting up again", extra={"error": exc.message})
@@ -108,18 +122,30 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         bus = CommandBus(settings.nats_url, settings.request_timeout_s, settings)
         app.state.bus = bus
         feed = AuditFeed(bus, app.state.audit_log)
+        sealer = await asyncio.to_thread(sealer_from, settings, settings.state_dir)
+        app.state.webhooks = WebhookStore(database, sealer)
+        webhook_feed = WebhookFeed(bus, app.state.webhooks)
+        dispatcher = WebhookDispatcher(app.state.webhooks, bus, settings)
         setting_up = asyncio.create_task(
             keep_setting_up(
-                settings, app.state.tokens, app.state.audit_log, await bootstrap_secret(settings)
+                settings,
+                app.state.tokens,
+                app.state.audit_log,
+                await bootstrap_secret(settings),
+                app.state.webhooks,
             )
         )
         # Serve once the admin token is registered, unless MongoDB is slow to come.
         await asyncio.wait({setting_up}, timeout=2 * settings.mongodb_timeout_s)
         await bus.start()
         feed.start()
+        webhook_feed.start()
+        dispatcher.start()
         try:
             yield
         finally:
+            await dispatcher.stop()
+            await webhook_feed.stop()
             setting_up.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await setting_up
@@ -155,6 +181,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(tokens.router)
     app.include_router(audit.router)
     app.include_router(events.router)
+    app.include_router(webhooks.router)
+    webhooks.document_deliveries(app)
     app.include_router(whoami.router)
     pages.install(app)
     return app

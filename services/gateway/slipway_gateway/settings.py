@@ -8,12 +8,13 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
+from slipway_keys.secrets import SecretKeySettings
 from slipway_libs.settings import CommonSettings
 
 MetricsAccess = Literal["loopback", "open", "token"]
 
 
-class GatewaySettings(CommonSettings):
+class GatewaySettings(CommonSettings, SecretKeySettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     # Both set: the API is served over HTTPS with this certificate (PEM) and key.
@@ -47,6 +48,19 @@ class GatewaySettings(CommonSettings):
     events_heartbeat_s: float = Field(15.0, gt=0)
     # How often `GET /api/container-images/{id}/logs?follow=true` asks for new lines.
     log_follow_interval_s: float = Field(0.5, gt=0)
+    # Where webhooks may deliver: networks (CIDR) and host names, comma-separated. The
+    # default, loopback only, keeps the embedded stack from being used for SSRF.
+    webhook_allowed_targets: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1", "localhost"]
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0)
+    # A failed delivery is tried again after 1 s, 2 s, 4 s ... up to the maximum wait; after
+    # `webhook_max_attempts` it is given up and its subscription disabled (~35 min).
+    webhook_max_attempts: int = Field(15, ge=1)
+    webhook_backoff_initial_s: float = Field(1.0, gt=0)
+    webhook_backoff_max_s: float = Field(300.0, gt=0)
+    # How often the delivery queues are looked at for due events.
+    webhook_poll_interval_s: float = Field(0.5, gt=0)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Self:
@@ -54,7 +68,7 @@ class GatewaySettings(CommonSettings):
             raise ValueError("SLIPWAY_TLS_CERT_FILE and SLIPWAY_TLS_KEY_FILE go together")
         return self
 
-    @field_validator("ready_services", mode="before")
+    @field_validator("ready_services", "webhook_allowed_targets", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -7,7 +7,7 @@ Every `/api` call needs a token of at least some role (`viewer` < `operator` < `
 | `GET` on an entity                                                | viewer   |
 | `GET` of what reveals a secret or a log (`REVEALING_READS`)       | operator |
 | anything else on an entity: create, replace, delete, actions      | operator |
-| `/api/tokens*`, `/api/audit` (`ADMIN_RESOURCES`)                  | admin    |
+| `/api/tokens*`, `/api/audit`, `/api/webhooks*` (`ADMIN_RESOURCES`)| admin    |
 
 A token scoped to namespaces changes only namespaced entities (charts, deployments,
 services, releases: those with a `namespace`) in those namespaces; its reads are not
@@ -25,7 +25,9 @@ from slipway_libs.errors import SlipwayError
 
 API_PREFIX = "/api"
 READ_METHODS = frozenset({"GET", "HEAD"})
-ADMIN_RESOURCES = frozenset({"tokens", "audit"})
+# Webhooks are admin's: a subscription sends every event it matches, of every namespace,
+# out of Slipway, signed with a long-lived secret, like a token handed out.
+ADMIN_RESOURCES = frozenset({"tokens", "audit", "webhooks"})
 # Reads that hand out a secret or a log: a cluster's kubeconfig (its credentials), an
 # image's build log, a release's rendered manifest (it holds the chart's Secrets).
 REVEALING_READS = frozenset({"kubeconfig", "logs", "manifest"})
