@@ -25,7 +25,8 @@ pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 IMAGES = "/api/container-images"
 BUILD_S = 120_000  # ms: a build of the offline example, on a loaded machine
-SHORT = 20_000
+SHORT = 20_000  # ms: what the page shows after one call, on a loaded machine
+expect.set_options(timeout=SHORT)  # for every expect here (Playwright's default is 5 s)
 # Set on the page before acting, read after: a reload would have dropped it.
 MARK_PAGE = "() => { window.__sameDocument = true; }"
 SAME_PAGE = "() => window.__sameDocument === true"
