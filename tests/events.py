@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import nats
@@ -68,3 +70,30 @@ def events_for(
         for s, e in replay(nats_options, subjects.event(entity, ">"))
         if e["subject"] == entity_id
     ]
+
+
+def cloud_event(
+    entity: str, name: str, entity_id: str = "e-1", correlation_id: str | None = None
+) -> dict[str, Any]:
+    """An event as a service's relay publishes it (a minimal entity as its `data`)."""
+    return {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": "/slipway/test",
+        "type": f"io.slipway.{entity}.{name}.v1",
+        "subject": entity_id,
+        "time": datetime.now(UTC).isoformat(),
+        "datacontenttype": "application/json",
+        "entityversion": 1,
+        "correlationid": correlation_id or str(uuid.uuid4()),
+        "data": {"id": entity_id, "status": name},
+    }
+
+
+async def publish_event(nc: Client, event: dict[str, Any]) -> int:
+    """Publish `event` on SLIPWAY_EVENTS as a relay does; its stream sequence."""
+    _, entity, name, _ = str(event["type"]).rsplit(".", 3)
+    ack = await nc.jetstream().publish(
+        subjects.event(entity, name), json.dumps(event).encode(), stream=subjects.EVENTS_STREAM
+    )
+    return int(ack.seq)

@@ -212,22 +212,43 @@ def test_a_webhook_receiver_down_for_a_while_gets_the_backlog_once_each_verified
     assert api.delete(f"/api/webhooks/{webhook['id']}").status_code == 204
 
 
-def test_images_logs_follow_follows_a_build_to_its_end(stack: Stack, api: httpx.Client):
-    created = api.post("/api/container-images", json=image_body()).json()
+def slipway(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "SLIPWAY_URL": stack.base_url,
         "SLIPWAY_TOKEN": stack.admin_token_file.read_text().strip(),
     }
-    run = subprocess.run(
-        [sys.executable, "-m", "slipway_cli", "images", "logs", created["id"], "--follow"],
+    return subprocess.run(
+        [sys.executable, "-m", "slipway_cli", *args],
         env=env,
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+def test_images_logs_follow_follows_a_build_to_its_end(stack: Stack, api: httpx.Client):
+    created = api.post("/api/container-images", json=image_body()).json()
+    run = slipway(stack, "images", "logs", created["id"], "--follow")
     image = api.get(f"/api/container-images/{created['id']}").json()
     assert image["status"] != "building"  # it returned once the build ended
     assert run.returncode == (0 if image["status"] == "built" else 1), run.stderr
     assert run.stdout == api.get(f"/api/container-images/{created['id']}/logs").text
+
+
+def test_slipway_events_prints_the_kept_events_as_json_lines(stack: Stack, api: httpx.Client):
+    created = api.post("/api/container-images", json=image_body()).json()
+    image = wait_status(api, f"/api/container-images/{created['id']}", {"built", "failed"})
+
+    run = slipway(
+        stack, "events", "--since", "0", "--kind", IMAGE, "--entity", image["id"], "-o", "json"
+    )
+
+    assert run.returncode == 0, run.stderr
+    printed = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [e["type"] for e in printed] == [
+        f"io.slipway.{IMAGE}.created.v1",
+        f"io.slipway.{IMAGE}.{image['status']}.v1",
+    ]
+    assert printed[0]["sequence"] < printed[1]["sequence"]

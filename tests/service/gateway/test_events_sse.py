@@ -17,6 +17,7 @@ from nats.aio.client import Client
 from slipway_contracts import subjects
 from slipway_gateway.settings import GatewaySettings
 from slipway_libs.messaging import ensure_streams
+from tests.events import cloud_event, publish_event
 from tests.service.gateway.conftest import RunningGateway, assert_problem, serving
 from tests.sse import EventStream
 from tests.waiting import eventually
@@ -34,28 +35,9 @@ async def events_gateway(
         yield running
 
 
-def cloud_event(entity: str, name: str, entity_id: str, correlation_id: str) -> dict[str, Any]:
-    return {
-        "specversion": "1.0",
-        "id": str(uuid.uuid4()),
-        "source": "/slipway/test",
-        "type": f"io.slipway.{entity}.{name}.v1",
-        "subject": entity_id,
-        "time": datetime.now(UTC).isoformat(),
-        "datacontenttype": "application/json",
-        "entityversion": 1,
-        "correlationid": correlation_id,
-        "data": {"id": entity_id, "status": name},
-    }
-
-
 async def publish(bus: Client, entity: str, name: str, entity_id: str, correlation: str) -> int:
     """Publish one event as a relay does; its stream sequence."""
-    event = cloud_event(entity, name, entity_id, correlation)
-    ack = await bus.jetstream().publish(
-        subjects.event(entity, name), json.dumps(event).encode(), stream=subjects.EVENTS_STREAM
-    )
-    return int(ack.seq)
+    return await publish_event(bus, cloud_event(entity, name, entity_id, correlation))
 
 
 @asynccontextmanager

@@ -6,9 +6,7 @@ allow-list, and two gateway replicas delivering each event once."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ from standardwebhooks.webhooks import Webhook as Verifier
 from slipway_contracts import subjects
 from slipway_gateway.settings import GatewaySettings
 from slipway_libs.messaging import ensure_streams
-from tests.events import read_events
+from tests.events import cloud_event, publish_event, read_events
 from tests.service.gateway.conftest import RunningGateway, assert_problem, serving
 from tests.waiting import eventually
 from tests.webhook_receiver import Receiver
@@ -79,22 +77,8 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 async def publish(relay: Client, entity: str, name: str, entity_id: str = "e-1") -> dict[str, Any]:
-    event = {
-        "specversion": "1.0",
-        "id": str(uuid.uuid4()),
-        "source": "/slipway/test",
-        "type": f"io.slipway.{entity}.{name}.v1",
-        "subject": entity_id,
-        "time": datetime.now(UTC).isoformat(),
-        "datacontenttype": "application/json",
-        "entityversion": 1,
-        "correlationid": str(uuid.uuid4()),
-        "data": {"id": entity_id, "status": name},
-    }
-    body = json.dumps(event).encode()
-    await relay.jetstream().publish(
-        subjects.event(entity, name), body, stream=subjects.EVENTS_STREAM
-    )
+    event = cloud_event(entity, name, entity_id)
+    await publish_event(relay, event)
     return event
 
 

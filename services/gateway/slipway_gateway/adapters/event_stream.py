@@ -182,10 +182,12 @@ class EventReader:
         empty list when none came). Unavailable when NATS fails meanwhile."""
         try:
             messages = await self._subscription.fetch(BATCH, timeout=wait_s)
+            if not messages:  # a status instead of events: is the consumer still there?
+                await self.js.consumer_info(STREAM, self.name)
         except TimeoutError:
             self.caught_up = True
             return []
-        except (NatsError, OSError) as exc:
+        except (NatsError, OSError) as exc:  # the consumer gone too (a NATS restart)
             raise Unavailable(f"reading the events failed: NATS: {exc!r}") from exc
         batch = []
         for msg in messages:
