@@ -63,6 +63,16 @@ class CreatedToken(Token):
     token: str = Field(description="the bearer secret; shown this once, stored only as a hash")
 
 
+class Identity(Model):
+    """Who a call acts as: what `GET /api/whoami` answers (the dashboard shows or hides
+    its actions by `role`)."""
+
+    name: str = Field(description="the token's name ('anonymous' with authentication off)")
+    role: Role
+    scope: TokenScope = Field(default_factory=TokenScope)
+    token_id: str | None = Field(None, description="null with authentication off")
+
+
 # The NATS principals of the embedded stack: one NKey seed each, `.slipway/nats/<name>.nk`.
 SERVICE_PRINCIPALS = ("image-builder", "chart-validator", "cluster-manager", "workload-manager")
 PRINCIPALS = (*SERVICE_PRINCIPALS, "gateway", "events-reader", "integration", "admin")

@@ -29,12 +29,14 @@ from slipway_gateway.entrypoints import (
     deployments,
     events,
     images,
+    pages,
     problems,
     releases,
     services,
     system,
     tokens,
     webhooks,
+    whoami,
 )
 from slipway_gateway.settings import GatewaySettings
 from slipway_keys.secrets import sealer_from
@@ -151,7 +153,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await bus.stop()
             await database.close()
 
-    app = FastAPI(title="Slipway", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # `/docs` is served from local files by `pages` (FastAPI's own loads from a CDN); no ReDoc.
+    app = FastAPI(
+        title="Slipway",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     problems.install(app, settings.retry_after_s)
     # Middleware added later runs around what was added before: correlation (X-Request-ID)
@@ -173,4 +183,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(webhooks.router)
     webhooks.document_deliveries(app)
+    app.include_router(whoami.router)
+    pages.install(app)
     return app
