@@ -28,7 +28,7 @@ from slipway_simcluster.errors import (
     unsupported_media_type,
 )
 from slipway_simcluster.images import ImageArchiveError, read_image_archive
-from slipway_simcluster.meta import FieldSelector, LabelSelector
+from slipway_simcluster.meta import FieldSelector, LabelSelector, load_yaml
 from slipway_simcluster.openapi import document_hash
 from slipway_simcluster.resources import PODS, ResourceType
 from slipway_simcluster.validation import check_fields
@@ -477,7 +477,7 @@ async def _json_body(request: Request) -> Any:
         if not body:
             raise bad_request("the request body is empty")
         try:
-            return yaml.safe_load(body)
+            return load_yaml(body)
         except yaml.YAMLError as error:
             raise bad_request(f"error decoding YAML: {error}") from None
     if media and media != JSON and not media.endswith("+json") and media != "*/*":
@@ -499,7 +499,7 @@ def _patch_document(request: Request, body: bytes) -> Any:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
         if media == "application/apply-patch+yaml":
-            return yaml.safe_load(body or b"{}")
+            return load_yaml(body or b"{}")
         if media in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
             return json.loads(body or b"null")
     except (ValueError, yaml.YAMLError):

@@ -22,6 +22,9 @@ class EventRecorder:
         self._max = max_events_per_namespace
         # (namespace, involved uid, reason, message) -> event name
         self._recent: dict[tuple[str, str, str, str], str] = {}
+        # Events added per namespace since it was last counted: the namespace is counted
+        # (a full listing) only once this could pass the limit by a tenth, then pruned to it.
+        self._added: dict[str, int] = {}
 
     def reindex(self) -> None:
         """Remember stored events, so repeats after a restart still bump `count`."""
@@ -94,6 +97,11 @@ class EventRecorder:
         self.reindex()
 
     def _prune(self, namespace: str) -> None:
+        added = self._added.get(namespace, 0) + 1
+        if added <= max(1, self._max // 10):
+            self._added[namespace] = added
+            return
+        self._added[namespace] = 0
         events = self._store.objects(EVENTS, namespace)
         if len(events) <= self._max:
             return

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,8 +41,16 @@ def read_snapshot(path: Path) -> dict[str, Any] | None:
     return data
 
 
+# A snapshot is the whole state: with thousands of objects it costs tens of milliseconds
+# on the event loop. Saves are spaced so that they take at most this share of the time,
+# but never more than MAX_SPACING_S apart while changes keep coming.
+SAVE_SHARE = 0.1
+MAX_SPACING_S = 5.0
+
+
 class SnapshotWriter:
-    """Saves the snapshot `collect()` returns at most `debounce` seconds after a change."""
+    """Saves the snapshot `collect()` returns `debounce` seconds after a change, or later
+    when the state is large: saving never takes more than a tenth of the event loop."""
 
     def __init__(
         self, path: Path, collect: Callable[[], dict[str, Any]], debounce: float = 0.25
@@ -55,15 +64,23 @@ class SnapshotWriter:
             max_workers=1, thread_name_prefix="simulated-cluster-state"
         )
         self._closed = False
+        self._last_cost_s = 0.0
+
+    @property
+    def spacing_s(self) -> float:
+        """How long after a change the next save comes."""
+        return max(self._debounce, min(MAX_SPACING_S, self._last_cost_s / SAVE_SHARE))
 
     def mark_dirty(self) -> None:
-        """Note a change; a save follows within `debounce` seconds."""
+        """Note a change; a save follows within `spacing_s` seconds."""
         if self._timer is None and not self._closed:
-            self._timer = asyncio.get_running_loop().call_later(self._debounce, self._flush)
+            self._timer = asyncio.get_running_loop().call_later(self.spacing_s, self._flush)
 
     def _flush(self) -> None:
         self._timer = None
+        began = time.perf_counter()
         data = self._serialize()
+        self._last_cost_s = time.perf_counter() - began
         future = self._executor.submit(write_atomically, self._path, data)
         future.add_done_callback(self._report)
 

@@ -29,7 +29,7 @@ from slipway_simcluster.errors import (
     unsupported_media_type,
 )
 from slipway_simcluster.kinds import strategy_for
-from slipway_simcluster.meta import LabelSelector, now_rfc3339, random_suffix
+from slipway_simcluster.meta import LabelSelector, load_yaml, now_rfc3339, random_suffix
 from slipway_simcluster.resources import NAMESPACES, PODS, ResourceType
 from slipway_simcluster.schema import UNTYPED, Schema, Types
 from slipway_simcluster.store import Store
@@ -274,7 +274,7 @@ class Registry:
                 ],
             )
         try:
-            document = yaml.safe_load(body or b"{}")
+            document = load_yaml(body or b"{}")
         except yaml.YAMLError as error:
             raise bad_request(f"error decoding YAML: {error}") from None
         config = _as_object(document, rt)
@@ -368,7 +368,7 @@ class Registry:
         media = content_type.split(";")[0].strip().lower()
         if media == APPLY_PATCH:
             try:
-                document = yaml.safe_load(body or b"{}")
+                document = load_yaml(body or b"{}")
             except yaml.YAMLError as error:
                 raise bad_request(f"error decoding YAML: {error}") from None
             media = MERGE_PATCH
