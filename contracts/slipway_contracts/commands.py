@@ -56,11 +56,19 @@ class VerifyImage(Model):
     id: str
 
 
+class ScanImage(Model):
+    """Scan a built image again (`...cmd.scan`): its scan becomes pending and a scan job is
+    queued."""
+
+    id: str
+
+
 IMAGE_COMMANDS: dict[str, type[Model]] = {
     "create": BuildImage,
     "update": RebuildImage,
     "delete": DeleteImage,
     "verify": VerifyImage,
+    "scan": ScanImage,
 }
 
 
@@ -383,6 +391,7 @@ __all__ = [
     "RestartCluster",
     "RollbackRelease",
     "ScaleDeployment",
+    "ScanImage",
     "ServiceSpec",
     "StartCluster",
     "StopCluster",

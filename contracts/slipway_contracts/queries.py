@@ -27,6 +27,18 @@ class GetBuildLogs(Model):
     id: str
 
 
+class GetImageScan(Model):
+    """An image's latest scan (`slipway.container_image.query.scan`)."""
+
+    id: str
+
+
+class GetImageSbom(Model):
+    """An image's CycloneDX SBOM from its latest scan (`slipway.container_image.query.sbom`)."""
+
+    id: str
+
+
 class Page(Model):
     """A list answer: `{"items": [...], "next_cursor": ...}`."""
 

@@ -123,6 +123,25 @@ class DockerEngine:
         except (RequestsConnectionError, ConnectionError) as exc:
             raise RetryableError(f"Docker Engine is unreachable: {exc}") from exc
 
+    async def save(self, reference: str, destination: Path) -> None:
+        """Write the image as a `docker save` tar to `destination` (for a scanner)."""
+
+        def save_blocking() -> None:
+            try:
+                chunks = self._docker().api.get_image(reference)
+                with destination.open("wb") as out:
+                    for chunk in chunks:
+                        out.write(chunk)
+            except ImageNotFound as exc:
+                raise PermanentError(f"image {reference} is not in the Docker Engine") from exc
+
+        try:
+            await asyncio.to_thread(save_blocking)
+        except (RequestsConnectionError, ConnectionError) as exc:
+            raise RetryableError(f"Docker Engine is unreachable: {exc}") from exc
+        except APIError as exc:
+            raise RetryableError(f"the engine did not export {reference}: {exc}") from exc
+
     async def exists(self, reference: str, image_id: str) -> bool:
         """Whether `reference` (name:tag) still names the image `image_id` in the engine
         (RetryableError if it cannot tell). A removed or re-pointed tag counts as gone:

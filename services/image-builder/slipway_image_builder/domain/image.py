@@ -13,9 +13,12 @@ from slipway_contracts.entities import (
     IMAGE_TRANSITIONS,
     ApplicationType,
     ContainerImage,
+    ImageScan,
     ImageStatus,
+    ScanStatus,
 )
-from slipway_libs.aggregate import Aggregate
+from slipway_image_builder.domain.scan import PolicyMode, refusal
+from slipway_libs.aggregate import Aggregate, utcnow
 from slipway_libs.errors import Conflict
 from slipway_libs.statemachine import TransitionTable
 
@@ -91,6 +94,7 @@ class ContainerImageAggregate(Aggregate[ContainerImage]):
             digest=None,
             image_id=None,
             user=None,
+            scan=None,
         )
         return True
 
@@ -98,8 +102,11 @@ class ContainerImageAggregate(Aggregate[ContainerImage]):
         """Whether a build job is still the one this image waits for."""
         return self.state.status is ImageStatus.BUILDING and self.state.build_id == build_id
 
-    def build_succeeded(self, build_id: str, result: BuildResult, limits: SizeLimits) -> None:
-        """Record a finished build; an image over its size limit fails instead."""
+    def build_succeeded(
+        self, build_id: str, result: BuildResult, limits: SizeLimits, *, scan_id: str
+    ) -> None:
+        """Record a finished build, its scan `scan_id` pending; an image over its size limit
+        fails instead."""
         if not self.is_current_build(build_id):
             return
         limit = limits.for_application(self.state.application)
@@ -123,6 +130,7 @@ class ContainerImageAggregate(Aggregate[ContainerImage]):
             user=result.user,
             reason=None,
             deadline=None,
+            scan=_pending_scan(scan_id),
         )
 
     def build_failed(self, build_id: str, reason: str) -> None:
@@ -148,3 +156,49 @@ class ContainerImageAggregate(Aggregate[ContainerImage]):
             "in the Docker Engine",
         )
         return True
+
+    # --- scans -----------------------------------------------------------------------
+
+    def request_scan(self, scan_id: str) -> None:
+        """Scan again: the scan `scan_id` becomes pending (only a built image is scanned)."""
+        if self.state.status is not ImageStatus.BUILT:
+            raise Conflict(
+                f"image '{self.id}' is {self.status} (current status: {self.status}); "
+                "only a built image can be scanned",
+                {"current_status": self.status},
+            )
+        self.update(scan=_pending_scan(scan_id))
+
+    def awaits_scan(self, scan_id: str) -> bool:
+        """Whether the scan `scan_id` is the pending scan of this (built) image."""
+        scan = self.state.scan
+        return (
+            self.state.status is ImageStatus.BUILT
+            and scan is not None
+            and scan.scan_id == scan_id
+            and scan.status is ScanStatus.PENDING
+        )
+
+    def scanned(self, scan: ImageScan, policy: PolicyMode) -> None:
+        """Record a finished scan (a `scanned` event); under the enforce policy an image that
+        runs as root or has a critical finding then fails with the reason."""
+        if not self.awaits_scan(scan.scan_id):
+            return
+        self._write("scanned", self.status, {"scan": scan})
+        reason = refusal(scan)
+        if policy is PolicyMode.ENFORCE and reason is not None:
+            self.transition(ImageStatus.FAILED, reason=reason)
+
+    def scan_failed(self, scan_id: str, reason: str) -> None:
+        """The scan `scan_id` could not run (a `scanned` event with status failed)."""
+        current = self.state.scan
+        if current is None or not self.awaits_scan(scan_id):
+            return
+        failed = current.model_copy(
+            update={"status": ScanStatus.FAILED, "scanned_at": utcnow(), "reason": reason}
+        )
+        self._write("scanned", self.status, {"scan": failed})
+
+
+def _pending_scan(scan_id: str) -> ImageScan:
+    return ImageScan(status=ScanStatus.PENDING, scan_id=scan_id, requested_at=utcnow())

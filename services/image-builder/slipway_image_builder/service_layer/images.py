@@ -70,6 +70,7 @@ async def delete_image(deps: Dependencies, command: DeleteImage) -> dict[str, An
     """Remove an image record, then its build logs and, when asked, its engine image."""
     reply = await _delete_record(deps, command)
     await deps.logs.drop(command.id)
+    await deps.sboms.drop(command.id)
     if command.remove_image:
         await _remove_from_engine(deps, f"{reply['data']['name']}:{reply['data']['tag']}")
     return reply
