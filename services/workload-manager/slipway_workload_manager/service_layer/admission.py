@@ -50,7 +50,9 @@ async def _just(*ids: str | None) -> list[str]:
 async def _image_rule(deps: Dependencies, spec: DeploymentSpec) -> ProjectedImage:
     by_id = await deps.projections.image(spec.image_id) if spec.image_id else None
     named = [] if spec.image_id else await deps.projections.images_named(spec.image or "")
-    return rules.deployable_image(spec.image_id, spec.image, by_id, named)
+    image = rules.deployable_image(spec.image_id, spec.image, by_id, named)
+    enforce = deps.settings.image_policy == "enforce"
+    return rules.passes_image_policy(image, enforce, "image_id" if spec.image_id else "image")
 
 
 async def _image_ids(deps: Dependencies, spec: DeploymentSpec) -> list[str]:
