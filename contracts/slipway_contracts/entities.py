@@ -151,6 +151,9 @@ class ContainerImage(Entity):
     tag: ImageTag
     application: ApplicationType
     repository: Repository | None = None
+    registry_username: str | None = Field(
+        None, description="who pushes to `repository` (the password is kept encrypted apart)"
+    )
     build: BuildSpec
     status: ImageStatus
     size: int | None = Field(None, description="bytes, as the Docker Engine reports it")

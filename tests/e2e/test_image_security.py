@@ -20,6 +20,7 @@ from cyclonedx.validation.json import JsonStrictValidator
 from slipway_contracts.events import CloudEvent
 from tests.e2e.test_workloads import start_cluster
 from tests.events import events_for
+from tests.registry import running_registry
 from tests.stack import Stack, wait_status
 from tests.waiting import poll
 
@@ -188,3 +189,34 @@ def test_scan_again_answers_202_with_a_pending_scan_and_bad_ids_are_404(client, 
     missing = client.get("/api/container-images/no-such-image/scan")
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("auth", [None, ("slipway-ci", "pw-" + secrets.token_hex(8))])
+def test_a_build_with_a_repository_is_pushed_to_a_real_registry_with_its_digest(
+    client, enforcing, tmp_path, auth
+):
+    with running_registry(tmp_path, auth) as registry:
+        name = f"security/pushed-{uuid.uuid4().hex[:6]}"
+        body = {
+            "name": name,
+            "tag": "1.0.0",
+            "application": "backend",
+            "repository": f"{registry.host}/{name}",
+            "build": {"context": "hello-server"},
+        }
+        if auth is not None:
+            body["registry_auth"] = {"username": auth[0], "password": auth[1]}
+        response = client.post("/api/container-images", json=body)
+        assert response.status_code == 202, response.text
+        image = wait_status(client, response.headers["Location"], {"built", "failed"}, 120)
+        assert image["status"] == "built", image["reason"]
+        assert registry.tags(name) == ["1.0.0"]
+        assert image["digest"] == registry.digest(name, "1.0.0")
+        if auth is not None:
+            assert image["registry_username"] == auth[0]
+            seen = [
+                response.text,
+                client.get(response.headers["Location"]).text,
+                json.dumps(events_for(enforcing.events_reader, image["id"])),
+            ]
+            assert all(auth[1] not in text for text in seen)

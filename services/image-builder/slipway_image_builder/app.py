@@ -12,6 +12,10 @@ from slipway_contracts.events import events_of
 from slipway_contracts.jobs import BuildJob, ScanJob
 from slipway_image_builder.adapters.build_logs import BuildLogStore
 from slipway_image_builder.adapters.docker_engine import DockerEngine
+from slipway_image_builder.adapters.registry_credentials import (
+    REGISTRY_SECRETS,
+    SealedRegistryCredentials,
+)
 from slipway_image_builder.adapters.sbom_store import GridFSSbomStore
 from slipway_image_builder.adapters.trivy_scanner import TrivyScanner
 from slipway_image_builder.domain.image import ContainerImageAggregate
@@ -21,6 +25,7 @@ from slipway_image_builder.handlers.jobs import job_router
 from slipway_image_builder.service_layer import builds, scans, verification
 from slipway_image_builder.service_layer.dependencies import Dependencies
 from slipway_image_builder.settings import ImageBuilderSettings
+from slipway_keys.secrets import sealer_from
 from slipway_libs.messaging import DeclaredPublishers
 from slipway_libs.worker import WorkerKit, build_worker_app
 
@@ -45,15 +50,19 @@ async def assemble(kit: WorkerKit[ImageBuilderSettings]) -> None:
     kit.setup(logs.ensure_indexes)
     engine = DockerEngine(settings.docker_host, settings.build_timeout_s)
     trivy_cache = settings.trivy_cache_dir or settings.state_dir / "trivy"
+    uow = kit.unit_of_work()
     deps = Dependencies(
         settings=settings,
-        uow=kit.unit_of_work(),
+        uow=uow,
         images=kit.repository("container_images", ContainerImage, ContainerImageAggregate, IMAGE),
         engine=engine,
         logs=logs,
         progress=kit.progress(IMAGE),
         scanner=TrivyScanner(engine, trivy_cache, settings.scan_timeout_s),
         sboms=GridFSSbomStore(kit.database),
+        registry_credentials=SealedRegistryCredentials(
+            uow, uow.db[REGISTRY_SECRETS], sealer_from(settings, settings.state_dir)
+        ),
     )
     kit.set_global(DEPENDENCIES, deps)
     sweep = partial(builds.fail_overdue_builds, deps)

@@ -9,10 +9,11 @@ from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
 from slipway_image_builder.domain.scan import PolicyMode
+from slipway_keys.secrets import SecretKeySettings
 from slipway_libs.settings import CommonSettings
 
 
-class ImageBuilderSettings(CommonSettings):
+class ImageBuilderSettings(CommonSettings, SecretKeySettings):
     database: str = "slipway_image_builder"
     # Comma-separated directories; build contexts must lie inside one of them.
     build_roots: Annotated[list[Path], NoDecode] = Field(default_factory=lambda: [Path("examples")])

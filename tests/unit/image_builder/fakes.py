@@ -10,7 +10,7 @@ from pathlib import Path
 from slipway_contracts import subjects
 from slipway_contracts.commands import ImageSpec
 from slipway_image_builder.domain.image import MB, BuildResult, ContainerImageAggregate, SizeLimits
-from slipway_image_builder.domain.ports import OnLine
+from slipway_image_builder.domain.ports import OnLine, RegistryLogin
 from slipway_image_builder.domain.scan import ScanReport
 from slipway_image_builder.service_layer.dependencies import Dependencies
 from slipway_image_builder.settings import ImageBuilderSettings
@@ -32,6 +32,7 @@ class FakeEngine:
         self.images: dict[str, str] = {}
         self.built: list[tuple[str, Path, str, dict[str, str]]] = []
         self.pushed: list[str] = []
+        self.logins: list[RegistryLogin | None] = []
         self.removed: list[str] = []
         self.size = 5 * MB
         self.fail_with: Exception | None = None
@@ -65,9 +66,17 @@ class FakeEngine:
         self.images[reference] = image_id
         return BuildResult(image_id=image_id, size=self.size, digest=image_id, user="65532")
 
-    async def push(self, reference: str, repository: str, tag: str, on_line: OnLine) -> str:
+    async def push(
+        self,
+        reference: str,
+        repository: str,
+        tag: str,
+        on_line: OnLine,
+        auth: RegistryLogin | None = None,
+    ) -> str:
         self._check_reachable()
         self.pushed.append(f"{repository}:{tag}")
+        self.logins.append(auth)
         on_line("push: Pushed")
         return "sha256:pushed"
 
@@ -121,6 +130,22 @@ class FakeScanner:
         return self.report
 
 
+class FakeRegistryCredentials:
+    """Registry logins in a dict (the real one seals them)."""
+
+    def __init__(self) -> None:
+        self.kept: dict[str, RegistryLogin] = {}
+
+    async def keep(self, image_id: str, login: RegistryLogin) -> None:
+        self.kept[image_id] = login
+
+    async def read(self, image_id: str) -> RegistryLogin | None:
+        return self.kept.get(image_id)
+
+    async def forget(self, image_id: str) -> None:
+        self.kept.pop(image_id, None)
+
+
 class FakeSboms:
     """SBOMs in a dict, per image the latest one."""
 
@@ -150,6 +175,7 @@ def dependencies(build_root: Path, **settings: object) -> Dependencies:
         progress=FakeProgress(),
         scanner=FakeScanner(),
         sboms=FakeSboms(),
+        registry_credentials=FakeRegistryCredentials(),
     )
 
 

@@ -11,7 +11,7 @@ from docker.errors import APIError, DockerException, ImageNotFound
 from requests.exceptions import ConnectionError as RequestsConnectionError
 
 from slipway_image_builder.domain.image import BuildResult
-from slipway_image_builder.domain.ports import OnLine
+from slipway_image_builder.domain.ports import OnLine, RegistryLogin
 from slipway_libs.errors import PermanentError, RetryableError
 
 
@@ -102,14 +102,26 @@ class DockerEngine:
             user=str(attrs.get("Config", {}).get("User") or ""),
         )
 
-    async def push(self, reference: str, repository: str, tag: str, on_line: OnLine) -> str:
-        """Tag and push to `repository`; returns the pushed digest."""
+    async def push(
+        self,
+        reference: str,
+        repository: str,
+        tag: str,
+        on_line: OnLine,
+        auth: RegistryLogin | None = None,
+    ) -> str:
+        """Tag and push to `repository` (with `auth`, when given); returns the pushed digest.
+        A loopback registry (127.0.0.1:<port>) needs no TLS: the engine allows it insecure."""
 
         def push_blocking() -> str:
             client = self._docker()
             client.api.tag(reference, repository, tag)
             digest = ""
-            for chunk in client.api.push(repository, tag=tag, stream=True, decode=True):
+            login = {"username": auth.username, "password": auth.password} if auth else None
+            pushed = client.api.push(
+                repository, tag=tag, stream=True, decode=True, auth_config=login
+            )
+            for chunk in pushed:
                 if "error" in chunk:
                     raise PermanentError(f"push to {repository}:{tag} failed: {chunk['error']}")
                 if status := chunk.get("status"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Self
+from typing import Any, Self
 
 from pydantic import BaseModel
 
@@ -46,6 +46,13 @@ class SizeLimits:
         return self.frontend if application is ApplicationType.FRONTEND else self.backend
 
 
+def entity_fields(spec: ImageSpec) -> dict[str, Any]:
+    """The entity's fields from a spec: its registry password never among them."""
+    fields = spec.model_dump(exclude={"registry_auth"})
+    fields["registry_username"] = spec.registry_auth.username if spec.registry_auth else None
+    return fields
+
+
 def spec_of(model: BaseModel) -> ImageSpec:
     """The client-settable fields of an image, a PUT body or any model holding them."""
     return ImageSpec.model_validate(model.model_dump(include=set(ImageSpec.model_fields)))
@@ -64,7 +71,7 @@ class ContainerImageAggregate(Aggregate[ContainerImage]):
             ImageStatus.BUILDING,
             build_id=build_id,
             deadline=deadline,
-            **spec.model_dump(),
+            **entity_fields(spec),
         )
 
     def needs_rebuild(self, spec: ImageSpec) -> bool:
@@ -80,7 +87,7 @@ class ContainerImageAggregate(Aggregate[ContainerImage]):
                 "wait for the build to finish before changing it",
                 {"current_status": self.status},
             )
-        fields = spec.model_dump()
+        fields = entity_fields(spec)
         if not self.needs_rebuild(spec):
             self.update(**fields)
             return False

@@ -4,11 +4,21 @@ store, the live-progress channel, the image scanner and the SBOM store. The adap
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from slipway_image_builder.domain.image import BuildResult
 from slipway_image_builder.domain.scan import ScanReport
+
+
+@dataclass(frozen=True)
+class RegistryLogin:
+    """Credentials of a registry (the password never in a repr or a log)."""
+
+    username: str
+    password: str = field(repr=False)
+
 
 OnLine = Callable[[str], None]
 """Takes one log line; engines call it from their own threads."""
@@ -30,8 +40,16 @@ class Engine(Protocol):
         """Build `context` into `reference` (no network), streaming its log to `on_line`."""
         ...
 
-    async def push(self, reference: str, repository: str, tag: str, on_line: OnLine) -> str:
-        """Tag `reference` as `repository:tag` and push it; the pushed digest ('' if none)."""
+    async def push(
+        self,
+        reference: str,
+        repository: str,
+        tag: str,
+        on_line: OnLine,
+        auth: RegistryLogin | None = None,
+    ) -> str:
+        """Tag `reference` as `repository:tag` and push it (logging in with `auth`); the
+        pushed digest ('' if none)."""
         ...
 
     async def exists(self, reference: str, image_id: str) -> bool:
@@ -95,3 +113,16 @@ class Sboms(Protocol):
     async def drop(self, image_id: str) -> None:
         """Forget every SBOM of an image."""
         ...
+
+
+class RegistryCredentials(Protocol):
+    """Images' registry credentials, kept sealed apart from the image records (never in an
+    entity, event, reply or log). Writes join the open unit of work's transaction."""
+
+    async def keep(self, image_id: str, login: RegistryLogin) -> None: ...
+
+    async def read(self, image_id: str) -> RegistryLogin | None:
+        """The image's credentials; PermanentError when they cannot be opened."""
+        ...
+
+    async def forget(self, image_id: str) -> None: ...

@@ -98,8 +98,9 @@ async def build_and_push(deps: Dependencies, image: ContainerImage, build_id: st
             on_line=lines.add_threadsafe,
         )
         if image.repository:
+            login = await deps.registry_credentials.read(image.id)
             digest = await deps.engine.push(
-                image.reference, image.repository, image.tag, lines.add_threadsafe
+                image.reference, image.repository, image.tag, lines.add_threadsafe, login
             )
             result = replace(result, digest=digest or result.digest)
     return result
