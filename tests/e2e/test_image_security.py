@@ -97,6 +97,7 @@ def test_hello_server_scan_is_partial_offline_with_no_root_finding_and_a_valid_s
         for note in scan["skipped"]
     )
     assert scan["scanners"]["trivy"]
+    assert scan["scanners"]["hadolint"].startswith("2.")
     assert "non-root-user" not in [f["rule"] for f in scan["findings"]]
     assert scan["counts"]["CRITICAL"] == 0
 

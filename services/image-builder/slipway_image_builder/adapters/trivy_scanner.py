@@ -129,6 +129,13 @@ class TrivyScanner:
         # One scan at a time per replica: a scan uses a core and reads the whole image.
         self.trivy = trivy or CommandLineTool("trivy", max_concurrency=1)
         self.hadolint = hadolint or CommandLineTool("hadolint")
+        self._hadolint_seen: str | None = None
+
+    async def _hadolint_version(self) -> str:
+        if self._hadolint_seen is None:
+            answer = await self._run(self.hadolint, ["--version"])
+            self._hadolint_seen = answer.stdout.strip().rsplit(" ", 1)[-1] or "unknown"
+        return self._hadolint_seen
 
     @property
     def vulnerability_db(self) -> Path:
@@ -199,5 +206,5 @@ class TrivyScanner:
         if dockerfile is not None and dockerfile.is_file():
             linted = await self._run(self.hadolint, ["--format", "json", "--no-fail", dockerfile])
             findings += hadolint_findings(linted.stdout, dockerfile.name)
-            versions["hadolint"] = "2"
+            versions["hadolint"] = await self._hadolint_version()
         return ScanReport(scanners=versions, findings=findings, skipped=skipped, sbom=sbom)
