@@ -155,7 +155,11 @@ async def name_free(
 
 async def _release_images_rule(deps: Dependencies, spec: ReleaseSpec) -> dict[str, ProjectedImage]:
     found = {i: await deps.projections.image(i) for i in set(spec.images.values())}
-    return rules.release_images(spec.images, found)
+    built = rules.release_images(spec.images, found)
+    enforce = deps.settings.image_policy == "enforce"
+    for path, image in built.items():
+        rules.passes_image_policy(image, enforce, f"images.{path}")
+    return built
 
 
 async def _release_image_ids(spec: ReleaseSpec) -> list[str]:
