@@ -21,6 +21,13 @@ from slipway_contracts.entities import (
 )
 
 
+class RegistryAuth(Model):
+    """Basic-auth credentials of the registry `repository` names."""
+
+    username: str = Field(min_length=1, max_length=255)
+    password: str = Field(min_length=1, max_length=4096, repr=False)
+
+
 class ImageSpec(Model):
     """The client-settable fields of a ContainerImage (POST and PUT bodies)."""
 
@@ -29,6 +36,18 @@ class ImageSpec(Model):
     application: ApplicationType
     repository: Repository | None = None
     build: BuildSpec
+    registry_auth: RegistryAuth | None = Field(
+        None,
+        repr=False,
+        description="credentials to push to `repository`'s registry: kept encrypted, never "
+        "shown again (the image shows `registry_username`)",
+    )
+
+    @model_validator(mode="after")
+    def _auth_needs_repository(self) -> Self:
+        if self.registry_auth is not None and self.repository is None:
+            raise ValueError("registry_auth is given but no repository to push to")
+        return self
 
 
 class BuildImage(ImageSpec):
@@ -56,11 +75,19 @@ class VerifyImage(Model):
     id: str
 
 
+class ScanImage(Model):
+    """Scan a built image again (`...cmd.scan`): its scan becomes pending and a scan job is
+    queued."""
+
+    id: str
+
+
 IMAGE_COMMANDS: dict[str, type[Model]] = {
     "create": BuildImage,
     "update": RebuildImage,
     "delete": DeleteImage,
     "verify": VerifyImage,
+    "scan": ScanImage,
 }
 
 
@@ -378,11 +405,13 @@ __all__ = [
     "LoadImage",
     "RebuildImage",
     "RegisterChart",
+    "RegistryAuth",
     "ReleaseSpec",
     "RepairDeployment",
     "RestartCluster",
     "RollbackRelease",
     "ScaleDeployment",
+    "ScanImage",
     "ServiceSpec",
     "StartCluster",
     "StopCluster",

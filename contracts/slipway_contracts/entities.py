@@ -74,11 +74,78 @@ class BuildSpec(Model):
     args: dict[str, str] = Field(default_factory=dict, description="build args")
 
 
+class ScanStatus(StrEnum):
+    PENDING = "pending"
+    COMPLETE = "complete"
+    PARTIAL = "partial"
+    FAILED = "failed"
+
+
+class FindingKind(StrEnum):
+    SECRET = "secret"
+    MISCONFIG = "misconfig"
+    VULNERABILITY = "vulnerability"
+    POLICY = "policy"
+
+
+class Severity(StrEnum):
+    CRITICAL = "CRITICAL"
+    HIGH = "HIGH"
+    MEDIUM = "MEDIUM"
+    LOW = "LOW"
+    UNKNOWN = "UNKNOWN"
+
+
+class ScanFinding(Model):
+    """One finding of an image scan. A secret is named by its rule, file and layer: its
+    value is never stored nor shown."""
+
+    kind: FindingKind
+    severity: Severity
+    rule: str = Field(description="the rule or advisory id (e.g. aws-access-key-id, DS-0002)")
+    title: str
+    file: str | None = Field(None, description="the file in the image, or the Dockerfile")
+    layer: str | None = Field(None, description="the layer's diff id")
+    package: str | None = None
+    installed_version: str | None = None
+    fixed_version: str | None = None
+
+
+class ImageScan(Model):
+    """The latest security scan of an image (Trivy: secrets, misconfigurations,
+    vulnerabilities when a database is there; plus Slipway's policy rules)."""
+
+    status: ScanStatus
+    scan_id: str = Field(description="id of this scan (its job's id)")
+    requested_at: datetime
+    scanned_at: datetime | None = None
+    scanners: dict[str, str] = Field(
+        default_factory=dict, description="scanner name -> version, e.g. trivy: 0.76.0"
+    )
+    counts: dict[Severity, int] = Field(
+        default_factory=dict, description="findings by severity (all of them)"
+    )
+    findings: list[ScanFinding] = Field(
+        default_factory=list, description="the findings, most severe first"
+    )
+    findings_omitted: int = Field(
+        0, ge=0, description="findings left out of `findings` (past the kept maximum)"
+    )
+    skipped: list[str] = Field(
+        default_factory=list, description="what could not be checked, and why"
+    )
+    reason: str | None = Field(None, description="why a failed scan failed")
+    sbom: bool = Field(False, description="whether a CycloneDX SBOM is kept (GET .../sbom)")
+
+
 class ContainerImage(Entity):
     name: ImageName
     tag: ImageTag
     application: ApplicationType
     repository: Repository | None = None
+    registry_username: str | None = Field(
+        None, description="who pushes to `repository` (the password is kept encrypted apart)"
+    )
     build: BuildSpec
     status: ImageStatus
     size: int | None = Field(None, description="bytes, as the Docker Engine reports it")
@@ -88,6 +155,7 @@ class ContainerImage(Entity):
     reason: str | None = None
     build_id: str = Field(description="id of the current build attempt")
     deadline: datetime | None = Field(None, description="a build still running then fails")
+    scan: ImageScan | None = Field(None, description="the latest security scan")
 
     @property
     def reference(self) -> str:

@@ -89,6 +89,11 @@ class ImageFailed(ContainerImageEvent):
     """A build failed, or a built image vanished; `reason` says why."""
 
 
+class ImageScanned(ContainerImageEvent):
+    """A scan of an image ended (complete, partial or failed); `scan` holds its counts and
+    findings. Under the enforce policy a root image or a critical finding then fails it."""
+
+
 class HelmChartEvent(CloudEvent):
     data: HelmChartData  # type: ignore[assignment]
 
@@ -247,6 +252,7 @@ EVENT_CATALOG: dict[tuple[str, str], type[CloudEvent]] = {
     (subjects.CONTAINER_IMAGE, "building"): ImageBuildStarted,
     (subjects.CONTAINER_IMAGE, "built"): ImageBuilt,
     (subjects.CONTAINER_IMAGE, "failed"): ImageFailed,
+    (subjects.CONTAINER_IMAGE, "scanned"): ImageScanned,
     (subjects.HELM_CHART, "created"): ChartCreated,
     (subjects.HELM_CHART, "updated"): ChartUpdated,
     (subjects.HELM_CHART, "deleted"): ChartDeleted,
@@ -318,6 +324,7 @@ __all__ = [
     "ImageCreated",
     "ImageDeleted",
     "ImageFailed",
+    "ImageScanned",
     "ImageUpdated",
     "MinikubeClusterData",
     "MinikubeClusterEvent",

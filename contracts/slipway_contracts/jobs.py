@@ -14,6 +14,13 @@ class BuildJob(Model):
     build_id: str
 
 
+class ScanJob(Model):
+    """Scan one image and keep its SBOM (`slipway.jobs.container_image.scan`)."""
+
+    image_id: str
+    scan_id: str
+
+
 class ValidateChartJob(Model):
     """Validate one chart (`slipway.jobs.helm_chart.validate`)."""
 

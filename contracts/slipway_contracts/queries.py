@@ -29,6 +29,18 @@ class GetBuildLogs(Model):
     from_line: int = Field(0, ge=0)
 
 
+class GetImageScan(Model):
+    """An image's latest scan (`slipway.container_image.query.scan`)."""
+
+    id: str
+
+
+class GetImageSbom(Model):
+    """An image's CycloneDX SBOM from its latest scan (`slipway.container_image.query.sbom`)."""
+
+    id: str
+
+
 class Page(Model):
     """A list answer: `{"items": [...], "next_cursor": ...}`."""
 

@@ -57,7 +57,7 @@ SERVICE_REQUESTS: dict[str, tuple[str, ...]] = {
 }
 # The durable JetStream consumers each principal reads, by stream.
 DURABLE_CONSUMERS: dict[str, dict[str, tuple[str, ...]]] = {
-    "image-builder": {subjects.JOBS_STREAM: ("image-builder-build",)},
+    "image-builder": {subjects.JOBS_STREAM: ("image-builder-build", "image-builder-scan")},
     "chart-validator": {subjects.JOBS_STREAM: ("chart-validator-validate",)},
     "cluster-manager": {subjects.JOBS_STREAM: ("cluster-manager-operate",)},
     "workload-manager": {

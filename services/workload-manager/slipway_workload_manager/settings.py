@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from slipway_libs.settings import CommonSettings
@@ -9,6 +11,9 @@ from slipway_libs.settings import CommonSettings
 
 class WorkloadManagerSettings(CommonSettings):
     database: str = "slipway_workload_manager"
+    # The image policy (SLIPWAY_IMAGE_POLICY, shared with the image-builder): under enforce,
+    # an image whose latest scan found critical problems is refused a Deployment.
+    image_policy: Literal["warn", "enforce"] = "warn"
     # How often drift, live status, cluster reactions and deadlines are checked.
     reconcile_interval_s: float = Field(10.0, gt=0)
     # Rollouts followed at once; each waits for its Deployment to become available.

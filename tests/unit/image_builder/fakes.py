@@ -10,7 +10,8 @@ from pathlib import Path
 from slipway_contracts import subjects
 from slipway_contracts.commands import ImageSpec
 from slipway_image_builder.domain.image import MB, BuildResult, ContainerImageAggregate, SizeLimits
-from slipway_image_builder.domain.ports import OnLine
+from slipway_image_builder.domain.ports import OnLine, RegistryLogin
+from slipway_image_builder.domain.scan import ScanReport
 from slipway_image_builder.service_layer.dependencies import Dependencies
 from slipway_image_builder.settings import ImageBuilderSettings
 from slipway_libs import context
@@ -31,6 +32,7 @@ class FakeEngine:
         self.images: dict[str, str] = {}
         self.built: list[tuple[str, Path, str, dict[str, str]]] = []
         self.pushed: list[str] = []
+        self.logins: list[RegistryLogin | None] = []
         self.removed: list[str] = []
         self.size = 5 * MB
         self.fail_with: Exception | None = None
@@ -64,9 +66,17 @@ class FakeEngine:
         self.images[reference] = image_id
         return BuildResult(image_id=image_id, size=self.size, digest=image_id, user="65532")
 
-    async def push(self, reference: str, repository: str, tag: str, on_line: OnLine) -> str:
+    async def push(
+        self,
+        reference: str,
+        repository: str,
+        tag: str,
+        on_line: OnLine,
+        auth: RegistryLogin | None = None,
+    ) -> str:
         self._check_reachable()
         self.pushed.append(f"{repository}:{tag}")
+        self.logins.append(auth)
         on_line("push: Pushed")
         return "sha256:pushed"
 
@@ -105,6 +115,55 @@ class FakeBuildLogs:
             del self.lines[key]
 
 
+class FakeScanner:
+    """A scanner that answers `report` at once (its findings, skipped notes, SBOM);
+    `fail_with` makes scans raise. `scanned` lists (reference, dockerfile) per scan."""
+
+    def __init__(self) -> None:
+        self.report = ScanReport(scanners={"trivy": "0.0.0-fake"}, findings=[], sbom=b"{}")
+        self.fail_with: Exception | None = None
+        self.scanned: list[tuple[str, Path | None]] = []
+
+    async def scan(self, reference: str, dockerfile: Path | None = None) -> ScanReport:
+        self.scanned.append((reference, dockerfile))
+        if self.fail_with is not None:
+            raise self.fail_with
+        return self.report
+
+
+class FakeRegistryCredentials:
+    """Registry logins in a dict (the real one seals them)."""
+
+    def __init__(self) -> None:
+        self.kept: dict[str, RegistryLogin] = {}
+
+    async def keep(self, image_id: str, login: RegistryLogin) -> None:
+        self.kept[image_id] = login
+
+    async def read(self, image_id: str) -> RegistryLogin | None:
+        return self.kept.get(image_id)
+
+    async def forget(self, image_id: str) -> None:
+        self.kept.pop(image_id, None)
+
+
+class FakeSboms:
+    """SBOMs in a dict, per image the latest one."""
+
+    def __init__(self) -> None:
+        self.kept: dict[str, tuple[str, bytes]] = {}
+
+    async def keep(self, image_id: str, scan_id: str, document: bytes) -> None:
+        self.kept[image_id] = (scan_id, document)
+
+    async def read(self, image_id: str) -> bytes | None:
+        kept = self.kept.get(image_id)
+        return kept[1] if kept else None
+
+    async def drop(self, image_id: str) -> None:
+        self.kept.pop(image_id, None)
+
+
 def dependencies(build_root: Path, **settings: object) -> Dependencies:
     """Dependencies on fakes; `build_root` holds the build contexts (see `add_context`).
     Every use case shares one InMemoryUnitOfWork: `deps.uow.events`, `.jobs`, ..."""
@@ -115,6 +174,9 @@ def dependencies(build_root: Path, **settings: object) -> Dependencies:
         engine=FakeEngine(),
         logs=FakeBuildLogs(),
         progress=FakeProgress(),
+        scanner=FakeScanner(),
+        sboms=FakeSboms(),
+        registry_credentials=FakeRegistryCredentials(),
     )
 
 
@@ -146,6 +208,7 @@ def put_image(deps: Dependencies, *, built: bool = True, **spec: object) -> Cont
         result = BuildResult(
             image_id="sha256:" + "1" * 64, size=MB, digest="sha256:d", user="65532"
         )
-        image.build_succeeded(image.state.build_id, result, SizeLimits(100 * MB, 100 * MB))
+        limits = SizeLimits(100 * MB, 100 * MB)
+        image.build_succeeded(image.state.build_id, result, limits, scan_id=context.new_id())
         deps.engine.images[image.state.reference] = result.image_id  # type: ignore[attr-defined]
     return deps.images.put(image)

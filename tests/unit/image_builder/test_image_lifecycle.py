@@ -30,7 +30,7 @@ def test_a_new_image_is_building_and_records_its_creation():
 
 def test_a_finished_build_records_size_digest_and_user():
     image = registered()
-    image.build_succeeded("b1", result(5 * MB), LIMITS)
+    image.build_succeeded("b1", result(5 * MB), LIMITS, scan_id="s1")
     assert image.status == "built"
     assert (image.state.size, image.state.user) == (5 * MB, "65532")
     assert [(c.event, c.previous_status) for c in image.changes] == [("built", "building")]
@@ -38,14 +38,14 @@ def test_a_finished_build_records_size_digest_and_user():
 
 def test_an_image_over_its_application_limit_fails_with_the_limit_in_the_reason():
     image = registered()
-    image.build_succeeded("b1", result(150 * MB), LIMITS)
+    image.build_succeeded("b1", result(150 * MB), LIMITS, scan_id="s1")
     assert image.status == "failed"
     assert "exceeds the backend limit of 100.0 MB" in image.state.reason
 
 
 def test_a_stale_build_changes_nothing():
     image = registered()
-    image.build_succeeded("an-older-build", result(MB), LIMITS)
+    image.build_succeeded("an-older-build", result(MB), LIMITS, scan_id="s1")
     image.build_failed("an-older-build", "boom")
     assert image.status == "building"
     assert image.changes == []
@@ -53,7 +53,7 @@ def test_a_stale_build_changes_nothing():
 
 def test_changing_the_tag_rebuilds_but_changing_the_repository_only_updates():
     image = registered()
-    image.build_succeeded("b1", result(MB), LIMITS)
+    image.build_succeeded("b1", result(MB), LIMITS, scan_id="s1")
     assert not image.respecify(
         SPEC.model_copy(update={"repository": "localhost:5000/todo"}), build_id="b2", deadline=LATER
     )
@@ -83,7 +83,7 @@ def test_a_vanished_image_fails_only_from_built():
     image = registered()
     assert not image.vanished()
     assert image.status == "building"
-    image.build_succeeded("b1", result(MB), LIMITS)
+    image.build_succeeded("b1", result(MB), LIMITS, scan_id="s1")
     assert image.vanished()
     assert image.status == "failed"
     assert "no longer exists" in image.state.reason

@@ -8,8 +8,9 @@ import pytest
 
 from slipway_contracts import subjects
 from slipway_contracts.commands import BuildImage, DeleteImage, RebuildImage
+from slipway_contracts.jobs import BuildJob
 from slipway_contracts.queries import GetEntity, ListEntities
-from slipway_image_builder.service_layer import images
+from slipway_image_builder.service_layer import builds, images
 from slipway_libs.errors import (
     Conflict,
     IdempotencyMismatch,
@@ -216,3 +217,30 @@ async def test_list_pages_oldest_first_with_a_cursor_and_a_status_filter(deps):
     assert [i["id"] for i in first["items"] + rest["data"]["items"]] == [m.id for m in oldest_first]
     assert rest["data"]["next_cursor"] is None
     assert [i["name"] for i in building["items"]] == ["todo/app1", "todo/app3"]
+
+
+async def test_registry_credentials_are_kept_apart_and_used_for_the_push_never_shown(deps):
+    body = {
+        **SPEC,
+        "repository": "127.0.0.1:5001/todo/backend",
+        "registry_auth": {"username": "ci", "password": "pw-not-shown"},
+    }
+    reply = await images.build_image(deps, BuildImage.model_validate(body))
+    image_id = reply["data"]["id"]
+    assert reply["data"]["registry_username"] == "ci"
+    assert "pw-not-shown" not in repr(reply)
+    assert all("pw-not-shown" not in repr(e.payload) for e in deps.uow.events)
+    assert deps.registry_credentials.kept[image_id].password == "pw-not-shown"
+
+    await builds.run_build(deps, BuildJob(image_id=image_id, build_id=reply["data"]["build_id"]))
+    assert deps.engine.pushed == ["127.0.0.1:5001/todo/backend:1.0.0"]
+    assert deps.engine.logins[0].username == "ci"
+    assert "pw-not-shown" not in repr(deps.engine.logins[0])
+
+    await images.delete_image(deps, DeleteImage(id=image_id))
+    assert image_id not in deps.registry_credentials.kept
+
+
+def test_registry_auth_without_a_repository_is_refused():
+    with pytest.raises(ValueError, match="registry_auth is given but no repository"):
+        BuildImage.model_validate({**SPEC, "registry_auth": {"username": "a", "password": "b"}})

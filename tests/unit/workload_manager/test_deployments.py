@@ -350,3 +350,37 @@ async def test_the_queries_answer_snapshots_and_pages_by_status(world):
     assert [d["id"] for d in page["data"]["items"]] == [first["id"]]
     paged = await deployments.list_deployments(world.deps, ListEntities(limit=1))
     assert paged["data"]["next_cursor"] is not None
+
+
+def scanned_event(version: int) -> dict[str, Any]:
+    """The image-builder's `scanned` event of IMAGE (still built) with SECRET_SCAN."""
+    fields = {"name": IMAGE.name, "tag": IMAGE.tag, "status": "built", "scan": SECRET_SCAN}
+    return event("container_image", "scanned", IMAGE.id, version, **fields)
+
+
+SECRET_SCAN = {
+    "status": "complete",
+    "findings": [
+        {"kind": "secret", "severity": "CRITICAL", "rule": "github-pat", "file": "/app/app.env"},
+        {"kind": "misconfig", "severity": "LOW", "rule": "DS-0026", "file": "Dockerfile"},
+    ],
+}
+
+
+async def test_under_enforce_an_image_with_critical_findings_is_a_409_naming_them():
+    world = new_world(image_policy="enforce")
+    await announce(world, cluster_event("running", 1), image_event("built", 2))
+    await announce(world, scanned_event(3))
+    with pytest.raises(Conflict) as refused:
+        await create_deployment(world)
+    assert "unresolved critical findings" in refused.value.message
+    assert "secret github-pat in /app/app.env" in refused.value.message
+    assert "DS-0026" not in refused.value.message
+    assert refused.value.details["critical_findings"] == ["secret github-pat in /app/app.env"]
+    assert world.deployments.rows == {}
+
+
+async def test_under_warn_the_same_image_deploys(world):
+    await announce(world, cluster_event("running", 1), image_event("built", 2))
+    await announce(world, scanned_event(3))
+    assert (await create_deployment(world))["status"] == "pending"

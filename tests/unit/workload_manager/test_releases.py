@@ -41,8 +41,10 @@ from tests.unit.workload_manager.fakes import (
     chart_event,
     cluster_event,
     deployed_release,
+    event,
     image_event,
     install,
+    new_world,
     release_of,
     release_ready,
     workloads_of,
@@ -307,3 +309,15 @@ async def test_a_cluster_that_cannot_be_asked_makes_the_queries_unavailable(worl
     world.cluster.unreachable = True
     with pytest.raises(Unavailable, match="cannot be asked now"):
         await releases.preview_release(world.deps, PreviewRelease(spec=RELEASE_SPEC))
+
+
+async def test_under_enforce_a_release_of_an_image_with_critical_findings_is_a_409():
+    world = new_world(image_policy="enforce")
+    await release_ready(world)
+    root_scan = {"findings": [{"kind": "policy", "severity": "HIGH", "rule": "non-root-user"}]}
+    fields = {"name": BACKEND.name, "tag": BACKEND.tag, "status": "built", "scan": root_scan}
+    await announce(world, event("container_image", "scanned", BACKEND.id, 4, **fields))
+    with pytest.raises(Conflict) as refused:
+        await install(world)
+    assert "policy non-root-user" in refused.value.message
+    assert refused.value.details["field"] == "images.backend.image"

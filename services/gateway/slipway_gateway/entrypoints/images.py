@@ -1,17 +1,18 @@
-"""`/api/container-images`: register, rebuild, read, verify and delete images."""
+"""`/api/container-images`: register, rebuild, read, verify, scan and delete images; their
+build logs, scans and SBOMs."""
 
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Header, Query, Request
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
 from slipway_contracts import subjects
 from slipway_contracts.commands import ImageSpec
-from slipway_contracts.entities import ContainerImage, ImageStatus
+from slipway_contracts.entities import ContainerImage, ImageScan, ImageStatus
 from slipway_gateway.entrypoints.build_logs import build_log_lines, log_events, log_text
 from slipway_gateway.entrypoints.http import Bus
 from slipway_gateway.entrypoints.resources import Resource, ResourceRoutes, StatusRule
@@ -61,7 +62,42 @@ routes.add_action(
     if_match=False,
     location=False,
 )
+# Queues a scan: the answer is the image, its scan pending (poll GET .../scan).
+routes.add_action(
+    "scan",
+    "Scan a built image again (202): secrets, misconfigurations, vulnerabilities when a "
+    "database is there, the non-root policy; then GET .../scan.",
+    status=202,
+    if_match=False,
+)
 router = routes.router
+
+
+class ScanAnswer(BaseModel):
+    """An image's latest security scan (`scan` is null before its first one)."""
+
+    id: str
+    reference: str
+    status: ImageStatus
+    scan: ImageScan | None
+
+
+@router.get("/{image_id}/scan", response_model=ScanAnswer)
+async def image_scan(image_id: str, bus: Bus) -> Any:
+    """The image's latest scan: status, counts by severity, findings (a secret is named by
+    rule, file and layer; its value is never kept), and what could not be checked and why."""
+    return await IMAGES.query(bus, "scan", {"id": image_id})
+
+
+@router.get(
+    "/{image_id}/sbom",
+    response_class=JSONResponse,
+    responses={200: {"content": {"application/vnd.cyclonedx+json": {}}}},
+)
+async def image_sbom(image_id: str, bus: Bus) -> JSONResponse:
+    """The CycloneDX JSON SBOM that the image's latest scan made (404 before one)."""
+    document = await IMAGES.query(bus, "sbom", {"id": image_id})
+    return JSONResponse(document, media_type="application/vnd.cyclonedx+json")
 
 
 @router.get(

@@ -11,7 +11,7 @@ from docker.errors import APIError, DockerException, ImageNotFound
 from requests.exceptions import ConnectionError as RequestsConnectionError
 
 from slipway_image_builder.domain.image import BuildResult
-from slipway_image_builder.domain.ports import OnLine
+from slipway_image_builder.domain.ports import OnLine, RegistryLogin
 from slipway_libs.errors import PermanentError, RetryableError
 
 
@@ -102,14 +102,26 @@ class DockerEngine:
             user=str(attrs.get("Config", {}).get("User") or ""),
         )
 
-    async def push(self, reference: str, repository: str, tag: str, on_line: OnLine) -> str:
-        """Tag and push to `repository`; returns the pushed digest."""
+    async def push(
+        self,
+        reference: str,
+        repository: str,
+        tag: str,
+        on_line: OnLine,
+        auth: RegistryLogin | None = None,
+    ) -> str:
+        """Tag and push to `repository` (with `auth`, when given); returns the pushed digest.
+        A loopback registry (127.0.0.1:<port>) needs no TLS: the engine allows it insecure."""
 
         def push_blocking() -> str:
             client = self._docker()
             client.api.tag(reference, repository, tag)
             digest = ""
-            for chunk in client.api.push(repository, tag=tag, stream=True, decode=True):
+            login = {"username": auth.username, "password": auth.password} if auth else None
+            pushed = client.api.push(
+                repository, tag=tag, stream=True, decode=True, auth_config=login
+            )
+            for chunk in pushed:
                 if "error" in chunk:
                     raise PermanentError(f"push to {repository}:{tag} failed: {chunk['error']}")
                 if status := chunk.get("status"):
@@ -122,6 +134,25 @@ class DockerEngine:
             return await asyncio.to_thread(push_blocking)
         except (RequestsConnectionError, ConnectionError) as exc:
             raise RetryableError(f"Docker Engine is unreachable: {exc}") from exc
+
+    async def save(self, reference: str, destination: Path) -> None:
+        """Write the image as a `docker save` tar to `destination` (for a scanner)."""
+
+        def save_blocking() -> None:
+            try:
+                chunks = self._docker().api.get_image(reference)
+                with destination.open("wb") as out:
+                    for chunk in chunks:
+                        out.write(chunk)
+            except ImageNotFound as exc:
+                raise PermanentError(f"image {reference} is not in the Docker Engine") from exc
+
+        try:
+            await asyncio.to_thread(save_blocking)
+        except (RequestsConnectionError, ConnectionError) as exc:
+            raise RetryableError(f"Docker Engine is unreachable: {exc}") from exc
+        except APIError as exc:
+            raise RetryableError(f"the engine did not export {reference}: {exc}") from exc
 
     async def exists(self, reference: str, image_id: str) -> bool:
         """Whether `reference` (name:tag) still names the image `image_id` in the engine

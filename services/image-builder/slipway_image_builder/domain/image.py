@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Self
+from typing import Any, Self
 
 from pydantic import BaseModel
 
@@ -13,9 +13,12 @@ from slipway_contracts.entities import (
     IMAGE_TRANSITIONS,
     ApplicationType,
     ContainerImage,
+    ImageScan,
     ImageStatus,
+    ScanStatus,
 )
-from slipway_libs.aggregate import Aggregate
+from slipway_image_builder.domain.scan import PolicyMode, refusal
+from slipway_libs.aggregate import Aggregate, utcnow
 from slipway_libs.errors import Conflict
 from slipway_libs.statemachine import TransitionTable
 
@@ -43,6 +46,13 @@ class SizeLimits:
         return self.frontend if application is ApplicationType.FRONTEND else self.backend
 
 
+def entity_fields(spec: ImageSpec) -> dict[str, Any]:
+    """The entity's fields from a spec: its registry password never among them."""
+    fields = spec.model_dump(exclude={"registry_auth"})
+    fields["registry_username"] = spec.registry_auth.username if spec.registry_auth else None
+    return fields
+
+
 def spec_of(model: BaseModel) -> ImageSpec:
     """The client-settable fields of an image, a PUT body or any model holding them."""
     return ImageSpec.model_validate(model.model_dump(include=set(ImageSpec.model_fields)))
@@ -61,7 +71,7 @@ class ContainerImageAggregate(Aggregate[ContainerImage]):
             ImageStatus.BUILDING,
             build_id=build_id,
             deadline=deadline,
-            **spec.model_dump(),
+            **entity_fields(spec),
         )
 
     def needs_rebuild(self, spec: ImageSpec) -> bool:
@@ -77,7 +87,7 @@ class ContainerImageAggregate(Aggregate[ContainerImage]):
                 "wait for the build to finish before changing it",
                 {"current_status": self.status},
             )
-        fields = spec.model_dump()
+        fields = entity_fields(spec)
         if not self.needs_rebuild(spec):
             self.update(**fields)
             return False
@@ -91,6 +101,7 @@ class ContainerImageAggregate(Aggregate[ContainerImage]):
             digest=None,
             image_id=None,
             user=None,
+            scan=None,
         )
         return True
 
@@ -98,8 +109,11 @@ class ContainerImageAggregate(Aggregate[ContainerImage]):
         """Whether a build job is still the one this image waits for."""
         return self.state.status is ImageStatus.BUILDING and self.state.build_id == build_id
 
-    def build_succeeded(self, build_id: str, result: BuildResult, limits: SizeLimits) -> None:
-        """Record a finished build; an image over its size limit fails instead."""
+    def build_succeeded(
+        self, build_id: str, result: BuildResult, limits: SizeLimits, *, scan_id: str
+    ) -> None:
+        """Record a finished build, its scan `scan_id` pending; an image over its size limit
+        fails instead."""
         if not self.is_current_build(build_id):
             return
         limit = limits.for_application(self.state.application)
@@ -123,6 +137,7 @@ class ContainerImageAggregate(Aggregate[ContainerImage]):
             user=result.user,
             reason=None,
             deadline=None,
+            scan=_pending_scan(scan_id),
         )
 
     def build_failed(self, build_id: str, reason: str) -> None:
@@ -148,3 +163,49 @@ class ContainerImageAggregate(Aggregate[ContainerImage]):
             "in the Docker Engine",
         )
         return True
+
+    # --- scans -----------------------------------------------------------------------
+
+    def request_scan(self, scan_id: str) -> None:
+        """Scan again: the scan `scan_id` becomes pending (only a built image is scanned)."""
+        if self.state.status is not ImageStatus.BUILT:
+            raise Conflict(
+                f"image '{self.id}' is {self.status} (current status: {self.status}); "
+                "only a built image can be scanned",
+                {"current_status": self.status},
+            )
+        self.update(scan=_pending_scan(scan_id))
+
+    def awaits_scan(self, scan_id: str) -> bool:
+        """Whether the scan `scan_id` is the pending scan of this (built) image."""
+        scan = self.state.scan
+        return (
+            self.state.status is ImageStatus.BUILT
+            and scan is not None
+            and scan.scan_id == scan_id
+            and scan.status is ScanStatus.PENDING
+        )
+
+    def scanned(self, scan: ImageScan, policy: PolicyMode) -> None:
+        """Record a finished scan (a `scanned` event); under the enforce policy an image that
+        runs as root or has a critical finding then fails with the reason."""
+        if not self.awaits_scan(scan.scan_id):
+            return
+        self._write("scanned", self.status, {"scan": scan})
+        reason = refusal(scan)
+        if policy is PolicyMode.ENFORCE and reason is not None:
+            self.transition(ImageStatus.FAILED, reason=reason)
+
+    def scan_failed(self, scan_id: str, reason: str) -> None:
+        """The scan `scan_id` could not run (a `scanned` event with status failed)."""
+        current = self.state.scan
+        if current is None or not self.awaits_scan(scan_id):
+            return
+        failed = current.model_copy(
+            update={"status": ScanStatus.FAILED, "scanned_at": utcnow(), "reason": reason}
+        )
+        self._write("scanned", self.status, {"scan": failed})
+
+
+def _pending_scan(scan_id: str) -> ImageScan:
+    return ImageScan(status=ScanStatus.PENDING, scan_id=scan_id, requested_at=utcnow())

@@ -1,13 +1,24 @@
 """What the use cases need from the outside world: the container engine, the build-log
-store and the live-progress channel. The adapters implement them; unit tests use fakes."""
+store, the live-progress channel, the image scanner and the SBOM store. The adapters implement them; unit tests use fakes."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from slipway_image_builder.domain.image import BuildResult
+from slipway_image_builder.domain.scan import ScanReport
+
+
+@dataclass(frozen=True)
+class RegistryLogin:
+    """Credentials of a registry (the password never in a repr or a log)."""
+
+    username: str
+    password: str = field(repr=False)
+
 
 OnLine = Callable[[str], None]
 """Takes one log line; engines call it from their own threads."""
@@ -29,8 +40,16 @@ class Engine(Protocol):
         """Build `context` into `reference` (no network), streaming its log to `on_line`."""
         ...
 
-    async def push(self, reference: str, repository: str, tag: str, on_line: OnLine) -> str:
-        """Tag `reference` as `repository:tag` and push it; the pushed digest ('' if none)."""
+    async def push(
+        self,
+        reference: str,
+        repository: str,
+        tag: str,
+        on_line: OnLine,
+        auth: RegistryLogin | None = None,
+    ) -> str:
+        """Tag `reference` as `repository:tag` and push it (logging in with `auth`); the
+        pushed digest ('' if none)."""
         ...
 
     async def exists(self, reference: str, image_id: str) -> bool:
@@ -67,3 +86,43 @@ class Progress(Protocol):
     """Live progress lines of an image's build (best effort: never raises)."""
 
     async def publish(self, entity_id: str, lines: list[str]) -> None: ...
+
+
+class Scanner(Protocol):
+    """A security scanner of built images (Trivy). RetryableError when the engine holding the
+    image cannot be reached; PermanentError when the scan cannot be made."""
+
+    async def scan(self, reference: str, dockerfile: Path | None = None) -> ScanReport:
+        """Scan the engine's image `reference` (and lint `dockerfile`, when given): its
+        findings, what was skipped and why, the scanners' versions and a CycloneDX SBOM.
+        Secret values never leave the scanner."""
+        ...
+
+
+class Sboms(Protocol):
+    """The SBOM of each scan, kept to be read later. Failures to store are Unavailable."""
+
+    async def keep(self, image_id: str, scan_id: str, document: bytes) -> None:
+        """Keep the SBOM of scan `scan_id`, dropping the image's older ones."""
+        ...
+
+    async def read(self, image_id: str) -> bytes | None:
+        """The image's latest kept SBOM, or None."""
+        ...
+
+    async def drop(self, image_id: str) -> None:
+        """Forget every SBOM of an image."""
+        ...
+
+
+class RegistryCredentials(Protocol):
+    """Images' registry credentials, kept sealed apart from the image records (never in an
+    entity, event, reply or log). Writes join the open unit of work's transaction."""
+
+    async def keep(self, image_id: str, login: RegistryLogin) -> None: ...
+
+    async def read(self, image_id: str) -> RegistryLogin | None:
+        """The image's credentials; PermanentError when they cannot be opened."""
+        ...
+
+    async def forget(self, image_id: str) -> None: ...

@@ -5,10 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from slipway_contracts import subjects
-from slipway_contracts.commands import BuildImage, DeleteImage, RebuildImage, VerifyImage
-from slipway_contracts.queries import GetBuildLogs, GetEntity, ListEntities
+from slipway_contracts.commands import BuildImage, DeleteImage, RebuildImage, ScanImage, VerifyImage
+from slipway_contracts.queries import (
+    GetBuildLogs,
+    GetEntity,
+    GetImageSbom,
+    GetImageScan,
+    ListEntities,
+)
 from slipway_image_builder.handlers.context import Deps
-from slipway_image_builder.service_layer import builds, images, verification
+from slipway_image_builder.service_layer import builds, images, scans, verification
 from slipway_libs.worker import RequestHandlers
 
 QUEUE = "image-builder"
@@ -40,6 +46,12 @@ async def verify_image(command: VerifyImage, deps: Deps) -> dict[str, Any]:
     return await verification.verify_image(deps, command)
 
 
+@handlers.subscriber(subjects.command(IMAGE, "scan"))
+async def scan_image(command: ScanImage, deps: Deps) -> dict[str, Any]:
+    """Scan a built image again (a scan job is queued)."""
+    return await scans.scan_image(deps, command)
+
+
 @handlers.subscriber(subjects.query(IMAGE, "get"))
 async def get_image(query: GetEntity, deps: Deps) -> dict[str, Any]:
     return await images.get_image(deps, query)
@@ -53,3 +65,13 @@ async def list_images(query: ListEntities, deps: Deps) -> dict[str, Any]:
 @handlers.subscriber(subjects.query(IMAGE, "logs"))
 async def build_logs(query: GetBuildLogs, deps: Deps) -> dict[str, Any]:
     return await builds.read_build_log(deps, query)
+
+
+@handlers.subscriber(subjects.query(IMAGE, "scan"))
+async def image_scan(query: GetImageScan, deps: Deps) -> dict[str, Any]:
+    return await scans.read_scan(deps, query)
+
+
+@handlers.subscriber(subjects.query(IMAGE, "sbom"))
+async def image_sbom(query: GetImageSbom, deps: Deps) -> dict[str, Any]:
+    return await scans.read_sbom(deps, query)

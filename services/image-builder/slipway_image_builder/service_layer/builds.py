@@ -1,5 +1,5 @@
 """Builds: the build job (build, push when a repository is set, its log kept and published
-live), its terminal failure, the deadline sweep, and the kept build log."""
+live; a scan queued once built), its terminal failure, the deadline sweep, and the kept build log."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from slipway_contracts.queries import GetBuildLogs
 from slipway_image_builder.domain.image import MB, BuildResult, SizeLimits, spec_of
 from slipway_image_builder.service_layer.build_context import resolve_build_context
 from slipway_image_builder.service_layer.dependencies import Dependencies
+from slipway_image_builder.service_layer.scans import queue_scan
 from slipway_image_builder.settings import ImageBuilderSettings
+from slipway_libs import context
 from slipway_libs.errors import InvalidInput, PermanentError
 from slipway_libs.progress import ProgressBuffer
 from slipway_libs.unit_of_work import expire_overdue, ok, retrying
@@ -43,7 +45,10 @@ async def _record_build(deps: Dependencies, job: BuildJob, result: BuildResult) 
     async with deps.uow:
         image = await deps.images.find(job.image_id)
         if image is not None:
-            image.build_succeeded(job.build_id, result, size_limits(deps.settings))
+            scan_id = context.new_id()
+            image.build_succeeded(job.build_id, result, size_limits(deps.settings), scan_id=scan_id)
+            if image.awaits_scan(scan_id):
+                queue_scan(deps.uow, image)
             await deps.uow.commit()
 
 
@@ -93,8 +98,9 @@ async def build_and_push(deps: Dependencies, image: ContainerImage, build_id: st
             on_line=lines.add_threadsafe,
         )
         if image.repository:
+            login = await deps.registry_credentials.read(image.id)
             digest = await deps.engine.push(
-                image.reference, image.repository, image.tag, lines.add_threadsafe
+                image.reference, image.repository, image.tag, lines.add_threadsafe, login
             )
             result = replace(result, digest=digest or result.digest)
     return result

@@ -6,7 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from slipway_image_builder.domain.image import ContainerImageAggregate
-from slipway_image_builder.domain.ports import BuildLogs, Engine, Progress
+from slipway_image_builder.domain.ports import (
+    BuildLogs,
+    Engine,
+    Progress,
+    RegistryCredentials,
+    Sboms,
+    Scanner,
+)
 from slipway_image_builder.settings import ImageBuilderSettings
 from slipway_libs.unit_of_work import Repository, UnitOfWork
 
@@ -22,3 +29,6 @@ class Dependencies:
     engine: Engine
     logs: BuildLogs
     progress: Progress
+    scanner: Scanner
+    sboms: Sboms
+    registry_credentials: RegistryCredentials

@@ -8,10 +8,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from slipway_contracts import subjects
-from slipway_contracts.commands import BuildImage, DeleteImage, RebuildImage
+from slipway_contracts.commands import BuildImage, DeleteImage, ImageSpec, RebuildImage
 from slipway_contracts.jobs import BuildJob
 from slipway_contracts.queries import GetEntity, ListEntities
 from slipway_image_builder.domain.image import ContainerImageAggregate, spec_of
+from slipway_image_builder.domain.ports import RegistryLogin
 from slipway_image_builder.service_layer.build_context import resolve_build_context
 from slipway_image_builder.service_layer.dependencies import Dependencies
 from slipway_image_builder.settings import ImageBuilderSettings
@@ -36,6 +37,15 @@ def queue_build(uow: UnitOfWork, image: ContainerImageAggregate) -> None:
     uow.queue_job(BUILD_JOB, job, msg_id=job.build_id)
 
 
+async def keep_registry_login(deps: Dependencies, image_id: str, spec: ImageSpec) -> None:
+    """Seal the spec's registry credentials beside the image (a spec without: forget them)."""
+    if spec.registry_auth is None:
+        await deps.registry_credentials.forget(image_id)
+        return
+    login = RegistryLogin(spec.registry_auth.username, spec.registry_auth.password)
+    await deps.registry_credentials.keep(image_id, login)
+
+
 @idempotent
 async def build_image(deps: Dependencies, command: BuildImage) -> dict[str, Any]:
     """Register an image, `building`, and queue its first build."""
@@ -48,6 +58,7 @@ async def build_image(deps: Dependencies, command: BuildImage) -> dict[str, Any]
             deadline=build_deadline(deps.settings),
         )
         deps.images.add(image)
+        await keep_registry_login(deps, image.id, command)
         queue_build(deps.uow, image)
         return await deps.uow.commit(answer=image.snapshot())
 
@@ -63,6 +74,7 @@ async def rebuild_image(deps: Dependencies, command: RebuildImage) -> dict[str, 
         deadline = build_deadline(deps.settings)
         if image.respecify(spec, build_id=context.new_id(), deadline=deadline):
             queue_build(deps.uow, image)
+        await keep_registry_login(deps, image.id, spec)
         return await deps.uow.commit(answer=image.snapshot())
 
 
@@ -70,6 +82,7 @@ async def delete_image(deps: Dependencies, command: DeleteImage) -> dict[str, An
     """Remove an image record, then its build logs and, when asked, its engine image."""
     reply = await _delete_record(deps, command)
     await deps.logs.drop(command.id)
+    await deps.sboms.drop(command.id)
     if command.remove_image:
         await _remove_from_engine(deps, f"{reply['data']['name']}:{reply['data']['tag']}")
     return reply
@@ -81,6 +94,7 @@ async def _delete_record(deps: Dependencies, command: DeleteImage) -> dict[str, 
         image = await deps.images.get(command.id)
         check_if_match(image, command.expected_revision)
         image.mark_deleted()
+        await deps.registry_credentials.forget(image.id)
         return await deps.uow.commit(answer=image.snapshot())
 
 

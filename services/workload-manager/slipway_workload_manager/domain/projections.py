@@ -3,7 +3,7 @@ the other services' events on SLIPWAY_EVENTS (never from their databases)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
 from slipway_contracts import subjects
@@ -19,6 +19,8 @@ class ProjectedImage:
     tag: str
     digest: str | None = None
     reason: str | None = None
+    # What its latest scan found that an enforced image policy refuses (root user, critical).
+    critical_findings: list[str] = field(default_factory=list)
 
     @property
     def reference(self) -> str:
@@ -62,6 +64,19 @@ class ProjectedEvent:
         return self.event == "deleted"
 
 
+def critical_findings(scan: Any) -> list[str]:
+    """The findings of an image's scan (an event's `scan`) that the enforced policy refuses:
+    every critical one (secrets are critical) and every policy one (a root user)."""
+    if not isinstance(scan, dict):
+        return []
+    named = []
+    for finding in scan.get("findings") or []:
+        if finding.get("kind") == "policy" or finding.get("severity") == "CRITICAL":
+            where = f" in {finding['file']}" if finding.get("file") else ""
+            named.append(f"{finding.get('kind')} {finding.get('rule')}{where}")
+    return named
+
+
 # The row of each projection: the fields of its class, from the event's entity snapshot.
 def _image_fields(data: dict[str, Any]) -> dict[str, Any]:
     name, tag = str(data.get("name", "")), str(data.get("tag", ""))
@@ -72,6 +87,7 @@ def _image_fields(data: dict[str, Any]) -> dict[str, Any]:
         "reference": f"{name}:{tag}",
         "digest": data.get("digest"),
         "reason": data.get("reason"),
+        "critical_findings": critical_findings(data.get("scan")),
     }
 
 

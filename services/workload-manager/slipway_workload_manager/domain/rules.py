@@ -62,6 +62,19 @@ def _built(image: ProjectedImage, field: str) -> ProjectedImage:
     )
 
 
+def passes_image_policy(image: ProjectedImage, enforce: bool, field: str) -> ProjectedImage:
+    """Under the enforced image policy, an image whose scan found critical problems (a
+    secret, a critical vulnerability, a root user) is refused: 409 naming them."""
+    if enforce and image.critical_findings:
+        raise Conflict(
+            f"ContainerImage '{image.reference}' has unresolved critical findings and the "
+            f"image policy is enforce: {'; '.join(image.critical_findings)}; rebuild it without "
+            "them",
+            {"field": field, "critical_findings": list(image.critical_findings)},
+        )
+    return image
+
+
 def running_cluster(cluster_id: str, cluster: ProjectedCluster | None) -> ProjectedCluster:
     """The cluster a workload goes to; it must exist and be running."""
     if cluster is None:

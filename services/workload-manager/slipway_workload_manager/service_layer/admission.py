@@ -50,7 +50,9 @@ async def _just(*ids: str | None) -> list[str]:
 async def _image_rule(deps: Dependencies, spec: DeploymentSpec) -> ProjectedImage:
     by_id = await deps.projections.image(spec.image_id) if spec.image_id else None
     named = [] if spec.image_id else await deps.projections.images_named(spec.image or "")
-    return rules.deployable_image(spec.image_id, spec.image, by_id, named)
+    image = rules.deployable_image(spec.image_id, spec.image, by_id, named)
+    enforce = deps.settings.image_policy == "enforce"
+    return rules.passes_image_policy(image, enforce, "image_id" if spec.image_id else "image")
 
 
 async def _image_ids(deps: Dependencies, spec: DeploymentSpec) -> list[str]:
@@ -153,7 +155,11 @@ async def name_free(
 
 async def _release_images_rule(deps: Dependencies, spec: ReleaseSpec) -> dict[str, ProjectedImage]:
     found = {i: await deps.projections.image(i) for i in set(spec.images.values())}
-    return rules.release_images(spec.images, found)
+    built = rules.release_images(spec.images, found)
+    enforce = deps.settings.image_policy == "enforce"
+    for path, image in built.items():
+        rules.passes_image_policy(image, enforce, f"images.{path}")
+    return built
 
 
 async def _release_image_ids(spec: ReleaseSpec) -> list[str]:
