@@ -31,6 +31,7 @@ from slipway_libs.statemachine import IllegalTransition
 from slipway_libs.storage import unavailable_from
 from slipway_libs.unit_of_work import Repository as RepositoryPort
 from slipway_libs.unit_of_work import TransientConflict, ok
+from slipway_observability.metrics import bus_middleware
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +153,9 @@ def make_broker(settings: CommonSettings, service: str) -> NatsBroker:
     audit = CommandAudit(service, settings.nats_principals_file)
     broker = NatsBroker(
         **options,
-        # Outermost first: the audit sees the reply the error middleware makes of a failure.
-        middlewares=[ContextMiddleware, audit, error_replies()],
+        # Outermost first: the audit sees the reply the error middleware makes of a failure;
+        # the metrics, innermost, see the failure itself (status `error`, exception type).
+        middlewares=[ContextMiddleware, audit, error_replies(), bus_middleware(service)],
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
         connect_timeout=2,

@@ -19,6 +19,7 @@ from pymongo.read_concern import ReadConcern
 
 from slipway_libs.context import COMMAND_ID_HEADER, CORRELATION_HEADER
 from slipway_libs.storage import OUTBOX, Database
+from slipway_observability.metrics import observe_published
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,16 @@ class OutboxRelay:
     batch = 200
 
     def __init__(
-        self, database: Database, publish: Publish, *, owner: str, interval_s: float = 0.5
+        self,
+        database: Database,
+        publish: Publish,
+        *,
+        owner: str,
+        interval_s: float = 0.5,
+        service: str = "",
     ) -> None:
         self.database = database
+        self.service = service
         self.publish = publish
         self.owner = owner
         self.interval_s = interval_s
@@ -86,6 +94,7 @@ class OutboxRelay:
                 )
                 break
             sent.append(message["_id"])
+            observe_published(self.service, message["subject"], message.get("created_at"))
         if sent:  # marked at once; a crash before this publishes them again (de-duplicated)
             published = {"$set": {"published_at": datetime.now(UTC)}}
             await outbox.update_many({"_id": {"$in": sent}}, published)

@@ -79,6 +79,7 @@ class Database:
         )
         self.db: AsyncDatabase[dict[str, Any]] = self.client[name]
         self.on_commit: list[Callable[[], None]] = []
+        self.entity_collections: dict[str, str] = {}  # kind → collection (for the metrics)
 
     async def ping(self) -> None:
         """Raise Unavailable unless the database answers."""
@@ -216,6 +217,7 @@ class Repository(RepositoryPort[A]):
         super().__init__(entity, source, deadline_field=deadline_field)
         self.database = database
         self.collection = database.db[collection]
+        database.entity_collections[entity] = collection
         self.model = model
         self.aggregate = aggregate
 

@@ -29,7 +29,8 @@ from slipway_libs.progress import ProgressPublisher
 from slipway_libs.relay import OutboxRelay
 from slipway_libs.runtime import add_health, every, wait_for_database
 from slipway_libs.settings import CommonSettings
-from slipway_libs.storage import Database, MongoUnitOfWork, Repository
+from slipway_libs.storage import OUTBOX, Database, MongoUnitOfWork, Repository
+from slipway_observability import metrics
 
 S = TypeVar("S", bound=CommonSettings)
 A = TypeVar("A", bound=Aggregate[Any])
@@ -173,9 +174,17 @@ def build_worker_app(
         kit = WorkerKit(name, settings, broker, db, context, publishers)
         running: list[asyncio.Future[Any]] = []
         health: asyncio.Server | None = None
+        stop_metrics: Callable[[], None] | None = None
+
+        async def sample_metrics() -> None:
+            await metrics.sample_database(name, db.db, OUTBOX, db.entity_collections)
+            await metrics.sample_consumers(broker.connection.jetstream())
+
         try:
             if settings.health_port is not None:
                 health = await serve_health(db, settings.health_host, settings.health_port)
+            if settings.metrics_port:  # 0 or unset: no /metrics
+                stop_metrics = metrics.serve(settings.metrics_host, settings.metrics_port)
             await assemble(kit)
             await wait_for_database(db, kit._run_setup)
             await broker.connect()
@@ -186,7 +195,10 @@ def build_worker_app(
                 publishers.publish,
                 owner=settings.instance,
                 interval_s=settings.relay_interval_s,
+                service=name,
             )
+            if stop_metrics is not None:
+                kit.every(settings.metrics_interval_s, sample_metrics, "metrics")
             running = [asyncio.ensure_future(task) for task in (relay.run(), *kit._tasks)]
             service_log.info(f"{name} ready", extra=kit._ready_fields)
             yield
@@ -199,6 +211,8 @@ def build_worker_app(
             if not running:  # start-up failed before the tasks started
                 for never_started in kit._tasks:
                     never_started.close()
+            if stop_metrics is not None:
+                stop_metrics()
             if health is not None:
                 health.close()
                 await health.wait_closed()

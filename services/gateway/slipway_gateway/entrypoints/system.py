@@ -20,6 +20,8 @@ from slipway_libs.errors import SlipwayError
 router = APIRouter(tags=["system"], route_class=DocumentedRoute)
 REQUESTS = Counter("slipway_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("slipway_http_request_seconds", "HTTP request latency", ["method", "route"])
+# Refused calls by client address: the alert on repeated 401/403 from one source reads it.
+DENIED = Counter("slipway_http_denied_total", "Calls refused 401 or 403", ["source", "status"])
 
 
 @router.get("/healthz")
@@ -101,3 +103,6 @@ class Correlation:
             path = getattr(scope.get("route"), "path", "unmatched")
             REQUESTS.labels(scope["method"], path, str(status)).inc()
             LATENCY.labels(scope["method"], path).observe(time.perf_counter() - started)
+            if status in (401, 403):
+                client = scope.get("client") or ("unknown", 0)
+                DENIED.labels(str(client[0]), str(status)).inc()
