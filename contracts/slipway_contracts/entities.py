@@ -578,3 +578,44 @@ class Release(Entity):
     operation_id: str | None = Field(None, description="id of the helm operation in flight")
     uninstalling: bool = Field(False, description="helm's uninstall is under way (after DELETE)")
     deadline: datetime | None = Field(None, description="an operation not done then fails")
+
+
+# --- Alert -----------------------------------------------------------------------------
+
+
+class AlertStatus(StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+ALERT_TRANSITIONS: Transitions = (
+    (AlertStatus.FIRING, AlertStatus.RESOLVED),
+    (AlertStatus.RESOLVED, AlertStatus.FIRING),  # the same alert fires again
+)
+# The labels by which an alert names the Slipway entity it is about, in order of precedence.
+ALERT_ENTITY_LABELS: tuple[tuple[str, str], ...] = (
+    ("deployment_id", "deployment"),
+    ("service_id", "service"),
+    ("release_id", "release"),
+    ("image_id", "container_image"),
+    ("chart_id", "helm_chart"),
+    ("cluster_id", "minikube_cluster"),
+)
+
+
+class Alert(Entity):
+    """An alert Prometheus raised and Alertmanager delivered (`POST /api/alerts/webhook`):
+    one entity per alert (Alertmanager's fingerprint of its labels), `firing` or
+    `resolved`, linked to the Slipway entity its labels name (`target_kind`, `target_id`)."""
+
+    status: AlertStatus
+    name: str = Field(description="the rule's `alertname`")
+    fingerprint: str = Field(description="Alertmanager's fingerprint of the alert's labels")
+    severity: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    starts_at: datetime
+    ends_at: datetime | None = Field(None, description="when it resolved (resolved alerts)")
+    generator_url: str | None = Field(None, description="the expression in Prometheus")
+    target_kind: str | None = Field(None, description="the kind of the entity it is about")
+    target_id: str | None = Field(None, description="the id of the entity it is about")

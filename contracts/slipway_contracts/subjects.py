@@ -13,6 +13,7 @@ MINIKUBE_CLUSTER = "minikube_cluster"
 DEPLOYMENT = "deployment"
 SERVICE = "service"
 RELEASE = "release"
+ALERT = "alert"
 
 
 def command(entity: str, action: str) -> str:

@@ -24,6 +24,8 @@ from slipway_observability.metrics import observe_published
 log = logging.getLogger(__name__)
 
 Publish = Callable[[str, bytes, dict[str, str], str], Awaitable[None]]
+# Told of each message once it is published: (subject, payload); its failure is only logged.
+Observer = Callable[[str, bytes], Awaitable[None]]
 LEASE = "relay_lease"
 # Only inserts wake the relay, and only the resume token travels (not the message).
 INSERTS: list[dict[str, Any]] = [
@@ -47,9 +49,11 @@ class OutboxRelay:
         owner: str,
         interval_s: float = 0.5,
         service: str = "",
+        observers: tuple[Observer, ...] = (),
     ) -> None:
         self.database = database
         self.service = service
+        self.observers = observers
         self.publish = publish
         self.owner = owner
         self.interval_s = interval_s
@@ -95,6 +99,11 @@ class OutboxRelay:
                 break
             sent.append(message["_id"])
             observe_published(self.service, message["subject"], message.get("created_at"))
+            for observer in self.observers:
+                try:
+                    await observer(message["subject"], bytes(message["payload"]))
+                except Exception:
+                    log.exception("an observer of published messages failed")
         if sent:  # marked at once; a crash before this publishes them again (de-duplicated)
             published = {"$set": {"published_at": datetime.now(UTC)}}
             await outbox.update_many({"_id": {"$in": sent}}, published)

@@ -26,7 +26,7 @@ from slipway_libs.aggregate import Aggregate
 from slipway_libs.errors import Unavailable
 from slipway_libs.messaging import DeclaredPublishers, ensure_streams, make_broker
 from slipway_libs.progress import ProgressPublisher
-from slipway_libs.relay import OutboxRelay
+from slipway_libs.relay import Observer, OutboxRelay
 from slipway_libs.runtime import add_health, every, wait_for_database
 from slipway_libs.settings import CommonSettings
 from slipway_libs.storage import OUTBOX, Database, MongoUnitOfWork, Repository
@@ -60,6 +60,7 @@ class WorkerKit(Generic[S]):
         self._setup: list[Work] = [self.database.ensure_indexes]
         self._tasks: list[Coroutine[Any, Any, Any]] = []
         self._ready_fields: dict[str, Any] = {}
+        self._observers: list[Observer] = []
 
     def repository(
         self,
@@ -106,6 +107,10 @@ class WorkerKit(Generic[S]):
     def run(self, task: Coroutine[Any, Any, Any]) -> None:
         """Run `task` while the service runs; it is cancelled at shutdown."""
         self._tasks.append(task)
+
+    def observe_published(self, observer: Observer) -> None:
+        """Tell `observer` of each outbox message this service publishes (e.g. metrics)."""
+        self._observers.append(observer)
 
     def log_when_ready(self, **fields: Any) -> None:
         """Add `fields` to the "<service> ready" log line."""
@@ -178,7 +183,8 @@ def build_worker_app(
 
         async def sample_metrics() -> None:
             await metrics.sample_database(name, db.db, OUTBOX, db.entity_collections)
-            await metrics.sample_consumers(broker.connection.jetstream())
+            consumers = metrics.durable_consumers(broker)
+            await metrics.sample_consumers(broker.connection.jetstream(), consumers)
 
         try:
             if settings.health_port is not None:
@@ -196,6 +202,7 @@ def build_worker_app(
                 owner=settings.instance,
                 interval_s=settings.relay_interval_s,
                 service=name,
+                observers=tuple(kit._observers),
             )
             if stop_metrics is not None:
                 kit.every(settings.metrics_interval_s, sample_metrics, "metrics")

@@ -11,7 +11,8 @@
 - `slipway_events_published_total` by entity and event;
 - `slipway_entities` by kind and status, and `slipway_entity_status` (1 per entity of the
   kinds alerts name: clusters, deployments, services, releases) with its id and name;
-- `slipway_jetstream_consumer_pending_messages` and `..._ack_pending_messages` per consumer.
+- `slipway_jetstream_consumer_pending_messages` and `..._ack_pending_messages` per durable
+  consumer of the service.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ BUS_PREFIX = "slipway_bus"
 # Kinds whose entities each get a `slipway_entity_status` series (alerts name them by id).
 PER_ENTITY_KINDS = frozenset({"minikube_cluster", "deployment", "service", "release"})
 PER_ENTITY_LIMIT = 1000  # per kind and service: a bound on the series one scrape carries
-STREAMS = ("SLIPWAY_JOBS", "SLIPWAY_EVENTS")
 JOB_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0)
 LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
@@ -124,7 +124,7 @@ async def sample_database(service: str, db: Any, outbox: str, collections: dict[
         age = max((datetime.now(UTC) - oldest["created_at"]).total_seconds(), 0.0)
     OUTBOX_OLDEST.labels(service).set(age)
     for kind, collection in collections.items():
-        counts = db[collection].aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}])
+        counts = await db[collection].aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}])
         for status in _statuses_of(ENTITIES, service, kind):
             ENTITIES.labels(service, kind, status).set(0)  # a status no entity holds any more
         for row in await counts.to_list():
@@ -137,7 +137,12 @@ async def _sample_each(collection: Any, kind: str) -> None:
     found = collection.find({}, {"_id": 1, "name": 1, "status": 1}).limit(PER_ENTITY_LIMIT)
     seen: set[tuple[str, ...]] = set()
     for doc in await found.to_list():
-        labels: tuple[str, ...] = (kind, str(doc["_id"]), str(doc.get("name", "")), str(doc.get("status", "")))
+        labels: tuple[str, ...] = (
+            kind,
+            str(doc["_id"]),
+            str(doc.get("name", "")),
+            str(doc.get("status", "")),
+        )
         ENTITY_STATUS.labels(*labels).set(1)
         seen.add(labels)
     for stale in _label_sets(ENTITY_STATUS):
@@ -145,14 +150,24 @@ async def _sample_each(collection: Any, kind: str) -> None:
             ENTITY_STATUS.remove(*stale)  # deleted, or moved to another status
 
 
-async def sample_consumers(js: Any) -> None:
-    """Set the pending gauges of every durable consumer on SLIPWAY_JOBS and SLIPWAY_EVENTS
-    (`js`: nats-py's JetStreamContext)."""
-    for stream in STREAMS:
-        for info in await js.consumers_info(stream):
-            name = info.name or (info.config.durable_name if info.config else "") or ""
-            CONSUMER_PENDING.labels(stream, name).set(info.num_pending or 0)
-            CONSUMER_ACK_PENDING.labels(stream, name).set(info.num_ack_pending or 0)
+def durable_consumers(broker: Any) -> list[tuple[str, str]]:
+    """(stream, durable) of each durable JetStream consumer `broker` (FastStream) subscribes."""
+    found = []
+    for subscriber in broker.subscribers:
+        stream, config = getattr(subscriber, "stream", None), getattr(subscriber, "config", None)
+        durable = getattr(config, "durable_name", None)
+        if stream is not None and durable:
+            found.append((str(stream.name), str(durable)))
+    return found
+
+
+async def sample_consumers(js: Any, consumers: list[tuple[str, str]]) -> None:
+    """Set the pending gauges of each (stream, durable) consumer (`js`: nats-py's
+    JetStreamContext; a service may inspect its own consumers only)."""
+    for stream, durable in consumers:
+        info = await js.consumer_info(stream, durable)
+        CONSUMER_PENDING.labels(stream, durable).set(info.num_pending or 0)
+        CONSUMER_ACK_PENDING.labels(stream, durable).set(info.num_ack_pending or 0)
 
 
 def _label_sets(metric: Gauge) -> list[tuple[str, ...]]:

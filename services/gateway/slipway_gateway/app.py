@@ -17,6 +17,7 @@ from slipway_gateway.adapters.audit_store import AuditStore
 from slipway_gateway.adapters.bus import CommandBus
 from slipway_gateway.adapters.token_store import TokenStore
 from slipway_gateway.entrypoints import (
+    alerts,
     audit,
     auditing,
     authorization,
@@ -143,4 +144,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(releases.router)
     app.include_router(tokens.router)
     app.include_router(audit.router)
+    app.include_router(alerts.webhook)
+    app.include_router(alerts.router)
     return app

@@ -43,6 +43,13 @@ class GatewaySettings(CommonSettings):
     # viewer token), `open` (anyone), `token` (a viewer token, always).
     metrics_access: MetricsAccess = "loopback"
     audit_retention_days: int = Field(90, ge=1)
+    # The shared secret Alertmanager sends to `POST /api/alerts/webhook` as a bearer
+    # credential (a file, 0600; `make run` makes `.slipway/alertmanager.secret`). Unset: the
+    # webhook refuses every call.
+    alertmanager_secret_file: Path | None = None
+    # Where Prometheus and Alertmanager answer, linked from /readyz (unset: not running).
+    prometheus_url: str | None = None
+    alertmanager_url: str | None = None
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Self:

@@ -18,6 +18,7 @@ from slipway_libs.worker import WorkerKit, build_worker_app
 from slipway_workload_manager.adapters.bookkeeping import Leftovers, LoadedImages
 from slipway_workload_manager.adapters.chart_source import NatsChartSource
 from slipway_workload_manager.adapters.cluster_manager import NatsClusterManager, OwnerQueries
+from slipway_workload_manager.adapters.delivery_metrics import DeliveryMetrics
 from slipway_workload_manager.adapters.helm import HelmCli
 from slipway_workload_manager.adapters.kubernetes import KubernetesWorkloads
 from slipway_workload_manager.adapters.mongo import ReleaseRepository, WorkloadRepository
@@ -94,6 +95,7 @@ async def assemble(kit: WorkerKit[WorkloadManagerSettings]) -> None:
         kit.broker, timeout_s=settings.cluster_manager_timeout_s, signer=kit.signer
     )
     projections = Projections(kit.database, owners.snapshot)
+    kit.observe_published(DeliveryMetrics(projections).observe)
     leftovers = Leftovers(kit.database)
     kit.setup(deployments.ensure_indexes)
     kit.setup(kube_services.ensure_indexes)

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from slipway_contracts import subjects
 from slipway_gateway.entrypoints.http import Bus, DocumentedRoute
 from slipway_gateway.entrypoints.problems import problem
+from slipway_gateway.settings import GatewaySettings
 from slipway_libs import context
 from slipway_libs.errors import SlipwayError
 
@@ -60,7 +61,12 @@ async def readyz(request: Request, bus: Bus) -> JSONResponse:
             request, 503, f"not ready: {detail}", "unavailable", retry_after=settings.retry_after_s
         )
         return response
-    return JSONResponse({"status": "ready", "checks": checks})
+    return JSONResponse({"status": "ready", "checks": checks, "monitoring": monitoring(settings)})
+
+
+def monitoring(settings: GatewaySettings) -> dict[str, str | None]:
+    """Where Prometheus and Alertmanager answer (None: not running beside this gateway)."""
+    return {"prometheus": settings.prometheus_url, "alertmanager": settings.alertmanager_url}
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -19,6 +19,7 @@ class ProjectedImage:
     tag: str
     digest: str | None = None
     reason: str | None = None
+    created_at: str | None = None  # ISO-8601: where the lead time of a deployment starts
 
     @property
     def reference(self) -> str:
@@ -72,6 +73,7 @@ def _image_fields(data: dict[str, Any]) -> dict[str, Any]:
         "reference": f"{name}:{tag}",
         "digest": data.get("digest"),
         "reason": data.get("reason"),
+        "created_at": data.get("created_at"),
     }
 
 
