@@ -424,6 +424,22 @@ def _labels_key(labels: dict[str, str] | None) -> tuple[tuple[str, str], ...] | 
     return None if labels is None else tuple(sorted(labels.items()))
 
 
+class PodUsage(Model):
+    name: str
+    cpu: str = Field(description="CPU in use, millicores (e.g. `12m`)")
+    memory: str = Field(description="memory in use, mebibytes (e.g. `34Mi`)")
+
+
+class DeploymentUsage(Model):
+    """What the Deployment's pods use now, from the cluster's metrics API (`metrics.k8s.io`:
+    metrics-server on minikube, the simulated cluster's own)."""
+
+    cpu: str = Field(description="CPU of all its pods, millicores (e.g. `25m`)")
+    memory: str = Field(description="memory of all its pods, mebibytes (e.g. `70Mi`)")
+    pods: list[PodUsage]
+    observed_at: datetime
+
+
 class Deployment(Entity):
     """A Kubernetes Deployment Slipway rolls out, or one a Release rendered (`release_id`
     set: the release's chart owns its spec, and it changes only by upgrading the release)."""
@@ -455,6 +471,11 @@ class Deployment(Entity):
     rollout_id: str | None = Field(None, description="id of the current rollout")
     deadline: datetime | None = Field(None, description="a rollout still pending then fails")
     drift: str | None = Field(None, description="what changed in the cluster behind Slipway")
+    usage: DeploymentUsage | None = Field(
+        None,
+        description="what its pods use now (GET of a running deployment; not stored, no "
+        "event); null when the cluster serves no metrics API",
+    )
 
 
 class ServiceStatus(StrEnum):

@@ -64,7 +64,11 @@ def observed(
             "SLIPWAY_ALERTMANAGER_URL": setup.alertmanager_url,
         },
     }
-    stack.env_overrides = {"SLIPWAY_METRICS_INTERVAL_S": "1", "SLIPWAY_PROBE_INTERVAL_S": "1"}
+    stack.env_overrides = {
+        "SLIPWAY_METRICS_INTERVAL_S": "1",
+        "SLIPWAY_PROBE_INTERVAL_S": "1",
+        "SLIPWAY_USAGE_INTERVAL_S": "1",
+    }
     setup.write()
     logs = stack.state_dir / "logs"
     servers: list[devstack.ManagedProcess] = []
@@ -213,8 +217,19 @@ def test_a_failed_deployment_raises_its_alert_and_a_running_one_counts_as_delive
     stack, setup = observed
     cluster = start_cluster(client, f"deploys-{uuid.uuid4().hex[:6]}")
     image = build_image(client, f"e2e/mon-{uuid.uuid4().hex[:8]}")
-    _, good = deploy(client, deployment_body(cluster, image, replicas=1))
+    running, good = deploy(client, deployment_body(cluster, image, replicas=2))
     assert wait_status(client, good, {"running", "failed"}, 60)["status"] == "running"
+    usage = poll(
+        lambda: client.get(good).json()["usage"], timeout_s=30, what="the deployment's usage"
+    )
+    assert len(usage["pods"]) == 2 and usage["cpu"].endswith("m") and usage["memory"].endswith("Mi")
+    assert int(usage["cpu"][:-1]) > 0 and int(usage["memory"][:-2]) > 0
+    query = f'slipway_deployment_cpu_usage_cores{{deployment_id="{running["id"]}"}}'
+    poll(
+        lambda: prometheus(setup, "/api/v1/query", query=query)["result"],
+        timeout_s=30,
+        what="the deployment's CPU usage in Prometheus",
+    )
     doomed = build_image(client, f"e2e/mon-doomed-{uuid.uuid4().hex[:8]}")
     engine(stack).images.remove(f"{doomed['name']}:1.0.0", force=True)
     failing, location = deploy(client, deployment_body(cluster, doomed, replicas=1))

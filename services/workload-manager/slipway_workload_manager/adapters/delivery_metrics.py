@@ -7,18 +7,24 @@
   running it;
 - `slipway_deployment_time_to_restore_seconds`: from a deployment failing to it running
   again (kept in memory: a failure before a restart of this service is not timed).
+
+And the container usage of running deployments (`record_usage`), from the metrics API:
+`slipway_deployment_cpu_usage_cores` and `slipway_deployment_memory_usage_bytes`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import datetime
 from typing import Any
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from slipway_contracts import subjects
+from slipway_contracts.entities import DeploymentUsage
 from slipway_workload_manager.adapters.projections import Projections
+from slipway_workload_manager.domain.usage import cpu_cores, memory_bytes
 
 DEPLOYMENTS = Counter(
     "slipway_deployments_total", "Rollouts that ended, by outcome (succeeded, failed)", ["outcome"]
@@ -64,3 +70,24 @@ class DeliveryMetrics:
         if image is not None and image.created_at:
             created = datetime.fromisoformat(image.created_at)
             LEAD_TIME.observe(max((at - created).total_seconds(), 0.0))
+
+
+USAGE_LABELS = ["deployment_id", "name", "namespace", "cluster_id"]
+CPU_USAGE = Gauge(
+    "slipway_deployment_cpu_usage_cores", "CPU the Deployment's pods use", USAGE_LABELS
+)
+MEMORY_USAGE = Gauge(
+    "slipway_deployment_memory_usage_bytes", "Memory the Deployment's pods use", USAGE_LABELS
+)
+
+
+def record_usage(deployment: dict[str, Any], usage: DeploymentUsage | None) -> None:
+    """Export one running Deployment's usage (none: its series are dropped)."""
+    labels = [str(deployment.get(k, "")) for k in ("id", "name", "namespace", "cluster_id")]
+    if usage is None:
+        for gauge in (CPU_USAGE, MEMORY_USAGE):
+            with contextlib.suppress(KeyError):
+                gauge.remove(*labels)
+        return
+    CPU_USAGE.labels(*labels).set(cpu_cores(usage.cpu))
+    MEMORY_USAGE.labels(*labels).set(memory_bytes(usage.memory))
