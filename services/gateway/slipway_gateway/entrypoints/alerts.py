@@ -19,7 +19,7 @@ from slipway_contracts import subjects
 from slipway_contracts.commands import ReceivedAlert
 from slipway_contracts.common import Model
 from slipway_contracts.entities import Alert, AlertStatus
-from slipway_gateway.entrypoints.http import BEARER, Bus, CommandId, DocumentedRoute
+from slipway_gateway.entrypoints.http import BEARER, Bus, CommandId, DocumentedRoute, problems
 from slipway_gateway.entrypoints.resources import Resource, ResourceRoutes
 
 ALERTS = Resource(
@@ -54,7 +54,7 @@ webhook = APIRouter(prefix=ALERTS.path, tags=[ALERTS.tag], route_class=Documente
 @webhook.post(
     "/webhook",
     response_model=Recorded,
-    dependencies=[],
+    responses=problems(401, 503),  # the shared secret only: no role, so no 403
     openapi_extra={"security": [{BEARER.scheme_name: []}]},
 )
 async def receive_alerts(delivery: AlertmanagerDelivery, bus: Bus, command_id: CommandId) -> Any:
