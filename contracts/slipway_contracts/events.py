@@ -39,6 +39,9 @@ class CloudEvent(Model):
     entityversion: int = Field(ge=1, description="the entity's revision after this change")
     correlationid: str
     causationid: str | None = None
+    traceparent: str | None = Field(
+        None, description="W3C trace context of the change (CloudEvents distributed tracing)"
+    )
     data: dict[str, object]
 
 

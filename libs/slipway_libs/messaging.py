@@ -12,6 +12,7 @@ from typing import Any
 
 from faststream import BaseMiddleware, ExceptionMiddleware
 from faststream.nats import JStream, NatsBroker, NatsNKey
+from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from faststream.nats.publisher.usecase import LogicPublisher
 from faststream.nats.security import NatsSecurity
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
@@ -155,7 +156,14 @@ def make_broker(settings: CommonSettings, service: str) -> NatsBroker:
         **options,
         # Outermost first: the audit sees the reply the error middleware makes of a failure;
         # the metrics, innermost, see the failure itself (status `error`, exception type).
-        middlewares=[ContextMiddleware, audit, error_replies(), bus_middleware(service)],
+        # The trace spans everything, the metrics only the handling.
+        middlewares=[
+            NatsTelemetryMiddleware(),  # spans, `traceparent` in and out of NATS headers
+            ContextMiddleware,
+            audit,
+            error_replies(),
+            bus_middleware(service),
+        ],
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
         connect_timeout=2,

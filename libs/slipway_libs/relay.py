@@ -20,6 +20,7 @@ from pymongo.read_concern import ReadConcern
 from slipway_libs.context import COMMAND_ID_HEADER, CORRELATION_HEADER
 from slipway_libs.storage import OUTBOX, Database
 from slipway_observability.metrics import observe_published
+from slipway_observability.tracing import continued
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +89,10 @@ class OutboxRelay:
             if message.get("correlationid"):
                 headers[CORRELATION_HEADER] = message["correlationid"]
             try:
-                await self.publish(
-                    message["subject"], bytes(message["payload"]), headers, message["stream"]
-                )
+                with continued(message.get("traceparent")):  # the publish joins its trace
+                    await self.publish(
+                        message["subject"], bytes(message["payload"]), headers, message["stream"]
+                    )
             except Exception as exc:  # NATS down or slow: keep it for the next round
                 log.warning(
                     "outbox publish failed; will retry",

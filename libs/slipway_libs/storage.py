@@ -32,6 +32,7 @@ from slipway_libs.unit_of_work import (
 )
 from slipway_libs.unit_of_work import Repository as RepositoryPort
 from slipway_libs.unit_of_work import UnitOfWork as UnitOfWorkPort
+from slipway_observability.tracing import current_traceparent
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ class MongoUnitOfWork(UnitOfWorkPort):
 
     async def _write_outbox(self, tx: Transaction, messages: list[Message]) -> None:
         now = datetime.now(UTC)
-        correlation = context.correlation_id.get()
+        correlation, traceparent = context.correlation_id.get(), current_traceparent()
         rows = [
             {
                 "_id": ObjectId(),
@@ -152,6 +153,7 @@ class MongoUnitOfWork(UnitOfWorkPort):
                 "stream": m.stream,
                 "payload": json.dumps(m.payload, default=str).encode(),
                 "correlationid": correlation,
+                "traceparent": traceparent,  # the relay publishes it in this trace
                 "created_at": now,
                 "published_at": None,
             }

@@ -30,7 +30,7 @@ from slipway_libs.relay import Observer, OutboxRelay
 from slipway_libs.runtime import add_health, every, wait_for_database
 from slipway_libs.settings import CommonSettings
 from slipway_libs.storage import OUTBOX, Database, MongoUnitOfWork, Repository
-from slipway_observability import metrics
+from slipway_observability import metrics, tracing
 
 S = TypeVar("S", bound=CommonSettings)
 A = TypeVar("A", bound=Aggregate[Any])
@@ -159,6 +159,7 @@ def build_worker_app(
     up to `max_concurrency` per subject). Start-up: logging, the health endpoint,
     `assemble`, the setup steps once MongoDB answers, NATS and the streams, then the relay,
     loops and tasks, and the "<service> ready" line; shutdown stops them."""
+    tracing.configure(name)  # exports spans when OTEL_EXPORTER_OTLP_ENDPOINT is set
     broker = make_broker(settings, name)
     for given in routers:
         if isinstance(given, RequestHandlers):  # subscribed with the concurrency setting
@@ -220,6 +221,7 @@ def build_worker_app(
                     never_started.close()
             if stop_metrics is not None:
                 stop_metrics()
+            tracing.shutdown()
             if health is not None:
                 health.close()
                 await health.wait_closed()

@@ -248,8 +248,14 @@ def test_a_failed_deployment_raises_its_alert_and_a_running_one_counts_as_delive
         return counts if counts.get("succeeded", 0) >= 1 and counts.get("failed", 0) >= 1 else None
 
     poll(delivered, timeout_s=30, what="slipway_deployments_total by outcome")
-    lead = prometheus(setup, "/api/v1/query", query="slipway_deployment_lead_time_seconds_count")
-    assert lead["result"] and float(lead["result"][0]["value"][1]) >= 1
+
+    def lead_times() -> float:
+        result = prometheus(
+            setup, "/api/v1/query", query="slipway_deployment_lead_time_seconds_count"
+        )
+        return float(result["result"][0]["value"][1]) if result["result"] else 0.0
+
+    assert poll(lead_times, timeout_s=30, what="a lead time observed") >= 1
 
 
 def test_the_webhook_takes_only_the_shared_secret_and_names_bad_fields(observed):

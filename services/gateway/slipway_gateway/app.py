@@ -36,6 +36,7 @@ from slipway_gateway.settings import GatewaySettings
 from slipway_libs import logging as slipway_logging
 from slipway_libs.errors import Unavailable
 from slipway_libs.storage import Database
+from slipway_observability import tracing
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         slipway_logging.configure("gateway", settings.log_level)
+        tracing.configure("gateway")  # exports spans when OTEL_EXPORTER_OTLP_ENDPOINT is set
         database = Database(settings.mongodb_uri, settings.database, settings.mongodb_timeout_s)
         app.state.database = database
         app.state.tokens = TokenStore(database)
@@ -124,6 +126,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await feed.stop()
             await bus.stop()
             await database.close()
+            tracing.shutdown()
 
     app = FastAPI(title="Slipway", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings

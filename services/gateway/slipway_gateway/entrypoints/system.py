@@ -7,6 +7,7 @@ import time
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from opentelemetry.trace import SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -17,8 +18,10 @@ from slipway_gateway.entrypoints.problems import problem
 from slipway_gateway.settings import GatewaySettings
 from slipway_libs import context
 from slipway_libs.errors import SlipwayError
+from slipway_observability import tracing
 
 router = APIRouter(tags=["system"], route_class=DocumentedRoute)
+TRACER = tracing.tracer("slipway_gateway")
 REQUESTS = Counter("slipway_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("slipway_http_request_seconds", "HTTP request latency", ["method", "route"])
 # Refused calls by client address: the alert on repeated 401/403 from one source reads it.
@@ -82,7 +85,8 @@ def install_middleware(app: FastAPI) -> None:
 
 class Correlation:
     """The middleware binding each call's correlation id (X-Request-ID, made up when absent),
-    answering it back, and counting and timing the call (plain ASGI: no task per call)."""
+    answering it back, counting and timing the call, and making it a server span of the trace
+    its `traceparent` names, or of a new one (plain ASGI: no task per call)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -91,9 +95,23 @@ class Correlation:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = Headers(scope=scope).get(context.CORRELATION_HEADER) or context.new_id()
+        headers = Headers(scope=scope)
+        request_id = headers.get(context.CORRELATION_HEADER) or context.new_id()
         context.bind(request_id, None)
         started = time.perf_counter()
+        traceparent = headers.get(tracing.TRACEPARENT)
+        with (
+            tracing.continued(traceparent),
+            TRACER.start_as_current_span(
+                f"{scope['method']} {scope['path']}", kind=SpanKind.SERVER
+            ) as span,
+        ):
+            span.set_attribute("slipway.correlation_id", request_id)
+            await self._call(scope, receive, send, request_id, started)
+
+    async def _call(
+        self, scope: Scope, receive: Receive, send: Send, request_id: str, started: float
+    ) -> None:
         status = 500
 
         async def answer(message: Message) -> None:
