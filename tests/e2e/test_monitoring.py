@@ -148,6 +148,7 @@ def test_prometheus_scrapes_every_slipway_service_and_sees_slipway_metrics(obser
         "slipway_entity_status",
         "slipway_jetstream_consumer_pending_messages",
         "slipway_deployments_total",
+        "slipway_projection_lag_seconds_bucket",
     }
 
     missing = set(wanted)
@@ -224,6 +225,25 @@ def test_a_failed_deployment_raises_its_alert_and_a_running_one_counts_as_delive
     )
     assert len(usage["pods"]) == 2 and usage["cpu"].endswith("m") and usage["memory"].endswith("Mi")
     assert int(usage["cpu"][:-1]) > 0 and int(usage["memory"][:-2]) > 0
+    service = {
+        "name": f"web-{uuid.uuid4().hex[:6]}",
+        "namespace": "default",
+        "deployment_id": running["id"],
+        "type": "ClusterIP",
+        "port": 80,
+        "target_port": 8080,
+        "protocol": "TCP",
+    }
+    created = client.post("/api/services", json=service)
+    assert created.status_code == 202, created.text
+    active = wait_status(client, created.headers["Location"], {"active", "failed"}, 60)
+    assert active["status"] == "active", active
+    endpoints = f'slipway_service_ready_endpoints{{id="{active["id"]}"}} == 2'
+    poll(
+        lambda: prometheus(setup, "/api/v1/query", query=endpoints)["result"],
+        timeout_s=30,
+        what="the Service's two ready endpoints in Prometheus",
+    )
     query = f'slipway_deployment_cpu_usage_cores{{deployment_id="{running["id"]}"}}'
     poll(
         lambda: prometheus(setup, "/api/v1/query", query=query)["result"],

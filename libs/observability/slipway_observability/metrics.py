@@ -11,6 +11,7 @@
 - `slipway_events_published_total` by entity and event;
 - `slipway_entities` by kind and status, and `slipway_entity_status` (1 per entity of the
   kinds alerts name: clusters, deployments, services, releases) with its id and name;
+- `slipway_service_ready_endpoints` for each active Service, `slipway_projection_lag_seconds`;
 - `slipway_jetstream_consumer_pending_messages` and `..._ack_pending_messages` per durable
   consumer of the service.
 """
@@ -65,6 +66,17 @@ ENTITY_STATUS = Gauge(
     "slipway_entity_status",
     "1 for each entity of the kinds alerts name, labelled with its current status",
     ["kind", "id", "name", "status"],
+)
+SERVICE_ENDPOINTS = Gauge(
+    "slipway_service_ready_endpoints",
+    "Ready pod addresses behind each active Kubernetes Service Slipway manages",
+    ["id", "name", "namespace"],
+)
+PROJECTION_LAG = Histogram(
+    "slipway_projection_lag_seconds",
+    "Time from an event to its projection in a consuming service",
+    ["service"],
+    buckets=LAG_BUCKETS,
 )
 CONSUMER_PENDING = Gauge(
     "slipway_jetstream_consumer_pending_messages",
@@ -134,20 +146,32 @@ async def sample_database(service: str, db: Any, outbox: str, collections: dict[
 
 
 async def _sample_each(collection: Any, kind: str) -> None:
-    found = collection.find({}, {"_id": 1, "name": 1, "status": 1}).limit(PER_ENTITY_LIMIT)
+    fields = {"_id": 1, "name": 1, "status": 1, "namespace": 1, "endpoints": 1}
+    found = collection.find({}, fields).limit(PER_ENTITY_LIMIT)
     seen: set[tuple[str, ...]] = set()
+    active: set[tuple[str, ...]] = set()
     for doc in await found.to_list():
-        labels: tuple[str, ...] = (
-            kind,
-            str(doc["_id"]),
-            str(doc.get("name", "")),
-            str(doc.get("status", "")),
-        )
+        entity_id, name = str(doc["_id"]), str(doc.get("name", ""))
+        labels: tuple[str, ...] = (kind, entity_id, name, str(doc.get("status", "")))
         ENTITY_STATUS.labels(*labels).set(1)
         seen.add(labels)
+        if kind == "service" and doc.get("status") == "active":
+            service = (entity_id, name, str(doc.get("namespace", "")))
+            SERVICE_ENDPOINTS.labels(*service).set(len(doc.get("endpoints") or []))
+            active.add(service)
     for stale in _label_sets(ENTITY_STATUS):
         if stale[0] == kind and stale not in seen:
             ENTITY_STATUS.remove(*stale)  # deleted, or moved to another status
+    if kind == "service":
+        for gone in set(_label_sets(SERVICE_ENDPOINTS)) - active:
+            SERVICE_ENDPOINTS.remove(*gone)
+
+
+def observe_projection(service: str, event_time: str | None) -> None:
+    """Time one event from its `time` (CloudEvents, ISO-8601) to its projection, now."""
+    if event_time:
+        lag = (datetime.now(UTC) - datetime.fromisoformat(event_time)).total_seconds()
+        PROJECTION_LAG.labels(service).observe(max(lag, 0.0))
 
 
 def durable_consumers(broker: Any) -> list[tuple[str, str]]:
