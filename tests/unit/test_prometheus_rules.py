@@ -96,3 +96,25 @@ def test_the_webhook_secret_is_private_and_only_referenced(tmp_path: Path) -> No
     assert webhook["http_config"]["authorization"]["credentials_file"] == str(secret_file)
     setup.write()
     assert secret_file.read_text().strip() == secret  # kept across restarts
+
+
+@needs_promtool
+def test_every_query_of_the_grafana_dashboard_is_valid_promql(tmp_path: Path) -> None:
+    dashboard = RULES_DIR.parent / "grafana" / "slipway-dashboard.json"
+    panels = yaml.safe_load(dashboard.read_text())["panels"]  # JSON is YAML
+    queries = [target["expr"] for panel in panels for target in panel["targets"]]
+    assert len(queries) >= 14
+    as_rules = {
+        "groups": [
+            {
+                "name": "dashboard",
+                "rules": [
+                    {"record": f"dashboard:query_{i}", "expr": q} for i, q in enumerate(queries)
+                ],
+            }
+        ]
+    }
+    rules = tmp_path / "dashboard.rules.yml"
+    rules.write_text(yaml.safe_dump(as_rules))
+    result = run(str(promtool), "check", "rules", str(rules))
+    assert result.returncode == 0, result.stdout + result.stderr
