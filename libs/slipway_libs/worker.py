@@ -191,7 +191,11 @@ def build_worker_app(
             if settings.health_port is not None:
                 health = await serve_health(db, settings.health_host, settings.health_port)
             if settings.metrics_port:  # 0 or unset: no /metrics
-                stop_metrics = metrics.serve(settings.metrics_host, settings.metrics_port)
+                try:
+                    stop_metrics = metrics.serve(settings.metrics_host, settings.metrics_port)
+                except OSError as exc:  # the port is taken: serve without /metrics
+                    port, error = settings.metrics_port, str(exc)
+                    service_log.warning("no /metrics", extra={"port": port, "error": error})
             await assemble(kit)
             await wait_for_database(db, kit._run_setup)
             await broker.connect()
