@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-PACKAGES := -e ./contracts -e ./libs/keys -e ./libs -e ./libs/simcluster -e ./libs/devstack -e ./services/gateway -e ./services/image-builder \
+PACKAGES := -e ./contracts -e ./libs/keys -e ./libs/observability -e ./libs -e ./libs/simcluster -e ./libs/devstack -e ./services/gateway -e ./services/image-builder \
 	-e ./services/chart-validator -e ./services/cluster-manager -e ./services/workload-manager -e ./cli
 STAMP := $(VENV)/.installed
 
@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP) examples
 
-$(STAMP): constraints.txt requirements-dev.txt libs/pyproject.toml libs/keys/pyproject.toml libs/simcluster/pyproject.toml libs/devstack/pyproject.toml contracts/pyproject.toml cli/pyproject.toml $(wildcard services/*/pyproject.toml)
+$(STAMP): constraints.txt requirements-dev.txt libs/pyproject.toml libs/keys/pyproject.toml libs/observability/pyproject.toml libs/simcluster/pyproject.toml libs/devstack/pyproject.toml contracts/pyproject.toml cli/pyproject.toml $(wildcard services/*/pyproject.toml)
 	@scripts/install-system-packages
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --disable-pip-version-check -c constraints.txt setuptools
@@ -39,7 +39,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy libs/slipway_libs libs/keys/slipway_keys contracts/slipway_contracts cli/slipway_cli $(filter-out %.egg-info,$(wildcard services/*/slipway_*))
+	$(VENV)/bin/mypy libs/slipway_libs libs/keys/slipway_keys libs/observability/slipway_observability contracts/slipway_contracts cli/slipway_cli $(filter-out %.egg-info,$(wildcard services/*/slipway_*))
 	$(VENV)/bin/lint-imports
 
 format: install

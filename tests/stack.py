@@ -32,6 +32,8 @@ class Stack:
     state_dir: Path
     build_root: Path
     env_overrides: dict[str, str] = field(default_factory=dict)
+    # Settings of one process only (principal → settings), e.g. a worker's metrics port.
+    process_overrides: dict[str, dict[str, str]] = field(default_factory=dict)
     nats_port: int = field(default_factory=devstack.free_port)
     mongo_port: int = field(default_factory=devstack.free_port)
     http_port: int = field(default_factory=devstack.free_port)
@@ -95,7 +97,7 @@ class Stack:
         if self.docker_host:
             env["SLIPWAY_DOCKER_HOST"] = self.docker_host
         own = credentials.process_env(self.state_dir, principal, nats=self.auth, mongo=self.auth)
-        return {**env, **own, **self.env_overrides}
+        return {**env, **own, **self.env_overrides, **self.process_overrides.get(principal, {})}
 
     def start(self) -> Stack:
         self.build_root.mkdir(parents=True, exist_ok=True)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from slipway_contracts.common import DnsLabel, Model, Revision, SemVer
 from slipway_contracts.entities import (
@@ -423,3 +424,37 @@ __all__ = [
     "ValidateChart",
     "VerifyImage",
 ]
+
+
+# --- Alerts ------------------------------------------------------------------------------
+
+
+class ReceivedAlert(Model):
+    """One alert as Alertmanager's webhook delivers it (webhook payload version 4)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str] = Field(description="must hold `alertname`")
+    annotations: dict[str, str] = Field(default_factory=dict)
+    starts_at: datetime = Field(alias="startsAt")
+    ends_at: datetime | None = Field(None, alias="endsAt")
+    generator_url: str | None = Field(None, alias="generatorURL")
+    fingerprint: str = Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z]+$")
+
+    @model_validator(mode="after")
+    def _named(self) -> Self:
+        if not self.labels.get("alertname"):
+            raise ValueError("labels: an alert needs the label 'alertname'")
+        return self
+
+
+class RecordAlerts(Model):
+    """Record the alerts Alertmanager delivered, firing or resolved (`slipway.alert.cmd.record`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    alerts: list[ReceivedAlert] = Field(min_length=1, max_length=1000)
+
+
+ALERT_COMMANDS: dict[str, type[Model]] = {"record": RecordAlerts}

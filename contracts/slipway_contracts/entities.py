@@ -482,6 +482,22 @@ def _labels_key(labels: dict[str, str] | None) -> tuple[tuple[str, str], ...] | 
     return None if labels is None else tuple(sorted(labels.items()))
 
 
+class PodUsage(Model):
+    name: str
+    cpu: str = Field(description="CPU in use, millicores (e.g. `12m`)")
+    memory: str = Field(description="memory in use, mebibytes (e.g. `34Mi`)")
+
+
+class DeploymentUsage(Model):
+    """What the Deployment's pods use now, from the cluster's metrics API (`metrics.k8s.io`:
+    metrics-server on minikube, the simulated cluster's own)."""
+
+    cpu: str = Field(description="CPU of all its pods, millicores (e.g. `25m`)")
+    memory: str = Field(description="memory of all its pods, mebibytes (e.g. `70Mi`)")
+    pods: list[PodUsage]
+    observed_at: datetime
+
+
 class Deployment(Entity):
     """A Kubernetes Deployment Slipway rolls out, or one a Release rendered (`release_id`
     set: the release's chart owns its spec, and it changes only by upgrading the release)."""
@@ -513,6 +529,11 @@ class Deployment(Entity):
     rollout_id: str | None = Field(None, description="id of the current rollout")
     deadline: datetime | None = Field(None, description="a rollout still pending then fails")
     drift: str | None = Field(None, description="what changed in the cluster behind Slipway")
+    usage: DeploymentUsage | None = Field(
+        None,
+        description="what its pods use now (GET of a running deployment; not stored, no "
+        "event); null when the cluster serves no metrics API",
+    )
 
 
 class ServiceStatus(StrEnum):
@@ -636,3 +657,44 @@ class Release(Entity):
     operation_id: str | None = Field(None, description="id of the helm operation in flight")
     uninstalling: bool = Field(False, description="helm's uninstall is under way (after DELETE)")
     deadline: datetime | None = Field(None, description="an operation not done then fails")
+
+
+# --- Alert -----------------------------------------------------------------------------
+
+
+class AlertStatus(StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+ALERT_TRANSITIONS: Transitions = (
+    (AlertStatus.FIRING, AlertStatus.RESOLVED),
+    (AlertStatus.RESOLVED, AlertStatus.FIRING),  # the same alert fires again
+)
+# The labels by which an alert names the Slipway entity it is about, in order of precedence.
+ALERT_ENTITY_LABELS: tuple[tuple[str, str], ...] = (
+    ("deployment_id", "deployment"),
+    ("service_id", "service"),
+    ("release_id", "release"),
+    ("image_id", "container_image"),
+    ("chart_id", "helm_chart"),
+    ("cluster_id", "minikube_cluster"),
+)
+
+
+class Alert(Entity):
+    """An alert Prometheus raised and Alertmanager delivered (`POST /api/alerts/webhook`):
+    one entity per alert (Alertmanager's fingerprint of its labels), `firing` or
+    `resolved`, linked to the Slipway entity its labels name (`target_kind`, `target_id`)."""
+
+    status: AlertStatus
+    name: str = Field(description="the rule's `alertname`")
+    fingerprint: str = Field(description="Alertmanager's fingerprint of the alert's labels")
+    severity: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    starts_at: datetime
+    ends_at: datetime | None = Field(None, description="when it resolved (resolved alerts)")
+    generator_url: str | None = Field(None, description="the expression in Prometheus")
+    target_kind: str | None = Field(None, description="the kind of the entity it is about")
+    target_id: str | None = Field(None, description="the id of the entity it is about")

@@ -14,6 +14,7 @@ from pydantic import ConfigDict, Field
 from slipway_contracts import subjects
 from slipway_contracts.common import Model
 from slipway_contracts.entities import (
+    Alert,
     ContainerImage,
     Deployment,
     HelmChart,
@@ -38,6 +39,9 @@ class CloudEvent(Model):
     entityversion: int = Field(ge=1, description="the entity's revision after this change")
     correlationid: str
     causationid: str | None = None
+    traceparent: str | None = Field(
+        None, description="W3C trace context of the change (CloudEvents distributed tracing)"
+    )
     data: dict[str, object]
 
 
@@ -244,6 +248,22 @@ class ReleaseUninstalled(ReleaseEvent):
     """helm uninstalled the release; its Deployments and Services are gone."""
 
 
+class AlertData(Alert):
+    previous_status: str | None = None
+
+
+class AlertEvent(CloudEvent):
+    data: AlertData  # type: ignore[assignment]
+
+
+class AlertFiring(AlertEvent):
+    """An alert started firing (or fired again after it resolved)."""
+
+
+class AlertResolved(AlertEvent):
+    """A firing alert resolved."""
+
+
 # (entity, event name) -> event model; the event name is the subject's last token.
 EVENT_CATALOG: dict[tuple[str, str], type[CloudEvent]] = {
     (subjects.CONTAINER_IMAGE, "created"): ImageCreated,
@@ -284,6 +304,8 @@ EVENT_CATALOG: dict[tuple[str, str], type[CloudEvent]] = {
     (subjects.RELEASE, "failed"): ReleaseFailed,
     (subjects.RELEASE, "updating"): ReleaseUpdating,
     (subjects.RELEASE, "uninstalled"): ReleaseUninstalled,
+    (subjects.ALERT, "firing"): AlertFiring,
+    (subjects.ALERT, "resolved"): AlertResolved,
 }
 
 
@@ -294,6 +316,10 @@ def events_of(entity: str) -> dict[str, type[CloudEvent]]:
 
 __all__ = [
     "EVENT_CATALOG",
+    "AlertData",
+    "AlertEvent",
+    "AlertFiring",
+    "AlertResolved",
     "ChartCreated",
     "ChartDeleted",
     "ChartInvalid",

@@ -14,6 +14,7 @@ DEPLOYMENT = "deployment"
 SERVICE = "service"
 RELEASE = "release"
 WEBHOOK = "webhook"  # the gateway's own: webhook subscriptions
+ALERT = "alert"
 
 
 def command(entity: str, action: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -16,6 +17,7 @@ from pymongo.errors import PyMongoError
 from slipway_contracts.subjects import JOBS_STREAM
 from slipway_libs.errors import PermanentError, RetryableError, Unavailable
 from slipway_libs.settings import CommonSettings
+from slipway_observability.metrics import observe_job
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +56,19 @@ async def run_job(
     any other error: nack with a growing delay. If `give_up` cannot be stored, nack."""
     attempt = delivery_count(msg)
     beat = asyncio.create_task(_heartbeat(msg, max(settings.job_ack_wait_s / 3, 0.2)))
+    started, outcome = time.monotonic(), "succeeded"
     try:
         try:
             await work()
         except PermanentError as exc:
+            outcome = "failed"
             await give_up(str(exc))
         except Exception as exc:
             if not isinstance(exc, (RetryableError, Unavailable, PyMongoError)):
                 log.exception("job failed unexpectedly", extra={"attempt": attempt})
             reason = str(exc) or type(exc).__name__
-            if attempt >= settings.job_max_deliver:
+            outcome = "failed" if attempt >= settings.job_max_deliver else "retried"
+            if outcome == "failed":
                 await give_up(f"gave up after {attempt} attempts: {reason}")
             else:
                 log.warning("job will be retried", extra={"attempt": attempt, "error": reason})
@@ -71,10 +76,13 @@ async def run_job(
                 return
         await msg.ack()
     except (Unavailable, PyMongoError) as exc:
+        outcome = "redelivered"
         log.warning("job outcome not stored; redelivering", extra={"error": repr(exc)})
         await msg.nack(delay=2.0)
     finally:
         beat.cancel()
+        subject = getattr(getattr(msg, "raw_message", None), "subject", "")
+        observe_job(str(subject), outcome, time.monotonic() - started)
 
 
 def job_subscriber(

@@ -1,4 +1,4 @@
-"""JSON logging that carries the correlation id of the message being handled."""
+"""JSON logging that carries the correlation id and the trace id of the message being handled."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime
 
 from slipway_libs import context
+from slipway_observability.tracing import current_trace_id
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message"}
 
@@ -31,6 +32,8 @@ class JsonFormatter(logging.Formatter):
             entry["correlationid"] = cid
         if (cause := context.causation_id.get()) is not None:
             entry["causationid"] = cause
+        if (trace_id := current_trace_id()) is not None:
+            entry["trace_id"] = trace_id
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
                 entry[key] = value

@@ -12,6 +12,7 @@ from typing import Any
 
 from faststream import BaseMiddleware, ExceptionMiddleware
 from faststream.nats import JStream, NatsBroker, NatsNKey
+from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from faststream.nats.publisher.usecase import LogicPublisher
 from faststream.nats.security import NatsSecurity
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
@@ -31,6 +32,7 @@ from slipway_libs.statemachine import IllegalTransition
 from slipway_libs.storage import unavailable_from
 from slipway_libs.unit_of_work import Repository as RepositoryPort
 from slipway_libs.unit_of_work import TransientConflict, ok
+from slipway_observability.metrics import bus_middleware
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +154,16 @@ def make_broker(settings: CommonSettings, service: str) -> NatsBroker:
     audit = CommandAudit(service, settings.nats_principals_file)
     broker = NatsBroker(
         **options,
-        # Outermost first: the audit sees the reply the error middleware makes of a failure.
-        middlewares=[ContextMiddleware, audit, error_replies()],
+        # Outermost first: the audit sees the reply the error middleware makes of a failure;
+        # the metrics, innermost, see the failure itself (status `error`, exception type).
+        # The trace spans everything, the metrics only the handling.
+        middlewares=[
+            NatsTelemetryMiddleware(),  # spans, `traceparent` in and out of NATS headers
+            ContextMiddleware,
+            audit,
+            error_replies(),
+            bus_middleware(service),
+        ],
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
         connect_timeout=2,

@@ -19,10 +19,14 @@ from pymongo.read_concern import ReadConcern
 
 from slipway_libs.context import COMMAND_ID_HEADER, CORRELATION_HEADER
 from slipway_libs.storage import OUTBOX, Database
+from slipway_observability.metrics import observe_published
+from slipway_observability.tracing import continued
 
 log = logging.getLogger(__name__)
 
 Publish = Callable[[str, bytes, dict[str, str], str], Awaitable[None]]
+# Told of each message once it is published: (subject, payload); its failure is only logged.
+Observer = Callable[[str, bytes], Awaitable[None]]
 LEASE = "relay_lease"
 # Only inserts wake the relay, and only the resume token travels (not the message).
 INSERTS: list[dict[str, Any]] = [
@@ -39,9 +43,18 @@ class OutboxRelay:
     batch = 200
 
     def __init__(
-        self, database: Database, publish: Publish, *, owner: str, interval_s: float = 0.5
+        self,
+        database: Database,
+        publish: Publish,
+        *,
+        owner: str,
+        interval_s: float = 0.5,
+        service: str = "",
+        observers: tuple[Observer, ...] = (),
     ) -> None:
         self.database = database
+        self.service = service
+        self.observers = observers
         self.publish = publish
         self.owner = owner
         self.interval_s = interval_s
@@ -76,9 +89,10 @@ class OutboxRelay:
             if message.get("correlationid"):
                 headers[CORRELATION_HEADER] = message["correlationid"]
             try:
-                await self.publish(
-                    message["subject"], bytes(message["payload"]), headers, message["stream"]
-                )
+                with continued(message.get("traceparent")):  # the publish joins its trace
+                    await self.publish(
+                        message["subject"], bytes(message["payload"]), headers, message["stream"]
+                    )
             except Exception as exc:  # NATS down or slow: keep it for the next round
                 log.warning(
                     "outbox publish failed; will retry",
@@ -86,6 +100,12 @@ class OutboxRelay:
                 )
                 break
             sent.append(message["_id"])
+            observe_published(self.service, message["subject"], message.get("created_at"))
+            for observer in self.observers:
+                try:
+                    await observer(message["subject"], bytes(message["payload"]))
+                except Exception:
+                    log.exception("an observer of published messages failed")
         if sent:  # marked at once; a crash before this publishes them again (de-duplicated)
             published = {"$set": {"published_at": datetime.now(UTC)}}
             await outbox.update_many({"_id": {"$in": sent}}, published)

@@ -14,6 +14,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from slipway_keys.principals import Signer
 from slipway_libs import context
 from slipway_libs.errors import SlipwayError, Unavailable, error_from_reply
+from slipway_observability import tracing
 
 
 def encode(payload: dict[str, Any]) -> bytes:
@@ -35,7 +36,7 @@ async def request(
     error. `command_id` makes a command idempotent; `signer` signs it as its principal."""
     if connection is None or not connection.is_connected:
         raise Unavailable("the message bus (NATS) is unavailable")
-    headers = {context.CORRELATION_HEADER: context.current_correlation_id()}
+    headers = tracing.inject({context.CORRELATION_HEADER: context.current_correlation_id()})
     if command_id:
         headers[context.COMMAND_ID_HEADER] = command_id
     body = payload if isinstance(payload, bytes) else encode(payload)

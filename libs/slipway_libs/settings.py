@@ -46,6 +46,10 @@ class CommonSettings(BaseSettings):
     # Workers answer `GET /healthz` on this port when set (in a pod, listen on 0.0.0.0).
     health_port: int | None = Field(None, ge=1, le=65535)
     health_host: str = "127.0.0.1"
+    # Workers serve Prometheus `GET /metrics` on this port when set (0 or unset: not served).
+    metrics_port: int | None = Field(None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+    metrics_interval_s: float = Field(5.0, gt=0, description="how often gauges are sampled")
 
     @model_validator(mode="after")
     def _read_mongodb_uri_file(self) -> Self:

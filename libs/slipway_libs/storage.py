@@ -32,6 +32,7 @@ from slipway_libs.unit_of_work import (
 )
 from slipway_libs.unit_of_work import Repository as RepositoryPort
 from slipway_libs.unit_of_work import UnitOfWork as UnitOfWorkPort
+from slipway_observability.tracing import current_traceparent
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class Database:
         )
         self.db: AsyncDatabase[dict[str, Any]] = self.client[name]
         self.on_commit: list[Callable[[], None]] = []
+        self.entity_collections: dict[str, str] = {}  # kind → collection (for the metrics)
 
     async def ping(self) -> None:
         """Raise Unavailable unless the database answers."""
@@ -142,7 +144,7 @@ class MongoUnitOfWork(UnitOfWorkPort):
 
     async def _write_outbox(self, tx: Transaction, messages: list[Message]) -> None:
         now = datetime.now(UTC)
-        correlation = context.correlation_id.get()
+        correlation, traceparent = context.correlation_id.get(), current_traceparent()
         rows = [
             {
                 "_id": ObjectId(),
@@ -151,6 +153,7 @@ class MongoUnitOfWork(UnitOfWorkPort):
                 "stream": m.stream,
                 "payload": json.dumps(m.payload, default=str).encode(),
                 "correlationid": correlation,
+                "traceparent": traceparent,  # the relay publishes it in this trace
                 "created_at": now,
                 "published_at": None,
             }
@@ -216,6 +219,7 @@ class Repository(RepositoryPort[A]):
         super().__init__(entity, source, deadline_field=deadline_field)
         self.database = database
         self.collection = database.db[collection]
+        database.entity_collections[entity] = collection
         self.model = model
         self.aggregate = aggregate
 

@@ -26,6 +26,7 @@ from slipway_contracts import subjects
 from slipway_libs import context
 from slipway_libs.aggregate import Aggregate
 from slipway_libs.errors import IdempotencyMismatch, NotFound, PreconditionFailed, Unavailable
+from slipway_observability.tracing import current_traceparent
 
 A = TypeVar("A", bound=Aggregate[Any])
 T = TypeVar("T")
@@ -257,6 +258,8 @@ def events_of(repository: Repository[Any], item: Aggregate[Any]) -> list[Message
             "causationid": context.causation_id.get(),
             "data": {**snapshot, "revision": revision, "previous_status": change.previous_status},
         }
+        if traceparent := current_traceparent():  # CloudEvents distributed-tracing extension
+            envelope["traceparent"] = traceparent
         subject = subjects.event(repository.entity, change.event)
         messages.append(Message(subject, subjects.EVENTS_STREAM, envelope, envelope["id"]))
     return messages

@@ -26,10 +26,11 @@ from slipway_libs.aggregate import Aggregate
 from slipway_libs.errors import Unavailable
 from slipway_libs.messaging import DeclaredPublishers, ensure_streams, make_broker
 from slipway_libs.progress import ProgressPublisher
-from slipway_libs.relay import OutboxRelay
+from slipway_libs.relay import Observer, OutboxRelay
 from slipway_libs.runtime import add_health, every, wait_for_database
 from slipway_libs.settings import CommonSettings
-from slipway_libs.storage import Database, MongoUnitOfWork, Repository
+from slipway_libs.storage import OUTBOX, Database, MongoUnitOfWork, Repository
+from slipway_observability import metrics, tracing
 
 S = TypeVar("S", bound=CommonSettings)
 A = TypeVar("A", bound=Aggregate[Any])
@@ -59,6 +60,7 @@ class WorkerKit(Generic[S]):
         self._setup: list[Work] = [self.database.ensure_indexes]
         self._tasks: list[Coroutine[Any, Any, Any]] = []
         self._ready_fields: dict[str, Any] = {}
+        self._observers: list[Observer] = []
 
     def repository(
         self,
@@ -105,6 +107,10 @@ class WorkerKit(Generic[S]):
     def run(self, task: Coroutine[Any, Any, Any]) -> None:
         """Run `task` while the service runs; it is cancelled at shutdown."""
         self._tasks.append(task)
+
+    def observe_published(self, observer: Observer) -> None:
+        """Tell `observer` of each outbox message this service publishes (e.g. metrics)."""
+        self._observers.append(observer)
 
     def log_when_ready(self, **fields: Any) -> None:
         """Add `fields` to the "<service> ready" log line."""
@@ -153,6 +159,7 @@ def build_worker_app(
     up to `max_concurrency` per subject). Start-up: logging, the health endpoint,
     `assemble`, the setup steps once MongoDB answers, NATS and the streams, then the relay,
     loops and tasks, and the "<service> ready" line; shutdown stops them."""
+    tracing.configure(name)  # exports spans when OTEL_EXPORTER_OTLP_ENDPOINT is set
     broker = make_broker(settings, name)
     for given in routers:
         if isinstance(given, RequestHandlers):  # subscribed with the concurrency setting
@@ -173,9 +180,22 @@ def build_worker_app(
         kit = WorkerKit(name, settings, broker, db, context, publishers)
         running: list[asyncio.Future[Any]] = []
         health: asyncio.Server | None = None
+        stop_metrics: Callable[[], None] | None = None
+
+        async def sample_metrics() -> None:
+            await metrics.sample_database(name, db.db, OUTBOX, db.entity_collections)
+            consumers = metrics.durable_consumers(broker)
+            await metrics.sample_consumers(broker.connection.jetstream(), consumers)
+
         try:
             if settings.health_port is not None:
                 health = await serve_health(db, settings.health_host, settings.health_port)
+            if settings.metrics_port:  # 0 or unset: no /metrics
+                try:
+                    stop_metrics = metrics.serve(settings.metrics_host, settings.metrics_port)
+                except OSError as exc:  # the port is taken: serve without /metrics
+                    port, error = settings.metrics_port, str(exc)
+                    service_log.warning("no /metrics", extra={"port": port, "error": error})
             await assemble(kit)
             await wait_for_database(db, kit._run_setup)
             await broker.connect()
@@ -186,7 +206,11 @@ def build_worker_app(
                 publishers.publish,
                 owner=settings.instance,
                 interval_s=settings.relay_interval_s,
+                service=name,
+                observers=tuple(kit._observers),
             )
+            if stop_metrics is not None:
+                kit.every(settings.metrics_interval_s, sample_metrics, "metrics")
             running = [asyncio.ensure_future(task) for task in (relay.run(), *kit._tasks)]
             service_log.info(f"{name} ready", extra=kit._ready_fields)
             yield
@@ -199,6 +223,9 @@ def build_worker_app(
             if not running:  # start-up failed before the tasks started
                 for never_started in kit._tasks:
                     never_started.close()
+            if stop_metrics is not None:
+                stop_metrics()
+            tracing.shutdown()
             if health is not None:
                 health.close()
                 await health.wait_closed()

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slipway_devstack import credentials
+from slipway_devstack import credentials, monitoring
 
 log = logging.getLogger("slipway.devstack")
 HOST = "127.0.0.1"
@@ -598,6 +598,9 @@ class Topology:
     stream_replicas: int = 1
     # Each worker replica serves GET /healthz on a free loopback port (`SLIPWAY_HEALTH_PORT`).
     worker_health: bool = False
+    # Workers serve /metrics on `monitoring.METRICS_PORTS` (else on free loopback ports), and
+    # Prometheus and Alertmanager run on 9090 and 9093 when installed.
+    fixed_monitoring_ports: bool = False
 
     @property
     def nats_url(self) -> str:
@@ -610,7 +613,9 @@ class Topology:
 
 def single() -> Topology:
     """`make run`'s topology: one of each, the gateway on `SLIPWAY_PORT` (8080)."""
-    return Topology(gateway_ports=(int(os.environ.get("SLIPWAY_PORT", "8080")),))
+    return Topology(
+        gateway_ports=(int(os.environ.get("SLIPWAY_PORT", "8080")),), fixed_monitoring_ports=True
+    )
 
 
 def _numbered(name: str, index: int, count: int) -> str:
@@ -643,6 +648,11 @@ class EmbeddedStack:
         self.workers: dict[str, list[ManagedProcess]] = {}
         self.gateways: list[ManagedProcess] = []
         self.gateway_ready = False
+        self.monitoring = monitoring.Monitoring(self.state_dir, topology.base_urls[0])
+        if not topology.fixed_monitoring_ports:
+            self.monitoring.prometheus_port = free_port()
+            self.monitoring.alertmanager_port = free_port()
+        self.monitors: list[ManagedProcess] = []  # Prometheus and Alertmanager, when installed
 
     @property
     def services(self) -> list[ManagedProcess]:
@@ -693,8 +703,13 @@ class EmbeddedStack:
             self.workers[name] = [
                 self._worker(name, index).start() for index in range(1, topology.replicas + 1)
             ]
+        self.start_monitoring()
         for index, port in enumerate(topology.gateway_ports, start=1):
-            gateway_env = {**self.process_env("gateway"), "SLIPWAY_PORT": str(port)}
+            gateway_env = {
+                **self.process_env("gateway"),
+                **self.monitoring_env(),
+                "SLIPWAY_PORT": str(port),
+            }
             name = _numbered("gateway", index, len(topology.gateway_ports))
             process = service_process(name, "slipway_gateway", state_dir, gateway_env)
             self.gateways.append(process.start())
@@ -715,7 +730,58 @@ class EmbeddedStack:
         if self.topology.worker_health:
             env["SLIPWAY_HEALTH_PORT"] = str(free_port())
         numbered = _numbered(name, index, self.topology.replicas)
+        if os.environ.get("SLIPWAY_METRICS_PORT", "").strip() != "0":  # 0: no /metrics
+            fixed = self.topology.fixed_monitoring_ports and self.topology.replicas == 1
+            port = monitoring.METRICS_PORTS[name] if fixed else free_port()
+            env["SLIPWAY_METRICS_PORT"] = str(port)
+            self.monitoring.targets.setdefault(f"slipway-{name}", []).append(f"{HOST}:{port}")
         return service_process(numbered, SERVICES[name], self.state_dir, env)
+
+    def monitoring_env(self) -> dict[str, str]:
+        """What the gateways learn of Prometheus and Alertmanager (the webhook's secret)."""
+        env = {
+            "SLIPWAY_ALERTMANAGER_SECRET_FILE": str(monitoring.ensure_secret(self.state_dir)),
+        }
+        if self.monitors:
+            env["SLIPWAY_PROMETHEUS_URL"] = self.monitoring.prometheus_url
+            env["SLIPWAY_ALERTMANAGER_URL"] = self.monitoring.alertmanager_url
+        return env
+
+    def start_monitoring(self) -> None:
+        """Write the Prometheus and Alertmanager configuration; start both when installed
+        (and not turned off by SLIPWAY_MONITORING=0, and their ports free)."""
+        self.monitoring.targets["slipway-gateway"] = [
+            url.removeprefix("http://") for url in self.topology.base_urls
+        ]
+        prometheus_yml, _ = self.monitoring.write()
+        log.info("Prometheus configuration in %s", prometheus_yml)
+        wanted = os.environ.get("SLIPWAY_MONITORING", "1").strip().lower() not in FALSE_VALUES
+        prometheus, alertmanager = monitoring.prometheus_binary(), monitoring.alertmanager_binary()
+        if not wanted or not self.topology.fixed_monitoring_ports:
+            return  # the HA topology and the fault suite: the configuration only
+        if prometheus is None or alertmanager is None:
+            log.info("Prometheus or Alertmanager not installed (make install as root)")
+            return
+        ports = (self.monitoring.prometheus_port, self.monitoring.alertmanager_port)
+        if any(port_open(port) for port in ports):
+            log.warning("ports %s are taken: not starting Prometheus and Alertmanager", ports)
+            return
+        logs = self.state_dir / "logs"
+        self.monitors = [
+            ManagedProcess(
+                "alertmanager",
+                self.monitoring.alertmanager_argv(alertmanager),
+                logs / "alertmanager.log",
+            ).start(),
+            ManagedProcess(
+                "prometheus", self.monitoring.prometheus_argv(prometheus), logs / "prometheus.log"
+            ).start(),
+        ]
+        log.info(
+            "Prometheus on %s, Alertmanager on %s",
+            self.monitoring.prometheus_url,
+            self.monitoring.alertmanager_url,
+        )
 
     def restart_exited(self, stopping: Callable[[], bool] = lambda: False) -> None:
         """Start again every service process that has exited (the supervisor's round)."""
@@ -734,6 +800,7 @@ class EmbeddedStack:
                 stop_sim_clusters(self.topology.base_urls[0], token=token)
         for process in reversed(self.services):
             process.stop()
+        stop_together(self.monitors, 15)
         # Simulated clusters outlive the cluster-manager on purpose; the stack owns them.
         from slipway_simcluster import stop_servers_under
 

@@ -41,7 +41,7 @@ MONGO_ADMIN = "admin"
 SERVICE_ENTITIES: dict[str, tuple[str, ...]] = {
     "image-builder": (subjects.CONTAINER_IMAGE,),
     "chart-validator": (subjects.HELM_CHART,),
-    "cluster-manager": (subjects.MINIKUBE_CLUSTER,),
+    "cluster-manager": (subjects.MINIKUBE_CLUSTER, subjects.ALERT),  # it owns the alerts
     "workload-manager": (subjects.DEPLOYMENT, subjects.SERVICE, subjects.RELEASE),
 }
 # The commands and queries a worker sends to the others.

@@ -18,12 +18,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from slipway_simcluster import protobuf, resources, tables
+from slipway_simcluster import pod_metrics, protobuf, resources, tables
 from slipway_simcluster.cluster import SimulatedCluster
 from slipway_simcluster.errors import (
     ApiError,
     bad_request,
     method_not_allowed,
+    not_found,
     unauthorized,
     unsupported_media_type,
 )
@@ -155,6 +156,8 @@ class KubernetesApi:
             discovery = self._discovery(segments, request)
             if discovery is not None:
                 return _json(discovery)
+        if segments[:3] == ["apis", "metrics.k8s.io", "v1beta1"] and request.method == "GET":
+            return self._pod_metrics(segments[3:], request)
         if len(segments) >= 2 and segments[0] == "api" and segments[1] == "v1":
             group, version, rest = "", "v1", segments[2:]
         elif len(segments) >= 3 and segments[0] == "apis":
@@ -428,6 +431,22 @@ class KubernetesApi:
 
         media_type = tables.TABLE_CONTENT_TYPE if as_table else JSON
         return StreamingResponse(stream(), media_type=media_type)
+
+    def _pod_metrics(self, rest: list[str], request: Request) -> Response:
+        """`metrics.k8s.io/v1beta1` pods: all, a namespace's, or one (as metrics-server)."""
+        if rest == ["pods"]:
+            pods = self.cluster.store.objects(PODS)
+        elif len(rest) == 3 and rest[0] == "namespaces" and rest[2] == "pods":
+            pods = self.cluster.store.objects(PODS, rest[1])
+        elif len(rest) == 4 and rest[0] == "namespaces" and rest[2] == "pods":
+            pod = self.cluster.store.peek(PODS, rest[1], rest[3])
+            metrics = pod_metrics.pod_metrics(pod) if pod is not None else None
+            if metrics is None:
+                raise not_found("pods", "metrics.k8s.io", rest[3])
+            return _json(metrics)
+        else:
+            raise _not_found()
+        return _json(pod_metrics.pod_metrics_list(pods, request.query_params.get("labelSelector")))
 
     def _pod_log(self, request: Request, namespace: str, name: str) -> Response:
         pod = self.cluster.store.get(PODS, namespace, name)

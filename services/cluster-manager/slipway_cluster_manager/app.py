@@ -17,6 +17,7 @@ from slipway_cluster_manager.adapters.kubeconfig_driver import KubeconfigDriver
 from slipway_cluster_manager.adapters.kubeconfig_file import KubeconfigFiles
 from slipway_cluster_manager.adapters.minikube import MinikubeDriver
 from slipway_cluster_manager.adapters.sim_driver import SimDriver
+from slipway_cluster_manager.domain.alert import AlertAggregate
 from slipway_cluster_manager.domain.cluster import ClusterAggregate
 from slipway_cluster_manager.domain.ports import ClusterDriver
 from slipway_cluster_manager.handlers import commands, queries
@@ -29,7 +30,7 @@ from slipway_cluster_manager.service_layer.operations import OPERATE
 from slipway_cluster_manager.service_layer.sweeps import expire_overdue_operations
 from slipway_cluster_manager.settings import ClusterManagerSettings
 from slipway_contracts import subjects
-from slipway_contracts.entities import ClusterDriverName, MinikubeCluster
+from slipway_contracts.entities import Alert, ClusterDriverName, MinikubeCluster
 from slipway_contracts.events import events_of
 from slipway_contracts.jobs import ClusterOperationJob
 from slipway_keys.secrets import sealer_from
@@ -43,6 +44,7 @@ CLUSTER = subjects.MINIKUBE_CLUSTER
 
 def declare_publishers(publishers: DeclaredPublishers) -> None:
     publishers.declare_events(CLUSTER, events_of(CLUSTER))
+    publishers.declare_events(subjects.ALERT, events_of(subjects.ALERT))
     publishers.declare(
         OPERATE,
         subjects.JOBS_STREAM,
@@ -106,6 +108,7 @@ async def assemble(kit: WorkerKit[ClusterManagerSettings]) -> None:
             uow, uow.db[CLUSTER_SECRETS], sealer_from(settings, settings.state_dir)
         ),
         progress=kit.progress(CLUSTER),
+        alerts=kit.repository("alerts", Alert, AlertAggregate, subjects.ALERT),
     )
     kit.set_global(DEPENDENCIES, deps)
     sweep = functools.partial(expire_overdue_operations, deps)

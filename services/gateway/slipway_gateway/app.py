@@ -20,6 +20,7 @@ from slipway_gateway.adapters.webhook_dispatcher import WebhookDispatcher
 from slipway_gateway.adapters.webhook_feed import WebhookFeed
 from slipway_gateway.adapters.webhook_store import WebhookStore
 from slipway_gateway.entrypoints import (
+    alerts,
     audit,
     auditing,
     authorization,
@@ -43,6 +44,7 @@ from slipway_keys.secrets import sealer_from
 from slipway_libs import logging as slipway_logging
 from slipway_libs.errors import Unavailable
 from slipway_libs.storage import Database
+from slipway_observability import tracing
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         slipway_logging.configure("gateway", settings.log_level)
+        tracing.configure("gateway")  # exports spans when OTEL_EXPORTER_OTLP_ENDPOINT is set
         database = Database(settings.mongodb_uri, settings.database, settings.mongodb_timeout_s)
         app.state.database = database
         app.state.tokens = TokenStore(database)
@@ -152,6 +155,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await feed.stop()
             await bus.stop()
             await database.close()
+            tracing.shutdown()
 
     # `/docs` is served from local files by `pages` (FastAPI's own loads from a CDN); no ReDoc.
     app = FastAPI(
@@ -180,6 +184,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(releases.router)
     app.include_router(tokens.router)
     app.include_router(audit.router)
+    app.include_router(alerts.webhook)
+    app.include_router(alerts.router)
     app.include_router(events.router)
     app.include_router(webhooks.router)
     webhooks.document_deliveries(app)

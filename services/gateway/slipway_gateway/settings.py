@@ -61,6 +61,13 @@ class GatewaySettings(CommonSettings, SecretKeySettings):
     webhook_backoff_max_s: float = Field(300.0, gt=0)
     # How often the delivery queues are looked at for due events.
     webhook_poll_interval_s: float = Field(0.5, gt=0)
+    # The shared secret Alertmanager sends to `POST /api/alerts/webhook` as a bearer
+    # credential (a file, 0600; `make run` makes `.slipway/alertmanager.secret`). Unset: the
+    # webhook refuses every call.
+    alertmanager_secret_file: Path | None = None
+    # Where Prometheus and Alertmanager answer, linked from /readyz (unset: not running).
+    prometheus_url: str | None = None
+    alertmanager_url: str | None = None
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Self:

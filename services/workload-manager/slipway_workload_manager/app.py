@@ -18,6 +18,7 @@ from slipway_libs.worker import WorkerKit, build_worker_app
 from slipway_workload_manager.adapters.bookkeeping import Leftovers, LoadedImages
 from slipway_workload_manager.adapters.chart_source import NatsChartSource
 from slipway_workload_manager.adapters.cluster_manager import NatsClusterManager, OwnerQueries
+from slipway_workload_manager.adapters.delivery_metrics import DeliveryMetrics, record_usage
 from slipway_workload_manager.adapters.helm import HelmCli
 from slipway_workload_manager.adapters.kubernetes import KubernetesWorkloads
 from slipway_workload_manager.adapters.mongo import ReleaseRepository, WorkloadRepository
@@ -28,7 +29,7 @@ from slipway_workload_manager.handlers import commands
 from slipway_workload_manager.handlers.context import DEPENDENCIES
 from slipway_workload_manager.handlers.events import events_router
 from slipway_workload_manager.handlers.jobs import job_router
-from slipway_workload_manager.service_layer import reconciliation, sweeps
+from slipway_workload_manager.service_layer import reconciliation, sweeps, usage
 from slipway_workload_manager.service_layer.cluster_access import ClusterConnections
 from slipway_workload_manager.service_layer.dependencies import Dependencies
 from slipway_workload_manager.service_layer.scheduling import (
@@ -94,6 +95,7 @@ async def assemble(kit: WorkerKit[WorkloadManagerSettings]) -> None:
         kit.broker, timeout_s=settings.cluster_manager_timeout_s, signer=kit.signer
     )
     projections = Projections(kit.database, owners.snapshot)
+    kit.observe_published(DeliveryMetrics(projections).observe)
     leftovers = Leftovers(kit.database)
     kit.setup(deployments.ensure_indexes)
     kit.setup(kube_services.ensure_indexes)
@@ -133,6 +135,7 @@ async def assemble(kit: WorkerKit[WorkloadManagerSettings]) -> None:
         settings.reconcile_interval_s, partial(sweeps.sweep_deadlines, deps), "deadline sweep"
     )
     kit.every(settings.reconcile_interval_s, partial(reconciliation.reconcile, deps), "reconcile")
+    kit.every(settings.usage_interval_s, partial(usage.record_usage, deps, record_usage), "usage")
     kit.log_when_ready(
         rollout_concurrency=settings.rollout_concurrency,
         release_concurrency=settings.release_concurrency,

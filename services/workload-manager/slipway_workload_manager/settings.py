@@ -16,6 +16,8 @@ class WorkloadManagerSettings(CommonSettings):
     image_policy: Literal["warn", "enforce"] = "warn"
     # How often drift, live status, cluster reactions and deadlines are checked.
     reconcile_interval_s: float = Field(10.0, gt=0)
+    # How often running deployments' pod usage is read for the metrics (metrics-server: 15 s).
+    usage_interval_s: float = Field(15.0, gt=0)
     # Rollouts followed at once; each waits for its Deployment to become available.
     rollout_concurrency: int = Field(32, ge=1)
     service_apply_concurrency: int = Field(16, ge=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -190,3 +191,55 @@ async def test_requests_are_handled_concurrently(stack: Stack) -> None:
 
 async def has_responders(nc: nats.NATS, subject: str) -> bool:
     return await answer_on(nc, subject) is not None
+
+
+async def test_a_worker_serves_its_metrics_and_runs_on_when_its_metrics_port_is_taken(
+    stack: Stack,
+) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    ports = {"free": devstack.free_port(), "taken": taken.getsockname()[1]}
+    try:
+        for case, metrics_port in ports.items():
+            health_port = devstack.free_port()
+            settings = CommonSettings(
+                nats_url=stack.nats_url,
+                nats_nkey_file=stack.nkey_file("admin"),
+                mongodb_uri=stack.mongodb_uri,
+                health_port=health_port,
+                metrics_port=metrics_port,
+                metrics_interval_s=0.2,
+            )
+            name, app = worker(settings, nothing)
+            running = asyncio.create_task(app.run())
+            try:
+                await poll_healthz(f"http://127.0.0.1:{health_port}/healthz", 200)
+                if case == "free":
+                    scraped = await eventually(
+                        functools.partial(scrape, metrics_port, f'service="{name}"'),
+                        timeout_s=30,
+                        what="the worker's gauges on /metrics",
+                    )
+                    assert f'slipway_outbox_backlog{{service="{name}"}} 0.0' in scraped
+                    assert "slipway_bus_received_messages_total" in scraped
+            finally:
+                app.exit()
+                await asyncio.wait_for(running, 30)
+                mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongodb_uri)
+                await mongo.drop_database(database_of(name))
+                await mongo.close()
+    finally:
+        taken.close()
+    with pytest.raises(httpx.ConnectError):  # stopped with the service
+        httpx.get(f"http://127.0.0.1:{ports['free']}/metrics")
+
+
+async def scrape(port: int, wanted: str) -> str | None:
+    """The worker's /metrics once it holds `wanted` (None before)."""
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+    except httpx.TransportError:
+        return None
+    return text if wanted in text else None

@@ -206,7 +206,9 @@ def test_the_workload_manager_runs_under_its_own_account_bound_to_its_roles() ->
     assert wm_account["automountServiceAccountToken"] is False
 
 
-def test_the_network_policies_let_in_only_the_gateways_port_and_the_workers_health() -> None:
+def test_the_network_policies_let_in_only_the_gateways_port_and_the_workers_health_and_metrics() -> (
+    None
+):
     policies = {
         body["metadata"]["name"]: body["spec"]
         for body in rendered("-s", "templates/networkpolicy.yaml")
@@ -230,7 +232,9 @@ def test_the_network_policies_let_in_only_the_gateways_port_and_the_workers_heal
     for name, worker in policies.items():
         component = name.removeprefix("slipway-")
         assert worker["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == component
-        assert worker["ingress"] == [{"ports": port, "from": [{"podSelector": {}}]}]
+        # /healthz on `http`, and /metrics (Prometheus in the namespace) on `metrics`
+        worker_ports = [*port, {"port": "metrics", "protocol": "TCP"}]
+        assert worker["ingress"] == [{"ports": worker_ports, "from": [{"podSelector": {}}]}]
         assert worker["policyTypes"] == ["Ingress"]
 
 

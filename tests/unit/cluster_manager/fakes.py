@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from slipway_cluster_manager.domain.alert import AlertAggregate
 from slipway_cluster_manager.domain.capabilities import HostCapabilities
 from slipway_cluster_manager.domain.cluster import Action, ClusterAggregate
 from slipway_cluster_manager.domain.ports import (
@@ -186,6 +187,7 @@ class Parts:
         self.credentials = FakeCredentials(self.uow)
         self.progress = FakeProgress()
         self.host = HOST
+        self.alerts = InMemoryRepository(AlertAggregate, subjects.ALERT)
         self.deps = Dependencies(
             settings=ClusterManagerSettings(state_dir=state_dir, **settings),  # type: ignore[arg-type]
             uow=self.uow,
@@ -195,6 +197,7 @@ class Parts:
             kubeconfigs=self.kubeconfigs,
             credentials=self.credentials,
             progress=self.progress,
+            alerts=self.alerts,
         )
 
     def current_host(self) -> HostCapabilities:

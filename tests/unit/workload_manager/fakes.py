@@ -177,6 +177,8 @@ class FakeCluster:
     load_balancer_ingress: bool = False
     waits: int = 0
     reads: list[tuple[str, str, str]] = field(default_factory=list)
+    # PodMetrics by (namespace, deployment id); None: the cluster serves no metrics API.
+    pod_usage: dict[tuple[str, str], list[dict[str, Any]]] | None = None
 
     def _reach(self) -> None:
         if self.unreachable:
@@ -218,6 +220,14 @@ class FakeCluster:
         return RolloutObservation(
             **{**found.__dict__, "live_replicas": replicas, "live_image": image}
         )
+
+    async def pod_metrics(
+        self, access: ClusterAccess, namespace: str, deployment_id: str
+    ) -> list[dict[str, Any]] | None:
+        self._reach()
+        if self.pod_usage is None:
+            return None
+        return self.pod_usage.get((namespace, deployment_id), [])
 
     async def observe_deployment(
         self, access: ClusterAccess, namespace: str, name: str

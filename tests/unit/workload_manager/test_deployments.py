@@ -384,3 +384,43 @@ async def test_under_warn_the_same_image_deploys(world):
     await announce(world, cluster_event("running", 1), image_event("built", 2))
     await announce(world, scanned_event(3))
     assert (await create_deployment(world))["status"] == "pending"
+
+
+def pod_metrics(name: str, cpu: str, memory: str) -> dict[str, Any]:
+    return {"metadata": {"name": name}, "containers": [{"usage": {"cpu": cpu, "memory": memory}}]}
+
+
+async def test_a_running_deployment_shows_what_its_pods_use_and_a_pending_one_nothing(world):
+    await ready(world)
+    running = await create_deployment(world)
+    await world.run_jobs()
+    pending = await create_deployment(world, name="api")
+    world.cluster.pod_usage = {
+        ("default", running["id"]): [
+            pod_metrics("web-b", "12500000n", "20480Ki"),
+            pod_metrics("web-a", "0.0075", "10Mi"),
+        ]
+    }
+
+    got = (await deployments.get_deployment(world.deps, GetEntity(id=running["id"])))["data"]
+    usage = got["usage"]
+    assert (usage["cpu"], usage["memory"]) == ("20m", "30Mi")
+    assert [(p["name"], p["cpu"], p["memory"]) for p in usage["pods"]] == [
+        ("web-a", "8m", "10Mi"),
+        ("web-b", "12m", "20Mi"),
+    ]
+    assert got["revision"] == running["revision"] + 1  # the rollout's; usage writes nothing
+    idle = (await deployments.get_deployment(world.deps, GetEntity(id=pending["id"])))["data"]
+    assert idle["usage"] is None
+
+
+async def test_without_a_metrics_api_or_with_the_cluster_down_the_deployment_has_no_usage(world):
+    await ready(world)
+    running = await create_deployment(world)
+    await world.run_jobs()
+    got = (await deployments.get_deployment(world.deps, GetEntity(id=running["id"])))["data"]
+    assert got["status"] == "running" and got["usage"] is None
+    world.cluster.pod_usage = {}
+    world.cluster.unreachable = True
+    got = (await deployments.get_deployment(world.deps, GetEntity(id=running["id"])))["data"]
+    assert got["usage"] is None

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from slipway_cluster_manager.handlers.context import Deps
-from slipway_cluster_manager.service_layer import clusters, image_loading, operations
+from slipway_cluster_manager.service_layer import alerts, clusters, image_loading, operations
 from slipway_contracts import subjects
 from slipway_contracts.commands import (
     CreateCluster,
     DeleteCluster,
     LoadImage,
+    RecordAlerts,
     RestartCluster,
     StartCluster,
     StopCluster,
@@ -56,3 +57,9 @@ async def delete_cluster(command: DeleteCluster, deps: Deps) -> dict[str, Any]:
 async def load_image(command: LoadImage, deps: Deps) -> dict[str, Any]:
     """Make a local image available to a running cluster."""
     return await image_loading.load_image(deps, command)
+
+
+@handlers.subscriber(subjects.command(subjects.ALERT, "record"))
+async def record_alerts(command: RecordAlerts, deps: Deps) -> dict[str, Any]:
+    """Record the alerts Alertmanager delivered (firing or resolved), with their events."""
+    return await alerts.record_alerts(deps, command)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from slipway_cluster_manager.domain.alert import AlertAggregate
 from slipway_cluster_manager.domain.capabilities import HostCapabilities
 from slipway_cluster_manager.domain.cluster import ClusterAggregate
 from slipway_cluster_manager.domain.ports import (
@@ -23,7 +24,7 @@ class Dependencies:
     """Settings, the unit of work (one serves every task: each `async with uow:` is the
     opening task's own transaction), the cluster repository, one driver per backend (keyed
     by the entity's `driver`), the host's capabilities, kubeconfig files, the clusters'
-    sealed credentials and the progress channel."""
+    sealed credentials, the progress channel, and the alerts (`domain.alert`)."""
 
     settings: ClusterManagerSettings
     uow: UnitOfWork
@@ -33,3 +34,4 @@ class Dependencies:
     kubeconfigs: Kubeconfigs
     credentials: ClusterCredentials
     progress: ProgressChannel
+    alerts: Repository[AlertAggregate]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from slipway_contracts.access import Role, Token
 from slipway_libs.errors import SlipwayError
@@ -32,6 +34,8 @@ class Principal:
 
 # A call without a valid token (refused, unless the route is open).
 ANONYMOUS = Principal("anonymous", None)
+# Alertmanager delivering alerts with the shared secret (`POST /api/alerts/webhook`).
+ALERTMANAGER = Principal("alertmanager", Role.OPERATOR)
 # Every call when authentication is turned off (`SLIPWAY_AUTH_ENABLED=false`).
 ANONYMOUS_ADMIN = Principal("anonymous", Role.ADMIN)
 
@@ -97,3 +101,22 @@ def principal_of(token: StoredToken | None, now: datetime) -> Principal:
     return Principal(
         token.name, token.role, token.id, tuple(namespaces) if namespaces is not None else None
     )
+
+
+def check_shared_secret(authorization: str | None, secret_file: Path | None) -> None:
+    """Unauthenticated unless the `Authorization: Bearer` header holds the secret kept in
+    `secret_file` (compared in constant time; neither is ever logged or answered back)."""
+    given = bearer_secret(authorization)
+    if secret_file is None:
+        raise Unauthenticated(
+            "the alert webhook has no shared secret set (SLIPWAY_ALERTMANAGER_SECRET_FILE)",
+            token_given=True,
+        )
+    try:
+        expected = secret_file.read_text().strip()
+    except OSError:
+        raise Unauthenticated(
+            "the alert webhook's shared secret file cannot be read", token_given=True
+        ) from None
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise Unauthenticated("the alert webhook's shared secret does not match", token_given=True)

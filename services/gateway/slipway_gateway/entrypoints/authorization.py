@@ -14,10 +14,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from slipway_contracts.access import Role
 from slipway_gateway.access.identity import (
+    ALERTMANAGER,
     ANONYMOUS,
     ANONYMOUS_ADMIN,
     Principal,
     bearer_secret,
+    check_shared_secret,
     principal_of,
 )
 from slipway_gateway.access.rules import (
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from slipway_gateway.entrypoints.resources import Resource
 
 METRICS_PATH = "/metrics"
+ALERT_WEBHOOK_PATH = "/api/alerts/webhook"
 
 
 def principal_of_call(scope: Scope) -> Principal:
@@ -72,6 +75,11 @@ class Authorization:
         when MongoDB is down); the principal it acts as is `request.state.principal`, a
         refused one included (the audit trail names it)."""
         request.state.principal = ANONYMOUS
+        if request.url.path == ALERT_WEBHOOK_PATH:  # Alertmanager: the shared secret, no token
+            secret_file = self.settings.alertmanager_secret_file
+            check_shared_secret(request.headers.get("authorization"), secret_file)
+            request.state.principal = ALERTMANAGER
+            return
         needed = self.needed_role(request)
         if needed is None:
             return

@@ -7,6 +7,7 @@ import time
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from opentelemetry.trace import SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -14,12 +15,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from slipway_contracts import subjects
 from slipway_gateway.entrypoints.http import Bus, DocumentedRoute
 from slipway_gateway.entrypoints.problems import problem
+from slipway_gateway.settings import GatewaySettings
 from slipway_libs import context
 from slipway_libs.errors import SlipwayError
+from slipway_observability import tracing
 
 router = APIRouter(tags=["system"], route_class=DocumentedRoute)
+TRACER = tracing.tracer("slipway_gateway")
 REQUESTS = Counter("slipway_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("slipway_http_request_seconds", "HTTP request latency", ["method", "route"])
+# Refused calls by client address: the alert on repeated 401/403 from one source reads it.
+DENIED = Counter("slipway_http_denied_total", "Calls refused 401 or 403", ["source", "status"])
 
 
 @router.get("/healthz")
@@ -58,7 +64,12 @@ async def readyz(request: Request, bus: Bus) -> JSONResponse:
             request, 503, f"not ready: {detail}", "unavailable", retry_after=settings.retry_after_s
         )
         return response
-    return JSONResponse({"status": "ready", "checks": checks})
+    return JSONResponse({"status": "ready", "checks": checks, "monitoring": monitoring(settings)})
+
+
+def monitoring(settings: GatewaySettings) -> dict[str, str | None]:
+    """Where Prometheus and Alertmanager answer (None: not running beside this gateway)."""
+    return {"prometheus": settings.prometheus_url, "alertmanager": settings.alertmanager_url}
 
 
 @router.get("/metrics", include_in_schema=False)
@@ -74,7 +85,8 @@ def install_middleware(app: FastAPI) -> None:
 
 class Correlation:
     """The middleware binding each call's correlation id (X-Request-ID, made up when absent),
-    answering it back, and counting and timing the call (plain ASGI: no task per call)."""
+    answering it back, counting and timing the call, and making it a server span of the trace
+    its `traceparent` names, or of a new one (plain ASGI: no task per call)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -83,9 +95,23 @@ class Correlation:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = Headers(scope=scope).get(context.CORRELATION_HEADER) or context.new_id()
+        headers = Headers(scope=scope)
+        request_id = headers.get(context.CORRELATION_HEADER) or context.new_id()
         context.bind(request_id, None)
         started = time.perf_counter()
+        traceparent = headers.get(tracing.TRACEPARENT)
+        with (
+            tracing.continued(traceparent),
+            TRACER.start_as_current_span(
+                f"{scope['method']} {scope['path']}", kind=SpanKind.SERVER
+            ) as span,
+        ):
+            span.set_attribute("slipway.correlation_id", request_id)
+            await self._call(scope, receive, send, request_id, started)
+
+    async def _call(
+        self, scope: Scope, receive: Receive, send: Send, request_id: str, started: float
+    ) -> None:
         status = 500
 
         async def answer(message: Message) -> None:
@@ -101,3 +127,6 @@ class Correlation:
             path = getattr(scope.get("route"), "path", "unmatched")
             REQUESTS.labels(scope["method"], path, str(status)).inc()
             LATENCY.labels(scope["method"], path).observe(time.perf_counter() - started)
+            if status in (401, 403):
+                client = scope.get("client") or ("unknown", 0)
+                DENIED.labels(str(client[0]), str(status)).inc()

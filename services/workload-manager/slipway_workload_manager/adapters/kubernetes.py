@@ -20,6 +20,7 @@ import json
 import math
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -371,6 +372,19 @@ class KubernetesWorkloads:
             base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
             where = f"/namespaces/{namespace}" if namespaced else ""
             return self._get(api, f"{base}{where}/{plural}/{name}")
+
+        return await self._call(access, read)
+
+    async def pod_metrics(
+        self, access: ClusterAccess, namespace: str, deployment_id: str
+    ) -> list[Manifest] | None:
+        """PodMetrics from the metrics API, selected by the pods' `LABEL_ID` label."""
+        selector = urllib.parse.quote(f"{LABEL_ID}={deployment_id}")
+        path = f"/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods?labelSelector={selector}"
+
+        def read(api: k8s.ApiClient) -> list[Manifest] | None:
+            found = self._get(api, path)
+            return None if found is None else list(found.get("items") or [])
 
         return await self._call(access, read)
 

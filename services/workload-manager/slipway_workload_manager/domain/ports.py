@@ -144,6 +144,13 @@ class WorkloadCluster(Protocol):
         the cluster serves no such kind). `namespace` is ignored for cluster-wide kinds."""
         ...
 
+    async def pod_metrics(
+        self, access: ClusterAccess, namespace: str, deployment_id: str
+    ) -> list[Manifest] | None:
+        """The `metrics.k8s.io/v1beta1` PodMetrics of the Deployment's pods; None when the
+        cluster serves no metrics API (minikube without the metrics-server addon)."""
+        ...
+
 
 class Projections(Protocol):
     """The read models of the other services' entities (newer events only)."""

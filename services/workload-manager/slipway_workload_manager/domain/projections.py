@@ -21,6 +21,7 @@ class ProjectedImage:
     reason: str | None = None
     # What its latest scan found that an enforced image policy refuses (root user, critical).
     critical_findings: list[str] = field(default_factory=list)
+    created_at: str | None = None  # ISO-8601: where the lead time of a deployment starts
 
     @property
     def reference(self) -> str:
@@ -88,6 +89,7 @@ def _image_fields(data: dict[str, Any]) -> dict[str, Any]:
         "digest": data.get("digest"),
         "reason": data.get("reason"),
         "critical_findings": critical_findings(data.get("scan")),
+        "created_at": data.get("created_at"),
     }
 
 

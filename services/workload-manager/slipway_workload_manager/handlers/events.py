@@ -14,6 +14,7 @@ from pymongo.errors import PyMongoError
 
 from slipway_contracts import subjects
 from slipway_libs.errors import Unavailable
+from slipway_observability.metrics import observe_projection
 from slipway_workload_manager.domain.projections import PROJECTED
 from slipway_workload_manager.handlers.context import Deps
 from slipway_workload_manager.service_layer import projections
@@ -47,5 +48,6 @@ def events_router() -> NatsRouter:
             await msg.nack(delay=2.0)
             return
         await msg.ack()
+        observe_projection("workload-manager", body.get("time"))
 
     return router

@@ -24,7 +24,7 @@ from slipway_libs.unit_of_work import check_if_match, idempotent
 from slipway_workload_manager.domain import rules
 from slipway_workload_manager.domain.deployment import DeploymentAggregate
 from slipway_workload_manager.domain.kube_service import KubeServiceAggregate
-from slipway_workload_manager.service_layer import admission, removal
+from slipway_workload_manager.service_layer import admission, removal, usage
 from slipway_workload_manager.service_layer.dependencies import Dependencies
 from slipway_workload_manager.service_layer.scheduling import (
     queue_apply,
@@ -131,7 +131,8 @@ async def delete_deployment(deps: Dependencies, command: DeleteDeployment) -> di
 
 # slipway_libs.messaging annotates the MongoDB Repository; every Repository port answers.
 async def get_deployment(deps: Dependencies, query: GetEntity) -> dict[str, Any]:
-    return await entity_reply(deps.deployments, query.id)
+    """One deployment, with what its pods use now when it runs (`usage`)."""
+    return await usage.with_usage(deps, await entity_reply(deps.deployments, query.id))
 
 
 async def list_deployments(deps: Dependencies, query: ListEntities) -> dict[str, Any]:

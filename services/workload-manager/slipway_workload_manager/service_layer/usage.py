@@ -1,0 +1,69 @@
+"""What a running Deployment's pods use, read from its cluster's metrics API when asked
+(`GET /api/deployments/{id}`: `usage`) and, every `usage_interval_s`, for the metrics.
+Usage is live: it is never stored, and no event tells of it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slipway_contracts.entities import DeploymentStatus, DeploymentUsage
+from slipway_libs.aggregate import utcnow
+from slipway_libs.errors import SlipwayError
+from slipway_workload_manager.domain.cluster_manager import (
+    ClusterManagerRefused,
+    ClusterManagerUnavailable,
+)
+from slipway_workload_manager.domain.ports import ClusterRejected, ClusterUnreachable
+from slipway_workload_manager.domain.usage import usage_of
+from slipway_workload_manager.service_layer.dependencies import Dependencies
+
+log = logging.getLogger(__name__)
+# A GET waits this long for the cluster's metrics at most, then answers without them.
+USAGE_TIMEOUT_S = 3.0
+MEASURED = (DeploymentStatus.RUNNING, DeploymentStatus.UPDATING)
+Record = Callable[[dict[str, Any], DeploymentUsage | None], None]
+
+
+async def current_usage(deps: Dependencies, deployment: dict[str, Any]) -> DeploymentUsage | None:
+    """The usage of a running (or updating) Deployment's pods; None when it has none to
+    show, its cluster is not running, or the cluster serves no metrics API or is slow."""
+    if deployment.get("status") not in MEASURED:
+        return None
+    cluster = await deps.projections.cluster(str(deployment["cluster_id"]))
+    if cluster is None or cluster.status != "running":
+        return None
+    try:
+        async with asyncio.timeout(USAGE_TIMEOUT_S):
+            access = await deps.connections.access(cluster)
+            metrics = await deps.cluster.pod_metrics(
+                access, str(deployment["namespace"]), str(deployment["id"])
+            )
+    except (
+        TimeoutError,
+        ClusterUnreachable,
+        ClusterRejected,
+        ClusterManagerRefused,
+        ClusterManagerUnavailable,
+        SlipwayError,
+    ) as exc:
+        log.info("no usage for the deployment", extra={"id": deployment["id"], "error": str(exc)})
+        return None
+    return None if metrics is None else usage_of(metrics, utcnow())
+
+
+async def with_usage(deps: Dependencies, reply: dict[str, Any]) -> dict[str, Any]:
+    """A deployment's reply with its current `usage` set (when it has one)."""
+    usage = await current_usage(deps, reply["data"])
+    if usage is not None:
+        reply["data"] = {**reply["data"], "usage": usage.model_dump(mode="json")}
+    return reply
+
+
+async def record_usage(deps: Dependencies, record: Record) -> None:
+    """Read the usage of every running Deployment and `record` it (the metrics)."""
+    for deployment in await deps.deployments.matching(status=DeploymentStatus.RUNNING):
+        snapshot = deployment.snapshot()
+        record(snapshot, await current_usage(deps, snapshot))
