@@ -22,6 +22,7 @@ from tests.unit.workload_manager.fakes import (
     cluster_event,
     create_deployment,
     create_service,
+    image_event,
     outcome,
     ready,
     running_deployment,
@@ -317,3 +318,32 @@ async def test_an_apply_that_keeps_failing_gives_up_with_the_last_reason(world):
         "failed",
         "gave up after 3 attempts: could not reach cluster 'local': connection refused",
     )
+
+
+# --- pushed images: the cluster pulls them ----------------------------------------------
+
+PUSHED = {"repository": "127.0.0.1:5000/shop/web", "digest": "sha256:pushed"}
+
+
+async def test_a_pushed_image_is_pulled_by_digest_and_never_loaded(world):
+    await announce(world, cluster_event("running", 1), image_event("built", 2, **PUSHED))
+    created = await create_deployment(world)
+    await world.run_jobs()
+    assert outcome(world, created["id"]) == ("running", None)
+    assert world.manager.loads == []
+    pod = world.cluster.objects[("Deployment", "default", "web")]["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["image"] == "127.0.0.1:5000/shop/web@sha256:pushed"
+    assert container["imagePullPolicy"] == "IfNotPresent"
+    assert world.deployment_progress.lines[created["id"]][0] == (
+        "cluster 'local' pulls image 127.0.0.1:5000/shop/web@sha256:pushed from its registry"
+    )
+
+
+async def test_an_image_built_without_a_repository_is_still_loaded_by_name(world):
+    await announce(world, cluster_event("running", 1), image_event("built", 2, repository=None))
+    await create_deployment(world)
+    await world.run_jobs()
+    assert world.manager.loads == [(CLUSTER.id, IMAGE.reference)]
+    pod = world.cluster.objects[("Deployment", "default", "web")]["spec"]["template"]["spec"]
+    assert pod["containers"][0]["image"] == IMAGE.reference

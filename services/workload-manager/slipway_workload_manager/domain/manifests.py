@@ -147,7 +147,8 @@ def _container(deployment: Deployment, image_ref: str) -> dict[str, Any]:
         "name": deployment.name,
         "image": image_ref,
         # Images handed to the cluster with `image load` exist only on its node: never
-        # ask a registry for them (Always is the default for `latest`).
+        # ask a registry for them (Always is the default for `latest`). A pushed image is
+        # named by digest, so the node pulls it once and keeps it.
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": PORT_NAME, "containerPort": port, "protocol": "TCP"}],
         "env": [{"name": key, "value": deployment.env[key]} for key in sorted(deployment.env)],
