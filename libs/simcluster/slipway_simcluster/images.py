@@ -11,6 +11,7 @@ registry's error is the pull error. Registries off the loopback are never contac
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import tarfile
@@ -186,13 +187,14 @@ class ImageRegistry:
         """True if a registry served this reference to the node already."""
         return normalize_reference(reference) in self._pulled
 
-    async def pull(self, reference: str) -> str:
-        """Pull a loopback registry's image (its manifest); the digest the registry serves.
+    async def pull(self, reference: str, authorization: str | None = None) -> str:
+        """Pull a loopback registry's image (its manifest), with the `Authorization` header
+        of the pod's pull secret when it has one; the digest the registry serves.
         ImagePullError with the registry's answer when it cannot."""
         location = registry_location(reference)
         if location is None:
             raise ImagePullError(f"{reference} names no loopback registry")
-        digest = await asyncio.to_thread(_fetch_manifest, *location)
+        digest = await asyncio.to_thread(_fetch_manifest, *location, authorization)
         self._pulled[normalize_reference(reference)] = digest
         return digest
 
@@ -243,10 +245,13 @@ class ImageRegistry:
                 self._loaded[normalize_reference(image.name)] = image
 
 
-def _fetch_manifest(host: str, path: str, reference: str) -> str:
+def _fetch_manifest(host: str, path: str, reference: str, authorization: str | None) -> str:
     """`GET /v2/<path>/manifests/<reference>` on a loopback registry; the manifest digest."""
+    headers = {"Accept": _MANIFEST_TYPES}
+    if authorization:
+        headers["Authorization"] = authorization
     request = urllib.request.Request(
-        f"http://{host}/v2/{path}/manifests/{reference}", headers={"Accept": _MANIFEST_TYPES}
+        f"http://{host}/v2/{path}/manifests/{reference}", headers=headers
     )
     try:
         # Straight to the loopback registry: no proxy from the environment.
@@ -272,3 +277,27 @@ def _registry_message(error: urllib.error.HTTPError) -> str:
         errors = []
     named = [f"{e.get('message')} ({e.get('code')})" for e in errors if isinstance(e, dict)]
     return "; ".join(named) or str(error.reason)
+
+
+def pull_authorization(secrets: list[dict[str, Any]], host: str) -> str | None:
+    """The basic `Authorization` header for `host` from a pod's image pull secrets
+    (`kubernetes.io/dockerconfigjson`: `{"auths": {host: {"auth"} | {"username",
+    "password"}}}`), the first that names the host; None when none does."""
+    for secret in secrets:
+        if secret.get("type") != "kubernetes.io/dockerconfigjson":
+            continue
+        encoded = (secret.get("data") or {}).get(".dockerconfigjson", "")
+        try:
+            config = json.loads(base64.b64decode(encoded))
+        except (ValueError, TypeError):
+            continue
+        entry = (config.get("auths") or {}).get(host) if isinstance(config, dict) else None
+        if not isinstance(entry, dict):
+            continue
+        auth = entry.get("auth")
+        if not auth and entry.get("username"):
+            pair = f"{entry['username']}:{entry.get('password', '')}".encode()
+            auth = base64.b64encode(pair).decode()
+        if auth:
+            return f"Basic {auth}"
+    return None

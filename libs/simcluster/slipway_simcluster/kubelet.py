@@ -21,10 +21,11 @@ from slipway_simcluster.images import (
     ImagePullError,
     ImageRegistry,
     normalize_reference,
+    pull_authorization,
     registry_location,
 )
 from slipway_simcluster.meta import now_rfc3339, parse_time
-from slipway_simcluster.resources import PODS
+from slipway_simcluster.resources import PODS, SECRETS
 from slipway_simcluster.store import ADDED, DELETED, Store, WatchEvent
 
 log = logging.getLogger(__name__)
@@ -208,7 +209,7 @@ class Kubelet:
                     )
             missing: dict[str, str] = {}
             for ref in references:
-                if (problem := await self._find_image(ref, pulled)) is not None:
+                if (problem := await self._find_image(pod, ref, pulled)) is not None:
                     missing[ref] = problem
             pod = self._current(namespace, name, uid)
             if pod is None:
@@ -227,22 +228,34 @@ class Kubelet:
             await self._images.wait_for_load(backoff)
             backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
 
-    async def _find_image(self, reference: str, pulled: dict[str, float]) -> str | None:
+    async def _find_image(
+        self, pod: dict[str, Any], reference: str, pulled: dict[str, float]
+    ) -> str | None:
         """None when the node has the image (loaded, present, or pulled now from its loopback
-        registry, noted in `pulled`); else why not, as the pull error says it."""
+        registry with the pod's pull secret, noted in `pulled`); else why not, as the pull
+        error says it."""
         if self._images.find_loaded(reference) is not None or self._images.was_pulled(reference):
             return None
-        if registry_location(reference) is None:
+        location = registry_location(reference)
+        if location is None:
             return (
                 None if await self._images.is_available(reference) else self._pull_error(reference)
             )
+        authorization = pull_authorization(self._pull_secrets(pod), location[0])
         started = time.monotonic()
         try:
-            await self._images.pull(reference)
+            await self._images.pull(reference, authorization)
         except ImagePullError as error:
             return f'failed to pull and unpack image "{reference}": {error}'
         pulled[reference] = time.monotonic() - started
         return None
+
+    def _pull_secrets(self, pod: dict[str, Any]) -> list[dict[str, Any]]:
+        """The Secrets the pod names in `imagePullSecrets` that exist in its namespace."""
+        namespace = pod["metadata"].get("namespace", "")
+        named = [ref.get("name", "") for ref in pod["spec"].get("imagePullSecrets") or []]
+        found = (self._store.peek(SECRETS, namespace, name) for name in named if name)
+        return [secret for secret in found if secret is not None]
 
     def _schedule(self, pod: dict[str, Any]) -> None:
         now = now_rfc3339()
