@@ -21,6 +21,7 @@ from tests.waiting import poll
 class Registry:
     port: int
     auth: tuple[str, str] | None
+    storage: Path | None = None
 
     @property
     def host(self) -> str:
@@ -31,6 +32,12 @@ class Registry:
         response = httpx.get(f"http://{self.host}/v2/{name}/tags/list", auth=self.auth)
         response.raise_for_status()
         return list(response.json().get("tags") or [])
+
+    def delete(self, name: str) -> None:
+        """Delete the repository `name` (its tags and manifests) from the registry's storage,
+        as a registry's garbage collection would, without enabling its delete API."""
+        assert self.storage is not None
+        shutil.rmtree(self.storage / "docker" / "registry" / "v2" / "repositories" / name)
 
     def digest(self, name: str, tag: str) -> str:
         """The manifest digest the registry holds for `name:tag`."""
@@ -83,7 +90,7 @@ def running_registry(base: Path, auth: tuple[str, str] | None = None) -> Iterato
             timeout_s=30,
             what="docker-registry answers",
         )
-        yield Registry(port, auth)
+        yield Registry(port, auth, base / "data")
     finally:
         process.stop()
 

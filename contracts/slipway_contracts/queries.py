@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from slipway_contracts.common import Model
@@ -39,6 +41,24 @@ class GetImageSbom(Model):
     """An image's CycloneDX SBOM from its latest scan (`slipway.container_image.query.sbom`)."""
 
     id: str
+
+
+class GetPullSecret(Model):
+    """The registry credentials a cluster pulls an image with
+    (`slipway.container_image.query.pull_secret`, the workload-manager's alone)."""
+
+    id: str
+
+
+class PullSecretAnswer(Model):
+    """An image's registry login for an `imagePullSecrets` Secret: `credentials` is "none"
+    when the image was pushed without `registry_auth` (then no Secret is needed)."""
+
+    id: str
+    credentials: Literal["basic", "none"]
+    registry: str | None = Field(None, description="the registry host of `repository`")
+    username: str | None = None
+    password: str | None = Field(None, repr=False)
 
 
 class Page(Model):

@@ -27,6 +27,12 @@ def query(entity: str, name: str) -> str:
     return f"slipway.{entity}.query.{name}"
 
 
+def pull_secret() -> str:
+    """The query for the registry credentials a cluster pulls a pushed image with
+    (`slipway.container_image.query.pull_secret`): the workload-manager's alone."""
+    return query(CONTAINER_IMAGE, "pull_secret")
+
+
 def event(entity: str, name: str) -> str:
     """Subject of an event on SLIPWAY_EVENTS, e.g. `slipway.events.container_image.built`."""
     return f"slipway.events.{entity}.{name}"

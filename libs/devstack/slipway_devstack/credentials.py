@@ -50,6 +50,7 @@ SERVICE_REQUESTS: dict[str, tuple[str, ...]] = {
         subjects.query(subjects.CONTAINER_IMAGE, "get"),
         subjects.query(subjects.HELM_CHART, "get"),
         subjects.query(subjects.HELM_CHART, "source"),
+        subjects.pull_secret(),
         subjects.query(subjects.MINIKUBE_CLUSTER, "get"),
         subjects.query(subjects.MINIKUBE_CLUSTER, "kubeconfig"),
         subjects.command(subjects.MINIKUBE_CLUSTER, "load_image"),
@@ -96,6 +97,8 @@ SERVICE_ONLY = (
 )
 ANY_COMMAND = subjects.command("*", ">")
 ANY_QUERY = subjects.query("*", ">")
+# Registry passwords: the workload-manager's alone to ask for, no client's, not even admin's.
+WORKLOAD_MANAGER_ONLY = (subjects.pull_secret(),)
 INBOX = "_INBOX.>"
 
 
@@ -209,9 +212,13 @@ def _services_event_consumers(reader: str | None = None) -> list[str]:
 
 
 def nats_permissions(principal: str) -> dict[str, Any] | None:
-    """The NATS permissions of `principal` (None: no limit, `admin`)."""
+    """The NATS permissions of `principal` (`admin`: anything but the workload-manager's
+    registry-password query)."""
     if principal == "admin":
-        return None
+        return {
+            "publish": {"allow": [">"], "deny": list(WORKLOAD_MANAGER_ONLY)},
+            "subscribe": {"allow": [">"]},
+        }
     if principal in SERVICE_PRINCIPALS:
         entities = SERVICE_ENTITIES[principal]
         publish = [
@@ -251,6 +258,7 @@ def nats_permissions(principal: str) -> dict[str, Any] | None:
             # a command or query subject spelled to look like an event is an event all the same
             subjects.command("events", ">"),
             subjects.query("events", ">"),
+            *WORKLOAD_MANAGER_ONLY,
             subjects.JOBS_WILDCARD,
             subjects.AUDIT_WILDCARD,
             subjects.progress("*", ">"),
@@ -270,7 +278,7 @@ def nats_permissions(principal: str) -> dict[str, Any] | None:
         return {
             "publish": {
                 "allow": [ANY_COMMAND, ANY_QUERY, *_event_reading()],
-                "deny": [*SERVICE_ONLY, *_services_event_consumers()],
+                "deny": [*SERVICE_ONLY, *WORKLOAD_MANAGER_ONLY, *_services_event_consumers()],
             },
             # Live progress of what it asked for (core NATS, never persisted).
             "subscribe": {"allow": [INBOX, subjects.progress("*", ">")]},

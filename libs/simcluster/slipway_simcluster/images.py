@@ -2,16 +2,22 @@
 
 An image is available when it was loaded into the simulated cluster (a `docker save` tar
 posted to `/simulated/v1/images/load`, like `minikube image load`) or, when the cluster was
-started with a Docker host, when the local Docker Engine has it.
+started with a Docker host, when the local Docker Engine has it. An image named with a
+loopback registry host (`127.0.0.1:<port>/team/app@sha256:…`) is pulled from that registry
+instead, as a node would: its manifest is fetched over the Registry HTTP API, and the
+registry's error is the pull error. Registries off the loopback are never contacted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import tarfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +28,34 @@ from slipway_simcluster.meta import now_rfc3339
 log = logging.getLogger(__name__)
 
 _DOCKER_CACHE_SECONDS = 2.0
+_PULL_TIMEOUT_SECONDS = 10.0
+_LOOPBACK_HOSTS = ("127.", "localhost", "[::1]")
+_MANIFEST_TYPES = ", ".join(
+    [
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
+
+
+class ImagePullError(Exception):
+    """The registry refused or could not serve the image; the message is its answer."""
+
+
+def registry_location(reference: str) -> tuple[str, str, str] | None:
+    """(registry host, repository path, tag or digest) of a reference naming a loopback
+    registry; None for any other reference (Docker Hub, a remote registry, a bare name)."""
+    normalized = normalize_reference(reference)
+    name, at, digest = normalized.partition("@")
+    host, _, path = name.partition("/")
+    if not host.startswith(_LOOPBACK_HOSTS):
+        return None
+    if at:
+        return host, path.rsplit(":", 1)[0] if ":" in path else path, digest
+    path, tag = path.rsplit(":", 1)
+    return host, path, tag
 
 
 class ImageArchiveError(ValueError):
@@ -113,6 +147,7 @@ class ImageRegistry:
         self._docker_client: Any = None
         self._docker_cache: dict[str, tuple[float, bool]] = {}
         self._docker_warned = False
+        self._pulled: dict[str, str] = {}
 
     def loaded(self) -> list[LoadedImage]:
         """Every loaded image, by name."""
@@ -147,6 +182,21 @@ class ImageRegistry:
         present = await asyncio.to_thread(self._docker_has, reference)
         self._docker_cache[reference] = (time.monotonic(), present)
         return present
+
+    def was_pulled(self, reference: str) -> bool:
+        """True if a registry served this reference to the node already."""
+        return normalize_reference(reference) in self._pulled
+
+    async def pull(self, reference: str, authorization: str | None = None) -> str:
+        """Pull a loopback registry's image (its manifest), with the `Authorization` header
+        of the pod's pull secret when it has one; the digest the registry serves.
+        ImagePullError with the registry's answer when it cannot."""
+        location = registry_location(reference)
+        if location is None:
+            raise ImagePullError(f"{reference} names no loopback registry")
+        digest = await asyncio.to_thread(_fetch_manifest, *location, authorization)
+        self._pulled[normalize_reference(reference)] = digest
+        return digest
 
     async def wait_for_load(self, timeout: float) -> bool:
         """Wait until an image is loaded (True) or `timeout` seconds pass (False)."""
@@ -193,3 +243,61 @@ class ImageRegistry:
                     loadedAt=str(entry.get("loadedAt", "")),
                 )
                 self._loaded[normalize_reference(image.name)] = image
+
+
+def _fetch_manifest(host: str, path: str, reference: str, authorization: str | None) -> str:
+    """`GET /v2/<path>/manifests/<reference>` on a loopback registry; the manifest digest."""
+    headers = {"Accept": _MANIFEST_TYPES}
+    if authorization:
+        headers["Authorization"] = authorization
+    request = urllib.request.Request(
+        f"http://{host}/v2/{path}/manifests/{reference}", headers=headers
+    )
+    try:
+        # Straight to the loopback registry: no proxy from the environment.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(request, timeout=_PULL_TIMEOUT_SECONDS) as response:
+            response.read()
+            return str(response.headers.get("Docker-Content-Digest") or reference)
+    except urllib.error.HTTPError as error:
+        raise ImagePullError(
+            f'failed to resolve reference "{host}/{path}": {host} answered '
+            f"{error.code}: {_registry_message(error)}"
+        ) from None
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise ImagePullError(f"failed to reach registry {host}: {reason}") from None
+
+
+def _registry_message(error: urllib.error.HTTPError) -> str:
+    """The registry's own error (`{"errors": [{"code", "message"}]}`), else the HTTP reason."""
+    try:
+        errors = json.loads(error.read() or b"{}").get("errors") or []
+    except (ValueError, OSError, AttributeError):
+        errors = []
+    named = [f"{e.get('message')} ({e.get('code')})" for e in errors if isinstance(e, dict)]
+    return "; ".join(named) or str(error.reason)
+
+
+def pull_authorization(secrets: list[dict[str, Any]], host: str) -> str | None:
+    """The basic `Authorization` header for `host` from a pod's image pull secrets
+    (`kubernetes.io/dockerconfigjson`: `{"auths": {host: {"auth"} | {"username",
+    "password"}}}`), the first that names the host; None when none does."""
+    for secret in secrets:
+        if secret.get("type") != "kubernetes.io/dockerconfigjson":
+            continue
+        encoded = (secret.get("data") or {}).get(".dockerconfigjson", "")
+        try:
+            config = json.loads(base64.b64decode(encoded))
+        except (ValueError, TypeError):
+            continue
+        entry = (config.get("auths") or {}).get(host) if isinstance(config, dict) else None
+        if not isinstance(entry, dict):
+            continue
+        auth = entry.get("auth")
+        if not auth and entry.get("username"):
+            pair = f"{entry['username']}:{entry.get('password', '')}".encode()
+            auth = base64.b64encode(pair).decode()
+        if auth:
+            return f"Basic {auth}"
+    return None

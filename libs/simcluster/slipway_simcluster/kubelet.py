@@ -17,9 +17,15 @@ from typing import Any
 
 from slipway_simcluster import networking
 from slipway_simcluster.events import NORMAL, WARNING, EventRecorder
-from slipway_simcluster.images import ImageRegistry, normalize_reference
+from slipway_simcluster.images import (
+    ImagePullError,
+    ImageRegistry,
+    normalize_reference,
+    pull_authorization,
+    registry_location,
+)
 from slipway_simcluster.meta import now_rfc3339, parse_time
-from slipway_simcluster.resources import PODS
+from slipway_simcluster.resources import PODS, SECRETS
 from slipway_simcluster.store import ADDED, DELETED, Store, WatchEvent
 
 log = logging.getLogger(__name__)
@@ -186,6 +192,7 @@ class Kubelet:
         # The simulated time it takes to create the pod sandbox and look for the images.
         await asyncio.sleep(self._ready_delay)
         backoff, attempt = 1.0, 0
+        pulled: dict[str, float] = {}  # reference -> seconds its pull took
         while True:
             pod = self._current(namespace, name, uid)
             if pod is None:
@@ -200,12 +207,15 @@ class Kubelet:
                         "Pulling",
                         f'Pulling image "{container.get("image")}"',
                     )
-            missing = [ref for ref in references if not await self._images.is_available(ref)]
+            missing: dict[str, str] = {}
+            for ref in references:
+                if (problem := await self._find_image(pod, ref, pulled)) is not None:
+                    missing[ref] = problem
             pod = self._current(namespace, name, uid)
             if pod is None:
                 return
             if not missing:
-                self._start(pod)
+                self._start(pod, pulled)
                 return
             attempt += 1
             self._pull_failed(pod, missing, "ErrImagePull")
@@ -217,6 +227,35 @@ class Kubelet:
             self._pull_failed(pod, missing, "ImagePullBackOff")
             await self._images.wait_for_load(backoff)
             backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
+
+    async def _find_image(
+        self, pod: dict[str, Any], reference: str, pulled: dict[str, float]
+    ) -> str | None:
+        """None when the node has the image (loaded, present, or pulled now from its loopback
+        registry with the pod's pull secret, noted in `pulled`); else why not, as the pull
+        error says it."""
+        if self._images.find_loaded(reference) is not None or self._images.was_pulled(reference):
+            return None
+        location = registry_location(reference)
+        if location is None:
+            return (
+                None if await self._images.is_available(reference) else self._pull_error(reference)
+            )
+        authorization = pull_authorization(self._pull_secrets(pod), location[0])
+        started = time.monotonic()
+        try:
+            await self._images.pull(reference, authorization)
+        except ImagePullError as error:
+            return f'failed to pull and unpack image "{reference}": {error}'
+        pulled[reference] = time.monotonic() - started
+        return None
+
+    def _pull_secrets(self, pod: dict[str, Any]) -> list[dict[str, Any]]:
+        """The Secrets the pod names in `imagePullSecrets` that exist in its namespace."""
+        namespace = pod["metadata"].get("namespace", "")
+        named = [ref.get("name", "") for ref in pod["spec"].get("imagePullSecrets") or []]
+        found = (self._store.peek(SECRETS, namespace, name) for name in named if name)
+        return [secret for secret in found if secret is not None]
 
     def _schedule(self, pod: dict[str, Any]) -> None:
         now = now_rfc3339()
@@ -285,18 +324,16 @@ class Kubelet:
             "lastState": {},
         }
 
-    def _pull_failed(self, pod: dict[str, Any], missing: list[str], reason: str) -> None:
+    def _pull_failed(self, pod: dict[str, Any], missing: dict[str, str], reason: str) -> None:
         updated = copy.deepcopy(pod)
         statuses = []
         for container in updated["spec"].get("containers") or []:
             image = container.get("image", "")
             if image in missing:
                 if reason == "ErrImagePull":
-                    message = self._pull_error(image)
+                    message = missing[image]
                 else:
-                    message = (
-                        f'Back-off pulling image "{image}": ErrImagePull: {self._pull_error(image)}'
-                    )
+                    message = f'Back-off pulling image "{image}": ErrImagePull: {missing[image]}'
                 statuses.append(self._waiting_status(container, reason, message))
             else:
                 statuses.append(self._waiting_status(container, "PodInitializing", None))
@@ -308,7 +345,7 @@ class Kubelet:
             if image not in missing:
                 continue
             if reason == "ErrImagePull":
-                message = f'Failed to pull image "{image}": {self._pull_error(image)}'
+                message = f'Failed to pull image "{image}": {missing[image]}'
             else:
                 message = f'Back-off pulling image "{image}"'
             self._event(pod, container, WARNING, reason, message)
@@ -319,7 +356,7 @@ class Kubelet:
             where += f" or present in the Docker Engine at {self._images.docker_host}"
         return f"simulated cluster: image {normalize_reference(image)} is not {where}"
 
-    def _start(self, pod: dict[str, Any]) -> None:
+    def _start(self, pod: dict[str, Any], pulled: dict[str, float] | None = None) -> None:
         now = now_rfc3339()
         updated = copy.deepcopy(pod)
         status = updated["status"]
@@ -378,12 +415,15 @@ class Kubelet:
         stored = self._store.replace(PODS, updated)
         for container in updated["spec"].get("containers") or []:
             image, name = container.get("image", ""), container.get("name", "")
+            took = (pulled or {}).get(image)
             self._event(
                 stored,
                 container,
                 NORMAL,
                 "Pulled",
-                f'Container image "{image}" already present on machine',
+                f'Container image "{image}" already present on machine'
+                if took is None
+                else f'Successfully pulled image "{image}" in {took * 1000:.0f}ms',
             )
             self._event(stored, container, NORMAL, "Created", f"Created container: {name}")
             self._event(stored, container, NORMAL, "Started", f"Started container {name}")

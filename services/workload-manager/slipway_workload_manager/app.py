@@ -23,6 +23,7 @@ from slipway_workload_manager.adapters.helm import HelmCli
 from slipway_workload_manager.adapters.kubernetes import KubernetesWorkloads
 from slipway_workload_manager.adapters.mongo import ReleaseRepository, WorkloadRepository
 from slipway_workload_manager.adapters.projections import Projections
+from slipway_workload_manager.adapters.pull_logins import NatsPullLogins
 from slipway_workload_manager.domain.deployment import DeploymentAggregate
 from slipway_workload_manager.domain.kube_service import KubeServiceAggregate
 from slipway_workload_manager.handlers import commands
@@ -129,6 +130,9 @@ async def assemble(kit: WorkerKit[WorkloadManagerSettings]) -> None:
             kit.broker, timeout_s=settings.chart_source_timeout_s, signer=kit.signer
         ),
         release_progress=kit.progress(subjects.RELEASE),
+        pull_logins=NatsPullLogins(
+            kit.broker, timeout_s=settings.cluster_manager_timeout_s, signer=kit.signer
+        ),
     )
     kit.set_global(DEPENDENCIES, deps)
     kit.every(

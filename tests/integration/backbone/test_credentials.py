@@ -241,3 +241,31 @@ def test_credential_files_are_private_and_kept_across_a_restart(
     principals = json.loads((state / "nats" / "principals.json").read_text())
     assert set(principals) == set(PRINCIPALS)
     assert stat.S_IMODE((state / "nats" / "principals.json").stat().st_mode) == 0o644
+
+
+@pytest.mark.parametrize("principal", ["gateway", "integration", "admin"])
+async def test_only_the_workload_manager_reaches_the_pull_secret_query(
+    connect: Connect, principal: str
+) -> None:
+    builder, _ = await connect("image-builder")
+    asked: list[str] = []
+
+    async def answer(msg: Msg) -> None:
+        asked.append(msg.subject)
+        await msg.respond(b'{"ok": true, "data": {"credentials": "none"}}')
+
+    await builder.subscribe(subjects.pull_secret(), queue="image-builder", cb=answer)
+    await builder.flush()
+    other, errors = await connect(principal)
+    manager, _ = await connect("workload-manager")
+
+    await other.publish(subjects.pull_secret(), b'{"id": "i-1"}')
+    await other.flush()
+    refused = await eventually(
+        errors.naming("permissions violation"), timeout_s=10, what="the refusal"
+    )
+    reply = await manager.request(subjects.pull_secret(), b'{"id": "i-1"}', timeout=5)
+
+    assert refused == [f'nats: permissions violation for publish to "{subjects.pull_secret()}"']
+    assert json.loads(reply.data)["ok"] is True
+    assert asked == [subjects.pull_secret()]

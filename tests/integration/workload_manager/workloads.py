@@ -41,6 +41,7 @@ from tests.unit.workload_manager.fakes import (
     FakeClusterManager,
     FakeDelivery,
     FakeProgress,
+    FakePullLogins,
     run_job_message,
 )
 
@@ -131,6 +132,7 @@ async def build_parts(
         helm=helm or HelmCli(timeout_s=config.helm_timeout_s),
         charts=charts or FakeChartSource(),
         release_progress=FakeProgress(),
+        pull_logins=FakePullLogins(),
     )
     return Parts(
         config, database, projected, deployments, kube_services, releases, connections, deps

@@ -9,7 +9,7 @@ import pytest
 from slipway_contracts import subjects
 from slipway_contracts.commands import BuildImage, DeleteImage, RebuildImage
 from slipway_contracts.jobs import BuildJob
-from slipway_contracts.queries import GetEntity, ListEntities
+from slipway_contracts.queries import GetEntity, GetPullSecret, ListEntities
 from slipway_image_builder.service_layer import builds, images
 from slipway_libs.errors import (
     Conflict,
@@ -239,6 +239,31 @@ async def test_registry_credentials_are_kept_apart_and_used_for_the_push_never_s
 
     await images.delete_image(deps, DeleteImage(id=image_id))
     assert image_id not in deps.registry_credentials.kept
+
+
+async def test_the_pull_secret_query_answers_the_registry_login_or_none(deps):
+    body = {
+        **SPEC,
+        "repository": "127.0.0.1:5001/todo/backend",
+        "registry_auth": {"username": "ci", "password": "pw-for-pulls"},
+    }
+    with_login = (await images.build_image(deps, BuildImage.model_validate(body)))["data"]["id"]
+    without = (await images.build_image(deps, BuildImage.model_validate(SPEC)))["data"]["id"]
+
+    answer = (await images.pull_secret(deps, GetPullSecret(id=with_login)))["data"]
+    none = (await images.pull_secret(deps, GetPullSecret(id=without)))["data"]
+
+    assert answer["credentials"] == "basic"
+    assert (answer["registry"], answer["username"]) == ("127.0.0.1:5001", "ci")
+    assert answer["password"] == "pw-for-pulls"
+    assert none["credentials"] == "none" and none["password"] is None
+
+
+def test_a_repository_names_its_registry_as_docker_reads_it():
+    assert images.registry_host("127.0.0.1:5001/a/b") == "127.0.0.1:5001"
+    assert images.registry_host("registry.example/a") == "registry.example"
+    assert images.registry_host("localhost/a") == "localhost"
+    assert images.registry_host("team/app") == "https://index.docker.io/v1/"
 
 
 def test_registry_auth_without_a_repository_is_refused():

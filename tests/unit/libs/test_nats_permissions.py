@@ -216,10 +216,22 @@ def test_integration_sends_commands_and_reads_events() -> None:
     assert not may_subscribe("integration", subjects.command(subjects.DEPLOYMENT, "scale"))
 
 
-def test_every_principal_has_a_user_and_only_admin_is_unlimited() -> None:
+def test_only_the_workload_manager_asks_for_registry_passwords() -> None:
+    query = subjects.pull_secret()
+
+    assert may_publish("workload-manager", query)
+    assert may_subscribe("image-builder", query)
+    for principal in PRINCIPALS:
+        if principal != "workload-manager":
+            assert not may_publish(principal, query), principal
+
+
+def test_every_principal_has_a_user_and_admin_may_do_all_else() -> None:
     block = authorization_block({p: f"U{p.upper()}" for p in PRINCIPALS})
 
     assert all(f"# {p}\n" in block for p in PRINCIPALS)
-    assert [p for p in PRINCIPALS if nats_permissions(p) is None] == ["admin"]
+    assert all(nats_permissions(p) is not None for p in PRINCIPALS)
+    assert may_publish("admin", subjects.command(subjects.DEPLOYMENT, "scale"))
+    assert may_subscribe("admin", subjects.EVENTS_WILDCARD)
     with pytest.raises(ValueError, match="unknown NATS principal"):
         nats_permissions("somebody")

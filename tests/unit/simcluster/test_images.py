@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
+import re
 import tarfile
 from pathlib import Path
 
 import pytest
 from slipway_simcluster.images import (
     ImageArchiveError,
+    ImagePullError,
     ImageRegistry,
     normalize_reference,
+    pull_authorization,
     read_image_archive,
+    registry_location,
 )
 
 
@@ -93,3 +98,42 @@ async def test_unreachable_docker_engine_means_unavailable_not_an_error(tmp_path
     registry = ImageRegistry(docker_host=f"unix://{tmp_path}/no-docker.sock")
 
     assert not await registry.is_available("shop/web:1.0.0")
+
+
+@pytest.mark.parametrize(
+    ("reference", "location"),
+    [
+        ("127.0.0.1:5000/team/app@sha256:ab", ("127.0.0.1:5000", "team/app", "sha256:ab")),
+        ("127.0.0.1:5000/team/app:1.0.0@sha256:ab", ("127.0.0.1:5000", "team/app", "sha256:ab")),
+        ("localhost:5000/app:1.0.0", ("localhost:5000", "app", "1.0.0")),
+        ("registry.example.com/team/app:1.0.0", None),
+        ("team/app:1.0.0", None),
+        ("nginx", None),
+    ],
+)
+def test_only_loopback_registries_are_pulled_from(reference: str, location: object) -> None:
+    assert registry_location(reference) == location
+
+
+async def test_a_pull_from_a_registry_that_is_not_there_names_the_failure() -> None:
+    images = ImageRegistry()
+    with pytest.raises(ImagePullError, match=re.escape("failed to reach registry 127.0.0.1:9")):
+        await images.pull("127.0.0.1:9/team/app:1.0.0")
+    assert not images.was_pulled("127.0.0.1:9/team/app:1.0.0")
+
+
+def _dockerconfig(auths: dict[str, object]) -> dict[str, object]:
+    encoded = base64.b64encode(json.dumps({"auths": auths}).encode()).decode()
+    return {"type": "kubernetes.io/dockerconfigjson", "data": {".dockerconfigjson": encoded}}
+
+
+def test_a_pull_secret_gives_basic_auth_only_for_the_registry_it_names() -> None:
+    login = base64.b64encode(b"ci:pw").decode()
+    secrets = [
+        {"type": "Opaque", "data": {}},
+        _dockerconfig({"127.0.0.1:5000": {"auth": login}}),
+        _dockerconfig({"127.0.0.1:6000": {"username": "ci", "password": "pw"}}),
+    ]
+    assert pull_authorization(secrets, "127.0.0.1:5000") == f"Basic {login}"
+    assert pull_authorization(secrets, "127.0.0.1:6000") == f"Basic {login}"
+    assert pull_authorization(secrets, "127.0.0.1:7000") is None

@@ -42,6 +42,7 @@ from slipway_workload_manager.domain.ports import (
     HelmUnavailable,
     Leftover,
     Manifest,
+    RegistryPullLogin,
     RolloutObservation,
     ServiceObservation,
 )
@@ -637,6 +638,18 @@ class FakeChartSource:
         return self.charts[chart_id]
 
 
+@dataclass
+class FakePullLogins:
+    """The image-builder's `pull_secret` query: the registry logins of pushed images."""
+
+    logins: dict[str, RegistryPullLogin] = field(default_factory=dict)
+    asked: list[str] = field(default_factory=list)
+
+    async def login(self, image_id: str) -> RegistryPullLogin | None:
+        self.asked.append(image_id)
+        return self.logins.get(image_id)
+
+
 # --- the use cases' dependencies on the fakes ------------------------------------------
 
 
@@ -659,6 +672,7 @@ class World:
     helm: FakeHelm
     charts: FakeChartSource
     release_progress: FakeProgress
+    pull_logins: FakePullLogins
     done: set[str] = field(default_factory=set)
 
     def queued(self) -> list[Message]:
@@ -687,6 +701,7 @@ def new_world(**settings: Any) -> World:
     loaded = InMemoryLoadedImages()
     cluster, manager = FakeCluster(), FakeClusterManager()
     helm, charts = FakeHelm(cluster), FakeChartSource()
+    pull_logins = FakePullLogins()
     deps = Dependencies(
         settings=config,
         uow=uow,
@@ -702,6 +717,7 @@ def new_world(**settings: Any) -> World:
         helm=helm,
         charts=charts,
         release_progress=FakeProgress(),
+        pull_logins=pull_logins,
     )
     return World(
         deps,
@@ -719,6 +735,7 @@ def new_world(**settings: Any) -> World:
         helm,
         charts,
         deps.release_progress,
+        pull_logins,
     )
 
 

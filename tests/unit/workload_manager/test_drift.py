@@ -83,3 +83,13 @@ def test_a_placed_deployment_as_the_server_returns_it_has_no_drift():
     observation = interpret_deployment(live)
     assert observation.phase == "available"
     assert deployment_drift(placed, observation) is None
+
+
+def test_a_pushed_image_running_by_its_registry_reference_is_no_drift():
+    pushed = "127.0.0.1:5000/shop/web@sha256:pushed"
+    live = RolloutObservation(phase="available", live_replicas=3, live_image=pushed)
+    assert deployment_drift(DEPLOYMENT, live, pushed_image=pushed) is None
+    other = RolloutObservation(phase="available", live_replicas=3, live_image="nginx:1.27")
+    assert deployment_drift(DEPLOYMENT, other, pushed_image=pushed) == (
+        "Deployment default/web was changed outside Slipway: image shop/web:1.0.0 -> nginx:1.27"
+    )

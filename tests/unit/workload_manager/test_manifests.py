@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -28,10 +29,16 @@ from slipway_workload_manager.domain.manifests import (
     namespace_manifest,
     network_policy_manifest,
     objects_of,
+    pull_secret_manifest,
     service_account_manifest,
     service_manifest,
 )
-from slipway_workload_manager.domain.ports import LABEL_ID, LABEL_MANAGED_BY, LABEL_NAME
+from slipway_workload_manager.domain.ports import (
+    LABEL_ID,
+    LABEL_MANAGED_BY,
+    LABEL_NAME,
+    RegistryPullLogin,
+)
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 IMAGE = "shop/web:1.4.2"
@@ -458,3 +465,46 @@ def test_the_policy_would_catch_a_latest_tag() -> None:
     findings = check_policy(rendered(deployment(), "shop/web:latest"))
 
     assert [finding.rule for finding in findings] == ["policy.image-tag"]
+
+
+# --- images pulled with a registry login ------------------------------------------------
+
+IMAGE_ID = "7c2d9e4a-1b3f-4c5d-8e6f-0a1b2c3d4e5f"
+LOGIN = RegistryPullLogin("127.0.0.1:5001", "ci", "pw-for-pulls")
+
+
+def test_only_an_image_with_a_registry_login_gets_a_pull_secret_named_in_the_pods() -> None:
+    plain = deployment_objects(deployment(image_id=IMAGE_ID), IMAGE)
+    with_login = deployment_objects(deployment(image_id=IMAGE_ID), IMAGE, LOGIN)
+
+    assert [o["kind"] for o in plain] == ["ServiceAccount", "NetworkPolicy", "Deployment"]
+    assert "imagePullSecrets" not in plain[-1]["spec"]["template"]["spec"]
+    assert [o["kind"] for o in with_login] == [
+        "Secret",
+        "ServiceAccount",
+        "NetworkPolicy",
+        "Deployment",
+    ]
+    pod = with_login[-1]["spec"]["template"]["spec"]
+    assert pod["imagePullSecrets"] == [{"name": "slipway-pull-7c2d9e4a"}]
+    assert with_login[0]["metadata"]["name"] == "slipway-pull-7c2d9e4a"
+    assert with_login[0]["metadata"]["namespace"] == "shop"
+
+
+def test_the_pull_secret_is_a_docker_config_for_the_registry_labelled_as_slipways() -> None:
+    secret = pull_secret_manifest("shop", IMAGE_ID, LOGIN)
+
+    assert secret["type"] == "kubernetes.io/dockerconfigjson"
+    assert secret["metadata"]["labels"][LABEL_MANAGED_BY] == "slipway"
+    config = json.loads(base64.b64decode(secret["data"][".dockerconfigjson"]))
+    entry = config["auths"]["127.0.0.1:5001"]
+    assert (entry["username"], entry["password"]) == ("ci", "pw-for-pulls")
+    assert base64.b64decode(entry["auth"]) == b"ci:pw-for-pulls"
+    assert "pw-for-pulls" not in repr(LOGIN)
+
+
+def test_a_pull_secret_does_not_touch_the_pod_template_of_a_redeploy() -> None:
+    first = deployment_objects(deployment(image_id=IMAGE_ID), IMAGE, LOGIN)[-1]
+    again = deployment_objects(deployment(image_id=IMAGE_ID, revision=9), IMAGE, LOGIN)[-1]
+
+    assert first["spec"]["template"] == again["spec"]["template"]

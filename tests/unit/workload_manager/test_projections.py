@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from slipway_workload_manager.domain.projections import NotProjected, parse_event
+from slipway_workload_manager.domain.projections import NotProjected, ProjectedImage, parse_event
 from tests.unit.workload_manager.fakes import cluster_event, event, image_event
 
 
@@ -43,3 +45,11 @@ def test_a_deleted_event_deletes():
 def test_events_not_to_project_are_refused(envelope):
     with pytest.raises(NotProjected):
         parse_event(envelope)
+
+
+def test_an_image_runs_from_its_registry_only_once_pushed_with_a_digest():
+    built = ProjectedImage(id="i", status="built", name="shop/web", tag="1.0.0", digest="sha256:a")
+    assert built.pushed_reference is None
+    pushed = replace(built, repository="127.0.0.1:5000/team/web")
+    assert pushed.pushed_reference == "127.0.0.1:5000/team/web@sha256:a"
+    assert replace(pushed, digest=None).pushed_reference is None

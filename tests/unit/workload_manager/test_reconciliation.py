@@ -14,6 +14,7 @@ from tests.unit.workload_manager.fakes import (
     cluster_event,
     create_deployment,
     create_service,
+    image_event,
     ready,
     running_deployment,
     state_of,
@@ -166,4 +167,23 @@ async def test_a_service_still_pending_past_its_deadline_fails(world):
     assert await sweeps.sweep_deadlines(world.deps) == 1
     assert state_of(world, service["id"]).reason == (
         f"not active by its deadline ({deadline.isoformat()}): no ready endpoints"
+    )
+
+
+async def test_a_pushed_image_running_by_its_registry_reference_is_not_drift(world):
+    pushed = {"repository": "127.0.0.1:5000/shop/web", "digest": "sha256:pushed"}
+    await announce(world, cluster_event("running", 1), image_event("built", 2, **pushed))
+    created = await create_deployment(world)
+    await world.run_jobs()
+    commits = world.uow.commits
+    await reconciliation.reconcile(world.deps)
+    state = state_of(world, created["id"])
+    assert (state.status, state.drift) == ("running", None)
+    assert world.uow.commits == commits
+    live = world.cluster.objects[("Deployment", "default", "web")]["spec"]["template"]["spec"]
+    live["containers"][0]["image"] = "127.0.0.1:5000/shop/web@sha256:other"
+    await reconciliation.reconcile(world.deps)
+    assert state_of(world, created["id"]).drift == (
+        "Deployment default/web was changed outside Slipway: "
+        "image shop/web:1.0.0 -> 127.0.0.1:5000/shop/web@sha256:other"
     )

@@ -12,7 +12,8 @@ from slipway_contracts.commands import ScaleDeployment, UpdateDeployment
 from slipway_libs.aggregate import utcnow
 from slipway_workload_manager.domain.cluster_manager import ClusterManagerRefused
 from slipway_workload_manager.domain.kube_service import TUNNEL_HINT
-from slipway_workload_manager.domain.ports import LABEL_ID, RolloutObservation
+from slipway_workload_manager.domain.manifests import pull_secret_name
+from slipway_workload_manager.domain.ports import LABEL_ID, RegistryPullLogin, RolloutObservation
 from slipway_workload_manager.service_layer import deployments
 from tests.unit.workload_manager.fakes import (
     CLUSTER,
@@ -22,6 +23,7 @@ from tests.unit.workload_manager.fakes import (
     cluster_event,
     create_deployment,
     create_service,
+    image_event,
     outcome,
     ready,
     running_deployment,
@@ -317,3 +319,59 @@ async def test_an_apply_that_keeps_failing_gives_up_with_the_last_reason(world):
         "failed",
         "gave up after 3 attempts: could not reach cluster 'local': connection refused",
     )
+
+
+# --- pushed images: the cluster pulls them ----------------------------------------------
+
+PUSHED = {"repository": "127.0.0.1:5000/shop/web", "digest": "sha256:pushed"}
+
+
+async def test_a_pushed_image_is_pulled_by_digest_and_never_loaded(world):
+    await announce(world, cluster_event("running", 1), image_event("built", 2, **PUSHED))
+    created = await create_deployment(world)
+    await world.run_jobs()
+    assert outcome(world, created["id"]) == ("running", None)
+    assert world.manager.loads == []
+    pod = world.cluster.objects[("Deployment", "default", "web")]["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["image"] == "127.0.0.1:5000/shop/web@sha256:pushed"
+    assert container["imagePullPolicy"] == "IfNotPresent"
+    assert world.deployment_progress.lines[created["id"]][0] == (
+        "cluster 'local' pulls image 127.0.0.1:5000/shop/web@sha256:pushed from its registry"
+    )
+
+
+async def test_a_pushed_image_with_a_registry_login_is_pulled_with_its_secret(world):
+    world.pull_logins.logins[IMAGE.id] = RegistryPullLogin("127.0.0.1:5000", "ci", "pw-x")
+    await announce(world, cluster_event("running", 1), image_event("built", 2, **PUSHED))
+    created = await create_deployment(world)
+    await world.run_jobs()
+    assert outcome(world, created["id"]) == ("running", None)
+    secret_name = pull_secret_name(IMAGE.id)
+    secret = world.cluster.objects[("Secret", "default", secret_name)]
+    assert secret["type"] == "kubernetes.io/dockerconfigjson"
+    pod = world.cluster.objects[("Deployment", "default", "web")]["spec"]["template"]["spec"]
+    assert pod["imagePullSecrets"] == [{"name": secret_name}]
+    lines = world.deployment_progress.lines[created["id"]]
+    assert f"pulling with Secret {secret_name} (user 'ci')" in lines
+    assert all("pw-x" not in line for line in lines)
+    assert all("pw-x" not in repr(event.payload) for event in world.uow.events)
+
+
+async def test_a_pushed_image_without_a_login_names_no_pull_secret(world):
+    await announce(world, cluster_event("running", 1), image_event("built", 2, **PUSHED))
+    await create_deployment(world)
+    await world.run_jobs()
+    assert world.pull_logins.asked == [IMAGE.id]
+    assert not [key for key in world.cluster.objects if key[0] == "Secret"]
+    pod = world.cluster.objects[("Deployment", "default", "web")]["spec"]["template"]["spec"]
+    assert "imagePullSecrets" not in pod
+
+
+async def test_an_image_built_without_a_repository_is_still_loaded_by_name(world):
+    await announce(world, cluster_event("running", 1), image_event("built", 2, repository=None))
+    await create_deployment(world)
+    await world.run_jobs()
+    assert world.manager.loads == [(CLUSTER.id, IMAGE.reference)]
+    pod = world.cluster.objects[("Deployment", "default", "web")]["spec"]["template"]["spec"]
+    assert pod["containers"][0]["image"] == IMAGE.reference

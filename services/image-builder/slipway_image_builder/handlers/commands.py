@@ -11,6 +11,7 @@ from slipway_contracts.queries import (
     GetEntity,
     GetImageSbom,
     GetImageScan,
+    GetPullSecret,
     ListEntities,
 )
 from slipway_image_builder.handlers.context import Deps
@@ -65,6 +66,12 @@ async def list_images(query: ListEntities, deps: Deps) -> dict[str, Any]:
 @handlers.subscriber(subjects.query(IMAGE, "logs"))
 async def build_logs(query: GetBuildLogs, deps: Deps) -> dict[str, Any]:
     return await builds.read_build_log(deps, query)
+
+
+@handlers.subscriber(subjects.pull_secret())
+async def pull_secret(query: GetPullSecret, deps: Deps) -> dict[str, Any]:
+    """The registry login of a pushed image, for the workload-manager's pull Secret."""
+    return await images.pull_secret(deps, query)
 
 
 @handlers.subscriber(subjects.query(IMAGE, "scan"))

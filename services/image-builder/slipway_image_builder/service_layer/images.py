@@ -10,7 +10,7 @@ from typing import Any
 from slipway_contracts import subjects
 from slipway_contracts.commands import BuildImage, DeleteImage, ImageSpec, RebuildImage
 from slipway_contracts.jobs import BuildJob
-from slipway_contracts.queries import GetEntity, ListEntities
+from slipway_contracts.queries import GetEntity, GetPullSecret, ListEntities, PullSecretAnswer
 from slipway_image_builder.domain.image import ContainerImageAggregate, spec_of
 from slipway_image_builder.domain.ports import RegistryLogin
 from slipway_image_builder.service_layer.build_context import resolve_build_context
@@ -19,7 +19,7 @@ from slipway_image_builder.settings import ImageBuilderSettings
 from slipway_libs import context
 from slipway_libs.aggregate import utcnow
 from slipway_libs.messaging import entity_reply, page_reply
-from slipway_libs.unit_of_work import UnitOfWork, check_if_match, idempotent
+from slipway_libs.unit_of_work import UnitOfWork, check_if_match, idempotent, ok
 
 log = logging.getLogger(__name__)
 
@@ -114,3 +114,29 @@ async def get_image(deps: Dependencies, query: GetEntity) -> dict[str, Any]:
 async def list_images(deps: Dependencies, query: ListEntities) -> dict[str, Any]:
     """One page of images, oldest first, optionally of one status."""
     return await page_reply(deps.images, query)
+
+
+def registry_host(repository: str) -> str:
+    """The registry a repository lives in, as Docker reads it: the first path component
+    when it names a host (a dot, a port or `localhost`), else Docker Hub."""
+    first, _, rest = repository.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "https://index.docker.io/v1/"
+
+
+async def pull_secret(deps: Dependencies, query: GetPullSecret) -> dict[str, Any]:
+    """The registry login a cluster pulls the image with ("none": the image has none).
+    Only the workload-manager may ask (NATS permissions); the answer is never logged."""
+    image = await deps.images.get(query.id)
+    login = await deps.registry_credentials.read(image.id) if image.state.repository else None
+    if login is None or not image.state.repository:
+        return ok(PullSecretAnswer(id=image.id, credentials="none").model_dump())
+    answer = PullSecretAnswer(
+        id=image.id,
+        credentials="basic",
+        registry=registry_host(image.state.repository),
+        username=login.username,
+        password=login.password,
+    )
+    return ok(answer.model_dump())

@@ -137,6 +137,7 @@ _KINDS: dict[str, tuple[str, type[Any], str]] = {
     "Service": ("v1", k8s.CoreV1Api, "service"),
     "NetworkPolicy": ("networking.k8s.io/v1", k8s.NetworkingV1Api, "network_policy"),
     "ServiceAccount": ("v1", k8s.CoreV1Api, "service_account"),
+    "Secret": ("v1", k8s.CoreV1Api, "secret"),  # image pull Secrets; never listed or logged
 }
 
 

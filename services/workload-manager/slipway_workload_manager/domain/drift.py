@@ -35,15 +35,21 @@ def _drift(
     return f"{kind} {where} was changed outside Slipway: {', '.join(changes)}"
 
 
-def deployment_drift(deployment: Deployment, observation: RolloutObservation) -> str | None:
-    """What differs between the recorded Deployment and the live one (None: nothing)."""
+def deployment_drift(
+    deployment: Deployment, observation: RolloutObservation, pushed_image: str | None = None
+) -> str | None:
+    """What differs between the recorded Deployment and the live one (None: nothing).
+    `pushed_image` is the registry reference a pushed image runs as (no drift either)."""
+    live_image = observation.live_image
+    if pushed_image is not None and live_image == pushed_image:
+        live_image = deployment.image
     return _drift(
         "Deployment",
         deployment,
         observation.phase == "missing",
         [
             ("replicas", deployment.replicas, observation.live_replicas),
-            ("image", deployment.image, observation.live_image),
+            ("image", deployment.image, live_image),
         ],
     )
 

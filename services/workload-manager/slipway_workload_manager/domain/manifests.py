@@ -13,6 +13,10 @@ and deleted together (`objects_of`):
   own identity, no API token in them (the pod spec says so too);
 - its NetworkPolicy `<name>`, selecting its pods, ingress only (`network_policy_manifest`);
 - the Deployment `<name>`, its pods running under that ServiceAccount.
+A Deployment of an image pushed with registry credentials has a fourth, applied first: the
+Secret `slipway-pull-<short image id>` (`kubernetes.io/dockerconfigjson`) its pods name in
+`imagePullSecrets`. It is the image's, shared by every Deployment of that image in the
+namespace, so deleting a Deployment leaves it (a later one of the image uses it again).
 A Namespace Slipway creates is labelled for Pod Security Admission `restricted`.
 
 Every object carries `LABEL_ID` (the entity id), `LABEL_MANAGED_BY` and `LABEL_NAME`; the
@@ -22,16 +26,20 @@ same entity always gives the same manifest, so re-applying it changes nothing.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from slipway_contracts.entities import Deployment, ProbeSettings, Service
 
 from .placement import pod_placement
-from .ports import LABEL_ID, LABEL_MANAGED_BY, LABEL_NAME, MANAGED_BY
+from .ports import LABEL_ID, LABEL_MANAGED_BY, LABEL_NAME, MANAGED_BY, RegistryPullLogin
 
 ANNOTATION_REVISION = "slipway.io/revision"
 """The revision of the Slipway entity the object was applied from."""
+LABEL_IMAGE_ID = "slipway.io/image-id"
+"""On a pull Secret: the id of the ContainerImage whose registry login it holds."""
 ANNOTATION_DEPLOYMENT_ID = "slipway.io/deployment-id"
 """On a Service: the id of the Deployment entity whose pods it selects."""
 
@@ -147,7 +155,8 @@ def _container(deployment: Deployment, image_ref: str) -> dict[str, Any]:
         "name": deployment.name,
         "image": image_ref,
         # Images handed to the cluster with `image load` exist only on its node: never
-        # ask a registry for them (Always is the default for `latest`).
+        # ask a registry for them (Always is the default for `latest`). A pushed image is
+        # named by digest, so the node pulls it once and keeps it.
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": PORT_NAME, "containerPort": port, "protocol": "TCP"}],
         "env": [{"name": key, "value": deployment.env[key]} for key in sorted(deployment.env)],
@@ -162,8 +171,39 @@ def _container(deployment: Deployment, image_ref: str) -> dict[str, Any]:
     }
 
 
-def deployment_manifest(deployment: Deployment, image_ref: str) -> dict[str, Any]:
-    """The apps/v1 Deployment for a Deployment entity running `image_ref`.
+def pull_secret_name(image_id: str) -> str:
+    """The Secret the pods of an image pushed with credentials pull it with."""
+    return f"slipway-pull-{image_id[:8]}"
+
+
+def pull_secret_manifest(namespace: str, image_id: str, login: RegistryPullLogin) -> dict[str, Any]:
+    """The v1 Secret (`kubernetes.io/dockerconfigjson`) holding the image's registry login
+    for its registry host, as `docker login` writes it."""
+    basic = base64.b64encode(f"{login.username}:{login.password}".encode()).decode()
+    auths = {
+        "auths": {
+            login.registry: {"username": login.username, "password": login.password, "auth": basic}
+        }
+    }
+    config = json.dumps(auths, sort_keys=True).encode()
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": pull_secret_name(image_id),
+            "namespace": namespace,
+            "labels": {LABEL_MANAGED_BY: MANAGED_BY, LABEL_IMAGE_ID: image_id},
+        },
+        "type": "kubernetes.io/dockerconfigjson",
+        "data": {".dockerconfigjson": base64.b64encode(config).decode()},
+    }
+
+
+def deployment_manifest(
+    deployment: Deployment, image_ref: str, pull_secret: str | None = None
+) -> dict[str, Any]:
+    """The apps/v1 Deployment for a Deployment entity running `image_ref` (pulled with the
+    Secret `pull_secret`, when named).
 
     The revision annotation sits on the Deployment only, never on the pod template: a
     change that does not touch the pods (a scale, a new entity revision) must not restart
@@ -201,6 +241,7 @@ def deployment_manifest(deployment: Deployment, image_ref: str) -> dict[str, Any
                     "securityContext": _pod_security_context(),
                     "containers": [_container(deployment, image_ref)],
                     "volumes": [{"name": TMP_VOLUME, "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}}],
+                    **({"imagePullSecrets": [{"name": pull_secret}]} if pull_secret else {}),
                     **pod_placement(deployment),
                 },
             },
@@ -263,14 +304,23 @@ def network_policy_manifest(deployment: Deployment) -> dict[str, Any]:
     }
 
 
-def deployment_objects(deployment: Deployment, image_ref: str) -> list[dict[str, Any]]:
-    """Every object of a Deployment entity, in the order they are applied: the pods'
-    ServiceAccount and their NetworkPolicy before the Deployment, so that no pod starts
-    without its account or unprotected."""
+def deployment_objects(
+    deployment: Deployment, image_ref: str, login: RegistryPullLogin | None = None
+) -> list[dict[str, Any]]:
+    """Every object of a Deployment entity, in the order they are applied: the image's pull
+    Secret (when it has a registry `login`), the pods' ServiceAccount and their
+    NetworkPolicy before the Deployment, so that no pod starts without its account, its
+    pull Secret or unprotected."""
+    secrets = []
+    if login is not None and deployment.image_id:
+        secrets = [pull_secret_manifest(deployment.namespace, deployment.image_id, login)]
     return [
+        *secrets,
         service_account_manifest(deployment),
         network_policy_manifest(deployment),
-        deployment_manifest(deployment, image_ref),
+        deployment_manifest(
+            deployment, image_ref, secrets[0]["metadata"]["name"] if secrets else None
+        ),
     ]
 
 

@@ -310,3 +310,21 @@ class ChartSource(Protocol):
     answered with (NotFound, Conflict) otherwise."""
 
     async def archive(self, chart_id: str) -> ChartArchive: ...
+
+
+@dataclass(frozen=True)
+class RegistryPullLogin:
+    """The basic-auth login a cluster pulls a pushed image with, for its registry host."""
+
+    registry: str
+    username: str
+    password: str = field(repr=False)
+
+
+class PullLogins(Protocol):
+    """The registry logins of pushed images, from the service that keeps them sealed (the
+    image-builder). Raises `slipway_libs.errors.Unavailable` when it cannot answer now."""
+
+    async def login(self, image_id: str) -> RegistryPullLogin | None:
+        """The image's login, None when it was pushed without one."""
+        ...

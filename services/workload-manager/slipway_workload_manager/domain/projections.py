@@ -19,6 +19,9 @@ class ProjectedImage:
     tag: str
     digest: str | None = None
     reason: str | None = None
+    # Where the image-builder pushed it (`127.0.0.1:5000/team/app`); its digest is then the
+    # registry's manifest digest.
+    repository: str | None = None
     # What its latest scan found that an enforced image policy refuses (root user, critical).
     critical_findings: list[str] = field(default_factory=list)
     created_at: str | None = None  # ISO-8601: where the lead time of a deployment starts
@@ -27,6 +30,16 @@ class ProjectedImage:
     def reference(self) -> str:
         """`name:tag`, how a Deployment names the image."""
         return f"{self.name}:{self.tag}"
+
+    @property
+    def pushed_reference(self) -> str | None:
+        """`<repository>@<digest>` once the image was pushed to its registry, else None.
+
+        A cluster pulls a pushed image itself (the rule is "pushed → pull, else load":
+        Slipway cannot know whether a minikube or attached cluster reaches the registry)."""
+        if self.repository and self.digest:
+            return f"{self.repository}@{self.digest}"
+        return None
 
 
 @dataclass(frozen=True)
@@ -88,6 +101,7 @@ def _image_fields(data: dict[str, Any]) -> dict[str, Any]:
         "reference": f"{name}:{tag}",
         "digest": data.get("digest"),
         "reason": data.get("reason"),
+        "repository": data.get("repository"),
         "critical_findings": critical_findings(data.get("scan")),
         "created_at": data.get("created_at"),
     }

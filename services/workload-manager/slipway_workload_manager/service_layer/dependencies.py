@@ -14,6 +14,7 @@ from slipway_workload_manager.domain.ports import (
     Leftovers,
     Progress,
     Projections,
+    PullLogins,
     WorkloadCluster,
 )
 from slipway_workload_manager.domain.release import ReleaseAggregate
@@ -42,3 +43,4 @@ class Dependencies:
     helm: Helm
     charts: ChartSource
     release_progress: Progress
+    pull_logins: PullLogins

@@ -21,7 +21,7 @@ from dataclasses import replace
 from datetime import datetime
 from functools import partial
 
-from slipway_contracts.entities import DeploymentStatus, ReleaseStatus, ServiceStatus
+from slipway_contracts.entities import Deployment, DeploymentStatus, ReleaseStatus, ServiceStatus
 from slipway_libs.unit_of_work import retrying
 from slipway_workload_manager.domain.cluster_manager import (
     ClusterManagerRefused,
@@ -122,11 +122,22 @@ async def check_deployment(
     # failed one: ask the pods and their events for the reason.
     if deployment.release_id is not None or observation.phase == "failed":
         observation = await deps.cluster.observe_deployment(access, state.namespace, state.name)
-    drift = deployment_drift(state, observation)
+    drift = deployment_drift(state, observation, await _pushed_image(deps, state, observation))
     if deployment.follow_live(observation, drift):
         await retrying(
             partial(_deployment_seen, deps, state.id, state.revision, observation, drift)
         )
+
+
+async def _pushed_image(
+    deps: Dependencies, state: Deployment, observation: RolloutObservation
+) -> str | None:
+    """The registry reference the Deployment's image runs as, when it was pushed; looked up
+    only when the live image is not the recorded one."""
+    if observation.live_image in (None, state.image) or not state.image_id:
+        return None
+    image = await deps.projections.image(state.image_id)
+    return image.pushed_reference if image is not None and image.reference == state.image else None
 
 
 async def check_kube_service(

@@ -19,10 +19,15 @@ from slipway_contracts.jobs import ApplyServiceJob, RolloutJob
 from slipway_libs.aggregate import utcnow
 from slipway_libs.errors import PermanentError
 from slipway_libs.unit_of_work import retrying
-from slipway_workload_manager.domain.manifests import deployment_objects, service_manifest
+from slipway_workload_manager.domain.manifests import (
+    deployment_objects,
+    pull_secret_name,
+    service_manifest,
+)
 from slipway_workload_manager.domain.ports import (
     ClusterAccess,
     Manifest,
+    RegistryPullLogin,
     RolloutObservation,
     ServiceObservation,
 )
@@ -50,9 +55,8 @@ async def roll_out(deps: Dependencies, job: RolloutJob) -> None:
     state = deployment.state
     cluster = await cluster_to_work_on(deps, state.cluster_id)
     access = await access_to(deps, cluster)
-    reference = state.image or ""
-    await _hand_image(deps, state, cluster, reference)
-    await _apply(deps, cluster, access, state, deployment_objects(state, reference))
+    reference, login = await _image_to_run(deps, state, cluster)
+    await _apply(deps, cluster, access, state, deployment_objects(state, reference, login))
     where = _where(state)
     await _say(deps, state, f"applied Deployment {where}; waiting for {state.replicas} replicas")
     timeout = _watch_time(state)
@@ -102,14 +106,27 @@ def _watch_time(state: Deployment) -> float:
     return max(remaining - 1, 1.0) if remaining else float(state.progress_deadline_seconds)
 
 
-async def _hand_image(
-    deps: Dependencies, state: Deployment, cluster: ProjectedCluster, reference: str
-) -> None:
-    """A tracked step: the image must reach the cluster, or the rollout fails saying why."""
+async def _image_to_run(
+    deps: Dependencies, state: Deployment, cluster: ProjectedCluster
+) -> tuple[str, RegistryPullLogin | None]:
+    """A tracked step, the reference the Deployment runs and the registry login it is
+    pulled with: a pushed image is pulled by the cluster from its registry (nothing is
+    loaded; with the image's login when it was pushed with one); any other image must be
+    handed to the cluster, or the rollout fails saying why."""
+    reference = state.image or ""
     image = await deps.projections.image(state.image_id) if state.image_id else None
-    digest = image.digest if image and image.reference == reference else None
+    known = image if image is not None and image.reference == reference else None
+    if known is not None and (pushed := known.pushed_reference):
+        await _say(deps, state, f"cluster '{cluster.name}' pulls image {pushed} from its registry")
+        login = await deps.pull_logins.login(known.id)
+        if login is not None:
+            secret = pull_secret_name(known.id)
+            await _say(deps, state, f"pulling with Secret {secret} (user '{login.username}')")
+        return pushed, login
+    digest = known.digest if known is not None else None
     await _say(deps, state, f"handing image {reference} to cluster '{cluster.name}'")
     await _say(deps, state, await hand_image(deps, cluster, reference, digest))
+    return reference, None
 
 
 # --- the apply of a Kubernetes Service ------------------------------------------------
