@@ -47,7 +47,7 @@ def declare_publishers(publishers: DeclaredPublishers) -> None:
 
 async def assemble(kit: WorkerKit[ImageBuilderSettings]) -> None:
     settings = kit.settings
-    logs = BuildLogStore(kit.database)
+    logs = BuildLogStore(kit.database, settings.build_log_retention_days)
     kit.setup(logs.ensure_indexes)
     engine = DockerEngine(settings.docker_host, settings.build_timeout_s)
     trivy_cache = settings.trivy_cache_dir or settings.state_dir / "trivy"
