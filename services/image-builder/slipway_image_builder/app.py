@@ -74,7 +74,7 @@ async def assemble(kit: WorkerKit[ImageBuilderSettings]) -> None:
         rescan = partial(scans.rescan_images, deps)
         kit.every(settings.rescan_interval_s, rescan, "periodic re-scan")
     if settings.metrics_port:
-        findings = partial(metrics.sample_image_findings, deps.images.collection)
+        findings = partial(metrics.sample_image_findings, kit.database.db["container_images"])
         kit.every(settings.metrics_interval_s, findings, "image findings")
     kit.log_when_ready(
         build_roots=[str(root) for root in settings.build_roots],

@@ -85,8 +85,9 @@ ROOT_RULE = "non-root-user"  # the image-builder's policy rule of an image runni
 def runs_as_root(data: dict[str, Any]) -> bool:
     """Whether an image (an event's snapshot) runs as root: its scan says so, or its
     inspected `user` is unset, `root` or uid 0."""
-    scan = data.get("scan") if isinstance(data.get("scan"), dict) else {}
-    if any(finding.get("rule") == ROOT_RULE for finding in scan.get("findings") or []):
+    scan = data.get("scan")
+    findings = (scan.get("findings") if isinstance(scan, dict) else None) or []
+    if any(finding.get("rule") == ROOT_RULE for finding in findings):
         return True
     user = data.get("user")
     return user is not None and str(user).split(":", 1)[0].strip() in ("", "root", "0")
