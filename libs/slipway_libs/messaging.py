@@ -68,12 +68,19 @@ STREAMS = (
 )
 
 
-async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
+async def ensure_streams(
+    js: JetStreamContext, replicas: int = 1, events_max_age_days: float | None = None
+) -> None:
     """Create SLIPWAY_EVENTS, SLIPWAY_JOBS and SLIPWAY_AUDIT, or bring their config up to date,
-    each kept by `replicas` servers of the NATS cluster (the setting `stream_replicas`)."""
+    each kept by `replicas` servers of the NATS cluster (the setting `stream_replicas`);
+    SLIPWAY_EVENTS keeps events `events_max_age_days` (None: as it does, 30 when created)."""
     for config in (dataclasses.replace(c, num_replicas=replicas) for c in STREAMS):
+        events = config.name == subjects.EVENTS_STREAM
+        if events and events_max_age_days is not None:
+            config.max_age = events_max_age_days * 86400
         try:
-            await js.stream_info(str(config.name))
+            kept = (await js.stream_info(str(config.name))).config.max_age
+            config.max_age = kept if events and events_max_age_days is None else config.max_age
             await js.update_stream(config)
         except NotFoundError:
             await js.add_stream(config)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from slipway_observability import tracing
+
 log = logging.getLogger(__name__)
 
 READ_SIZE = 64 * 1024
@@ -104,7 +106,8 @@ class CommandLineTool:
     ) -> ProcessResult:
         """`run_tool` of the binary with `args`, waiting for a free slot first."""
         async with self._slots:
-            return await run_tool([self.binary, *args], env=env, timeout=timeout)
+            with tracing.span(f"{self.name} {args[0] if args else ''}".strip()):
+                return await run_tool([self.binary, *args], env=env, timeout=timeout)
 
 
 async def run_tool(

@@ -20,7 +20,7 @@ from pymongo.read_concern import ReadConcern
 from slipway_libs.context import COMMAND_ID_HEADER, CORRELATION_HEADER
 from slipway_libs.storage import OUTBOX, Database
 from slipway_observability.metrics import observe_published
-from slipway_observability.tracing import continued
+from slipway_observability.tracing import continued, span
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,8 @@ class OutboxRelay:
             if message.get("correlationid"):
                 headers[CORRELATION_HEADER] = message["correlationid"]
             try:
-                with continued(message.get("traceparent")):  # the publish joins its trace
+                traced = message.get("traceparent")  # the publish joins its trace
+                with continued(traced), span(f"publish {message['subject']}"):
                     await self.publish(
                         message["subject"], bytes(message["payload"]), headers, message["stream"]
                     )

@@ -33,6 +33,7 @@ class CommonSettings(BaseSettings):
     mongodb_timeout_s: float = Field(3.0, gt=0, description="server selection timeout")
     # How many copies of SLIPWAY_EVENTS, SLIPWAY_JOBS and SLIPWAY_AUDIT a NATS cluster keeps.
     stream_replicas: int = Field(1, ge=1, le=5)
+    events_max_age_days: float = Field(30, gt=0, description="how long SLIPWAY_EVENTS keeps one")
     log_level: str = "INFO"
     state_dir: Path = Path(".slipway")
     instance: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")

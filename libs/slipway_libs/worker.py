@@ -199,7 +199,8 @@ def build_worker_app(
             await assemble(kit)
             await wait_for_database(db, kit._run_setup)
             await broker.connect()
-            await ensure_streams(broker.connection.jetstream(), settings.stream_replicas)
+            js, age = broker.connection.jetstream(), settings.events_max_age_days
+            await ensure_streams(js, settings.stream_replicas, age)
             serving = db
             relay = OutboxRelay(
                 db,

@@ -1,7 +1,8 @@
 """One trace per request: a POST /api/deployments on a whole stack exporting OTLP/HTTP to a
 tiny real receiver (an HTTP server on 127.0.0.1 decoding the protobuf with
-opentelemetry-proto) has spans from the gateway, the workload-manager and the
-cluster-manager (the image load), and its events carry the trace as `traceparent`."""
+opentelemetry-proto) has spans from the gateway, the workload-manager (down to its
+Kubernetes calls) and the cluster-manager (the image load), then the relay's publish of its
+events, which carry the trace as `traceparent`; a POST /api/helm-charts reaches helm."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from slipway_contracts import subjects
+from tests.e2e.test_helm_charts import chart_body
 from tests.e2e.test_workloads import build_image, deployment_body, start_cluster
 from tests.events import replay
 from tests.stack import Stack, wait_status
@@ -113,11 +115,13 @@ def test_one_post_of_a_deployment_is_one_trace_across_the_services(traced):
     wanted = {"slipway-gateway", "slipway-workload-manager", "slipway-cluster-manager"}
 
     def services() -> set[str] | None:
-        seen = {service for service, _ in receiver.of_trace(trace_id)}
-        return seen if wanted <= seen else None
+        spans = receiver.of_trace(trace_id)
+        seen = {service for service, _ in spans}
+        published = any(name.startswith("publish slipway.events.deployment.") for _, name in spans)
+        return seen if wanted <= seen and published else None
 
     try:
-        poll(services, timeout_s=30, what="spans of the three services")
+        poll(services, timeout_s=30, what="spans of the three services and the publish")
     except AssertionError:
         pytest.fail(f"spans of the trace: {sorted(set(receiver.of_trace(trace_id)))}")
     names = set(receiver.of_trace(trace_id))
@@ -125,6 +129,10 @@ def test_one_post_of_a_deployment_is_one_trace_across_the_services(traced):
     assert any(
         service == "slipway-cluster-manager" and "load_image" in name for service, name in names
     ), sorted(names)
+    workload_manager = {name for service, name in names if service == "slipway-workload-manager"}
+    assert "kubernetes apply" in workload_manager, sorted(names)  # the rollout's own calls
+    assert any(name.startswith("publish slipway.events.deployment.") for name in workload_manager)
+    assert any(name.startswith("publish slipway.jobs.") for name in workload_manager)
 
     logged = (stack.state_dir / "logs" / "gateway.log").read_text()
     assert f'"trace_id": "{trace_id}"' in logged  # the logs name the trace
@@ -133,3 +141,27 @@ def test_one_post_of_a_deployment_is_one_trace_across_the_services(traced):
     mine = [e for _, e in events if e["subject"] == deployment["id"]]
     assert {e["type"] for e in mine} >= {"io.slipway.deployment.created.v1"}
     assert all(e["traceparent"].split("-")[1] == trace_id for e in mine), mine
+
+
+def test_a_chart_validation_traces_down_to_the_helm_calls(traced):
+    stack, receiver = traced
+    trace_id = secrets.token_hex(16)
+    with stack.client() as client:
+        response = client.post(
+            "/api/helm-charts",
+            json=chart_body(namespace=f"traced-{uuid.uuid4().hex[:6]}"),
+            headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
+        )
+        assert response.status_code == 202, response.text
+        chart = wait_status(client, response.headers["Location"], {"valid", "invalid"}, 60)
+    assert chart["status"] == "valid", chart.get("reason")
+
+    def helm_calls() -> set[str] | None:
+        spans = receiver.of_trace(trace_id)
+        called = {name for service, name in spans if service == "slipway-chart-validator"}
+        return called if {"helm lint", "helm template"} <= called else None
+
+    try:
+        poll(helm_calls, timeout_s=30, what="the chart-validator's helm spans")
+    except AssertionError:
+        pytest.fail(f"spans of the trace: {sorted(set(receiver.of_trace(trace_id)))}")

@@ -13,7 +13,10 @@
   kinds alerts name: clusters, deployments, services, releases) with its id and name;
 - `slipway_service_ready_endpoints` for each active Service, `slipway_projection_lag_seconds`;
 - `slipway_jetstream_consumer_pending_messages` and `..._ack_pending_messages` per durable
-  consumer of the service.
+  consumer of the service;
+- security: `slipway_image_findings` (an image's latest scan, by severity; the image-builder)
+  and `slipway_workload_runs_as_root` (1 for a deployment whose image runs as root, else 0;
+  the workload-manager).
 """
 
 from __future__ import annotations
@@ -87,6 +90,16 @@ CONSUMER_ACK_PENDING = Gauge(
     "slipway_jetstream_consumer_ack_pending_messages",
     "Messages delivered to the durable consumer and not yet acknowledged",
     ["stream", "consumer"],
+)
+IMAGE_FINDINGS = Gauge(
+    "slipway_image_findings",
+    "Findings of each image's latest finished scan, by severity (lower case)",
+    ["id", "name", "severity"],
+)
+RUNS_AS_ROOT = Gauge(
+    "slipway_workload_runs_as_root",
+    "1 for each deployment whose image runs as root (per its scan), else 0",
+    ["id", "name", "namespace"],
 )
 
 
@@ -165,6 +178,41 @@ async def _sample_each(collection: Any, kind: str) -> None:
     if kind == "service":
         for gone in set(_label_sets(SERVICE_ENDPOINTS)) - active:
             SERVICE_ENDPOINTS.remove(*gone)
+
+
+async def sample_image_findings(images: Any) -> None:
+    """Set `slipway_image_findings` from the `scan.counts` of each image in `images` (the
+    image-builder's collection); an image deleted or re-scanned clean loses its series."""
+    fields = {"_id": 1, "name": 1, "tag": 1, "scan.counts": 1}
+    found = images.find({"scan.counts": {"$exists": True}}, fields).limit(PER_ENTITY_LIMIT)
+    seen: set[tuple[str, ...]] = set()
+    for doc in await found.to_list():
+        name = f"{doc.get('name', '')}:{doc.get('tag', '')}"
+        for severity, count in ((doc.get("scan") or {}).get("counts") or {}).items():
+            labels = (str(doc["_id"]), name, str(severity).lower())
+            IMAGE_FINDINGS.labels(*labels).set(count)
+            seen.add(labels)
+    _remove_all_but(IMAGE_FINDINGS, seen)
+
+
+async def sample_root_workloads(deployments: Any, images: str) -> None:
+    """Set `slipway_workload_runs_as_root` for each deployment in `deployments` from the
+    `runs_as_root` of its image's row in the collection named `images` (same database)."""
+    image_of = {"$lookup": {"from": images, "localField": "image_id", "foreignField": "_id",
+                            "as": "img"}}  # fmt: skip
+    shown = {"$project": {"name": 1, "namespace": 1, "root": {"$first": "$img.runs_as_root"}}}
+    rows = await deployments.aggregate([{"$limit": PER_ENTITY_LIMIT}, image_of, shown])
+    seen: set[tuple[str, ...]] = set()
+    for doc in await rows.to_list():
+        labels = (str(doc["_id"]), str(doc.get("name", "")), str(doc.get("namespace", "")))
+        RUNS_AS_ROOT.labels(*labels).set(1 if doc.get("root") else 0)
+        seen.add(labels)
+    _remove_all_but(RUNS_AS_ROOT, seen)
+
+
+def _remove_all_but(metric: Gauge, kept: set[tuple[str, ...]]) -> None:
+    for stale in set(_label_sets(metric)) - kept:
+        metric.remove(*stale)
 
 
 def observe_projection(service: str, event_time: str | None) -> None:

@@ -83,3 +83,16 @@ def continued(carrier: Mapping[str, str] | str | None) -> Iterator[None]:
         yield
     finally:
         context.detach(token)
+
+
+@contextlib.contextmanager
+def span(name: str, **attributes: str | int) -> Iterator[None]:
+    """A span `name` around the block (a backend call: Docker, helm, Kubernetes, a publish),
+    child of the current span; an error in the block is recorded on it. Nothing at all when
+    spans are not exported, or outside a trace (the periodic loops), so a call costs no
+    tracing then."""
+    if _provider is None or not trace.get_current_span().get_span_context().is_valid:
+        yield
+        return
+    with _provider.get_tracer("slipway").start_as_current_span(name, attributes=attributes):
+        yield

@@ -28,6 +28,7 @@ from slipway_image_builder.settings import ImageBuilderSettings
 from slipway_keys.secrets import sealer_from
 from slipway_libs.messaging import DeclaredPublishers
 from slipway_libs.worker import WorkerKit, build_worker_app
+from slipway_observability import metrics
 
 SERVICE = "image-builder"
 IMAGE = subjects.CONTAINER_IMAGE
@@ -46,7 +47,7 @@ def declare_publishers(publishers: DeclaredPublishers) -> None:
 
 async def assemble(kit: WorkerKit[ImageBuilderSettings]) -> None:
     settings = kit.settings
-    logs = BuildLogStore(kit.database)
+    logs = BuildLogStore(kit.database, settings.build_log_retention_days)
     kit.setup(logs.ensure_indexes)
     engine = DockerEngine(settings.docker_host, settings.build_timeout_s)
     trivy_cache = settings.trivy_cache_dir or settings.state_dir / "trivy"
@@ -72,6 +73,9 @@ async def assemble(kit: WorkerKit[ImageBuilderSettings]) -> None:
     if settings.rescan_interval_s > 0:
         rescan = partial(scans.rescan_images, deps)
         kit.every(settings.rescan_interval_s, rescan, "periodic re-scan")
+    if settings.metrics_port:
+        findings = partial(metrics.sample_image_findings, kit.database.db["container_images"])
+        kit.every(settings.metrics_interval_s, findings, "image findings")
     kit.log_when_ready(
         build_roots=[str(root) for root in settings.build_roots],
         image_policy=str(settings.image_policy),

@@ -21,6 +21,8 @@ class ImageBuilderSettings(CommonSettings, SecretKeySettings):
     image_size_limit_backend_mb: float = Field(1024, gt=0)
     build_timeout_s: float = Field(900, gt=0, description="a build still running then fails")
     verify_interval_s: float = Field(30, gt=0)
+    # Each build log line is dropped this many days after it was written (a TTL index).
+    build_log_retention_days: float = Field(30, gt=0)
     docker_host: str | None = None
     # Trivy's cache directory: its vulnerability database is looked for in `db/` there.
     # Nothing is ever downloaded; without a database, vulnerability scanning is skipped.

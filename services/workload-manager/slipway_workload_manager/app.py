@@ -15,6 +15,7 @@ from slipway_contracts.events import events_of
 from slipway_contracts.jobs import ApplyServiceJob, ReleaseJob, RolloutJob
 from slipway_libs.messaging import DeclaredPublishers
 from slipway_libs.worker import WorkerKit, build_worker_app
+from slipway_observability import metrics
 from slipway_workload_manager.adapters.bookkeeping import Leftovers, LoadedImages
 from slipway_workload_manager.adapters.chart_source import NatsChartSource
 from slipway_workload_manager.adapters.cluster_manager import NatsClusterManager, OwnerQueries
@@ -140,6 +141,11 @@ async def assemble(kit: WorkerKit[WorkloadManagerSettings]) -> None:
     )
     kit.every(settings.reconcile_interval_s, partial(reconciliation.reconcile, deps), "reconcile")
     kit.every(settings.usage_interval_s, partial(usage.record_usage, deps, record_usage), "usage")
+    if settings.metrics_port:
+        root = partial(
+            metrics.sample_root_workloads, deployments.collection, projections.images.name
+        )
+        kit.every(settings.metrics_interval_s, root, "workloads running as root")
     kit.log_when_ready(
         rollout_concurrency=settings.rollout_concurrency,
         release_concurrency=settings.release_concurrency,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from nats.js.api import StreamConfig
+from nats.js.api import StreamConfig, StreamInfo
 from nats.js.errors import NotFoundError
 
 from slipway_contracts import subjects
@@ -26,7 +26,7 @@ class FakeJetStream:
     async def stream_info(self, name: str) -> Any:
         if name not in self.streams:
             raise NotFoundError(code=404, description="stream not found")
-        return self.streams[name]
+        return StreamInfo(config=self.streams[name], state=None)  # type: ignore[arg-type]
 
     async def add_stream(self, config: StreamConfig) -> None:
         self.calls.append(f"add {config.name}")

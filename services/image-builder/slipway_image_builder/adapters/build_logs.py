@@ -11,8 +11,10 @@ from pymongo import ASCENDING
 from pymongo.errors import PyMongoError
 
 from slipway_libs.storage import Database, unavailable_from
+from slipway_observability.retention import ensure_ttl_index
 
 COLLECTION = "build_logs"
+TTL_INDEX = "build_log_retention"
 
 
 @contextlib.contextmanager
@@ -26,13 +28,17 @@ def _unavailable_on_failure() -> Iterator[None]:
 
 
 class BuildLogStore:
-    def __init__(self, database: Database) -> None:
+    """Build log lines, each kept `retention_days` after it was written (a TTL index)."""
+
+    def __init__(self, database: Database, retention_days: float = 30) -> None:
         self.collection = database.db[COLLECTION]
+        self.retention_days = retention_days
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index(
             [("image_id", ASCENDING), ("build_id", ASCENDING), ("seq", ASCENDING)]
         )
+        await ensure_ttl_index(self.collection, "at", self.retention_days, TTL_INDEX)
 
     async def restart(self, image_id: str, build_id: str) -> None:
         """Forget the lines of an earlier attempt: a redelivered build starts its log over."""

@@ -13,6 +13,7 @@ from requests.exceptions import ConnectionError as RequestsConnectionError
 from slipway_image_builder.domain.image import BuildResult
 from slipway_image_builder.domain.ports import OnLine, RegistryLogin
 from slipway_libs.errors import PermanentError, RetryableError
+from slipway_observability import tracing
 
 
 class DockerEngine:
@@ -47,9 +48,10 @@ class DockerEngine:
         on_line: OnLine,
     ) -> BuildResult:
         """Build `context` into `reference` with no network; stream log lines to `on_line`."""
-        return await asyncio.to_thread(
-            self._build_blocking, reference, context, dockerfile, args, on_line
-        )
+        with tracing.span("docker build", **{"container.image.name": reference}):
+            return await asyncio.to_thread(
+                self._build_blocking, reference, context, dockerfile, args, on_line
+            )
 
     def _build_blocking(
         self, reference: str, context: Path, dockerfile: str, args: dict[str, str], on_line: OnLine
@@ -131,7 +133,8 @@ class DockerEngine:
             return digest
 
         try:
-            return await asyncio.to_thread(push_blocking)
+            with tracing.span("docker push", **{"container.image.name": f"{repository}:{tag}"}):
+                return await asyncio.to_thread(push_blocking)
         except (RequestsConnectionError, ConnectionError) as exc:
             raise RetryableError(f"Docker Engine is unreachable: {exc}") from exc
 
@@ -148,7 +151,8 @@ class DockerEngine:
                 raise PermanentError(f"image {reference} is not in the Docker Engine") from exc
 
         try:
-            await asyncio.to_thread(save_blocking)
+            with tracing.span("docker save", **{"container.image.name": reference}):
+                await asyncio.to_thread(save_blocking)
         except (RequestsConnectionError, ConnectionError) as exc:
             raise RetryableError(f"Docker Engine is unreachable: {exc}") from exc
         except APIError as exc:

@@ -35,6 +35,8 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.config.kube_config import load_kube_config_from_dict
 
+from slipway_observability import tracing
+
 from ..domain.manifests import lacks_pod_security, namespace_manifest
 from ..domain.ports import (
     LABEL_ID,
@@ -237,8 +239,10 @@ class KubernetesWorkloads:
                 raise _translated(error, api.configuration.host) from error
 
         loop = asyncio.get_running_loop()
+        name = getattr(work, "func", work).__name__.strip("_")  # a partial's function, or work's
         try:
-            return await loop.run_in_executor(executor, call)
+            with tracing.span(f"kubernetes {name}", **{"slipway.cluster_id": access.cluster_id}):
+                return await loop.run_in_executor(executor, call)
         except asyncio.CancelledError:
             if cancel is not None:
                 cancel.set()

@@ -25,6 +25,7 @@ class ProjectedImage:
     # What its latest scan found that an enforced image policy refuses (root user, critical).
     critical_findings: list[str] = field(default_factory=list)
     created_at: str | None = None  # ISO-8601: where the lead time of a deployment starts
+    runs_as_root: bool = False  # its scan's non-root policy finding, or its user (root, 0, '')
 
     @property
     def reference(self) -> str:
@@ -91,6 +92,20 @@ def critical_findings(scan: Any) -> list[str]:
     return named
 
 
+ROOT_RULE = "non-root-user"  # the image-builder's policy rule of an image running as root
+
+
+def runs_as_root(data: dict[str, Any]) -> bool:
+    """Whether an image (an event's snapshot) runs as root: its scan says so, or its
+    inspected `user` is unset, `root` or uid 0."""
+    scan = data.get("scan")
+    findings = (scan.get("findings") if isinstance(scan, dict) else None) or []
+    if any(finding.get("rule") == ROOT_RULE for finding in findings):
+        return True
+    user = data.get("user")
+    return user is not None and str(user).split(":", 1)[0].strip() in ("", "root", "0")
+
+
 # The row of each projection: the fields of its class, from the event's entity snapshot.
 def _image_fields(data: dict[str, Any]) -> dict[str, Any]:
     name, tag = str(data.get("name", "")), str(data.get("tag", ""))
@@ -104,6 +119,7 @@ def _image_fields(data: dict[str, Any]) -> dict[str, Any]:
         "repository": data.get("repository"),
         "critical_findings": critical_findings(data.get("scan")),
         "created_at": data.get("created_at"),
+        "runs_as_root": runs_as_root(data),
     }
 
 
