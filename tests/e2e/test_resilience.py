@@ -72,7 +72,16 @@ def test_nats_down_is_a_503_with_retry_after_and_pending_events_go_out_once(clie
 
 def test_events_committed_while_nats_is_down_are_published_after(client, own_stack):
     location = client.post("/api/container-images", json=body()).headers["Location"]
-    image = wait_status(client, location, {"built"})
+    wait_status(client, location, {"built"})
+    # A built image is scanned next: wait for its scan, so its `scanned` event comes first.
+    image = poll(
+        lambda: (
+            (found := client.get(location).json()).get("scan")
+            and found["scan"]["status"] != "pending"
+            and found
+        ),
+        what="the image's scan",
+    )
     with pymongo.MongoClient(own_stack.mongodb_uri) as mongo:
         # The engine image vanishes while NATS is down: the builder commits `failed`
         # with its event to the outbox, which must wait for NATS.
@@ -93,10 +102,10 @@ def test_events_committed_while_nats_is_down_are_published_after(client, own_sta
             own_stack.restart_nats()
     poll(lambda: pending_outbox(own_stack) == 0, what="outbox drained")
     events = poll(
-        lambda: (e := events_for(own_stack.events_reader, image["id"])) and len(e) >= 3 and e
+        lambda: (e := events_for(own_stack.events_reader, image["id"])) and len(e) >= 4 and e
     )
-    assert [s.rsplit(".", 1)[1] for s, _ in events] == ["created", "built", "failed"]
-    assert [e["entityversion"] for _, e in events] == [1, 2, 3]
+    assert [s.rsplit(".", 1)[1] for s, _ in events] == ["created", "built", "scanned", "failed"]
+    assert [e["entityversion"] for _, e in events] == [1, 2, 3, 4]
 
 
 def test_a_builder_killed_mid_build_still_ends_the_image(client, own_stack):
