@@ -61,3 +61,12 @@ def audit(service: str) -> str:
     """Subject on SLIPWAY_AUDIT of the audit entries a service records for the commands it
     receives over NATS (the gateway stores them), e.g. `slipway.audit.image-builder`."""
     return f"slipway.audit.{service}"
+
+
+# Advisors (`slipway_contracts.advice`): read-only queries, each owned by the service that
+# holds what it reads; the gateway serves them at /api/advice/… and as MCP tools.
+ADVISE_DOCKERFILE = query(CONTAINER_IMAGE, "advise_dockerfile")  # AdviseDockerfile
+ADVISE_BUILD = query(CONTAINER_IMAGE, "advise_build")  # AdviseBuild
+DIAGNOSE_DEPLOYMENT = query(DEPLOYMENT, "diagnose")  # DiagnoseDeployment
+RECOMMEND_RESOURCES = query(DEPLOYMENT, "recommend_resources")  # RecommendResources
+CLUSTER_HEALTH = query(DEPLOYMENT, "cluster_health")  # ClusterHealthQuery

@@ -12,6 +12,7 @@ from slipway_contracts.events import events_of
 from slipway_contracts.jobs import BuildJob, ScanJob
 from slipway_image_builder.adapters.build_logs import BuildLogStore
 from slipway_image_builder.adapters.docker_engine import DockerEngine
+from slipway_image_builder.adapters.hadolint import HadolintLinter
 from slipway_image_builder.adapters.registry_credentials import (
     REGISTRY_SECRETS,
     SealedRegistryCredentials,
@@ -64,6 +65,7 @@ async def assemble(kit: WorkerKit[ImageBuilderSettings]) -> None:
         registry_credentials=SealedRegistryCredentials(
             uow, uow.db[REGISTRY_SECRETS], sealer_from(settings, settings.state_dir)
         ),
+        linter=HadolintLinter(),
     )
     kit.set_global(DEPENDENCIES, deps)
     sweep = partial(builds.fail_overdue_builds, deps)

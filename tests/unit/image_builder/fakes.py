@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from slipway_contracts import subjects
+from slipway_contracts.advice import DockerfileFinding
 from slipway_contracts.commands import ImageSpec
 from slipway_image_builder.domain.image import MB, BuildResult, ContainerImageAggregate, SizeLimits
-from slipway_image_builder.domain.ports import OnLine, RegistryLogin
+from slipway_image_builder.domain.ports import LinterUnavailable, OnLine, RegistryLogin
 from slipway_image_builder.domain.scan import ScanReport
 from slipway_image_builder.service_layer.dependencies import Dependencies
 from slipway_image_builder.settings import ImageBuilderSettings
@@ -38,6 +39,7 @@ class FakeEngine:
         self.fail_with: Exception | None = None
         self.unreachable = False
         self.hold: asyncio.Event | None = None
+        self.repo_digests: dict[str, str] = {}
 
     def _check_reachable(self) -> None:
         if self.unreachable:
@@ -88,6 +90,10 @@ class FakeEngine:
         self._check_reachable()
         self.images.pop(reference, None)
         self.removed.append(reference)
+
+    async def repo_digest(self, reference: str) -> str | None:
+        self._check_reachable()
+        return self.repo_digests.get(reference)
 
 
 class FakeBuildLogs:
@@ -164,6 +170,19 @@ class FakeSboms:
         self.kept.pop(image_id, None)
 
 
+class FakeLinter:
+    """A linter with a fixed answer: `findings`, or `LinterUnavailable` when `down`."""
+
+    def __init__(self) -> None:
+        self.findings: list[DockerfileFinding] = []
+        self.down = False
+
+    async def lint(self, dockerfile: Path) -> list[DockerfileFinding]:
+        if self.down:
+            raise LinterUnavailable("hadolint is not installed")
+        return list(self.findings)
+
+
 def dependencies(build_root: Path, **settings: object) -> Dependencies:
     """Dependencies on fakes; `build_root` holds the build contexts (see `add_context`).
     Every use case shares one InMemoryUnitOfWork: `deps.uow.events`, `.jobs`, ..."""
@@ -177,6 +196,7 @@ def dependencies(build_root: Path, **settings: object) -> Dependencies:
         scanner=FakeScanner(),
         sboms=FakeSboms(),
         registry_credentials=FakeRegistryCredentials(),
+        linter=FakeLinter(),
     )
 
 

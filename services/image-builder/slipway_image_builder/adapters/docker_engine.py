@@ -16,6 +16,26 @@ from slipway_libs.errors import PermanentError, RetryableError
 from slipway_observability import tracing
 
 
+def repo_digest_of(reference: str, repo_digests: list[str]) -> str | None:
+    """The digest among `repo_digests` (`repo@sha256:…`) of the repository of `reference`
+    (`repo[:tag]`; Docker Hub's `library/` and `docker.io/` prefixes are the same)."""
+
+    def repository(name: str) -> str:
+        name = name.split("@", 1)[0]
+        last = name.rsplit("/", 1)[-1]
+        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
+        for prefix in ("docker.io/", "library/"):
+            name = name.removeprefix(prefix)
+        return name
+
+    wanted = repository(reference)
+    for item in repo_digests:
+        repo, _, digest = item.partition("@")
+        if repository(repo) == wanted and digest:
+            return digest
+    return None
+
+
 class DockerEngine:
     """The `Engine` port on the Docker Engine. Blocking SDK calls run in worker threads so
     the event loop keeps serving."""
@@ -172,6 +192,23 @@ class DockerEngine:
 
         try:
             return await asyncio.to_thread(exists_blocking)
+        except (RequestsConnectionError, ConnectionError, DockerException) as exc:
+            raise RetryableError(f"Docker Engine is unreachable: {exc}") from exc
+
+    async def repo_digest(self, reference: str) -> str | None:
+        """The repository digest (`sha256:…`) the engine knows for `reference`, from a pull
+        or a push of that repository; None when it has none (a local build, an import) or
+        does not have the image."""
+
+        def digest_blocking() -> str | None:
+            try:
+                found = self._docker().api.inspect_image(reference)
+            except ImageNotFound:
+                return None
+            return repo_digest_of(reference, found.get("RepoDigests") or [])
+
+        try:
+            return await asyncio.to_thread(digest_blocking)
         except (RequestsConnectionError, ConnectionError, DockerException) as exc:
             raise RetryableError(f"Docker Engine is unreachable: {exc}") from exc
 

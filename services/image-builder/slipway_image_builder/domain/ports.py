@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from slipway_contracts.advice import DockerfileFinding
 from slipway_image_builder.domain.image import BuildResult
 from slipway_image_builder.domain.scan import ScanReport
 
@@ -59,6 +60,22 @@ class Engine(Protocol):
     async def remove(self, reference: str) -> None:
         """Remove `reference` from the engine; one already gone is fine."""
         ...
+
+    async def repo_digest(self, reference: str) -> str | None:
+        """The repository digest (`sha256:…`) the engine knows for `reference`; None when it
+        has none (a local build or import) or lacks the image."""
+        ...
+
+
+class LinterUnavailable(Exception):
+    """The linter could not run (missing, crashed or too slow): `str()` says why."""
+
+
+class DockerfileLinter(Protocol):
+    """A Dockerfile linter (hadolint); `LinterUnavailable` when it cannot run (the advice
+    then notes it and keeps Slipway's own findings)."""
+
+    async def lint(self, dockerfile: Path) -> list[DockerfileFinding]: ...
 
 
 class BuildLogs(Protocol):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from slipway_contracts import subjects
+from slipway_contracts.advice import AdviseBuild, AdviseDockerfile
 from slipway_contracts.commands import BuildImage, DeleteImage, RebuildImage, ScanImage, VerifyImage
 from slipway_contracts.queries import (
     GetBuildLogs,
@@ -15,7 +16,7 @@ from slipway_contracts.queries import (
     ListEntities,
 )
 from slipway_image_builder.handlers.context import Deps
-from slipway_image_builder.service_layer import builds, images, scans, verification
+from slipway_image_builder.service_layer import advice, builds, images, scans, verification
 from slipway_libs.worker import RequestHandlers
 
 QUEUE = "image-builder"
@@ -82,3 +83,15 @@ async def image_scan(query: GetImageScan, deps: Deps) -> dict[str, Any]:
 @handlers.subscriber(subjects.query(IMAGE, "sbom"))
 async def image_sbom(query: GetImageSbom, deps: Deps) -> dict[str, Any]:
     return await scans.read_sbom(deps, query)
+
+
+@handlers.subscriber(subjects.ADVISE_DOCKERFILE)
+async def advise_dockerfile(query: AdviseDockerfile, deps: Deps) -> dict[str, Any]:
+    """Review a build context's Dockerfile (or propose one) with a Dockerfile that builds."""
+    return await advice.advise_dockerfile(deps, query)
+
+
+@handlers.subscriber(subjects.ADVISE_BUILD)
+async def advise_build(query: AdviseBuild, deps: Deps) -> dict[str, Any]:
+    """Why an image's build failed: the failing step, the likely cause and the fix."""
+    return await advice.advise_build(deps, query)

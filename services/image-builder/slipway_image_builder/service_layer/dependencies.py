@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from slipway_image_builder.domain.image import ContainerImageAggregate
 from slipway_image_builder.domain.ports import (
     BuildLogs,
+    DockerfileLinter,
     Engine,
     Progress,
     RegistryCredentials,
@@ -32,3 +33,4 @@ class Dependencies:
     scanner: Scanner
     sboms: Sboms
     registry_credentials: RegistryCredentials
+    linter: DockerfileLinter
