@@ -89,7 +89,7 @@ def diagnose(build: FailedBuild) -> list[Diagnosis]:
             "the built image is larger than the limit for its application type",
             "make the image smaller (a multi-stage build, a slim or scratch base, a "
             ".dockerignore), or raise SLIPWAY_IMAGE_SIZE_LIMIT_<FRONTEND|BACKEND>_MB",
-            f"curl -X POST …/api/advice/dockerfile -d '{{\"context\": \"{build.context}\"}}'",
+            f'curl -X POST …/api/advice/dockerfile -d \'{{"context": "{build.context}"}}\'',
         )
     if "deadline" in lowered or "timed out" in lowered or "timeout" in lowered:
         return found(
@@ -114,7 +114,12 @@ def diagnose(build: FailedBuild) -> list[Diagnosis]:
         )
     if instruction == "FROM" or any(
         marker in lowered
-        for marker in ("pull access denied", "manifest unknown", "no such image", "not found: manifest")
+        for marker in (
+            "pull access denied",
+            "manifest unknown",
+            "no such image",
+            "not found: manifest",
+        )
     ):
         return found(
             "base_image_unavailable",

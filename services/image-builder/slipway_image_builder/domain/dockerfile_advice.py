@@ -356,9 +356,7 @@ def secrets(instructions: Sequence[Instruction]) -> list[DockerfileFinding]:
     return found
 
 
-def review(
-    text: str, files: Iterable[str], digests: Mapping[str, str]
-) -> list[DockerfileFinding]:
+def review(text: str, files: Iterable[str], digests: Mapping[str, str]) -> list[DockerfileFinding]:
     """Slipway's own findings on a Dockerfile; `files` are the context's top-level names,
     `digests` the repository digests the engine knows, by base image reference."""
     instructions = parse(text)
