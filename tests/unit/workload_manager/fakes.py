@@ -42,6 +42,7 @@ from slipway_workload_manager.domain.ports import (
     HelmUnavailable,
     Leftover,
     Manifest,
+    PodReport,
     RegistryPullLogin,
     RolloutObservation,
     ServiceObservation,
@@ -180,6 +181,8 @@ class FakeCluster:
     reads: list[tuple[str, str, str]] = field(default_factory=list)
     # PodMetrics by (namespace, deployment id); None: the cluster serves no metrics API.
     pod_usage: dict[tuple[str, str], list[dict[str, Any]]] | None = None
+    # Pods and their events by (namespace, deployment id), for diagnoses.
+    pod_reports: dict[tuple[str, str], PodReport] = field(default_factory=dict)
 
     def _reach(self) -> None:
         if self.unreachable:
@@ -229,6 +232,12 @@ class FakeCluster:
         if self.pod_usage is None:
             return None
         return self.pod_usage.get((namespace, deployment_id), [])
+
+    async def pod_report(
+        self, access: ClusterAccess, namespace: str, deployment_id: str
+    ) -> PodReport:
+        self._reach()
+        return self.pod_reports.get((namespace, deployment_id), PodReport())
 
     async def observe_deployment(
         self, access: ClusterAccess, namespace: str, name: str

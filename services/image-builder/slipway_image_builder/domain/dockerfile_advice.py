@@ -287,22 +287,25 @@ def layer_order(instructions: Sequence[Instruction]) -> list[DockerfileFinding]:
             sources = [w for w in item.arguments.split() if not w.startswith("--")][:-1]
             if any(s in (".", "./", "*") for s in sources):
                 copied_all = item
-        elif item.keyword == "RUN" and copied_all is not None:
-            if DEPENDENCY_INSTALL.search(item.arguments):
-                found.append(
-                    _finding(
-                        "layer-order",
-                        "warning",
-                        item.first_line,
-                        f"dependencies are installed (line {item.first_line}) after the whole "
-                        f"source is copied (line {copied_all.first_line}): every source change "
-                        "reinstalls them",
-                        "COPY the dependency manifests first (requirements.txt, "
-                        "package*.json, go.mod/go.sum …), RUN the install, then COPY the source",
-                        False,
-                    )
+        elif (
+            item.keyword == "RUN"
+            and copied_all is not None
+            and DEPENDENCY_INSTALL.search(item.arguments)
+        ):
+            found.append(
+                _finding(
+                    "layer-order",
+                    "warning",
+                    item.first_line,
+                    f"dependencies are installed (line {item.first_line}) after the whole "
+                    f"source is copied (line {copied_all.first_line}): every source change "
+                    "reinstalls them",
+                    "COPY the dependency manifests first (requirements.txt, "
+                    "package*.json, go.mod/go.sum …), RUN the install, then COPY the source",
+                    False,
                 )
-                copied_all = None
+            )
+            copied_all = None
     return found
 
 
@@ -509,7 +512,7 @@ ENTRYPOINT ["/app"]
 """
 
 
-STATIC = f"""\
+STATIC = """\
 # The site as data on an unprivileged web server (it listens on 8080 as user 101); nothing
 # is compiled, so a build stage would add nothing.
 FROM nginxinc/nginx-unprivileged:1.27-alpine

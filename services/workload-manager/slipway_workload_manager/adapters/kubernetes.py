@@ -46,6 +46,7 @@ from ..domain.ports import (
     ClusterRejected,
     ClusterUnreachable,
     Manifest,
+    PodReport,
     RolloutObservation,
     ServiceObservation,
 )
@@ -390,6 +391,29 @@ class KubernetesWorkloads:
         def read(api: k8s.ApiClient) -> list[Manifest] | None:
             found = self._get(api, path)
             return None if found is None else list(found.get("items") or [])
+
+        return await self._call(access, read)
+
+    async def pod_report(
+        self, access: ClusterAccess, namespace: str, deployment_id: str
+    ) -> PodReport:
+        """The pods labelled with the Deployment's id and the events whose object is one."""
+
+        def read(api: k8s.ApiClient) -> PodReport:
+            core = k8s.CoreV1Api(api)
+            pods = self._send(
+                core.list_namespaced_pod, namespace, label_selector=f"{LABEL_ID}={deployment_id}"
+            ).get("items")
+            names = {str((pod.get("metadata") or {}).get("name")) for pod in pods or []}
+            events = self._send(
+                core.list_namespaced_event, namespace, field_selector="involvedObject.kind=Pod"
+            ).get("items")
+            about = [
+                event
+                for event in events or []
+                if str((event.get("involvedObject") or {}).get("name")) in names
+            ]
+            return PodReport(pods=list(pods or []), events=about)
 
         return await self._call(access, read)
 

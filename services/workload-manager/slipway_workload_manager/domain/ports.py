@@ -151,6 +151,21 @@ class WorkloadCluster(Protocol):
         cluster serves no metrics API (minikube without the metrics-server addon)."""
         ...
 
+    async def pod_report(
+        self, access: ClusterAccess, namespace: str, deployment_id: str
+    ) -> PodReport:
+        """The Deployment's pods (by their `LABEL_ID` label) and the events about them,
+        for a diagnosis."""
+        ...
+
+
+@dataclass(frozen=True)
+class PodReport:
+    """A Deployment's pods as the API server returns them, and the events about them."""
+
+    pods: list[Manifest] = field(default_factory=list)
+    events: list[Manifest] = field(default_factory=list)
+
 
 class Projections(Protocol):
     """The read models of the other services' entities (newer events only)."""

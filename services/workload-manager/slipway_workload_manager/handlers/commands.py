@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from slipway_contracts import subjects
+from slipway_contracts.advice import ClusterHealthQuery, DiagnoseDeployment, RecommendResources
 from slipway_contracts.commands import (
     CreateDeployment,
     CreateService,
@@ -28,7 +29,7 @@ from slipway_contracts.queries import (
 )
 from slipway_libs.worker import RequestHandlers
 from slipway_workload_manager.handlers.context import Deps
-from slipway_workload_manager.service_layer import deployments, kube_services, releases
+from slipway_workload_manager.service_layer import advice, deployments, kube_services, releases
 
 QUEUE = "workload-manager"
 handlers = RequestHandlers(QUEUE)
@@ -155,3 +156,21 @@ async def release_manifest(query: ReleaseManifest, deps: Deps) -> dict[str, Any]
 async def preview_release(query: PreviewRelease, deps: Deps) -> dict[str, Any]:
     """What an install or upgrade would change, changing nothing (`dry_run=true`)."""
     return await releases.preview_release(deps, query)
+
+
+@handlers.subscriber(subjects.DIAGNOSE_DEPLOYMENT)
+async def diagnose_deployment(query: DiagnoseDeployment, deps: Deps) -> dict[str, Any]:
+    """Why a Deployment is not healthy: causes, evidence, fixes and commands."""
+    return await advice.diagnose_deployment(deps, query)
+
+
+@handlers.subscriber(subjects.RECOMMEND_RESOURCES)
+async def recommend_resources(query: RecommendResources, deps: Deps) -> dict[str, Any]:
+    """Requests, limits and replicas for a Deployment from its observed usage."""
+    return await advice.recommend_resources(deps, query)
+
+
+@handlers.subscriber(subjects.CLUSTER_HEALTH)
+async def cluster_health(query: ClusterHealthQuery, deps: Deps) -> dict[str, Any]:
+    """A health summary of every entity on one cluster, problems worst first."""
+    return await advice.cluster_health(deps, query)
