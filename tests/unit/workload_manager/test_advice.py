@@ -119,7 +119,7 @@ async def test_without_metrics_the_resources_stay_and_it_says_why(world):
 
 
 async def test_cluster_health_lists_problems_worst_first(world):
-    healthy = await running_deployment(world)
+    await running_deployment(world)
     world.cluster.rollouts["broken"] = RolloutObservation(
         phase="failed", reason="ProgressDeadlineExceeded"
     )
