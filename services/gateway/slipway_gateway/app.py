@@ -15,11 +15,13 @@ from slipway_gateway.adapters import admin_token
 from slipway_gateway.adapters.audit_feed import AuditFeed
 from slipway_gateway.adapters.audit_store import AuditStore
 from slipway_gateway.adapters.bus import CommandBus
+from slipway_gateway.adapters.language_model import LanguageModel
 from slipway_gateway.adapters.token_store import TokenStore
 from slipway_gateway.adapters.webhook_dispatcher import WebhookDispatcher
 from slipway_gateway.adapters.webhook_feed import WebhookFeed
 from slipway_gateway.adapters.webhook_store import WebhookStore
 from slipway_gateway.entrypoints import (
+    advice,
     alerts,
     audit,
     auditing,
@@ -124,6 +126,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.audit_log = AuditStore(database, settings.audit_retention_days)
         bus = CommandBus(settings.nats_url, settings.request_timeout_s, settings)
         app.state.bus = bus
+        app.state.language_model = LanguageModel(settings)
         feed = AuditFeed(bus, app.state.audit_log)
         sealer = await asyncio.to_thread(sealer_from, settings, settings.state_dir)
         app.state.webhooks = WebhookStore(database, sealer)
@@ -154,6 +157,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 await setting_up
             await feed.stop()
             await bus.stop()
+            await app.state.language_model.close()
             await database.close()
             tracing.shutdown()
 
@@ -190,5 +194,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(webhooks.router)
     webhooks.document_deliveries(app)
     app.include_router(whoami.router)
+    app.include_router(advice.router)
     pages.install(app)
     return app

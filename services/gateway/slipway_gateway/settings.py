@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from slipway_keys.secrets import SecretKeySettings
@@ -68,11 +68,25 @@ class GatewaySettings(CommonSettings, SecretKeySettings):
     # Where Prometheus and Alertmanager answer, linked from /readyz (unset: not running).
     prometheus_url: str | None = None
     alertmanager_url: str | None = None
+    # An optional language model explaining the advisors' answers (off when unset): an
+    # OpenAI-compatible base URL (`…/v1`, e.g. Ollama's http://127.0.0.1:11434/v1), the
+    # model's name and its API key (sent as a bearer token; never logged or answered).
+    # The advisors' rule-based answers are sent to it as they are.
+    ai_chat_url: str | None = Field(None, pattern=r"^https?://")
+    ai_model: str | None = None
+    ai_api_key: SecretStr | None = None
+    ai_timeout_s: float = Field(20.0, gt=0, description="a slower model: no explanation")
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Self:
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise ValueError("SLIPWAY_TLS_CERT_FILE and SLIPWAY_TLS_KEY_FILE go together")
+        return self
+
+    @model_validator(mode="after")
+    def _ai_model_named(self) -> Self:
+        if self.ai_chat_url and not self.ai_model:
+            raise ValueError("SLIPWAY_AI_CHAT_URL needs SLIPWAY_AI_MODEL (the model's name)")
         return self
 
     @field_validator("ready_services", "webhook_allowed_targets", mode="before")

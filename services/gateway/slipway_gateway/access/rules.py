@@ -8,6 +8,12 @@ Every `/api` call needs a token of at least some role (`viewer` < `operator` < `
 | `GET` of what reveals a secret or a log (`REVEALING_READS`)       | operator |
 | anything else on an entity: create, replace, delete, actions      | operator |
 | `/api/tokens*`, `/api/audit`, `/api/webhooks*` (`ADMIN_RESOURCES`)| admin    |
+| `/api/advice/*`, `POST /api/advice/dockerfile` too (`ADVICE`)     | viewer   |
+
+The advisors change nothing: `POST /api/advice/dockerfile` only reads a build context
+inside the build roots (as a build would) and answers a review, so a viewer may call it.
+A build's advice names the failing step and the image's reason (already on the image),
+never the rest of its log (an operator's read).
 
 A token scoped to namespaces changes only namespaced entities (charts, deployments,
 services, releases: those with a `namespace`) in those namespaces; its reads are not
@@ -31,6 +37,8 @@ ADMIN_RESOURCES = frozenset({"tokens", "audit", "webhooks"})
 # Reads that hand out a secret or a log: a cluster's kubeconfig (its credentials), an
 # image's build log, a release's rendered manifest (it holds the chart's Secrets).
 REVEALING_READS = frozenset({"kubeconfig", "logs", "manifest"})
+# Read-only whatever their method: the advisors.
+ADVICE = "advice"
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,8 @@ def required_role(method: str, path: ApiPath) -> Role:
     """The least role that may make this API call."""
     if path.resource in ADMIN_RESOURCES:
         return Role.ADMIN
+    if path.resource == ADVICE:
+        return Role.VIEWER
     if not is_read(method) or path.subresource in REVEALING_READS:
         return Role.OPERATOR
     return Role.VIEWER
