@@ -406,8 +406,8 @@ def propose(text: str, digests: Mapping[str, str]) -> str:
     for base in base_images(instructions):
         if not base.pinned and base.reference in digests:
             pinned = f"{base.repository}@{digests[base.reference]}"
-            line = replaced.get(base.line, [lines[base.line - 1]])
-            replaced[base.line] = [ln.replace(base.reference, pinned, 1) for ln in line]
+            current = replaced.get(base.line, [lines[base.line - 1]])
+            replaced[base.line] = [ln.replace(base.reference, pinned, 1) for ln in current]
             dropped.add(base.line)
     needs_user = bool(non_root_user(instructions))
     if needs_user:
