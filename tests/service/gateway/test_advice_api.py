@@ -52,7 +52,7 @@ class ChatModel:
         model = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 model.requests.append({"path": self.path, "headers": dict(self.headers), **body})
                 model.hold.wait(10)

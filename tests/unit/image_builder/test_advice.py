@@ -147,3 +147,13 @@ async def test_a_built_image_has_no_diagnosis(deps):
     image = put_image(deps, built=True)
     answer = (await advice.advise_build(deps, AdviseBuild(id=image.id)))["data"]
     assert answer["diagnoses"] == [] and answer["status"] == "built"
+
+
+@pytest.mark.parametrize("dockerfile", ["a\x00b", "x" * 5000])
+async def test_an_unusable_dockerfile_path_is_invalid_input_naming_the_field(deps, dockerfile):
+    write(deps, "poor", {"Dockerfile": POOR})
+    with pytest.raises(InvalidInput) as refused:
+        await advice.advise_dockerfile(
+            deps, AdviseDockerfile(context="poor", dockerfile=dockerfile)
+        )
+    assert "dockerfile" in str(refused.value.details)

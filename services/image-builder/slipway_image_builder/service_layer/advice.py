@@ -17,7 +17,7 @@ from slipway_contracts.advice import (
 from slipway_image_builder.domain import build_advice, dockerfile_advice
 from slipway_image_builder.domain.ports import LinterUnavailable
 from slipway_image_builder.service_layer.dependencies import Dependencies
-from slipway_libs.errors import RetryableError
+from slipway_libs.errors import InvalidInput, RetryableError
 from slipway_libs.paths import resolve_inside, resolve_inside_roots
 from slipway_libs.unit_of_work import ok
 
@@ -44,7 +44,11 @@ async def advise_dockerfile(deps: Dependencies, query: AdviseDockerfile) -> dict
     """Review the context's Dockerfile (hadolint and Slipway's rules) and propose a fixed
     one; for a context with no Dockerfile, propose one for its kind of project."""
     directory = resolve_inside_roots(query.context, deps.settings.build_roots, "context")
-    path = resolve_inside(directory, query.dockerfile, "dockerfile")
+    try:
+        path = resolve_inside(directory, query.dockerfile, "dockerfile")
+        path.is_file()
+    except (OSError, ValueError) as exc:  # a NUL byte, a name too long
+        raise InvalidInput.field("dockerfile", f"is not a usable path: {exc}") from exc
     files = sorted(entry.name for entry in directory.iterdir())
     kind = dockerfile_advice.project_kind(files)
     notes: list[str] = []
