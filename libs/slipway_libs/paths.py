@@ -17,10 +17,13 @@ def resolve_inside_roots(raw: str, roots: Sequence[Path], field: str) -> Path:
         raise InvalidInput.field(field, "must not contain NUL bytes")
     resolved_roots = [root.resolve() for root in roots]
     candidate = Path(raw)
-    if not candidate.is_absolute():
-        found = [root / candidate for root in resolved_roots if (root / candidate).exists()]
-        candidate = found[0] if found else resolved_roots[0] / candidate
-    target = candidate.resolve()
+    try:
+        if not candidate.is_absolute():
+            found = [root / candidate for root in resolved_roots if (root / candidate).exists()]
+            candidate = found[0] if found else resolved_roots[0] / candidate
+        target = candidate.resolve()
+    except OSError as exc:  # a name too long for the file system
+        raise InvalidInput.field(field, f"is not a usable path: {exc.strerror}") from exc
     allowed = ", ".join(str(r) for r in resolved_roots)
     if not any(target == root or target.is_relative_to(root) for root in resolved_roots):
         raise InvalidInput.field(

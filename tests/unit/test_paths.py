@@ -40,3 +40,9 @@ def test_a_relative_path_is_found_in_any_root_the_first_that_has_it_winning(tmp_
         second / "charts" / "todo"
     )
     assert resolve_inside_roots("slipway", [first, second], "source.path") == first / "slipway"
+
+
+def test_a_path_too_long_for_the_file_system_is_invalid_input(tmp_path):
+    with pytest.raises(InvalidInput) as refused:
+        resolve_inside_roots("x" * 5000, [tmp_path], "build.context")
+    assert "build.context" in str(refused.value.details)

@@ -48,7 +48,7 @@ async def advise_dockerfile(deps: Dependencies, query: AdviseDockerfile) -> dict
         path = resolve_inside(directory, query.dockerfile, "dockerfile")
         path.is_file()
     except (OSError, ValueError) as exc:  # a NUL byte, a name too long
-        raise InvalidInput.field("dockerfile", f"is not a usable path: {exc}") from exc
+        raise InvalidInput.field("dockerfile", "is not a usable path (too long?)") from exc
     files = sorted(entry.name for entry in directory.iterdir())
     kind = dockerfile_advice.project_kind(files)
     notes: list[str] = []
