@@ -58,7 +58,7 @@ class DockerfileAdvice(Explained):
     """A review (`mode` review) or a proposal for a context with no Dockerfile (generate)."""
 
     mode: Literal["review", "generate"]
-    context: str = Field(description="the build context as resolved on the server")
+    context: str = Field(description="the build context, as asked for")
     dockerfile: str
     project_kind: ProjectKind = Field(description="what the context's files say it is")
     findings: list[DockerfileFinding]

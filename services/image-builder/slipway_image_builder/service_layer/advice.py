@@ -67,7 +67,7 @@ async def advise_dockerfile(deps: Dependencies, query: AdviseDockerfile) -> dict
         findings = [f for f in findings if not f.fixed_in_proposal]
     advice = DockerfileAdvice(
         mode=mode,
-        context=str(directory),
+        context=query.context,
         dockerfile=query.dockerfile,
         project_kind=kind,
         findings=findings,
