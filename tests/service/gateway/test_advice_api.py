@@ -40,6 +40,11 @@ DIAGNOSIS = {
 }
 
 
+class QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # the slow model's client has gone (the gateway's timeout): nothing to tell
+
+
 class ChatModel:
     """An OpenAI-compatible chat endpoint on a free loopback port: `/v1/chat/completions`
     answers `reply` (or `status`), and every request is kept (headers and body)."""
@@ -78,7 +83,7 @@ class ChatModel:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
