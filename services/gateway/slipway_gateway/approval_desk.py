@@ -1,0 +1,246 @@
+"""The approval desk: the use cases of approvals. An agent's change (an MCP tool call in
+`approve` mode) is proposed and waits, pending; a human with an operator token who did not
+ask for it approves it (then, only then, its command is sent, with the approval's id as its
+command id) or rejects it; undecided, it expires.
+
+The command id makes sending safe to repeat: the owning service answers a repeated command
+with the reply it kept, so an approval left `approved` by a gateway that stopped before the
+outcome was stored is sent again by the sweep (at start-up, then every
+`approval_sweep_interval_s`), and nothing runs twice. The sweep also expires pending
+approvals past `expires_at` (reads and decisions do it too, so no answer shows one pending).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from slipway_contracts.access import AuditEvent
+from slipway_contracts.approvals import (
+    Approval,
+    ApprovalDecision,
+    ApprovalStatus,
+    ProposedCommand,
+)
+from slipway_gateway.access import approvals as rules
+from slipway_gateway.access.approvals import Decision
+from slipway_gateway.access.audit_entries import execution_entry, expiry_entry
+from slipway_gateway.access.identity import Principal
+from slipway_libs.errors import NotFound, SlipwayError, Unavailable
+
+log = logging.getLogger(__name__)
+S = ApprovalStatus
+
+
+class Store(Protocol):
+    """Where approvals are kept (`adapters.approval_store.ApprovalStore`)."""
+
+    async def add(self, approval: Approval, payload: dict[str, Any]) -> Approval: ...
+    async def get(self, approval_id: str) -> Approval | None: ...
+    async def payload(self, approval_id: str) -> dict[str, Any]: ...
+    async def replace(self, approval: Approval, expected_revision: int) -> bool: ...
+    async def page(
+        self, status: ApprovalStatus | None, cursor: str | None, limit: int
+    ) -> tuple[list[Approval], str | None]: ...
+    async def overdue(self, now: datetime) -> list[Approval]: ...
+    async def unsettled(self, decided_before: datetime) -> list[Approval]: ...
+
+
+class Sender(Protocol):
+    """Sends a command and returns the reply's data (`adapters.bus.CommandBus`)."""
+
+    async def request(
+        self, subject: str, payload: dict[str, Any] | bytes, command_id: str | None = None
+    ) -> Any: ...
+
+
+class AuditLog(Protocol):
+    async def record(self, entry: AuditEvent) -> None: ...
+
+
+def utc_now() -> datetime:
+    """Now, to the millisecond (as MongoDB keeps it: an answer matches later reads)."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+class ApprovalDesk:
+    def __init__(
+        self,
+        store: Store,
+        bus: Sender,
+        audit_log: AuditLog,
+        ttl_s: float,
+        *,
+        sweep_interval_s: float = 15.0,
+        settle_s: float = 30.0,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        """`ttl_s`: how long a proposal waits for a decision; `settle_s`: how long after its
+        approval a command with no outcome stored is taken as lost and sent again."""
+        self.store = store
+        self.bus = bus
+        self.audit_log = audit_log
+        self.ttl = timedelta(seconds=ttl_s)
+        self.sweep_interval_s = sweep_interval_s
+        self.settle = timedelta(seconds=settle_s)
+        self.clock = clock
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # --- use cases -----------------------------------------------------------------------
+
+    async def propose(
+        self, proposal: ProposedCommand, principal: Principal, client: str | None
+    ) -> Approval:
+        """Hold `proposal` for a human's yes: a pending approval; nothing is sent."""
+        approval = rules.new_approval(
+            str(uuid.uuid4()),
+            proposal,
+            rules.requester_of(principal, client),
+            self.clock(),
+            self.ttl,
+        )
+        return await self.store.add(approval, proposal.payload)
+
+    async def list(
+        self, status: ApprovalStatus | None = None, cursor: str | None = None, limit: int = 50
+    ) -> tuple[list[Approval], str | None]:
+        """Approvals oldest first (of one status), and the next page's cursor."""
+        await self.expire_overdue()
+        return await self.store.page(status, cursor, limit)
+
+    async def get(self, approval_id: str) -> Approval:
+        """One approval (NotFound when there is none); expired if its time has passed."""
+        approval = await self.store.get(approval_id)
+        if approval is None:
+            raise NotFound(f"approval '{approval_id}' does not exist")
+        if rules.is_overdue(approval, self.clock()):
+            return await self._expire(approval)
+        return approval
+
+    async def approve(
+        self, approval_id: str, principal: Principal, decision: ApprovalDecision
+    ) -> Approval:
+        """Approve, then send the command: the approval as its outcome left it (`executed`,
+        `failed`, or still `approved` while the bus is down: the sweep sends it later)."""
+        approved = await self._decide(approval_id, principal, decision, Decision.APPROVE)
+        return await self._execute(approved)
+
+    async def reject(
+        self, approval_id: str, principal: Principal, decision: ApprovalDecision
+    ) -> Approval:
+        """Reject: nothing is ever sent. The requester may reject (withdraw) their own."""
+        return await self._decide(approval_id, principal, decision, Decision.REJECT)
+
+    async def expire_overdue(self) -> int:
+        """Expire every pending approval past its `expires_at`; how many were."""
+        expired = 0
+        for approval in await self.store.overdue(self.clock()):
+            with contextlib.suppress(rules.ApprovalConflict):
+                await self._expire(approval)
+                expired += 1
+        return expired
+
+    async def send_unsettled(self) -> int:
+        """Send again each approved command whose outcome was never stored; how many."""
+        sent = 0
+        for approval in await self.store.unsettled(self.clock() - self.settle):
+            await self._execute(approval)
+            sent += 1
+        return sent
+
+    # --- the periodic sweep ----------------------------------------------------------------
+
+    def start(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="approval-sweep")
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+
+    async def sweep(self) -> None:
+        """Expire what is overdue; send again what was approved and never settled."""
+        await self.expire_overdue()
+        await self.send_unsettled()
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except SlipwayError as exc:
+                log.warning("approval sweep paused", extra={"error": exc.message})
+            except Exception:
+                log.warning("approval sweep failed; going on", exc_info=True)
+            await asyncio.sleep(self.sweep_interval_s)
+
+    # --- steps -----------------------------------------------------------------------------
+
+    async def _decide(
+        self,
+        approval_id: str,
+        principal: Principal,
+        decision: ApprovalDecision,
+        verdict: Decision,
+    ) -> Approval:
+        current = await self.get(approval_id)
+        rules.check_may_decide(current, principal, verdict)
+        now = self.clock()
+        target = S.APPROVED if verdict is Decision.APPROVE else S.REJECTED
+        decided = rules.move(
+            current,
+            target,
+            now,
+            decided_by=principal.name,
+            decided_at=now,
+            reason=decision.reason,
+        )
+        return await self._save(decided, current.revision)
+
+    async def _expire(self, approval: Approval) -> Approval:
+        expired = await self._save(rules.move(approval, S.EXPIRED, self.clock()), approval.revision)
+        log.info("approval expired", extra={"approval_id": expired.id})
+        await self.audit_log.record(expiry_entry(expired))
+        return expired
+
+    async def _execute(self, approved: Approval) -> Approval:
+        """Send the approved command with the approval's id as command id; keep its outcome."""
+        command = approved.command
+        try:
+            payload = await self.store.payload(approved.id)
+            result = await self.bus.request(command.subject, payload, command_id=approved.id)
+        except Unavailable as exc:
+            log.warning(
+                "approved command not sent yet; the sweep sends it again",
+                extra={"approval_id": approved.id, "error": exc.message},
+            )
+            return approved
+        except SlipwayError as exc:
+            error = {"code": exc.code, "message": exc.message}
+            outcome = rules.move(approved, S.FAILED, self.clock(), error=error)
+        else:
+            entity = result if isinstance(result, dict) else {"data": result}
+            outcome = rules.move(approved, S.EXECUTED, self.clock(), result=entity)
+        try:
+            settled = await self._save(outcome, approved.revision)
+        except rules.ApprovalConflict:  # another replica settled it with the same reply
+            return await self.get(approved.id)
+        await self.audit_log.record(execution_entry(settled, settled.last_updated))
+        return settled
+
+    async def _save(self, changed: Approval, expected_revision: int) -> Approval:
+        """Store a move, or ApprovalConflict naming the status another writer left."""
+        if await self.store.replace(changed, expected_revision):
+            return changed
+        now_stored = await self.store.get(changed.id)
+        status = now_stored.status if now_stored else "gone"
+        raise rules.ApprovalConflict(
+            f"approval '{changed.id}' was changed meanwhile: it is {status}",
+            {"status": str(status)},
+        )
