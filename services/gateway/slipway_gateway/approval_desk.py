@@ -242,5 +242,5 @@ class ApprovalDesk:
         status = now_stored.status if now_stored else "gone"
         raise rules.ApprovalConflict(
             f"approval '{changed.id}' was changed meanwhile: it is {status}",
-            {"status": str(status)},
+            {"current_status": str(status)},
         )

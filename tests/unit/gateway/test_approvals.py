@@ -110,7 +110,7 @@ def test_an_approval_moves_only_along_its_transition_table(path, legal):
     else:
         with pytest.raises(Conflict, match="cannot become") as refused:
             walk()
-        assert refused.value.details["status"] != str(path[-1])
+        assert refused.value.details["current_status"] != str(path[-1])
 
 
 def test_whoever_asked_cannot_approve_by_token_or_by_name_but_may_withdraw():
@@ -217,7 +217,7 @@ async def test_an_approval_past_its_expiry_is_expired_on_read_and_cannot_be_appr
     desk.clock.now = approval.expires_at
     with pytest.raises(Conflict, match="is expired") as refused:
         await desk.desk.approve(approval.id, APPROVER, ApprovalDecision())
-    assert refused.value.details == {"status": "expired"}
+    assert refused.value.details == {"current_status": "expired"}
     assert (await desk.desk.get(approval.id)).status is S.EXPIRED
     [entry] = desk.audit.entries
     assert (entry.verb, entry.annotations["slipway.io/approval-id"]) == ("expire", approval.id)

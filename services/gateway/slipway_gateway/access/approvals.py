@@ -55,7 +55,7 @@ def move(approval: Approval, target: ApprovalStatus, now: datetime, **changes: A
         raise ApprovalConflict(
             f"approval '{approval.id}' is {approval.status}; it cannot become {target} "
             "(only a pending approval is approved, rejected or expires)",
-            {"status": str(approval.status)},
+            {"current_status": str(approval.status)},
         ) from None
     return approval.model_copy(
         update={
