@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -64,7 +65,9 @@ def propose(
         finally:
             await database.close()
 
-    return asyncio.run(run())
+    # In a thread of its own: a caller may be running an event loop (Playwright's).
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, run()).result()
 
 
 def scale(deployment: dict[str, Any], replicas: int, **extra: Any) -> ProposedCommand:
