@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import Field
 
 from slipway_contracts.common import Model
+from slipway_contracts.events import CloudEvent
 
 
 class ApprovalStatus(StrEnum):
@@ -82,3 +83,15 @@ class Approval(Model):
 class ApprovalPage(Model):
     items: list[Approval]
     next_cursor: str | None = None
+
+
+class ApprovalData(Approval):
+    previous_status: str | None = None
+
+
+class ApprovalChanged(CloudEvent):
+    """An approval was proposed or changed status: `slipway.events.approval.<status>`
+    (`io.slipway.approval.<status>.v1`, published by the gateway). Credentials in its
+    command read `[redacted]`, as in the API."""
+
+    data: ApprovalData  # type: ignore[assignment]

@@ -146,6 +146,13 @@ def test_only_another_operators_yes_sends_the_command_and_the_audit_links_it(
     }
     assert approval.id in causes
 
+    def announced() -> set[str]:
+        published = events_for(stack.events_reader, approval.id, subjects.APPROVAL)
+        statuses = {s.rsplit(".", 1)[-1] for s, _ in published}
+        return statuses if {"approved", "executed"} <= statuses else set()
+
+    poll(announced, timeout_s=30, what="the approval's events on SLIPWAY_EVENTS")
+
     again = approver.post(f"{APPROVALS}/{approval.id}/approve")
     assert again.status_code == 409
     assert again.json()["current_status"] == "executed"

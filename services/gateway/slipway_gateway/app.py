@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from slipway_contracts.access import Role
 from slipway_gateway.adapters import admin_token
+from slipway_gateway.adapters.approval_events import ApprovalEvents
 from slipway_gateway.adapters.approval_store import ApprovalStore
 from slipway_gateway.adapters.audit_feed import AuditFeed
 from slipway_gateway.adapters.audit_store import AuditStore
@@ -143,6 +144,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             bus,
             app.state.audit_log,
             settings.approval_ttl_s,
+            events=ApprovalEvents(bus),
             sweep_interval_s=settings.approval_sweep_interval_s,
             settle_s=3 * settings.request_timeout_s,
         )

@@ -49,6 +49,8 @@ class Store(Protocol):
     ) -> tuple[list[Approval], str | None]: ...
     async def overdue(self, now: datetime) -> list[Approval]: ...
     async def unsettled(self, decided_before: datetime) -> list[Approval]: ...
+    async def unannounced(self) -> list[Approval]: ...
+    async def announced(self, approval: Approval) -> None: ...
 
 
 class Sender(Protocol):
@@ -61,6 +63,12 @@ class Sender(Protocol):
 
 class AuditLog(Protocol):
     async def record(self, entry: AuditEvent) -> None: ...
+
+
+class Announcer(Protocol):
+    """Publishes an approval's event (`adapters.approval_events.ApprovalEvents`)."""
+
+    async def announce(self, approval: Approval, previous_status: str | None) -> None: ...
 
 
 def utc_now() -> datetime:
@@ -77,6 +85,7 @@ class ApprovalDesk:
         audit_log: AuditLog,
         ttl_s: float,
         *,
+        events: Announcer | None = None,
         sweep_interval_s: float = 15.0,
         settle_s: float = 30.0,
         clock: Callable[[], datetime] = utc_now,
@@ -86,6 +95,7 @@ class ApprovalDesk:
         self.store = store
         self.bus = bus
         self.audit_log = audit_log
+        self.events = events
         self.ttl = timedelta(seconds=ttl_s)
         self.sweep_interval_s = sweep_interval_s
         self.settle = timedelta(seconds=settle_s)
@@ -105,7 +115,9 @@ class ApprovalDesk:
             self.clock(),
             self.ttl,
         )
-        return await self.store.add(approval, proposal.payload)
+        added = await self.store.add(approval, proposal.payload)
+        await self._announce(added, None)
+        return added
 
     async def list(
         self, status: ApprovalStatus | None = None, cursor: str | None = None, limit: int = 50
@@ -166,9 +178,12 @@ class ApprovalDesk:
                 await self._sweeper
 
     async def sweep(self) -> None:
-        """Expire what is overdue; send again what was approved and never settled."""
+        """Expire what is overdue; send again what was approved and never settled; publish
+        the events not published yet (NATS was down)."""
         await self.expire_overdue()
         await self.send_unsettled()
+        for approval in await self.store.unannounced() if self.events else []:
+            await self._announce(approval, None)
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -201,10 +216,11 @@ class ApprovalDesk:
             decided_at=now,
             reason=decision.reason,
         )
-        return await self._save(decided, current.revision)
+        return await self._save(decided, current.revision, current.status)
 
     async def _expire(self, approval: Approval) -> Approval:
-        expired = await self._save(rules.move(approval, S.EXPIRED, self.clock()), approval.revision)
+        moved = rules.move(approval, S.EXPIRED, self.clock())
+        expired = await self._save(moved, approval.revision, approval.status)
         log.info("approval expired", extra={"approval_id": expired.id})
         await self.audit_log.record(expiry_entry(expired))
         return expired
@@ -228,15 +244,19 @@ class ApprovalDesk:
             entity = result if isinstance(result, dict) else {"data": result}
             outcome = rules.move(approved, S.EXECUTED, self.clock(), result=entity)
         try:
-            settled = await self._save(outcome, approved.revision)
+            settled = await self._save(outcome, approved.revision, approved.status)
         except rules.ApprovalConflict:  # another replica settled it with the same reply
             return await self.get(approved.id)
         await self.audit_log.record(execution_entry(settled, settled.last_updated))
         return settled
 
-    async def _save(self, changed: Approval, expected_revision: int) -> Approval:
-        """Store a move, or ApprovalConflict naming the status another writer left."""
+    async def _save(
+        self, changed: Approval, expected_revision: int, previous: ApprovalStatus
+    ) -> Approval:
+        """Store a move (and announce it), or ApprovalConflict naming the status another
+        writer left."""
         if await self.store.replace(changed, expected_revision):
+            await self._announce(changed, str(previous))
             return changed
         now_stored = await self.store.get(changed.id)
         status = now_stored.status if now_stored else "gone"
@@ -244,3 +264,16 @@ class ApprovalDesk:
             f"approval '{changed.id}' was changed meanwhile: it is {status}",
             {"current_status": str(status)},
         )
+
+    async def _announce(self, approval: Approval, previous_status: str | None) -> None:
+        """Publish the approval's event; left to the sweep when NATS cannot take it now."""
+        if self.events is None:
+            return
+        try:
+            await self.events.announce(approval, previous_status)
+            await self.store.announced(approval)
+        except Exception as exc:  # the change stands; the sweep publishes its event
+            log.warning(
+                "approval event not published yet",
+                extra={"approval_id": approval.id, "error": repr(exc)},
+            )

@@ -9,13 +9,14 @@ from typing import Any
 
 from slipway_contracts.access import AuditEvent
 from slipway_contracts.approvals import Approval, ApprovalStatus
-from slipway_libs.errors import NotFound, SlipwayError
+from slipway_libs.errors import NotFound, SlipwayError, Unavailable
 
 
 class InMemoryApprovalStore:
     def __init__(self) -> None:
         self.approvals: dict[str, Approval] = {}
         self.payloads: dict[str, dict[str, Any]] = {}
+        self.announced_at: dict[str, int] = {}
 
     async def add(self, approval: Approval, payload: dict[str, Any]) -> Approval:
         self.approvals[approval.id] = approval
@@ -61,6 +62,26 @@ class InMemoryApprovalStore:
             and a.decided_at is not None
             and a.decided_at <= decided_before
         ]
+
+    async def unannounced(self) -> list[Approval]:
+        return [a for a in self.approvals.values() if self.announced_at.get(a.id, 0) < a.revision]
+
+    async def announced(self, approval: Approval) -> None:
+        previous = self.announced_at.get(approval.id, 0)
+        self.announced_at[approval.id] = max(previous, approval.revision)
+
+
+class FakeEvents:
+    """Keeps `(subject, previous status)` of each event; `down`: NATS refuses them."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, str | None]] = []
+        self.down = False
+
+    async def announce(self, approval: Approval, previous_status: str | None) -> None:
+        if self.down:
+            raise Unavailable("the message bus (NATS) is unavailable")
+        self.published.append((f"slipway.events.approval.{approval.status}", previous_status))
 
 
 class FakeBus:

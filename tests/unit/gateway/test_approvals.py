@@ -21,7 +21,7 @@ from slipway_gateway.access.identity import Principal
 from slipway_gateway.access.rules import Forbidden
 from slipway_gateway.approval_desk import ApprovalDesk
 from slipway_libs.errors import Conflict, NotFound, Unavailable
-from tests.unit.gateway.fakes import FakeAuditLog, FakeBus, InMemoryApprovalStore
+from tests.unit.gateway.fakes import FakeAuditLog, FakeBus, FakeEvents, InMemoryApprovalStore
 
 S = ApprovalStatus
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -59,8 +59,15 @@ class Desk:
         self.bus = FakeBus()
         self.audit = FakeAuditLog()
         self.clock = Clock()
+        self.events = FakeEvents()
         self.desk = ApprovalDesk(
-            self.store, self.bus, self.audit, ttl_s, settle_s=30, clock=self.clock
+            self.store,
+            self.bus,
+            self.audit,
+            ttl_s,
+            events=self.events,
+            settle_s=30,
+            clock=self.clock,
         )
 
     async def proposed(self, command: ProposedCommand | None = None) -> Approval:
@@ -301,3 +308,23 @@ async def test_what_is_shown_hides_credentials_but_what_is_sent_has_them(desk):
     [(_, sent, _)] = desk.bus.sent
     assert sent["registry_auth"]["password"] == "hunter2"
     assert "hunter2" not in desk.audit.entries[0].model_dump_json()
+
+
+async def test_each_change_of_status_is_an_event_and_one_nats_refused_comes_later(desk):
+    approval = await desk.proposed()
+    await desk.desk.approve(approval.id, APPROVER, ApprovalDecision())
+    assert desk.events.published == [
+        ("slipway.events.approval.pending", None),
+        ("slipway.events.approval.approved", "pending"),
+        ("slipway.events.approval.executed", "approved"),
+    ]
+    desk.events.published.clear()
+    desk.events.down = True
+    withdrawn = await desk.proposed()
+    await desk.desk.reject(withdrawn.id, ASKER, ApprovalDecision())
+    assert desk.events.published == []
+    desk.events.down = False
+    await desk.desk.sweep()
+    assert desk.events.published == [("slipway.events.approval.rejected", None)]
+    await desk.desk.sweep()
+    assert len(desk.events.published) == 1

@@ -24,6 +24,8 @@ from slipway_libs.storage import Database, decode_cursor, encode_cursor, unavail
 COLLECTION = "approvals"
 LISTING_ORDER = [("created_at", ASCENDING), ("_id", ASCENDING)]
 SEALED = "sealed_payload"
+ANNOUNCED = "announced_revision"  # the last revision whose event was published
+PRIVATE = {SEALED: False, ANNOUNCED: False}
 
 
 @contextmanager
@@ -52,7 +54,7 @@ def document(approval: Approval) -> dict[str, Any]:
 
 
 def loaded(row: dict[str, Any]) -> Approval:
-    fields = {k: v for k, v in row.items() if k not in ("_id", SEALED)}
+    fields = {k: v for k, v in row.items() if k not in ("_id", SEALED, ANNOUNCED)}
     return Approval.model_validate({**fields, "id": row["_id"]})
 
 
@@ -72,12 +74,12 @@ class ApprovalStore:
         row = document(approval)
         sealed = self.sealer.seal(json.dumps(payload).encode(), sealing_context(approval.id))
         with unavailable_on_failure():
-            await self.collection.insert_one({**row, SEALED: sealed})
+            await self.collection.insert_one({**row, SEALED: sealed, ANNOUNCED: 0})
         return loaded(row)
 
     async def get(self, approval_id: str) -> Approval | None:
         with unavailable_on_failure():
-            row = await self.collection.find_one({"_id": approval_id}, {SEALED: False})
+            row = await self.collection.find_one({"_id": approval_id}, PRIVATE)
         return loaded(row) if row else None
 
     async def payload(self, approval_id: str) -> dict[str, Any]:
@@ -118,11 +120,7 @@ class ApprovalStore:
                 {"created_at": created_at, "_id": {"$gt": approval_id}},
             ]
         with unavailable_on_failure():
-            rows = (
-                await self.collection.find(query, {SEALED: False})
-                .sort(LISTING_ORDER)
-                .to_list(limit + 1)
-            )
+            rows = await self.collection.find(query, PRIVATE).sort(LISTING_ORDER).to_list(limit + 1)
         items = [loaded(row) for row in rows[:limit]]
         more = len(rows) > limit
         return items, encode_cursor(items[-1].created_at, items[-1].id) if more else None
@@ -139,7 +137,18 @@ class ApprovalStore:
             {"status": str(ApprovalStatus.APPROVED), "decided_at": {"$lte": decided_before}}
         )
 
+    async def unannounced(self) -> list[Approval]:
+        """Approvals whose latest revision has had no event published yet."""
+        return await self._find({"$expr": {"$gt": ["$revision", f"${ANNOUNCED}"]}})
+
+    async def announced(self, approval: Approval) -> None:
+        """Note that `approval`'s event (at its revision) was published."""
+        with unavailable_on_failure():
+            await self.collection.update_one(
+                {"_id": approval.id}, {"$max": {ANNOUNCED: approval.revision}}
+            )
+
     async def _find(self, query: dict[str, Any]) -> list[Approval]:
         with unavailable_on_failure():
-            rows = await self.collection.find(query, {SEALED: False}).to_list(None)
+            rows = await self.collection.find(query, PRIVATE).to_list(None)
         return [loaded(row) for row in rows]
