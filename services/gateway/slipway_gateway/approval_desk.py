@@ -242,7 +242,8 @@ class ApprovalDesk:
             outcome = rules.move(approved, S.FAILED, self.clock(), error=error)
         else:
             entity = result if isinstance(result, dict) else {"data": result}
-            outcome = rules.move(approved, S.EXECUTED, self.clock(), result=entity)
+            shown = rules.redact_secrets(entity)
+            outcome = rules.move(approved, S.EXECUTED, self.clock(), result=shown)
         try:
             settled = await self._save(outcome, approved.revision, approved.status)
         except rules.ApprovalConflict:  # another replica settled it with the same reply

@@ -155,11 +155,16 @@ def test_credentials_are_redacted_at_any_depth_and_nothing_else_is():
     command = scale(
         registry_auth={"username": "u", "password": "hunter2"},
         build={"args": {"API_TOKEN": "t0k", "VERSION": "1"}},
+        kubeconfig_data="apiVersion: v1 ...",
+        author="me",
+        archive="x" * 5000,
     )
     shown = rules.redacted(command)
     assert shown.payload["registry_auth"] == rules.REDACTED
+    assert shown.payload["kubeconfig_data"] == rules.REDACTED
     assert shown.payload["build"]["args"] == {"API_TOKEN": rules.REDACTED, "VERSION": "1"}
-    assert shown.payload["replicas"] == 3
+    assert shown.payload["archive"] == "[5000 characters, not shown]"
+    assert (shown.payload["replicas"], shown.payload["author"]) == (3, "me")
     assert "hunter2" not in shown.model_dump_json()
 
 

@@ -32,9 +32,16 @@ TRANSITIONS = TransitionTable.of(
         (S.APPROVED, S.FAILED),
     ],
 )
-# Keys whose values are credentials: shown as REDACTED in an approval, kept sealed to send.
-SECRET_KEY = re.compile(r"password|secret|token|credential|auth|api_?key|private_?key", re.I)
+# Keys whose values are credentials: shown as REDACTED in an approval, kept sealed to send
+# (`registry_auth`, `password`, `kubeconfig_data`, `api_key`, `Authorization`, ...).
+SECRET_KEY = re.compile(
+    r"pass(word|wd)|secret|token|credential|kubeconfig|(^|_)auth(orization)?($|_)"
+    r"|api_?key|private_?key",
+    re.I,
+)
 REDACTED = "[redacted]"
+# A longer text (a chart archive, in base64) is shown by its length only; it is sent whole.
+SHOWN_CHARS = 2000
 
 
 class Decision(StrEnum):
@@ -124,7 +131,8 @@ def check_may_decide(approval: Approval, principal: Principal, decision: Decisio
 
 
 def redacted(command: ProposedCommand) -> ProposedCommand:
-    """The command as it may be shown: every credential's value replaced by REDACTED."""
+    """The command as it may be shown: every credential's value replaced by REDACTED, a
+    very long text by its length."""
     return command.model_copy(
         update={
             "arguments": redact_secrets(command.arguments),
@@ -144,6 +152,8 @@ def redact_secrets(value: Any) -> Any:
         }
     if isinstance(value, list):
         return [redact_secrets(item) for item in value]
+    if isinstance(value, str) and len(value) > SHOWN_CHARS:
+        return f"[{len(value)} characters, not shown]"
     return value
 
 
