@@ -107,7 +107,9 @@ class ApprovalDesk:
     async def propose(
         self, proposal: ProposedCommand, principal: Principal, client: str | None
     ) -> Approval:
-        """Hold `proposal` for a human's yes: a pending approval; nothing is sent."""
+        """Hold `proposal` for a human's yes: a pending approval; nothing is sent.
+        InvalidInput when its subject is not a command of its entity."""
+        rules.check_proposal(proposal)
         approval = rules.new_approval(
             str(uuid.uuid4()),
             proposal,

@@ -20,7 +20,7 @@ from slipway_gateway.access import approvals as rules
 from slipway_gateway.access.identity import Principal
 from slipway_gateway.access.rules import Forbidden
 from slipway_gateway.approval_desk import ApprovalDesk
-from slipway_libs.errors import Conflict, NotFound, Unavailable
+from slipway_libs.errors import Conflict, InvalidInput, NotFound, Unavailable
 from tests.unit.gateway.fakes import FakeAuditLog, FakeBus, FakeEvents, InMemoryApprovalStore
 
 S = ApprovalStatus
@@ -297,6 +297,13 @@ async def test_the_execution_entry_links_requester_approver_and_entity(desk):
         "slipway.io/approved-by": "alice",
     }
     assert entry.responseStatus.status == "Success"
+
+
+async def test_a_proposal_whose_subject_is_no_command_of_its_entity_is_refused(desk):
+    for subject in ("slipway.deployment.query.get", "slipway.service.cmd.scale", "x"):
+        with pytest.raises(InvalidInput, match="subject"):
+            await desk.proposed(scale().model_copy(update={"subject": subject}))
+    assert desk.store.approvals == {}
 
 
 async def test_an_unknown_approval_is_not_found(desk):

@@ -18,7 +18,7 @@ from typing import Any
 from slipway_contracts.approvals import Approval, ApprovalStatus, ProposedCommand, Requester
 from slipway_gateway.access.identity import Principal
 from slipway_gateway.access.rules import Forbidden, check_namespace
-from slipway_libs.errors import Conflict
+from slipway_libs.errors import Conflict, InvalidInput
 from slipway_libs.statemachine import IllegalTransition, TransitionTable
 
 S = ApprovalStatus
@@ -73,6 +73,16 @@ def move(approval: Approval, target: ApprovalStatus, now: datetime, **changes: A
             "approve_with": None,
         }
     )
+
+
+def check_proposal(command: ProposedCommand) -> None:
+    """InvalidInput unless the command's subject is a command of its entity,
+    `slipway.<entity>.cmd.<action>`."""
+    parts = command.subject.split(".")
+    if len(parts) != 4 or parts[0] != "slipway" or parts[2] != "cmd" or parts[1] != command.entity:
+        raise InvalidInput.field(
+            "subject", f"is not a command of entity {command.entity}: slipway.<entity>.cmd.<action>"
+        )
 
 
 def is_overdue(approval: Approval, now: datetime) -> bool:
