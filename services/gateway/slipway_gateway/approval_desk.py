@@ -130,12 +130,12 @@ class ApprovalDesk:
 
     async def get(self, approval_id: str) -> Approval:
         """One approval (NotFound when there is none); expired if its time has passed."""
-        approval = await self.store.get(approval_id)
-        if approval is None:
-            raise NotFound(f"approval '{approval_id}' does not exist")
-        if rules.is_overdue(approval, self.clock()):
+        approval = await self._read(approval_id)
+        if not rules.is_overdue(approval, self.clock()):
+            return approval
+        with contextlib.suppress(rules.ApprovalConflict):
             return await self._expire(approval)
-        return approval
+        return await self._read(approval_id)  # another gateway expired (or decided) it first
 
     async def approve(
         self, approval_id: str, principal: Principal, decision: ApprovalDecision
@@ -199,6 +199,12 @@ class ApprovalDesk:
 
     # --- steps -----------------------------------------------------------------------------
 
+    async def _read(self, approval_id: str) -> Approval:
+        approval = await self.store.get(approval_id)
+        if approval is None:
+            raise NotFound(f"approval '{approval_id}' does not exist")
+        return approval
+
     async def _decide(
         self,
         approval_id: str,
@@ -224,7 +230,7 @@ class ApprovalDesk:
         moved = rules.move(approval, S.EXPIRED, self.clock())
         expired = await self._save(moved, approval.revision, approval.status)
         log.info("approval expired", extra={"approval_id": expired.id})
-        await self.audit_log.record(expiry_entry(expired))
+        await self._record(expiry_entry(expired))
         return expired
 
     async def _execute(self, approved: Approval) -> Approval:
@@ -249,8 +255,8 @@ class ApprovalDesk:
         try:
             settled = await self._save(outcome, approved.revision, approved.status)
         except rules.ApprovalConflict:  # another replica settled it with the same reply
-            return await self.get(approved.id)
-        await self.audit_log.record(execution_entry(settled, settled.last_updated))
+            return await self._read(approved.id)
+        await self._record(execution_entry(settled, settled.last_updated))
         return settled
 
     async def _save(
@@ -280,3 +286,11 @@ class ApprovalDesk:
                 "approval event not published yet",
                 extra={"approval_id": approval.id, "error": repr(exc)},
             )
+
+    async def _record(self, entry: AuditEvent) -> None:
+        """Keep an audit entry; when MongoDB refuses it, the entry goes to the log, whole
+        (it holds no body and no credential): the change it records has been made."""
+        try:
+            await self.audit_log.record(entry)
+        except Unavailable:
+            log.error("audit entry not stored", extra={"audit": entry.model_dump(mode="json")})
