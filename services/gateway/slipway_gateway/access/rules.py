@@ -8,6 +8,7 @@ Every `/api` call needs a token of at least some role (`viewer` < `operator` < `
 | `GET` of what reveals a secret or a log (`REVEALING_READS`)       | operator |
 | anything else on an entity: create, replace, delete, actions      | operator |
 | `/api/tokens*`, `/api/audit`, `/api/webhooks*` (`ADMIN_RESOURCES`)| admin    |
+| `GET /api/approvals*`; `POST …/approve`, `…/reject`                | viewer; operator |
 
 A token scoped to namespaces changes only namespaced entities (charts, deployments,
 services, releases: those with a `namespace`) in those namespaces; its reads are not
