@@ -33,6 +33,9 @@ def audit(
     ] = None,
     since: Annotated[str | None, typer.Option(help="ISO-8601 time")] = None,
     until: Annotated[str | None, typer.Option(help="ISO-8601 time")] = None,
+    approval: Annotated[
+        str | None, typer.Option(help="an approval id: its decision and its command's outcome")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=500, help="entries to show")] = 50,
     output: OutputOption = Format.table,
 ) -> None:
@@ -46,6 +49,7 @@ def audit(
         "outcome": outcome,
         "since": since,
         "until": until,
+        "approval_id": approval,
     }
     page = api(ctx).get(PATH, limit=limit, **filters)
     show(page["items"], output, COLUMNS)

@@ -9,7 +9,17 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from slipway_cli import audit, charts, clusters, deployments, events, images, tokens
+from slipway_cli import (
+    approvals,
+    audit,
+    charts,
+    clusters,
+    deployments,
+    events,
+    images,
+    tokens,
+    webhooks,
+)
 from slipway_cli.client import CliError, api, problem_of
 from slipway_cli.output import Format, OutputOption, show
 
@@ -40,6 +50,8 @@ app.add_typer(charts.app, name="charts")
 app.add_typer(clusters.app, name="clusters")
 app.add_typer(deployments.app, name="deployments")
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(approvals.app, name="approvals")
 app.command()(deployments.deploy)
 app.command()(deployments.scale)
 app.command()(deployments.expose)

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import Field
 
 from slipway_contracts.common import Model
+from slipway_contracts.events import CloudEvent
 
 
 class ApprovalStatus(StrEnum):
@@ -32,7 +33,11 @@ class ProposedCommand(Model):
     tool: str = Field(description="the MCP tool called, e.g. scale_deployment")
     arguments: dict[str, Any] = Field(description="the tool's arguments as the client sent them")
     subject: str = Field(description="the command's subject, slipway.<entity>.cmd.<action>")
-    payload: dict[str, Any] = Field(description="the command's body, exactly as it will be sent")
+    payload: dict[str, Any] = Field(
+        description="the command's body, exactly as it will be sent; in an approval's answer, "
+        "credentials in it (passwords, tokens, registry_auth) read `[redacted]`: the sendable "
+        "body is kept sealed"
+    )
     entity: str = Field(description="the entity kind (the subjects' name), e.g. deployment")
     entity_id: str | None = Field(None, description="the entity it changes; None for a create")
     namespace: str | None = Field(None, description="the namespace of a namespaced entity")
@@ -72,8 +77,21 @@ class Approval(Model):
     approve_with: str | None = Field(
         None, description="how to approve a pending one: POST /api/approvals/{id}/approve"
     )
+    revision: int = Field(1, ge=1, description="bumped on every change (optimistic concurrency)")
 
 
 class ApprovalPage(Model):
     items: list[Approval]
     next_cursor: str | None = None
+
+
+class ApprovalData(Approval):
+    previous_status: str | None = None
+
+
+class ApprovalChanged(CloudEvent):
+    """An approval was proposed or changed status: `slipway.events.approval.<status>`
+    (`io.slipway.approval.<status>.v1`, published by the gateway). Credentials in its
+    command read `[redacted]`, as in the API."""
+
+    data: ApprovalData  # type: ignore[assignment]

@@ -14,6 +14,7 @@ DEPLOYMENT = "deployment"
 SERVICE = "service"
 RELEASE = "release"
 WEBHOOK = "webhook"  # the gateway's own: webhook subscriptions
+APPROVAL = "approval"  # the gateway's own: changes agents asked for, awaiting a human
 ALERT = "alert"
 
 

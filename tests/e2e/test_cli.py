@@ -160,3 +160,31 @@ def test_a_usage_error_exits_2_and_status_reports_ready(stack):
     report = json.loads(run.stdout)
     assert report["ready"]["status"] == "ready"
     assert {row["entity"] for row in report["counts"]} >= {"images", "deployments"}
+
+
+def test_webhooks_create_list_enable_and_delete(stack):
+    made = slipway(
+        stack,
+        "webhooks",
+        "create",
+        "http://127.0.0.1:9/hook",
+        "--event",
+        "io.slipway.*",
+        "-o",
+        "json",
+    )
+    assert made.returncode == 0, made.stderr
+    webhook = json.loads(made.stdout)
+    assert webhook["secret"].startswith("whsec_") and webhook["status"] == "active"
+    listed = slipway(stack, "webhooks", "list", "-o", "json")
+    assert webhook["id"] in {w["id"] for w in json.loads(listed.stdout)}
+    assert webhook["secret"] not in listed.stdout
+    enabled = slipway(stack, "webhooks", "enable", webhook["id"], "-o", "json")
+    assert enabled.returncode == 0 and json.loads(enabled.stdout)["status"] == "active"
+    log = slipway(stack, "webhooks", "deliveries", webhook["id"], "-o", "json")
+    assert log.returncode == 0 and isinstance(json.loads(log.stdout), list)
+    assert slipway(stack, "webhooks", "delete", webhook["id"]).returncode == 0
+    gone = slipway(stack, "webhooks", "get", webhook["id"])
+    assert gone.returncode == 1 and "does not exist" in gone.stderr
+    refused = slipway(stack, "webhooks", "create", "http://10.1.2.3/hook")
+    assert refused.returncode == 1 and "url" in refused.stderr

@@ -399,3 +399,22 @@ def test_an_operator_starts_stops_and_deletes_a_cluster_from_its_page(stack, tok
     expect(status).to_have_text("running", timeout=BUILD_S)
     page.get_by_role("button", name="Delete").click()
     expect(page.locator(".detail")).to_contain_text("This cluster was deleted.", timeout=BUILD_S)
+
+
+def test_an_operator_approves_an_agents_change_from_the_approvals_page(stack, tokens, visit):
+    from tests.e2e.test_approvals import propose, scale
+
+    missing = {"id": str(uuid.uuid4()), "name": "gone", "namespace": "default"}
+    approval = propose(stack, scale(missing, 4), {"name": "admin", "role": "admin", "id": None})
+    page = visit.page
+    sign_in(page, stack, tokens.operator, "operator")
+    page.goto(f"{stack.base_url}/ui#/approvals")
+    row = page.locator(f"tr[data-approval='{approval.id}']")
+    expect(row).to_contain_text("scale deployment gone to 4 replicas")
+    expect(row).to_contain_text("admin via e2e-agent 1.0")
+    row.get_by_label("reason").first.fill("looks right")
+    row.get_by_role("button", name="Approve").click()
+    # Sent once approved: the deployment does not exist, so the command failed, and says why.
+    page.get_by_label("status", exact=True).select_option("")
+    expect(row.locator("[data-role=status]")).to_have_text("failed")
+    expect(row).to_contain_text("not_found")

@@ -758,7 +758,7 @@ class EmbeddedStack:
         wanted = os.environ.get("SLIPWAY_MONITORING", "1").strip().lower() not in FALSE_VALUES
         prometheus, alertmanager = monitoring.prometheus_binary(), monitoring.alertmanager_binary()
         if not wanted or not self.topology.fixed_monitoring_ports:
-            return  # the HA topology and the fault suite: the configuration only
+            return  # the test stacks and the fault suite (free ports): the configuration only
         if prometheus is None or alertmanager is None:
             log.info("Prometheus or Alertmanager not installed (make install as root)")
             return

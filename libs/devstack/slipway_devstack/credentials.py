@@ -84,7 +84,7 @@ MONGO_DATABASES: dict[str, str] = {
 }
 
 # The entities whose events the gateway itself publishes.
-GATEWAY_ENTITIES = (subjects.WEBHOOK,)
+GATEWAY_ENTITIES = (subjects.WEBHOOK, subjects.APPROVAL)
 SERVICE_EVENT_ENTITIES = tuple(e for entities in SERVICE_ENTITIES.values() for e in entities)
 JS_API = "$JS.API"
 STREAMS = (subjects.EVENTS_STREAM, subjects.JOBS_STREAM, subjects.AUDIT_STREAM)

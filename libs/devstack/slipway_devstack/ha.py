@@ -8,7 +8,8 @@
   the per-service users (their connection strings list all three);
 - two replicas of every worker service, and two gateways on 8080 and 8081 sharing the
   admin token `.slipway-ha/admin.token`;
-- the simulated cluster `local`.
+- the simulated cluster `local`;
+- Prometheus on 9090 and Alertmanager on 9093 when installed, scraping every replica.
 
 Run by `python -m slipway_devstack.ha` (or `python -m slipway_devstack --ha`); Ctrl-C stops
 it all. The fault suite (`slipway_devstack.chaos`) starts the same topology on free ports.
@@ -31,6 +32,7 @@ TOPOLOGY = Topology(
     gateway_ports=(8080, 8081),
     replicas=2,
     stream_replicas=3,
+    fixed_monitoring_ports=True,  # Prometheus on 9090 and Alertmanager on 9093, as `make run`
 )
 
 

@@ -12,6 +12,8 @@ from fastapi import FastAPI
 
 from slipway_contracts.access import Role
 from slipway_gateway.adapters import admin_token
+from slipway_gateway.adapters.approval_events import ApprovalEvents
+from slipway_gateway.adapters.approval_store import ApprovalStore
 from slipway_gateway.adapters.audit_feed import AuditFeed
 from slipway_gateway.adapters.audit_store import AuditStore
 from slipway_gateway.adapters.bus import CommandBus
@@ -20,9 +22,11 @@ from slipway_gateway.adapters.token_store import TokenStore
 from slipway_gateway.adapters.webhook_dispatcher import WebhookDispatcher
 from slipway_gateway.adapters.webhook_feed import WebhookFeed
 from slipway_gateway.adapters.webhook_store import WebhookStore
+from slipway_gateway.approval_desk import ApprovalDesk
 from slipway_gateway.entrypoints import (
     advice,
     alerts,
+    approvals,
     audit,
     auditing,
     authorization,
@@ -71,10 +75,12 @@ async def set_up_database(
     audit_log: AuditStore,
     admin_secret: str | None,
     webhooks: WebhookStore,
+    approval_store: ApprovalStore,
 ) -> None:
     """Indexes, and the bootstrap admin token registered (unless its hash is known)."""
     await tokens.ensure_indexes()
     await webhooks.ensure_indexes()
+    await approval_store.ensure_indexes()
     if admin_secret is not None:
         now = datetime.now(UTC)
         if await tokens.register(admin_secret, BOOTSTRAP_TOKEN_NAME, Role.ADMIN, now):
@@ -88,11 +94,14 @@ async def keep_setting_up(
     audit_log: AuditStore,
     admin_secret: str | None,
     webhooks: WebhookStore,
+    approval_store: ApprovalStore,
 ) -> None:
     """`set_up_database`, tried again every second while MongoDB is down."""
     while True:
         try:
-            await set_up_database(settings, tokens, audit_log, admin_secret, webhooks)
+            await set_up_database(
+                settings, tokens, audit_log, admin_secret, webhooks, approval_store
+            )
             return
         except Unavailable as exc:
             log.warning("MongoDB unavailable; setting up again", extra={"error": exc.message})
@@ -132,6 +141,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.webhooks = WebhookStore(database, sealer)
         webhook_feed = WebhookFeed(bus, app.state.webhooks)
         dispatcher = WebhookDispatcher(app.state.webhooks, bus, settings)
+        approval_store = ApprovalStore(database, sealer)
+        app.state.approvals = ApprovalDesk(
+            approval_store,
+            bus,
+            app.state.audit_log,
+            settings.approval_ttl_s,
+            events=ApprovalEvents(bus),
+            sweep_interval_s=settings.approval_sweep_interval_s,
+            settle_s=3 * settings.request_timeout_s,
+        )
         setting_up = asyncio.create_task(
             keep_setting_up(
                 settings,
@@ -139,6 +158,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 app.state.audit_log,
                 await bootstrap_secret(settings),
                 app.state.webhooks,
+                approval_store,
             )
         )
         # Serve once the admin token is registered, unless MongoDB is slow to come.
@@ -147,9 +167,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         feed.start()
         webhook_feed.start()
         dispatcher.start()
+        app.state.approvals.start()
         try:
             yield
         finally:
+            await app.state.approvals.stop()
             await dispatcher.stop()
             await webhook_feed.stop()
             setting_up.cancel()
@@ -192,6 +214,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(alerts.router)
     app.include_router(events.router)
     app.include_router(webhooks.router)
+    app.include_router(approvals.router)
     webhooks.document_deliveries(app)
     app.include_router(whoami.router)
     app.include_router(advice.router)

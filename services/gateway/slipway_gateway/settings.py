@@ -65,6 +65,12 @@ class GatewaySettings(CommonSettings, SecretKeySettings):
     # credential (a file, 0600; `make run` makes `.slipway/alertmanager.secret`). Unset: the
     # webhook refuses every call.
     alertmanager_secret_file: Path | None = None
+    # A change an agent asked for (an MCP tool call in `approve` mode) waits this long for a
+    # human's yes (`/api/approvals`), then expires.
+    approval_ttl_s: float = Field(3600.0, gt=0)
+    # How often pending approvals past their expiry are marked expired, and approved ones
+    # whose command has no outcome yet (the gateway stopped meanwhile) are sent again.
+    approval_sweep_interval_s: float = Field(15.0, gt=0)
     # Where Prometheus and Alertmanager answer, linked from /readyz (unset: not running).
     prometheus_url: str | None = None
     alertmanager_url: str | None = None

@@ -3,6 +3,7 @@ event, never a body or a secret."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,6 +13,7 @@ from slipway_contracts.access import (
     AuditResponseStatus,
     AuditUser,
 )
+from slipway_contracts.approvals import Approval, ApprovalStatus
 from slipway_gateway.access.identity import Principal
 from slipway_gateway.access.rules import ApiPath, is_read
 
@@ -63,7 +65,7 @@ class Outcome:
 def api_entry(audit_id: str, call: ApiCall, outcome: Outcome, finished_at: datetime) -> AuditEvent:
     """The audit entry of an answered API call."""
     principal = call.principal
-    annotations = {"slipway.io/via": "api"}
+    annotations = {"slipway.io/via": "api", **approval_annotations(call.path)}
     if principal.role is not None:
         annotations["slipway.io/role"] = str(principal.role)
     return AuditEvent(
@@ -94,4 +96,72 @@ def object_ref(path: ApiPath | None, outcome: Outcome) -> AuditObjectRef | None:
         namespace=outcome.namespace,
         name=path.name or outcome.created_id,
         subresource=path.subresource,
+    )
+
+
+APPROVAL_ID = "slipway.io/approval-id"
+# Who expired an approval nobody decided in time.
+APPROVAL_EXPIRY = "system:approval-expiry"
+
+
+def approval_annotations(path: ApiPath | None) -> dict[str, str]:
+    """`slipway.io/approval-id` on an approve or reject call (`/api/approvals/{id}/…`)."""
+    if path is not None and path.resource == "approvals" and path.name:
+        return {APPROVAL_ID: path.name}
+    return {}
+
+
+def execution_entry(approval: Approval, finished_at: datetime) -> AuditEvent:
+    """The entry of an approved command's outcome (`executed` or `failed`): made by who
+    asked, approved by who decided, about the entity it changed."""
+    command, asked = approval.command, approval.requested_by
+    _, _, _, action = command.subject.split(".", 3)
+    failed = approval.status is not ApprovalStatus.EXECUTED
+    error_code = (approval.error or {}).get("code") if failed else None
+    created = (approval.result or {}).get("id")
+    return AuditEvent(
+        auditID=str(uuid.uuid5(uuid.NAMESPACE_URL, f"slipway:approval:{approval.id}:outcome")),
+        requestURI=command.subject,
+        verb=action,
+        user=AuditUser(
+            username=asked.name,
+            uid=asked.token_id,
+            groups=[f"slipway:{asked.role}"] if asked.role else [],
+        ),
+        userAgent=asked.client,
+        objectRef=AuditObjectRef(
+            resource=command.entity,
+            namespace=command.namespace,
+            name=command.entity_id or (created if isinstance(created, str) else None),
+        ),
+        responseStatus=AuditResponseStatus(
+            status="Failure" if failed else "Success",
+            reason=str(error_code) if error_code else None,
+        ),
+        requestReceivedTimestamp=approval.decided_at or finished_at,
+        stageTimestamp=finished_at,
+        correlationID=approval.id,
+        annotations={
+            "slipway.io/via": "approval",
+            APPROVAL_ID: approval.id,
+            "slipway.io/approved-by": approval.decided_by or "",
+        },
+    )
+
+
+def expiry_entry(approval: Approval) -> AuditEvent:
+    """The entry of an approval that expired undecided."""
+    return AuditEvent(
+        auditID=str(uuid.uuid5(uuid.NAMESPACE_URL, f"slipway:approval:{approval.id}:expired")),
+        requestURI=f"/api/approvals/{approval.id}",
+        verb="expire",
+        user=AuditUser(username=APPROVAL_EXPIRY),
+        objectRef=AuditObjectRef(
+            resource="approvals", namespace=approval.command.namespace, name=approval.id
+        ),
+        responseStatus=AuditResponseStatus(status="Success"),
+        requestReceivedTimestamp=approval.expires_at,
+        stageTimestamp=approval.last_updated,
+        correlationID=approval.id,
+        annotations={"slipway.io/via": "approval", APPROVAL_ID: approval.id},
     )

@@ -8,6 +8,7 @@ Every `/api` call needs a token of at least some role (`viewer` < `operator` < `
 | `GET` of what reveals a secret or a log (`REVEALING_READS`)       | operator |
 | anything else on an entity: create, replace, delete, actions      | operator |
 | `/api/tokens*`, `/api/audit`, `/api/webhooks*` (`ADMIN_RESOURCES`)| admin    |
+| `GET /api/approvals*`; `POST …/approve`, `…/reject`                | viewer; operator |
 | `/api/advice/*`, `POST /api/advice/dockerfile` too (`ADVICE`)     | viewer   |
 
 The advisors change nothing: `POST /api/advice/dockerfile` only reads a build context

@@ -13,6 +13,7 @@ from pymongo import DESCENDING
 from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 
 from slipway_contracts.access import AuditEvent
+from slipway_gateway.access.audit_entries import APPROVAL_ID
 from slipway_libs.storage import Database, decode_cursor, encode_cursor, unavailable_from
 
 COLLECTION = "audit"
@@ -37,6 +38,7 @@ class AuditFilter:
     outcome: str | int | None = None  # "success", "failure", or an HTTP status
     since: datetime | None = None
     until: datetime | None = None
+    approval_id: str | None = None  # the annotation `slipway.io/approval-id`
 
     def query(self) -> dict[str, Any]:
         """This filter as a MongoDB query."""
@@ -54,6 +56,10 @@ class AuditFilter:
             query["responseStatus.code"] = self.outcome
         elif self.outcome is not None:
             query["responseStatus.status"] = self.outcome.capitalize()
+        if self.approval_id is not None:
+            # The annotation's key holds dots, so it is read with $getField, not a path.
+            annotation = {"$getField": {"field": APPROVAL_ID, "input": "$annotations"}}
+            query["$expr"] = {"$eq": [annotation, self.approval_id]}
         stamp = {"$gte": self.since, "$lte": self.until}
         if stamp := {op: when for op, when in stamp.items() if when is not None}:
             query["stageTimestamp"] = stamp

@@ -197,6 +197,29 @@ class WebhookStore:
             )
         return listed(row) if row else None
 
+    async def enable(self, webhook_id: str, start_seq: int, now: datetime) -> Webhook | None:
+        """Make a disabled subscription active again, receiving the events after `start_seq`
+        (what came while it was disabled is not sent); an active one is left as it is. None:
+        no such subscription."""
+        with unavailable_on_failure():
+            row = await self.webhooks.find_one_and_update(
+                {"_id": webhook_id, "status": str(WebhookStatus.DISABLED)},
+                {
+                    "$set": {
+                        "status": str(WebhookStatus.ACTIVE),
+                        "disabled_reason": None,
+                        "start_seq": start_seq,
+                        "last_updated": as_stored(now),
+                        "disabled_event_pending": False,
+                    },
+                    "$inc": {"revision": 1},
+                },
+                return_document=ReturnDocument.AFTER,
+            )
+            if row is None:
+                row = await self.webhooks.find_one({"_id": webhook_id})
+        return listed(row) if row else None
+
     async def disabled_unannounced(self) -> list[Webhook]:
         """Disabled subscriptions whose `disabled` event is not yet published."""
         with unavailable_on_failure():

@@ -44,6 +44,10 @@ async def list_audit_entries(
     ] = None,
     since: Annotated[datetime | None, Query(description="ISO-8601; UTC when no offset")] = None,
     until: Annotated[datetime | None, Query(description="ISO-8601; UTC when no offset")] = None,
+    approval_id: Annotated[
+        str | None,
+        Query(description="entries about this approval: its decision, its command's outcome"),
+    ] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> JSONResponse:
@@ -59,6 +63,7 @@ async def list_audit_entries(
         outcome=int(outcome) if outcome and outcome.isdigit() else outcome,
         since=utc(since),
         until=utc(until),
+        approval_id=approval_id,
     )
     items, next_cursor = await store.page(where, cursor, limit)
     return JSONResponse(AuditPage(items=items, next_cursor=next_cursor).model_dump(mode="json"))

@@ -62,10 +62,11 @@ class Problem(BaseModel):
     current_revision: int | None = None
     required_role: str | None = None
     allowed_namespaces: list[str] | None = None
+    rule: str | None = None
 
 
 # The members of an error's `details` a problem carries as its own (RFC 9457 extensions).
-MEMBERS = ("current_status", "current_revision", "required_role", "allowed_namespaces")
+MEMBERS = ("current_status", "current_revision", "required_role", "allowed_namespaces", "rule")
 
 
 def problem(

@@ -97,6 +97,17 @@ async def delete_webhook(webhook_id: str, store: Webhooks) -> Response:
     return no_content()
 
 
+@router.post("/{webhook_id}/enable", response_model=Webhook)
+async def enable_webhook(webhook_id: str, store: Webhooks, bus: Bus) -> JSONResponse:
+    """Make a disabled subscription active again (after fixing its receiver). It receives
+    the events from now on; those published while it was disabled are not sent (read them
+    from `GET /api/events?since=`). An active subscription is answered as it is."""
+    enabled = await store.enable(webhook_id, await last_sequence(bus), datetime.now(UTC))
+    if enabled is None:
+        raise NotFound(f"webhook '{webhook_id}' does not exist")
+    return JSONResponse(enabled.model_dump(mode="json"))
+
+
 @router.get("/{webhook_id}/deliveries", response_model=DeliveryPage)
 async def list_deliveries(
     webhook_id: str,

@@ -610,20 +610,43 @@ function startChain(correlation) {
 function approvalsView(view) {
   const tbody = h("tbody");
   const message = h("p", { class: "error", role: "alert" });
+  const status = h("select", { "aria-label": "status", onchange: () => load() },
+    ["pending", "", "approved", "executed", "failed", "rejected", "expired"].map((s) => h("option", { value: s }, s || "all")));
+  const decide = (a, verdict) => (client, reason) =>
+    client.post(`/api/approvals/${a.id}/${verdict}`, { reason: reason || null }).then(load);
+  function actions(a) {
+    if (!canOperate() || a.status !== "pending") return "";
+    const own = state.identity && a.requested_by && a.requested_by.name === state.identity.name;
+    const reason = { name: "reason", type: "text", value: "" };
+    return [
+      // Whoever asked cannot approve their own request (the gateway refuses it too).
+      own ? "" : actionControl({ label: "Approve", input: reason, run: decide(a, "approve") }, message),
+      actionControl({ label: "Reject", danger: true, input: reason, run: decide(a, "reject") }, message),
+    ];
+  }
+  function outcome(a) {
+    if (a.error) return `${a.error.code}: ${a.error.message}`;
+    if (a.status === "pending") return `expires ${when(a.expires_at)}`;
+    return [a.decided_by ? `by ${a.decided_by}` : "", a.reason || ""].filter(Boolean).join(" · ");
+  }
   async function load() {
     try {
-      const page = await api.get("/api/approvals");
-      replace(tbody, (page.items || []).map((a) => h("tr", {},
-        h("td", {}, a.id), h("td", {}, a.summary || a.description || a.action || ""), h("td", {}, statusBadge(a.status)),
-        h("td", {}, canOperate() && a.status === "pending" ? [
-          actionControl({ label: "Approve", run: () => api.post(`/api/approvals/${a.id}/approve`).then(load) }, message),
-          actionControl({ label: "Reject", danger: true, run: () => api.post(`/api/approvals/${a.id}/reject`).then(load) }, message),
-        ] : ""))));
+      const page = await api.get(`/api/approvals${status.value ? `?status=${status.value}` : ""}`);
+      replace(tbody, (page.items || []).map((a) => {
+        const asked = a.requested_by || {};
+        return h("tr", { dataset: { approval: a.id } },
+          h("td", {}, (a.command && a.command.summary) || a.id),
+          h("td", {}, [asked.name, asked.client].filter(Boolean).join(" via ")),
+          h("td", {}, statusBadge(a.status)),
+          h("td", {}, outcome(a)),
+          h("td", {}, actions(a)));
+      }));
     } catch (error) {
       showError(message, error);
     }
   }
-  replace(view, h("h1", {}, "Approvals"), message, h("table", { class: "list" }, tbody));
+  const head = h("thead", {}, h("tr", {}, ["change", "asked by", "status", "", ""].map((c) => h("th", {}, c))));
+  replace(view, h("h1", {}, "Approvals"), field("status", status), message, h("table", { class: "list" }, head, tbody));
   load();
   return () => {};
 }
