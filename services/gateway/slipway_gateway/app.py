@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
+from starlette.routing import Route
 
 from slipway_contracts.access import Role
+from slipway_gateway.access.rules import MCP_PATH
 from slipway_gateway.adapters import admin_token
 from slipway_gateway.adapters.audit_feed import AuditFeed
 from slipway_gateway.adapters.audit_store import AuditStore
@@ -39,6 +41,7 @@ from slipway_gateway.entrypoints import (
     webhooks,
     whoami,
 )
+from slipway_gateway.mcp.server import McpEndpoint
 from slipway_gateway.settings import GatewaySettings
 from slipway_keys.secrets import sealer_from
 from slipway_libs import logging as slipway_logging
@@ -113,6 +116,7 @@ async def bootstrap_secret(settings: GatewaySettings) -> str | None:
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
+    mcp = McpEndpoint()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -145,7 +149,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         webhook_feed.start()
         dispatcher.start()
         try:
-            yield
+            async with mcp.running():
+                yield
         finally:
             await dispatcher.stop()
             await webhook_feed.stop()
@@ -191,4 +196,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     webhooks.document_deliveries(app)
     app.include_router(whoami.router)
     pages.install(app)
+    # The MCP server (streamable HTTP): the same tokens as /api, at least viewer.
+    app.router.routes.append(Route(MCP_PATH, endpoint=mcp, include_in_schema=False))
     return app

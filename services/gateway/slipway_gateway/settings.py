@@ -12,6 +12,9 @@ from slipway_keys.secrets import SecretKeySettings
 from slipway_libs.settings import CommonSettings
 
 MetricsAccess = Literal["loopback", "open", "token"]
+# What an MCP client's change tools do: nothing (`read-only`: none is listed), propose the
+# change for a human's yes (`approve`), or make it (`auto`).
+McpMode = Literal["read-only", "approve", "auto"]
 
 
 class GatewaySettings(CommonSettings, SecretKeySettings):
@@ -68,6 +71,8 @@ class GatewaySettings(CommonSettings, SecretKeySettings):
     # Where Prometheus and Alertmanager answer, linked from /readyz (unset: not running).
     prometheus_url: str | None = None
     alertmanager_url: str | None = None
+    # `SLIPWAY_MCP_MODE`: what the MCP server's change tools do (see `McpMode`).
+    mcp_mode: McpMode = "approve"
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Self:

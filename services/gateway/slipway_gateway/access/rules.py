@@ -9,6 +9,10 @@ Every `/api` call needs a token of at least some role (`viewer` < `operator` < `
 | anything else on an entity: create, replace, delete, actions      | operator |
 | `/api/tokens*`, `/api/audit`, `/api/webhooks*` (`ADMIN_RESOURCES`)| admin    |
 
+The MCP server (`/mcp`) needs at least a viewer token to connect; each tool or resource
+there then needs the role of the API call it stands for (`mcp_role`): a viewer sees only
+the read tools.
+
 A token scoped to namespaces changes only namespaced entities (charts, deployments,
 services, releases: those with a `namespace`) in those namespaces; its reads are not
 limited. `/metrics` follows `metrics_access`.
@@ -24,6 +28,7 @@ from slipway_gateway.access.identity import Principal
 from slipway_libs.errors import SlipwayError
 
 API_PREFIX = "/api"
+MCP_PATH = "/mcp"
 READ_METHODS = frozenset({"GET", "HEAD"})
 # Webhooks are admin's: a subscription sends every event it matches, of every namespace,
 # out of Slipway, signed with a long-lived secret, like a token handed out.
@@ -74,6 +79,17 @@ def required_role(method: str, path: ApiPath) -> Role:
     if not is_read(method) or path.subresource in REVEALING_READS:
         return Role.OPERATOR
     return Role.VIEWER
+
+
+def is_mcp(path: str) -> bool:
+    """Whether the path is the MCP server's (streamable HTTP)."""
+    return path == MCP_PATH or path.startswith(MCP_PATH + "/")
+
+
+def mcp_role(read: bool, path: ApiPath) -> Role:
+    """The least role of an MCP tool or resource: that of the API call it stands for (a
+    read is a GET of `path`, a change a POST to it)."""
+    return required_role("GET" if read else "POST", path)
 
 
 def check_role(principal: Principal, needed: Role) -> None:
