@@ -9,8 +9,8 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from slipway_cli import audit, charts, clusters, deployments, events, images, tokens
-from slipway_cli.client import CliError, api, problem_of
+from slipway_cli import audit, bridge, charts, clusters, deployments, events, images, tokens
+from slipway_cli.client import CliError, api, config_of, problem_of
 from slipway_cli.output import Format, OutputOption, show
 
 HELP = """Drive Slipway from the shell, through its REST API.
@@ -100,6 +100,13 @@ def status(ctx: typer.Context, output: OutputOption = Format.table) -> None:
         show(counts, output, columns)
     if problem:
         raise problem
+
+
+@app.command(name="mcp")
+def mcp_stdio(ctx: typer.Context) -> None:
+    """Serve Slipway's MCP tools, resources and prompts on stdin/stdout, for desktop MCP
+    clients; every request goes to the gateway's /mcp with this CLI's URL and token."""
+    bridge.run(config_of(ctx))
 
 
 def main() -> None:

@@ -5,22 +5,28 @@ gateway (`SLIPWAY_MCP_MODE` left at `approve`), two more gateways on the same st
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import httpx2
 import pytest
 import slipway_devstack as devstack
-from mcp import Client
+from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, Implementation, TextResourceContents
 
 from tests.e2e.test_access import admin_token, bearer, sim_cluster
 from tests.e2e.test_workloads import build_image, start_cluster
-from tests.stack import Stack, wait_status
+from tests.stack import ROOT, Stack, wait_status
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
@@ -39,6 +45,8 @@ READ_TOOLS = {
     "get_release",
 }
 CLIENT = Implementation(name="slipway-e2e", version="1.0")
+# `make install` puts the MCP Inspector here (scripts/install-mcp-inspector).
+INSPECTOR = ROOT / ".tools" / "mcp-inspector" / "node_modules" / ".bin" / "mcp-inspector"
 
 
 @asynccontextmanager
@@ -222,3 +230,41 @@ async def test_auto_mode_scales_a_deployment_and_the_audit_log_names_the_client(
     }
     assert entry["annotations"]["slipway.io/mcp-client"] == "slipway-e2e 1.0"
     assert entry["responseStatus"]["code"] == 200
+
+
+def inspector(url: str, token: str, *arguments: str) -> Any:
+    """The MCP Inspector's CLI mode against `url`'s /mcp; its JSON answer."""
+    command = [str(INSPECTOR), "--cli", f"{url}/mcp", "--transport", "http"]
+    command += ["--header", f"Authorization: Bearer {token}", *arguments]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="no Node.js for the MCP Inspector")
+def test_the_mcp_inspector_cli_lists_and_calls_the_tools(stack: Stack, admin, operator, cluster):
+    assert INSPECTOR.exists(), "make install puts the MCP Inspector in .tools/"
+    listed = inspector(stack.base_url, operator, "--method", "tools/list")
+    names = {tool["name"] for tool in listed["tools"]}
+    assert READ_TOOLS <= names and "scale_deployment" in names
+    called = inspector(
+        stack.base_url,
+        operator,
+        *("--method", "tools/call", "--tool-name", "get_cluster"),
+        *("--tool-arg", f"id={cluster['id']}"),
+    )
+    assert called["structuredContent"] == admin.get(f"/api/minikube-clusters/{cluster['id']}").json()
+
+
+async def test_slipway_mcp_bridges_stdio_to_the_gateway(stack: Stack, admin, viewer, cluster):
+    slipway = Path(sys.executable).parent / "slipway"
+    env = {**os.environ, "SLIPWAY_URL": stack.base_url, "SLIPWAY_TOKEN": viewer}
+    server = StdioServerParameters(command=str(slipway), args=["mcp"], env=env)
+    async with Client(server, client_info=CLIENT) as client:
+        assert {tool.name for tool in (await client.list_tools()).tools} == READ_TOOLS
+        got = structured(await client.call_tool("get_cluster", {"id": cluster["id"]}))
+        assert got == admin.get(f"/api/minikube-clusters/{cluster['id']}").json()
+        templates = (await client.list_resource_templates()).resource_templates
+        assert "slipway://deployments/{id}" in {t.uri_template for t in templates}
+        prompt = await client.get_prompt("diagnose-deployment", {"deployment_id": "d-1"})
+        assert "d-1" in getattr(prompt.messages[0].content, "text", "")
