@@ -99,4 +99,6 @@ def run(config: Config) -> None:
     try:
         anyio.run(serve, config)
     except* httpx2.HTTPError as group:
-        raise CliError(f"cannot reach Slipway's MCP server at {config.url}/mcp: {group.exceptions[0]}") from None
+        raise CliError(
+            f"cannot reach Slipway's MCP server at {config.url}/mcp: {group.exceptions[0]}"
+        ) from None

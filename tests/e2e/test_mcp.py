@@ -246,14 +246,16 @@ def test_the_mcp_inspector_cli_lists_and_calls_the_tools(stack: Stack, admin, op
     assert INSPECTOR.exists(), "make install puts the MCP Inspector in .tools/"
     listed = inspector(stack.base_url, operator, "--method", "tools/list")
     names = {tool["name"] for tool in listed["tools"]}
-    assert READ_TOOLS <= names and "scale_deployment" in names
+    assert names >= READ_TOOLS and "scale_deployment" in names
     called = inspector(
         stack.base_url,
         operator,
         *("--method", "tools/call", "--tool-name", "get_cluster"),
         *("--tool-arg", f"id={cluster['id']}"),
     )
-    assert called["structuredContent"] == admin.get(f"/api/minikube-clusters/{cluster['id']}").json()
+    assert (
+        called["structuredContent"] == admin.get(f"/api/minikube-clusters/{cluster['id']}").json()
+    )
 
 
 async def test_slipway_mcp_bridges_stdio_to_the_gateway(stack: Stack, admin, viewer, cluster):

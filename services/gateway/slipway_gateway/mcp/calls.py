@@ -89,7 +89,10 @@ def visible(tool: Tool, principal: Principal, mode: McpMode) -> bool:
 def invalid_arguments(tool: Tool, exc: ValidationError) -> InvalidArguments:
     """The validation errors as one message naming each field and the rule it breaks."""
     details = [
-        {"field": ".".join(str(part) for part in error["loc"]) or "arguments", "message": error["msg"]}
+        {
+            "field": ".".join(str(part) for part in error["loc"]) or "arguments",
+            "message": error["msg"],
+        }
         for error in exc.errors()
     ]
     message = "; ".join(f"{d['field']}: {d['message']}" for d in details)

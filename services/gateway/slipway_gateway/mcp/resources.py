@@ -29,7 +29,9 @@ RECENT = timedelta(hours=1)
 RECENT_EVENTS = 100
 LOGS = "logs"
 
-RESOURCES: dict[str, Resource] = {routes.resource.segment: routes.resource for routes in ENTITY_ROUTES}
+RESOURCES: dict[str, Resource] = {
+    routes.resource.segment: routes.resource for routes in ENTITY_ROUTES
+}
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class Address:
         parts = [part for part in uri.removeprefix(SCHEME).split("/") if part]
         if not parts or len(parts) > 3:
             raise NotFound(f"no resource {uri}")
-        return cls(parts[0], *parts[1:])  # type: ignore[arg-type]
+        return cls(parts[0], *parts[1:])
 
 
 def listed() -> list[mcp_types.Resource]:
