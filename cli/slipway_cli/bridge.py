@@ -17,6 +17,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server import Server, ServerRequestContext
 from mcp.server.stdio import stdio_server
+from mcp.shared.exceptions import MCPError
 
 from slipway_cli.client import CliError, Config
 
@@ -95,10 +96,10 @@ async def serve(config: Config) -> None:
 
 
 def run(config: Config) -> None:
-    """`slipway mcp`'s body: serve; a gateway that cannot be reached is a CLI error."""
+    """`slipway mcp`'s body: serve; a gateway that cannot be reached, or that refuses the
+    token, is a CLI error."""
     try:
         anyio.run(serve, config)
-    except* httpx2.HTTPError as group:
-        raise CliError(
-            f"cannot reach Slipway's MCP server at {config.url}/mcp: {group.exceptions[0]}"
-        ) from None
+    except* (httpx2.HTTPError, MCPError) as group:
+        first = group.exceptions[0]
+        raise CliError(f"Slipway's MCP server at {config.url}/mcp: {first}") from None

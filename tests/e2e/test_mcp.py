@@ -22,6 +22,7 @@ import pytest
 import slipway_devstack as devstack
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, Implementation, TextResourceContents
 
 from tests.e2e.test_access import admin_token, bearer, sim_cluster
@@ -152,6 +153,11 @@ async def test_a_viewer_lists_only_read_tools_and_they_answer_as_rest(
         resource = await client.read_resource(f"slipway://minikube-clusters/{cluster['id']}")
         content = resource.contents[0]
         assert isinstance(content, TextResourceContents) and cluster["id"] in content.text
+        events = (await client.read_resource("slipway://events/recent")).contents[0]
+        assert isinstance(events, TextResourceContents)
+        assert cluster["id"] in {event["subject"] for event in json.loads(events.text)}
+        with pytest.raises(MCPError, match="operator"):
+            await client.read_resource(f"slipway://container-images/{cluster['id']}/logs")
 
 
 async def test_an_operator_lists_change_tools_marked_and_bad_arguments_name_the_field(
