@@ -27,13 +27,17 @@ DEPLOYMENT = {"id": "d-1", "name": "web", "namespace": "default", "revision": 4,
 class FakeBus:
     """Answers queries from `entities`; commands answer their payload; keeps every request."""
 
+    max_payload = 1024 * 1024  # NATS's default
+
     def __init__(self, entities: dict[str, dict[str, Any]]) -> None:
         self.entities = entities
         self.sent: list[tuple[str, dict[str, Any], str | None]] = []
 
     async def request(
-        self, subject: str, payload: dict[str, Any], command_id: str | None = None
+        self, subject: str, payload: dict[str, Any] | bytes, command_id: str | None = None
     ) -> Any:
+        if isinstance(payload, bytes):
+            payload = json.loads(payload)
         self.sent.append((subject, payload, command_id))
         if subject.endswith(".query.get"):
             return self.entities[payload["id"]]
@@ -213,3 +217,28 @@ async def test_an_unknown_tool_is_refused_and_audited():
     outcome = await tool_calls.call("format_disk", {}, Caller(OPERATOR))
     assert outcome.error is not None and outcome.error.http_status == 404
     assert audit.entries[0].verb == "format_disk"
+
+
+async def test_a_chart_too_large_for_the_bus_is_refused_before_it_is_sent():
+    tool_calls, bus, audit, _ = calls("auto")
+    arguments = {
+        "name": "big",
+        "version": "0.1.0",
+        "app_version": "1.0",
+        "source": {"archive": "A" * (2 * 1024 * 1024)},
+    }
+    outcome = await tool_calls.call("validate_chart", arguments, Caller(OPERATOR))
+    assert outcome.error is not None and outcome.error.message.startswith("source.archive")
+    assert bus.commands == [] and audit.entries[0].responseStatus.code == 422
+
+
+class BrokenBus(FakeBus):
+    async def request(self, subject: str, payload: Any, command_id: str | None = None) -> Any:
+        raise RuntimeError("connection reset")
+
+
+async def test_a_call_that_breaks_inside_the_gateway_is_still_audited():
+    tool_calls, _, audit, _ = calls("auto", BrokenBus({}))
+    outcome = await tool_calls.call("list_images", {}, Caller(VIEWER))
+    assert outcome.error is not None and "connection reset" not in outcome.error.message
+    assert audit.entries[0].responseStatus.code == 500

@@ -292,7 +292,7 @@ def add_upload_route(
     method: str, path: str, endpoint: Callable[..., Any], description: str
 ) -> None:
     """A route taking a ChartSpec as JSON or as a multipart upload; it answers 202."""
-    routes.declare("create" if method == "POST" else "update", description)
+    routes.declare("create" if method == "POST" else "update", description, send=send_spec)
     router.add_api_route(
         path,
         endpoint,

@@ -33,7 +33,7 @@ needs a token (`access.rules` says which role) and holds a scoped token to its n
 # No `from __future__ import annotations`: the route functions below are built per entity
 # and FastAPI reads their parameter types (the entity's models) from live annotations.
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any
@@ -151,14 +151,21 @@ def _documented(status: int | StatusRule, model: type[BaseModel]) -> dict[str, A
     return {"status_code": status.possible[0], "responses": others}
 
 
+# How a command goes out when the plain request will not do (a chart checks its size first):
+# `send(bus, action, payload, command_id)` answers the reply's data.
+Sender = Callable[[CommandBus, str, dict[str, Any], str], Awaitable[Any]]
+
+
 @dataclass(frozen=True)
 class Declared:
     """One operation a resource offers over REST: a query (`list`, `get`) or a command
-    (`create`, `update`, `delete` or an action such as `scale`), and what it does."""
+    (`create`, `update`, `delete` or an action such as `scale`), what it does, and how it
+    is sent when not as a plain request (`send`)."""
 
     action: str
     command: bool
     description: str | None = None
+    send: Sender | None = None
 
 
 class ResourceRoutes:
@@ -182,9 +189,16 @@ class ResourceRoutes:
         """The annotation of the path parameter naming the entity."""
         return Annotated[str, Path(alias=self.resource.id_param)]
 
-    def declare(self, action: str, description: str | None, *, command: bool = True) -> None:
+    def declare(
+        self,
+        action: str,
+        description: str | None,
+        *,
+        command: bool = True,
+        send: Sender | None = None,
+    ) -> None:
         """Keep an operation of this resource (the routes below declare theirs)."""
-        self.declared.append(Declared(action, command, description))
+        self.declared.append(Declared(action, command, description, send))
 
     def _add(
         self,

@@ -22,7 +22,7 @@ from slipway_contracts.common import Model
 from slipway_contracts.queries import GetEntity, ListEntities
 from slipway_gateway.access.rules import ApiPath
 from slipway_gateway.entrypoints import charts, clusters, deployments, images, releases, services
-from slipway_gateway.entrypoints.resources import Declared, Resource, ResourceRoutes
+from slipway_gateway.entrypoints.resources import Declared, Resource, ResourceRoutes, Sender
 
 # Every entity the API serves, in the order the tools are listed.
 ENTITY_ROUTES: tuple[ResourceRoutes, ...] = (
@@ -63,6 +63,7 @@ class Tool:
     arguments: type[BaseModel]  # validates the arguments; its JSON schema is the inputSchema
     description: str
     read_only: bool
+    send: Sender | None = None  # how its command goes out, when not as a plain request
 
     @property
     def destructive(self) -> bool:
@@ -131,7 +132,7 @@ def tool_of(resource: Resource, declared: Declared) -> Tool | None:
         return None
     name = NAMES.get((resource.noun, action)) or default_name(resource, action)
     description = declared.description or (arguments.__doc__ or name).strip()
-    return Tool(name, resource, action, arguments, description, not declared.command)
+    return Tool(name, resource, action, arguments, description, not declared.command, declared.send)
 
 
 def default_name(resource: Resource, action: str) -> str:
