@@ -8,9 +8,9 @@ PACKAGES := -e ./contracts -e ./libs/keys -e ./libs/observability -e ./libs -e .
 	-e ./services/chart-validator -e ./services/cluster-manager -e ./services/workload-manager -e ./cli
 STAMP := $(VENV)/.installed
 
-.PHONY: install run run-ha chaos test test-fast lint format contracts examples bench clean
+.PHONY: install mcp-inspector run run-ha chaos test test-fast lint format contracts examples bench clean
 
-install: $(STAMP) examples
+install: $(STAMP) examples mcp-inspector
 
 $(STAMP): constraints.txt requirements-dev.txt libs/pyproject.toml libs/keys/pyproject.toml libs/observability/pyproject.toml libs/simcluster/pyproject.toml libs/devstack/pyproject.toml contracts/pyproject.toml cli/pyproject.toml $(wildcard services/*/pyproject.toml)
 	@scripts/install-system-packages
@@ -21,6 +21,10 @@ $(STAMP): constraints.txt requirements-dev.txt libs/pyproject.toml libs/keys/pyp
 
 examples: $(STAMP)
 	@$(MAKE) -s -C examples
+
+# The MCP Inspector CLI (npm, exact version, no lock file) in .tools/, for the MCP tests.
+mcp-inspector:
+	@scripts/install-mcp-inspector .tools/mcp-inspector
 
 run: install
 	$(PY) -m slipway_devstack

@@ -228,8 +228,11 @@ def api(ctx: typer.Context) -> Api:
     """The API client of this invocation (made from the global options)."""
     root = ctx.find_root()
     if not isinstance(root.obj, Api):
-        config = resolve_config(
-            root.params.get("url"), root.params.get("token"), os.environ, Path.cwd()
-        )
-        root.obj = Api(config)
+        root.obj = Api(config_of(ctx))
     return root.obj
+
+
+def config_of(ctx: typer.Context) -> Config:
+    """Where the API is and the token, from the global options and the environment."""
+    root = ctx.find_root()
+    return resolve_config(root.params.get("url"), root.params.get("token"), os.environ, Path.cwd())

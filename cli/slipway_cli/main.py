@@ -12,6 +12,7 @@ from typer.core import TyperGroup
 from slipway_cli import (
     approvals,
     audit,
+    bridge,
     charts,
     clusters,
     deployments,
@@ -20,7 +21,7 @@ from slipway_cli import (
     tokens,
     webhooks,
 )
-from slipway_cli.client import CliError, api, problem_of
+from slipway_cli.client import CliError, api, config_of, problem_of
 from slipway_cli.output import Format, OutputOption, show
 
 HELP = """Drive Slipway from the shell, through its REST API.
@@ -112,6 +113,13 @@ def status(ctx: typer.Context, output: OutputOption = Format.table) -> None:
         show(counts, output, columns)
     if problem:
         raise problem
+
+
+@app.command(name="mcp")
+def mcp_stdio(ctx: typer.Context) -> None:
+    """Serve Slipway's MCP tools, resources and prompts on stdin/stdout, for desktop MCP
+    clients; every request goes to the gateway's /mcp with this CLI's URL and token."""
+    bridge.run(config_of(ctx))
 
 
 def main() -> None:

@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
+from starlette.routing import Route
 
 from slipway_contracts.access import Role
+from slipway_gateway.access.rules import MCP_PATH
 from slipway_gateway.adapters import admin_token
 from slipway_gateway.adapters.approval_events import ApprovalEvents
 from slipway_gateway.adapters.approval_store import ApprovalStore
@@ -45,6 +47,7 @@ from slipway_gateway.entrypoints import (
     webhooks,
     whoami,
 )
+from slipway_gateway.mcp.server import McpEndpoint
 from slipway_gateway.settings import GatewaySettings
 from slipway_keys.secrets import sealer_from
 from slipway_libs import logging as slipway_logging
@@ -124,6 +127,7 @@ async def bootstrap_secret(settings: GatewaySettings) -> str | None:
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
+    mcp = McpEndpoint()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -169,7 +173,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         dispatcher.start()
         app.state.approvals.start()
         try:
-            yield
+            async with mcp.running():
+                yield
         finally:
             await app.state.approvals.stop()
             await dispatcher.stop()
@@ -219,4 +224,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(whoami.router)
     app.include_router(advice.router)
     pages.install(app)
+    # The MCP server (streamable HTTP): the same tokens as /api, at least viewer.
+    app.router.routes.append(Route(MCP_PATH, endpoint=mcp, include_in_schema=False))
     return app

@@ -12,6 +12,9 @@ from slipway_keys.secrets import SecretKeySettings
 from slipway_libs.settings import CommonSettings
 
 MetricsAccess = Literal["loopback", "open", "token"]
+# What an MCP client's change tools do: nothing (`read-only`: none is listed), propose the
+# change for a human's yes (`approve`), or make it (`auto`).
+McpMode = Literal["read-only", "approve", "auto"]
 
 
 class GatewaySettings(CommonSettings, SecretKeySettings):
@@ -82,6 +85,8 @@ class GatewaySettings(CommonSettings, SecretKeySettings):
     ai_model: str | None = None
     ai_api_key: SecretStr | None = None
     ai_timeout_s: float = Field(20.0, gt=0, description="a slower model: no explanation")
+    # `SLIPWAY_MCP_MODE`: what the MCP server's change tools do (see `McpMode`).
+    mcp_mode: McpMode = "approve"
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Self:

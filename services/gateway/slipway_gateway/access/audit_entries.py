@@ -165,3 +165,65 @@ def expiry_entry(approval: Approval) -> AuditEvent:
         correlationID=approval.id,
         annotations={"slipway.io/via": "approval", APPROVAL_ID: approval.id},
     )
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """An MCP tool call, as the audit log records it (never its arguments)."""
+
+    tool: str
+    resource: str | None  # the API's resource segment, e.g. deployments
+    subresource: str | None  # the action, e.g. scale
+    principal: Principal
+    received_at: datetime
+    client: str | None = None  # the MCP client's "name version"
+    source_ip: str | None = None
+    user_agent: str | None = None
+
+
+def tool_entry(
+    audit_id: str,
+    call: ToolCall,
+    *,
+    status: int,
+    reason: str | None,
+    entity_id: str | None,
+    namespace: str | None,
+    approval_id: str | None,
+    finished_at: datetime,
+) -> AuditEvent:
+    """The audit entry of an MCP tool call: the verb is the tool, `slipway.io/via` is `mcp`;
+    a call that made an approval names it (`slipway.io/approval-id`)."""
+    principal = call.principal
+    annotations = {"slipway.io/via": "mcp"}
+    if principal.role is not None:
+        annotations["slipway.io/role"] = str(principal.role)
+    if call.client:
+        annotations["slipway.io/mcp-client"] = call.client
+    if approval_id:
+        annotations["slipway.io/approval-id"] = approval_id
+    object_ref = None
+    if call.resource is not None:
+        object_ref = AuditObjectRef(
+            resource=call.resource,
+            namespace=namespace,
+            name=entity_id,
+            subresource=call.subresource,
+        )
+    return AuditEvent(
+        auditID=audit_id,
+        requestURI=f"/mcp tools/call {call.tool}",
+        verb=call.tool,
+        user=AuditUser(username=principal.name, uid=principal.token_id, groups=principal.groups),
+        sourceIPs=[call.source_ip] if call.source_ip else [],
+        userAgent=call.user_agent,
+        objectRef=object_ref,
+        responseStatus=AuditResponseStatus(
+            code=status,
+            status="Success" if status < 400 else "Failure",
+            reason=reason if status >= 400 else None,
+        ),
+        requestReceivedTimestamp=call.received_at,
+        stageTimestamp=finished_at,
+        annotations=annotations,
+    )

@@ -16,6 +16,10 @@ inside the build roots (as a build would) and answers a review, so a viewer may 
 A build's advice names the failing step and the image's reason (already on the image),
 never the rest of its log (an operator's read).
 
+The MCP server (`/mcp`) needs at least a viewer token to connect; each tool or resource
+there then needs the role of the API call it stands for (`mcp_role`): a viewer sees only
+the read tools.
+
 A token scoped to namespaces changes only namespaced entities (charts, deployments,
 services, releases: those with a `namespace`) in those namespaces; its reads are not
 limited. `/metrics` follows `metrics_access`.
@@ -31,6 +35,7 @@ from slipway_gateway.access.identity import Principal
 from slipway_libs.errors import SlipwayError
 
 API_PREFIX = "/api"
+MCP_PATH = "/mcp"
 READ_METHODS = frozenset({"GET", "HEAD"})
 # Webhooks are admin's: a subscription sends every event it matches, of every namespace,
 # out of Slipway, signed with a long-lived secret, like a token handed out.
@@ -85,6 +90,17 @@ def required_role(method: str, path: ApiPath) -> Role:
     if not is_read(method) or path.subresource in REVEALING_READS:
         return Role.OPERATOR
     return Role.VIEWER
+
+
+def is_mcp(path: str) -> bool:
+    """Whether the path is the MCP server's (streamable HTTP)."""
+    return path == MCP_PATH or path.startswith(MCP_PATH + "/")
+
+
+def mcp_role(read: bool, path: ApiPath) -> Role:
+    """The least role of an MCP tool or resource: that of the API call it stands for (a
+    read is a GET of `path`, a change a POST to it)."""
+    return required_role("GET" if read else "POST", path)
 
 
 def check_role(principal: Principal, needed: Role) -> None:

@@ -26,6 +26,7 @@ from slipway_gateway.access.rules import (
     ApiPath,
     check_namespace,
     check_role,
+    is_mcp,
     is_read,
     metrics_role,
     required_role,
@@ -50,8 +51,8 @@ def principal_of_call(scope: Scope) -> Principal:
 
 
 class Authorization:
-    """ASGI middleware: a call to `/api` (or to `/metrics`, per `metrics_access`) needs a
-    valid token whose role allows it; 401 or 403 problem+json otherwise, 503 when the
+    """ASGI middleware: a call to `/api` or `/mcp` (or to `/metrics`, per `metrics_access`)
+    needs a valid token whose role allows it; 401 or 403 problem+json otherwise, 503 when the
     tokens cannot be looked up. Other paths are open."""
 
     def __init__(self, app: ASGIApp, settings: GatewaySettings) -> None:
@@ -92,6 +93,8 @@ class Authorization:
         if path == METRICS_PATH:
             client = request.client.host if request.client else None
             return metrics_role(self.settings.metrics_access, client)
+        if is_mcp(path):  # each tool then needs its own role (the MCP server checks it)
+            return Role.VIEWER
         api_path = ApiPath.parse(path)
         return required_role(request.method, api_path) if api_path else None
 

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 
 from slipway_contracts import subjects
-from slipway_contracts.commands import ChartSpec
+from slipway_contracts.commands import CHART_COMMANDS, ChartSpec
 from slipway_contracts.entities import ChartStatus, HelmChart
 from slipway_gateway.adapters.bus import CommandBus
 from slipway_gateway.entrypoints import http
@@ -31,6 +31,7 @@ CHARTS = Resource(
     statuses=ChartStatus,
     noun="chart",
     tag="helm charts",
+    commands=CHART_COMMANDS,
 )
 
 MULTIPART = "multipart/form-data"
@@ -291,6 +292,7 @@ def add_upload_route(
     method: str, path: str, endpoint: Callable[..., Any], description: str
 ) -> None:
     """A route taking a ChartSpec as JSON or as a multipart upload; it answers 202."""
+    routes.declare("create" if method == "POST" else "update", description, send=send_spec)
     router.add_api_route(
         path,
         endpoint,

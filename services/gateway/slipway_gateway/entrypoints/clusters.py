@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi.responses import Response
 
 from slipway_contracts import subjects
-from slipway_contracts.commands import CreateCluster
+from slipway_contracts.commands import CLUSTER_COMMANDS, CreateCluster
 from slipway_contracts.entities import ClusterStatus, MinikubeCluster
 from slipway_gateway.entrypoints.http import Bus, problems
 from slipway_gateway.entrypoints.resources import Resource, ResourceRoutes, StatusRule
@@ -18,6 +18,7 @@ CLUSTERS = Resource(
     statuses=ClusterStatus,
     noun="cluster",
     tag="minikube clusters",
+    commands=CLUSTER_COMMANDS,
 )
 YAML = "application/yaml"
 

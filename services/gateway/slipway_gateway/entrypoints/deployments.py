@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from slipway_contracts import subjects
-from slipway_contracts.commands import DeploymentSpec, ScaleDeployment
+from slipway_contracts.commands import DEPLOYMENT_COMMANDS, DeploymentSpec, ScaleDeployment
 from slipway_contracts.entities import Deployment, DeploymentStatus
 from slipway_gateway.entrypoints.resources import Resource, ResourceRoutes, request_body
 
@@ -14,6 +14,7 @@ DEPLOYMENTS = Resource(
     statuses=DeploymentStatus,
     noun="deployment",
     tag="deployments",
+    commands=DEPLOYMENT_COMMANDS,
 )
 Scale = request_body(ScaleDeployment, "Scale", "The new replica count of a Deployment.")
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
 from slipway_contracts import subjects
-from slipway_contracts.commands import ImageSpec
+from slipway_contracts.commands import IMAGE_COMMANDS, ImageSpec
 from slipway_contracts.entities import ContainerImage, ImageScan, ImageStatus
 from slipway_gateway.entrypoints.build_logs import build_log_lines, log_events, log_text
 from slipway_gateway.entrypoints.http import Bus
@@ -25,6 +25,7 @@ IMAGES = Resource(
     statuses=ImageStatus,
     noun="image",
     tag="container images",
+    commands=IMAGE_COMMANDS,
 )
 
 

@@ -9,7 +9,7 @@ from fastapi import Query
 from fastapi.responses import JSONResponse, Response
 
 from slipway_contracts import subjects
-from slipway_contracts.commands import ReleaseSpec, RollbackRelease
+from slipway_contracts.commands import RELEASE_COMMANDS, ReleaseSpec, RollbackRelease
 from slipway_contracts.entities import Release, ReleaseRevision, ReleaseStatus
 from slipway_contracts.queries import Preview
 from slipway_gateway.entrypoints.http import Bus, CommandId, IfMatch, entity_response, problems
@@ -22,6 +22,7 @@ RELEASES = Resource(
     statuses=ReleaseStatus,
     noun="release",
     tag="releases",
+    commands=RELEASE_COMMANDS,
 )
 Rollback = request_body(RollbackRelease, "Rollback", "The helm revision to return to.")
 DryRun = Annotated[
@@ -58,6 +59,12 @@ async def create_release(
     return entity_response(entity, 202, RELEASES.location(entity["id"]))
 
 
+routes.declare(
+    "create",
+    "Install a valid chart onto a running cluster with helm (202; pending until every "
+    "workload it renders is available, then deployed, or failed with the reason). Each "
+    "`images` entry sets a built image's reference at a values path.",
+)
 routes.add_list()
 routes.add_get()
 
@@ -88,6 +95,7 @@ async def upgrade_release(
     return entity_response(entity, 202, RELEASES.location(release_id))
 
 
+routes.declare("update", "Upgrade with new values, images or chart (202, updating).")
 routes.add_action(
     "rollback",
     "Return to an earlier helm revision, with its images and values (202, `updating`).",

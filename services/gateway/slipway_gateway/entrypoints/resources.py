@@ -20,6 +20,10 @@ a model of query parameters the delete command also takes; `add_action(if_match=
 for a command that runs on any revision (it takes none), `location=False` for one that
 answers the entity as it is, like a read.
 
+Each route is also kept as a `Declared` operation (`routes.declared`): the MCP server's tools
+are made from them. A route written out by hand (a chart's upload) declares itself with
+`routes.declare`.
+
 Routes an entity has alone (a kubeconfig, build logs) go on `router` next to these,
 using `Resource.query`/`Resource.command` to reach the service. Every route on `router`
 needs a token (`access.rules` says which role) and holds a scoped token to its namespaces
@@ -29,8 +33,8 @@ needs a token (`access.rules` says which role) and holds a scoped token to its n
 # No `from __future__ import annotations`: the route functions below are built per entity
 # and FastAPI reads their parameter types (the entity's models) from live annotations.
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -80,6 +84,8 @@ class Resource:
     statuses: type[StrEnum]  # the list filter's values
     noun: str  # names the routes (`get_<noun>`) and their path parameter (`<noun>_id`)
     tag: str  # the OpenAPI tag
+    # The contract's command models by action (`DEPLOYMENT_COMMANDS`): what each command carries.
+    commands: Mapping[str, type[Model]] = field(default_factory=dict)
 
     @property
     def id_param(self) -> str:
@@ -89,6 +95,11 @@ class Resource:
     def namespaced(self) -> bool:
         """Whether the entity lives in a namespace (a scoped token's rule holds for it)."""
         return "namespace" in self.model.model_fields
+
+    @property
+    def segment(self) -> str:
+        """The path's resource segment, e.g. `deployments` (as `access.rules.ApiPath` has it)."""
+        return self.path.removeprefix("/api/")
 
     def location(self, entity_id: str) -> str:
         return f"{self.path}/{entity_id}"
@@ -140,11 +151,29 @@ def _documented(status: int | StatusRule, model: type[BaseModel]) -> dict[str, A
     return {"status_code": status.possible[0], "responses": others}
 
 
+# How a command goes out when the plain request will not do (a chart checks its size first):
+# `send(bus, action, payload, command_id)` answers the reply's data.
+Sender = Callable[[CommandBus, str, dict[str, Any], str], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Declared:
+    """One operation a resource offers over REST: a query (`list`, `get`) or a command
+    (`create`, `update`, `delete` or an action such as `scale`), what it does, and how it
+    is sent when not as a plain request (`send`)."""
+
+    action: str
+    command: bool
+    description: str | None = None
+    send: Sender | None = None
+
+
 class ResourceRoutes:
     """Registers a resource's list, get, create, replace, delete and action routes."""
 
     def __init__(self, resource: Resource) -> None:
         self.resource = resource
+        self.declared: list[Declared] = []
         self.router = APIRouter(
             prefix=resource.path,
             tags=[resource.tag],
@@ -159,6 +188,17 @@ class ResourceRoutes:
     def _entity_id(self) -> Any:
         """The annotation of the path parameter naming the entity."""
         return Annotated[str, Path(alias=self.resource.id_param)]
+
+    def declare(
+        self,
+        action: str,
+        description: str | None,
+        *,
+        command: bool = True,
+        send: Sender | None = None,
+    ) -> None:
+        """Keep an operation of this resource (the routes below declare theirs)."""
+        self.declared.append(Declared(action, command, description, send))
 
     def _add(
         self,
@@ -199,6 +239,7 @@ class ResourceRoutes:
             f"{res.tag.capitalize()} oldest first; pass `next_cursor` back as `cursor` "
             "for the next page."
         )
+        self.declare("list", description or default, command=False)
         self._add(
             "GET",
             "",
@@ -218,6 +259,7 @@ class ResourceRoutes:
         ) -> JSONResponse:
             return entity_response(await res.query(bus, "get", {"id": entity_id}))
 
+        self.declare("get", f"One {res.noun} by id, as it is now.", command=False)
         self._add("GET", self._item, get_entity, f"get_{res.noun}", None, response_model=res.model)
 
     def add_create(
@@ -238,6 +280,7 @@ class ResourceRoutes:
                 entity, _status(status, body, entity), res.location(entity["id"])
             )
 
+        self.declare("create", description)
         self._add("POST", "", create_entity, f"create_{res.noun}", description, status, res.model)
 
     def add_replace(
@@ -285,6 +328,7 @@ class ResourceRoutes:
             await res.command(bus, "delete", payload, command_id)
             return no_content()
 
+        self.declare("delete", description or f"Delete the {res.noun}.")
         self._add("DELETE", self._item, delete_entity, f"delete_{res.noun}", description, 204)
 
     def add_accepted_delete(self, description: str) -> None:
@@ -308,6 +352,7 @@ class ResourceRoutes:
         """A command about one entity: the body's fields (if any), the id from the path and
         the revision from If-Match; it answers the entity, its ETag and Location."""
         res = self.resource
+        self.declare(action, description)
         # FastAPI reads the body's model and the headers from the parameters' annotations.
         fields_type = body if body is not None else Absent
         revision_type = IfMatch if if_match else Absent

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from slipway_contracts import subjects
-from slipway_contracts.commands import ServiceSpec
+from slipway_contracts.commands import SERVICE_COMMANDS, ServiceSpec
 from slipway_contracts.entities import Service, ServiceStatus
 from slipway_gateway.entrypoints.resources import Resource, ResourceRoutes
 
@@ -14,6 +14,7 @@ SERVICES = Resource(
     statuses=ServiceStatus,
     noun="service",
     tag="services",
+    commands=SERVICE_COMMANDS,
 )
 
 routes = ResourceRoutes(SERVICES)

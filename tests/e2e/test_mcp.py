@@ -1,0 +1,278 @@
+"""The MCP server end to end: the official MCP Python client over streamable HTTP at `/mcp`,
+with tokens of each role, against the whole running stack. Beside the shared stack's
+gateway (`SLIPWAY_MCP_MODE` left at `approve`), two more gateways on the same stack run
+`read-only` and `auto`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import httpx2
+import pytest
+import slipway_devstack as devstack
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+from mcp_types import CallToolResult, Implementation, TextResourceContents
+
+from tests.e2e.test_access import admin_token, bearer, sim_cluster
+from tests.e2e.test_workloads import build_image, start_cluster
+from tests.stack import ROOT, Stack, wait_status
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.slow
+READ_TOOLS = {
+    "list_images",
+    "get_image",
+    "list_charts",
+    "get_chart",
+    "list_clusters",
+    "get_cluster",
+    "list_deployments",
+    "get_deployment",
+    "list_services",
+    "get_service",
+    "list_releases",
+    "get_release",
+}
+CLIENT = Implementation(name="slipway-e2e", version="1.0")
+# `make install` puts the MCP Inspector here (scripts/install-mcp-inspector).
+INSPECTOR = ROOT / ".tools" / "mcp-inspector" / "node_modules" / ".bin" / "mcp-inspector"
+
+
+@asynccontextmanager
+async def mcp_client(base_url: str, token: str) -> AsyncIterator[Client]:
+    """The official client on the gateway's `/mcp`, sending the token on every request."""
+    http = httpx2.AsyncClient(headers=bearer(token), timeout=30)
+    transport = streamable_http_client(f"{base_url}/mcp", http_client=http)
+    async with http, Client(transport, client_info=CLIENT) as client:
+        yield client
+
+
+def structured(result: CallToolResult) -> Any:
+    assert not result.is_error, result.content
+    return result.structured_content
+
+
+def error_text(result: CallToolResult) -> str:
+    assert result.is_error
+    return " ".join(getattr(block, "text", "") for block in result.content)
+
+
+@contextmanager
+def extra_gateway(stack: Stack, mode: str) -> Iterator[str]:
+    """Another gateway on the stack (same NATS, MongoDB and tokens) in `mode`; its URL."""
+    port = devstack.free_port()
+    env = {**stack.env("gateway"), "SLIPWAY_PORT": str(port), "SLIPWAY_MCP_MODE": mode}
+    process = devstack.service_process(f"gateway-{mode}", "slipway_gateway", stack.state_dir, env)
+    process.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        devstack.wait_until(lambda: devstack.http_ok(f"{url}/healthz"), 60, f"gateway {mode}")
+        yield url
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+def admin(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.base_url, timeout=30, headers=bearer(admin_token(stack))) as c:
+        yield c
+
+
+def token_of(admin: httpx.Client, role: str, **fields: Any) -> str:
+    body = {"name": f"mcp-{role}-{uuid.uuid4().hex[:6]}", "role": role, **fields}
+    response = admin.post("/api/tokens", json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["token"])
+
+
+@pytest.fixture(scope="module")
+def viewer(admin: httpx.Client) -> str:
+    return token_of(admin, "viewer")
+
+
+@pytest.fixture(scope="module")
+def operator(admin: httpx.Client) -> str:
+    return token_of(admin, "operator")
+
+
+@pytest.fixture(scope="module")
+def cluster(admin: httpx.Client) -> dict[str, Any]:
+    response = admin.post("/api/minikube-clusters", json=sim_cluster())
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+@pytest.fixture(scope="module")
+def read_only_url(stack: Stack) -> Iterator[str]:
+    with extra_gateway(stack, "read-only") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def auto_url(stack: Stack) -> Iterator[str]:
+    with extra_gateway(stack, "auto") as url:
+        yield url
+
+
+def test_mcp_without_a_token_is_401_with_a_bearer_challenge(stack: Stack):
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    response = httpx.post(f"{stack.base_url}/mcp", json=body, timeout=30)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_a_viewer_lists_only_read_tools_and_they_answer_as_rest(
+    stack: Stack, admin, viewer, cluster
+):
+    async with mcp_client(stack.base_url, viewer) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        assert set(tools) == READ_TOOLS
+        assert all(tool.annotations and tool.annotations.read_only_hint for tool in tools.values())
+        assert tools["list_deployments"].input_schema["properties"]["status"]
+        got = structured(await client.call_tool("get_cluster", {"id": cluster["id"]}))
+        assert got == admin.get(f"/api/minikube-clusters/{cluster['id']}").json()
+        page = structured(await client.call_tool("list_clusters", {"limit": 500}))
+        assert page == admin.get("/api/minikube-clusters", params={"limit": 500}).json()
+        for kind in ("images", "charts", "deployments", "services", "releases"):
+            listed = structured(await client.call_tool(f"list_{kind}", {"limit": 1}))
+            assert set(listed) == {"items", "next_cursor"}
+        refused = await client.call_tool("stop_cluster", {"id": cluster["id"]})
+        assert "viewer" in error_text(refused) and "operator" in error_text(refused)
+        resource = await client.read_resource(f"slipway://minikube-clusters/{cluster['id']}")
+        content = resource.contents[0]
+        assert isinstance(content, TextResourceContents) and cluster["id"] in content.text
+        events = (await client.read_resource("slipway://events/recent")).contents[0]
+        assert isinstance(events, TextResourceContents)
+        assert cluster["id"] in {event["subject"] for event in json.loads(events.text)}
+        with pytest.raises(MCPError, match="operator"):
+            await client.read_resource(f"slipway://container-images/{cluster['id']}/logs")
+
+
+async def test_an_operator_lists_change_tools_marked_and_bad_arguments_name_the_field(
+    stack: Stack, operator, cluster
+):
+    async with mcp_client(stack.base_url, operator) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        changes = set(tools) - READ_TOOLS
+        assert {"build_image", "validate_chart", "start_cluster", "stop_cluster"} <= changes
+        assert {"deploy_image", "scale_deployment", "expose_deployment"} <= changes
+        assert {"delete_image", "delete_chart", "delete_cluster", "delete_deployment"} <= changes
+        for name in changes:
+            hints = tools[name].annotations
+            assert hints is not None and hints.read_only_hint is False, name
+            assert hints.destructive_hint is name.startswith(("delete_", "uninstall_")), name
+        schema = tools["scale_deployment"].input_schema
+        assert schema["properties"]["replicas"]["minimum"] == 1
+        bad = await client.call_tool("scale_deployment", {"id": "x", "replicas": 0})
+        assert "replicas" in error_text(bad) and "greater than or equal to 1" in error_text(bad)
+        prompts = {prompt.name for prompt in (await client.list_prompts()).prompts}
+        assert {"diagnose-deployment", "optimise-dockerfile", "cluster-health"} <= prompts
+
+
+async def test_read_only_mode_lists_no_change_tool_and_refuses_a_crafted_call(
+    stack: Stack, admin, operator, cluster, read_only_url
+):
+    async with mcp_client(read_only_url, operator) as client:
+        assert {tool.name for tool in (await client.list_tools()).tools} == READ_TOOLS
+        refused = await client.call_tool("start_cluster", {"id": cluster["id"]})
+        assert "read-only" in error_text(refused)
+    unchanged = admin.get(f"/api/minikube-clusters/{cluster['id']}").json()
+    assert (unchanged["status"], unchanged["revision"]) == ("stopped", cluster["revision"])
+    entries = admin.get("/api/audit", params={"verb": "start_cluster", "limit": 50}).json()
+    refusal = next(e for e in entries["items"] if e["objectRef"]["name"] == cluster["id"])
+    assert refusal["annotations"]["slipway.io/via"] == "mcp"
+    assert refusal["annotations"]["slipway.io/mcp-client"] == "slipway-e2e 1.0"
+    assert refusal["responseStatus"]["status"] == "Failure"
+
+
+async def test_auto_mode_scales_a_deployment_and_the_audit_log_names_the_client(
+    stack: Stack, admin, operator, auto_url
+):
+    image = build_image(admin, f"e2e/mcp-{uuid.uuid4().hex[:8]}")
+    running_cluster = start_cluster(admin, f"mcp-{uuid.uuid4().hex[:6]}")
+    body = {
+        "name": f"web-{uuid.uuid4().hex[:6]}",
+        "cluster_id": running_cluster["id"],
+        "image_id": image["id"],
+        "replicas": 1,
+        "container_port": 8080,
+        "progress_deadline_seconds": 20,
+    }
+    created = admin.post("/api/deployments", json=body)
+    assert created.status_code == 202, created.text
+    location = created.headers["Location"]
+    wait_status(admin, location, {"running"}, 60)
+    deployment_id = created.json()["id"]
+    async with mcp_client(auto_url, operator) as client:
+        scaled = structured(
+            await client.call_tool("scale_deployment", {"id": deployment_id, "replicas": 3})
+        )
+        assert (scaled["id"], scaled["replicas"]) == (deployment_id, 3)
+    running = wait_status(admin, location, {"running", "failed"}, 60)
+    assert (running["status"], running["available_replicas"]) == ("running", 3)
+
+    def audited() -> dict[str, Any] | None:
+        page = admin.get("/api/audit", params={"verb": "scale_deployment", "name": deployment_id})
+        return next(iter(page.json()["items"]), None)
+
+    entry = await eventually(audited, what="the scale's audit entry")
+    assert entry["objectRef"] == {
+        "resource": "deployments",
+        "namespace": "default",
+        "name": deployment_id,
+        "subresource": "scale",
+    }
+    assert entry["annotations"]["slipway.io/mcp-client"] == "slipway-e2e 1.0"
+    assert entry["responseStatus"]["code"] == 200
+
+
+def inspector(url: str, token: str, *arguments: str) -> Any:
+    """The MCP Inspector's CLI mode against `url`'s /mcp; its JSON answer."""
+    command = [str(INSPECTOR), "--cli", f"{url}/mcp", "--transport", "http"]
+    command += ["--header", f"Authorization: Bearer {token}", *arguments]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="no Node.js for the MCP Inspector")
+def test_the_mcp_inspector_cli_lists_and_calls_the_tools(stack: Stack, admin, operator, cluster):
+    assert INSPECTOR.exists(), "make install puts the MCP Inspector in .tools/"
+    listed = inspector(stack.base_url, operator, "--method", "tools/list")
+    names = {tool["name"] for tool in listed["tools"]}
+    assert names >= READ_TOOLS and "scale_deployment" in names
+    called = inspector(
+        stack.base_url,
+        operator,
+        *("--method", "tools/call", "--tool-name", "get_cluster"),
+        *("--tool-arg", f"id={cluster['id']}"),
+    )
+    assert (
+        called["structuredContent"] == admin.get(f"/api/minikube-clusters/{cluster['id']}").json()
+    )
+
+
+async def test_slipway_mcp_bridges_stdio_to_the_gateway(stack: Stack, admin, viewer, cluster):
+    slipway = Path(sys.executable).parent / "slipway"
+    env = {**os.environ, "SLIPWAY_URL": stack.base_url, "SLIPWAY_TOKEN": viewer}
+    server = StdioServerParameters(command=str(slipway), args=["mcp"], env=env)
+    async with Client(server, client_info=CLIENT) as client:
+        assert {tool.name for tool in (await client.list_tools()).tools} == READ_TOOLS
+        got = structured(await client.call_tool("get_cluster", {"id": cluster["id"]}))
+        assert got == admin.get(f"/api/minikube-clusters/{cluster['id']}").json()
+        templates = (await client.list_resource_templates()).resource_templates
+        assert "slipway://deployments/{id}" in {t.uri_template for t in templates}
+        prompt = await client.get_prompt("diagnose-deployment", {"deployment_id": "d-1"})
+        assert "d-1" in getattr(prompt.messages[0].content, "text", "")
