@@ -238,6 +238,70 @@ async def test_auto_mode_scales_a_deployment_and_the_audit_log_names_the_client(
     assert entry["responseStatus"]["code"] == 200
 
 
+async def test_approve_mode_holds_the_scale_until_another_operator_says_yes(
+    stack: Stack, admin, operator
+):
+    """The default mode: the tool call only proposes; the asker cannot approve it; another
+    operator's yes sends it; the audit log links the call, the decision and the execution."""
+    image = build_image(admin, f"e2e/mcp-{uuid.uuid4().hex[:8]}")
+    running_cluster = start_cluster(admin, f"mcp-{uuid.uuid4().hex[:6]}")
+    body = {
+        "name": f"web-{uuid.uuid4().hex[:6]}",
+        "cluster_id": running_cluster["id"],
+        "image_id": image["id"],
+        "replicas": 1,
+        "container_port": 8080,
+        "progress_deadline_seconds": 20,
+    }
+    created = admin.post("/api/deployments", json=body)
+    assert created.status_code == 202, created.text
+    location = created.headers["Location"]
+    before = wait_status(admin, location, {"running"}, 60)
+    deployment_id = created.json()["id"]
+    async with mcp_client(stack.base_url, operator) as client:
+        answer = structured(
+            await client.call_tool("scale_deployment", {"id": deployment_id, "replicas": 3})
+        )
+    approval_id = answer["approval"]["id"]
+    approval_path = f"/api/approvals/{approval_id}"
+    pending = admin.get(approval_path).json()
+    assert pending["status"] == "pending"
+    assert pending["command"]["subject"] == "slipway.deployment.cmd.scale"
+    assert pending["requested_by"]["client"] == "slipway-e2e 1.0"
+    unchanged = admin.get(location).json()
+    assert (unchanged["replicas"], unchanged["revision"]) == (1, before["revision"])
+
+    with httpx.Client(base_url=stack.base_url, timeout=30, headers=bearer(operator)) as asker:
+        own = asker.post(f"{approval_path}/approve", json={"reason": "looks fine to me"})
+    assert own.status_code == 403, own.text
+    assert admin.get(location).json()["replicas"] == 1
+    second = token_of(admin, "operator")
+    with httpx.Client(base_url=stack.base_url, timeout=30, headers=bearer(second)) as approver:
+        approved = approver.post(f"{approval_path}/approve", json={"reason": "ok for the demo"})
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["status"] == "executed"
+    running = wait_status(admin, location, {"running", "failed"}, 60)
+    assert (running["status"], running["available_replicas"]) == ("running", 3)
+
+    def linked() -> dict[tuple[str, str], dict[str, Any]] | None:
+        entries = admin.get("/api/audit", params={"approval_id": approval_id}).json()["items"]
+        by_verb = {(e["verb"], e["responseStatus"]["status"]): e for e in entries}
+        wanted = {("scale_deployment", "Success"), ("approve", "Success"), ("scale", "Success")}
+        return by_verb if wanted <= by_verb.keys() else None
+
+    by_verb = await eventually(linked, what="the call, the approval and the execution audited")
+    call = by_verb[("scale_deployment", "Success")]
+    assert call["annotations"]["slipway.io/via"] == "mcp"
+    assert call["responseStatus"]["code"] == 202
+    execution = by_verb[("scale", "Success")]
+    assert execution["user"]["username"] == call["user"]["username"]
+    assert (
+        execution["annotations"]["slipway.io/approved-by"]
+        == (by_verb[("approve", "Success")]["user"]["username"])
+    )
+    assert ("approve", "Failure") in by_verb  # the asker's own try
+
+
 def inspector(url: str, token: str, *arguments: str) -> Any:
     """The MCP Inspector's CLI mode against `url`'s /mcp; its JSON answer."""
     command = [str(INSPECTOR), "--cli", f"{url}/mcp", "--transport", "http"]
