@@ -165,8 +165,11 @@ async def test_a_failing_or_slow_model_leaves_a_note_and_never_fails_the_advice(
         chat_model.status = 500
     else:
         chat_model.hold.clear()
+    # the failing model answers at once: a generous timeout, so a loaded machine still sees
+    # its 500; the slow one never answers: a short one
+    timeout_s = 10.0 if trouble == "error" else 0.5
     settings = gateway_settings(
-        ai_chat_url=chat_model.url, ai_model="tiny", ai_api_key=API_KEY, ai_timeout_s=0.5
+        ai_chat_url=chat_model.url, ai_model="tiny", ai_api_key=API_KEY, ai_timeout_s=timeout_s
     )
     caplog.set_level(logging.DEBUG)
     async with serving(settings) as gateway:
