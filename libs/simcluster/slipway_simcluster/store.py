@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import itertools
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -266,9 +267,11 @@ class Store:
         else:
             if since < self._history_floor:
                 raise gone(f"too old resource version: {since} ({self._history_floor})")
-            for event in self._history:
-                if event.resource_version > since:
-                    watcher.offer(event)
+            # Every write appends one event and bumps the version by one, so the history
+            # is contiguous: skip straight to the first event after `since`.
+            first = self._history[0].resource_version if self._history else since + 1
+            for event in itertools.islice(self._history, max(0, since + 1 - first), None):
+                watcher.offer(event)
         if self._closing:
             watcher.close()  # shutting down: replay what is known, then end the stream
         else:

@@ -414,8 +414,12 @@ class KubernetesWorkloads:
                     },
                 )
                 for item in page.get("items") or []:
-                    entity_id = ((item.get("metadata") or {}).get("labels") or {}).get(LABEL_ID)
+                    metadata = item.get("metadata") or {}
+                    entity_id = (metadata.get("labels") or {}).get(LABEL_ID)
                     if entity_id:
+                        # Server-side apply's bookkeeping, about half of each object, is
+                        # never read: not kept for a listing of every object at once.
+                        metadata.pop("managedFields", None)
                         # List items come without kind and apiVersion; give them back.
                         found[str(entity_id)] = {
                             "apiVersion": managed_kind.api_version,
