@@ -4,8 +4,10 @@ One `ApiClient` per cluster, built from the cluster's kubeconfig text and kept u
 text changes (a restarted cluster may come back on another port). Its connection pool
 and the worker threads are sized together (`max_concurrent_calls`), so that many
 rollouts at once queue in the executor instead of opening and dropping connections.
-Watches, which block a thread for as long as they wait, get their own executor: a few
-hundred rollouts waiting at once never starve the short calls (apply, read, delete).
+Rollouts are followed by one shared watch of Deployments per cluster and namespace (as
+an informer does): each watch holds one thread of its own executor, and hands every change
+to the rollouts waiting in that namespace, so a thousand rollouts at once cost the process
+and the API server one watch, not a thousand.
 
 Objects are read as raw JSON: the domain interprets them as the API returns them, and
 nothing is lost to model conversion. Requests go through the client's `ApiClient`
@@ -20,7 +22,6 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import math
 import socket
 import threading
 import time
@@ -187,8 +188,8 @@ class KubernetesWorkloads:
     """Applies, observes and removes Slipway's objects with the official client.
 
     `max_concurrent_calls` bounds the short calls in flight (and sizes each cluster's
-    connection pool to match); `max_watches` bounds the rollouts waited on at once
-    (more wait in line: their deadline still counts from the call).
+    connection pool to match); `max_watches` bounds the namespaces whose rollouts are
+    watched at once (more wait in line: their deadline still counts from the call).
     """
 
     def __init__(
@@ -203,6 +204,9 @@ class KubernetesWorkloads:
         self._timeout = (connect_timeout, read_timeout)
         self._calls = ThreadPoolExecutor(max_concurrent_calls, thread_name_prefix="k8s-call")
         self._watches = ThreadPoolExecutor(max_watches, thread_name_prefix="k8s-watch")
+        # (cluster id, namespace) -> the watch of its Deployments, while rollouts wait on it
+        self._followed: dict[tuple[str, str], _SharedWatch] = {}
+        self._followed_lock = threading.Lock()
         self._clients: dict[str, tuple[str, k8s.ApiClient]] = {}
         # (API server, group version) -> kind -> (plural, namespaced)
         self._discovery: dict[tuple[str, str], dict[str, tuple[str, bool]]] = {}
@@ -251,7 +255,6 @@ class KubernetesWorkloads:
         executor: ThreadPoolExecutor,
         access: ClusterAccess,
         work: Callable[[k8s.ApiClient], T],
-        cancel: _Cancel | None = None,
     ) -> T:
         def call() -> T:
             api = self._client(access)
@@ -262,13 +265,8 @@ class KubernetesWorkloads:
 
         loop = asyncio.get_running_loop()
         name = getattr(work, "func", work).__name__.strip("_")  # a partial's function, or work's
-        try:
-            with tracing.span(f"kubernetes {name}", **{"slipway.cluster_id": access.cluster_id}):
-                return await loop.run_in_executor(executor, call)
-        except asyncio.CancelledError:
-            if cancel is not None:
-                cancel.set()
-            raise
+        with tracing.span(f"kubernetes {name}", **{"slipway.cluster_id": access.cluster_id}):
+            return await loop.run_in_executor(executor, call)
 
     async def _call(self, access: ClusterAccess, work: Callable[[k8s.ApiClient], T]) -> T:
         return await self._run(self._calls, access, work)
@@ -371,14 +369,29 @@ class KubernetesWorkloads:
     async def wait_deployment(
         self, access: ClusterAccess, namespace: str, name: str, timeout_s: float
     ) -> RolloutObservation:
-        """Watch the Deployment until available, failed or missing, or `timeout_s` passes."""
+        """Follow the Deployment until available, failed or missing, or `timeout_s` passes."""
         deadline = time.monotonic() + timeout_s
-        cancel = _Cancel()
-
-        def wait(api: k8s.ApiClient) -> RolloutObservation:
-            return self._wait(api, namespace, name, deadline, cancel)
-
-        return await self._run(self._watches, access, wait, cancel)
+        waiter = self._join(access, namespace, name)
+        try:
+            read = partial(self._read_deployment, namespace=namespace, name=name)
+            live = await self._call(access, read)
+            while live is not None and interpret_deployment(live).phase == "progressing":
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    change = await asyncio.wait_for(waiter.changes.get(), remaining)
+                except TimeoutError:
+                    break
+                if isinstance(change, Exception):
+                    raise change
+                if change is _RESYNC:
+                    live = await self._call(access, read)
+                elif _newer(change[1], live):
+                    live = change[0]
+        finally:
+            self._leave(waiter)
+        return await self._call(access, partial(self._explain, namespace=namespace, live=live))
 
     async def observe_service(
         self, access: ClusterAccess, namespace: str, name: str
@@ -543,98 +556,155 @@ class KubernetesWorkloads:
         ).get("items")
         return interpret_deployment(live, pods, events or [])
 
-    def _list_one(self, api: k8s.ApiClient, namespace: str, name: str) -> tuple[Json | None, str]:
-        """The Deployment (None if absent) and the list's resourceVersion to watch from.
+    # --- the shared watches (a watch thread each) -------------------------------------
 
-        The list's version, not the object's: an object unchanged for long carries a
-        version older than the watch history reaches, and a watch from it is 410 Gone.
-        """
-        page = self._send(
-            api,
-            "GET",
-            _DEPLOYMENTS.collection(namespace),
-            {"fieldSelector": f"metadata.name={name}"},
-        )
-        items = page.get("items") or []
-        return (items[0] if items else None), str(
-            (page.get("metadata") or {}).get("resourceVersion")
-        )
+    def _join(self, access: ClusterAccess, namespace: str, name: str) -> _Waiter:
+        """Wait on changes of Deployment `name`, through its namespace's shared watch
+        (started if none runs). Registered before the caller first reads the object, so no
+        change after that read is missed."""
+        waiter = _Waiter(name, asyncio.get_running_loop())
+        with self._followed_lock:
+            key = (access.cluster_id, namespace)
+            watch = self._followed.get(key)
+            if watch is None:
+                watch = self._followed[key] = _SharedWatch(key)
+                self._watches.submit(self._follow, access, watch)
+            watch.waiters.setdefault(name, set()).add(waiter)
+            waiter.watch = watch
+        return waiter
 
-    def _wait(
-        self,
-        api: k8s.ApiClient,
-        namespace: str,
-        name: str,
-        deadline: float,
-        cancel: _Cancel,
-    ) -> RolloutObservation:
-        live, version = self._list_one(api, namespace, name)
-        while (
-            live is not None
-            and interpret_deployment(live).phase == "progressing"
-            and time.monotonic() < deadline
-            and not cancel.is_set()
-        ):
-            try:
-                live, version = self._watch(api, namespace, name, live, version, deadline, cancel)
-            except ApiException as error:
-                if int(error.status or 0) != 410:
-                    raise
-                # The watch history no longer reaches our version: list again, watch again.
-                live, version = self._list_one(api, namespace, name)
-        return self._explain(api, namespace, live)
+    def _leave(self, waiter: _Waiter) -> None:
+        """The waiter is done; the last one to leave a watch stops it."""
+        watch = waiter.watch
+        with self._followed_lock:
+            waiting = watch.waiters.get(waiter.name, set())
+            waiting.discard(waiter)
+            if not waiting:
+                watch.waiters.pop(waiter.name, None)
+            if not watch.waiters and self._followed.get(watch.key) is watch:
+                del self._followed[watch.key]
+                watch.cancel.set()
 
-    def _watch(
-        self,
-        api: k8s.ApiClient,
-        namespace: str,
-        name: str,
-        live: Json,
-        version: str,
-        deadline: float,
-        cancel: _Cancel,
-    ) -> tuple[Json | None, str]:
-        """Follow one watch request from `version`; the latest object (None once deleted)
-        and version when the rollout settles or the request ends."""
-        seconds = max(1, min(math.ceil(deadline - time.monotonic()), _WATCH_CHUNK_SECONDS))
+    def _follow(self, access: ClusterAccess, watch: _SharedWatch) -> None:
+        """The watch thread: list for a version, tell the waiters to read again (they may
+        have read before it), follow changes from it; list again when the history no
+        longer reaches back (410 Gone). Ends once no rollout waits; on an error every
+        waiter gets it."""
+        namespace = watch.key[1]
+        error: Exception | None = None
+        server = ""
+        try:
+            api = self._client(access)
+            server = api.configuration.host
+            version: str | None = None
+            while not watch.cancel.is_set():
+                if version is None:
+                    page = self._send(api, "GET", _DEPLOYMENTS.collection(namespace), {"limit": 1})
+                    version = str((page.get("metadata") or {}).get("resourceVersion"))
+                    self._post(watch, None, _RESYNC)
+                try:
+                    version = self._stream(api, watch, namespace, version)
+                except ApiException as gone:
+                    if int(gone.status or 0) != 410:
+                        raise
+                    version = None
+        except (ApiException, urllib3.exceptions.HTTPError, OSError) as failure:
+            if not watch.cancel.is_set():
+                error = _translated(failure, server)
+        except Exception as failure:  # a waiter must never wait on a dead thread
+            error = failure
+        finally:
+            with self._followed_lock:
+                if self._followed.get(watch.key) is watch:
+                    del self._followed[watch.key]
+                watch.cancel.set()
+                if error is not None:
+                    for waiting in watch.waiters.values():
+                        for waiter in waiting:
+                            waiter.post(error)
+
+    def _stream(self, api: k8s.ApiClient, watch: _SharedWatch, namespace: str, version: str) -> str:
+        """Follow one watch request of the namespace's Deployments from `version`, handing
+        each change to its waiters; the last version seen."""
         response = self._request(
             api,
             "GET",
             _DEPLOYMENTS.collection(namespace),
-            {
-                "fieldSelector": f"metadata.name={name}",
-                "resourceVersion": version,
-                "timeoutSeconds": seconds,
-                "watch": True,
-            },
-            timeout=(self._timeout[0], seconds + self._timeout[1]),
+            {"resourceVersion": version, "timeoutSeconds": _WATCH_CHUNK_SECONDS, "watch": True},
+            timeout=(self._timeout[0], _WATCH_CHUNK_SECONDS + self._timeout[1]),
         )
-        cancel.track(response)
+        watch.cancel.track(response)
         try:
             for line in iter_resp_lines(response):  # type: ignore[no-untyped-call]
                 event = json.loads(line)
-                if event["type"] == "ERROR":
-                    status = event.get("object") or {}
+                item = event.get("object") or {}
+                if event.get("type") == "ERROR":
                     raise ApiException(
-                        status=int(status.get("code") or 500),
-                        reason=f"{status.get('reason')}: {status.get('message')}",
+                        status=int(item.get("code") or 500),
+                        reason=f"{item.get('reason')}: {item.get('message')}",
                     )
-                if event["type"] == "DELETED":
-                    return None, version
-                if event["type"] in ("ADDED", "MODIFIED"):
-                    live = dict(event["object"])
-                    version = str(live["metadata"]["resourceVersion"])
-                    if interpret_deployment(live).phase != "progressing":
-                        return live, version
-                if time.monotonic() >= deadline:
-                    break
+                metadata = item.get("metadata") or {}
+                version = str(metadata.get("resourceVersion") or version)
+                if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                    live = None if event["type"] == "DELETED" else item
+                    self._post(watch, str(metadata.get("name")), (live, item))
         except (urllib3.exceptions.HTTPError, OSError):
-            if not cancel.is_set():
+            if not watch.cancel.is_set():
                 raise
-            # Our own stop() closed the socket: the caller has gone.
+            # Our own cancel shut the socket down: no rollout waits any more.
         finally:
-            cancel.track(None)
+            watch.cancel.track(None)
             with contextlib.suppress(Exception):
                 response.close()
                 response.release_conn()
-        return live, version
+        return version
+
+    def _post(self, watch: _SharedWatch, name: str | None, change: Any) -> None:
+        """Hand a change to the waiters of Deployment `name` (None: to every waiter)."""
+        with self._followed_lock:
+            if name is None:
+                waiters = [w for waiting in watch.waiters.values() for w in waiting]
+            else:
+                waiters = list(watch.waiters.get(name, ()))
+        for waiter in waiters:
+            waiter.post(change)
+
+
+_RESYNC = object()  # read the object again: changes before the watch's version are unseen
+
+
+def _newer(candidate: Json, current: Json) -> bool:
+    """Whether `candidate` is a later state of the object than `current`, by their
+    resourceVersions (integers on etcd and on the simulated cluster; when either is not,
+    the later arrival wins)."""
+    versions = [
+        str((o.get("metadata") or {}).get("resourceVersion") or "") for o in (candidate, current)
+    ]
+    if all(v.isdigit() for v in versions):
+        return int(versions[0]) > int(versions[1])
+    return True
+
+
+class _SharedWatch:
+    """One watch of a namespace's Deployments and the rollouts waiting on it, by name."""
+
+    def __init__(self, key: tuple[str, str]) -> None:
+        self.key = key
+        self.waiters: dict[str, set[_Waiter]] = {}
+        self.cancel = _Cancel()
+
+
+class _Waiter:
+    """One rollout waiting on its Deployment: the watch thread posts its changes (the
+    object, or None once deleted, with the object as last seen), `_RESYNC`, or the error
+    that ended the watch; the event loop reads them."""
+
+    def __init__(self, name: str, loop: asyncio.AbstractEventLoop) -> None:
+        self.name = name
+        self.watch: _SharedWatch
+        self.changes: asyncio.Queue[Any] = asyncio.Queue()
+        self._loop = loop
+
+    def post(self, change: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            self._loop.call_soon_threadsafe(self.changes.put_nowait, change)
