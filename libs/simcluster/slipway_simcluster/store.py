@@ -135,6 +135,11 @@ class Store:
         keys = sorted(k for k in objects if namespace is None or k[0] == namespace)
         return [objects[k] for k in keys]
 
+    def unordered(self, rt: ResourceType) -> Iterable[dict[str, Any]]:
+        """Every stored object of the type (read-only), in no order: for scans that need
+        none, without `objects`' sort."""
+        return self._bucket(rt).values()
+
     def owned_by(self, uid: str, rt: ResourceType) -> list[dict[str, Any]]:
         """Stored objects of type `rt` whose ownerReferences name `uid` (read-only)."""
         found = []
