@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 import secrets
 import time
@@ -251,5 +253,11 @@ _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_yaml(document: bytes | str) -> Any:
-    """A YAML (or JSON) document, loaded safely; raises yaml.YAMLError."""
+    """A YAML (or JSON) document, loaded safely; raises yaml.YAMLError.
+
+    Clients mostly send JSON (the official clients serialise apply patches so), which is
+    YAML too: parsed by the json module first, at a fraction of the YAML loader's cost."""
+    if document[:1] in (b"{", "{"):
+        with contextlib.suppress(ValueError):
+            return json.loads(document)
     return yaml.load(document, Loader=_SAFE_LOADER)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import socket
 from typing import Any
 
 from slipway_simcluster.meta import LabelSelector
@@ -65,15 +66,14 @@ def allocate_node_port(taken: set[int]) -> int:
 
 def allocate_pod_ip(store: Store) -> str:
     """The lowest free pod IP of 10.244.0.0/16 (pod IPs are reused once freed)."""
-    used = {
-        (pod.get("status") or {}).get("podIP")
-        for pod in store.objects(PODS)
-        if (pod.get("status") or {}).get("podIP")
-    }
-    for host in POD_CIDR.hosts():
-        candidate = str(host)
-        if candidate.endswith(".0") or candidate.endswith(".1"):
+    used = {(pod.get("status") or {}).get("podIP") for pod in store.unordered(PODS)}
+    network = int(POD_CIDR.network_address)
+    # Addresses as integers, written out with inet_ntoa: `ipaddress` objects made one by
+    # one made each new pod cost as much as all the pods before it.
+    for offset in range(1, POD_CIDR.num_addresses - 1):
+        if offset & 0xFF in (0, 1):
             continue  # network and gateway addresses of each node /24
+        candidate = socket.inet_ntoa((network + offset).to_bytes(4, "big"))
         if candidate not in used:
             return candidate
     raise RuntimeError("simulated cluster: pod address space exhausted")

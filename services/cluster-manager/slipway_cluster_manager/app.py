@@ -12,7 +12,7 @@ from slipway_cluster_manager.adapters.credentials import (
     CLUSTER_SECRETS,
     SealedClusterCredentials,
 )
-from slipway_cluster_manager.adapters.host import read_host_capabilities
+from slipway_cluster_manager.adapters.host import RecentHostCapabilities, read_host_capabilities
 from slipway_cluster_manager.adapters.kubeconfig_driver import KubeconfigDriver
 from slipway_cluster_manager.adapters.kubeconfig_file import KubeconfigFiles
 from slipway_cluster_manager.adapters.minikube import MinikubeDriver
@@ -98,10 +98,12 @@ async def assemble(kit: WorkerKit[ClusterManagerSettings]) -> None:
         uow=uow,
         clusters=clusters,
         drivers=make_drivers(settings, kubeconfigs),
-        host=functools.partial(
-            read_host_capabilities,
-            settings.clusters_dir,
-            memory_reserve_mb=settings.memory_reserve_mb,
+        host=RecentHostCapabilities(
+            functools.partial(
+                read_host_capabilities,
+                settings.clusters_dir,
+                memory_reserve_mb=settings.memory_reserve_mb,
+            )
         ),
         kubeconfigs=kubeconfigs,
         credentials=SealedClusterCredentials(

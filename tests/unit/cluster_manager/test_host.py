@@ -6,7 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
-from slipway_cluster_manager.adapters.host import read_host_capabilities
+from slipway_cluster_manager.adapters.host import RecentHostCapabilities, read_host_capabilities
+from slipway_cluster_manager.domain.capabilities import HostCapabilities
 
 
 def test_the_host_reports_plausible_capabilities(tmp_path: Path) -> None:
@@ -23,3 +24,20 @@ def test_a_state_dir_that_does_not_exist_yet_uses_its_filesystem(tmp_path: Path)
     host = read_host_capabilities(tmp_path / "not" / "yet" / "created")
 
     assert host.disk_free_mb > 0
+
+
+def test_the_capabilities_are_read_again_only_once_they_are_old() -> None:
+    now = [100.0]
+    reads: list[HostCapabilities] = []
+
+    def read() -> HostCapabilities:
+        reads.append(HostCapabilities(2, 4096, 1024, 10_000 - len(reads)))
+        return reads[-1]
+
+    host = RecentHostCapabilities(read, max_age_s=5.0, clock=lambda: now[0])
+    first = host()
+    now[0] += 4.9
+    assert host() is first  # a burst of creates reads the host once
+    now[0] += 0.1
+    assert host().disk_free_mb == 9_999  # five seconds on, free disk is read again
+    assert len(reads) == 2

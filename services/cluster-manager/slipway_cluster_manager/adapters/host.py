@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from slipway_cluster_manager.domain.capabilities import HostCapabilities
@@ -30,6 +32,30 @@ def read_host_capabilities(
         memory_reserve_mb=memory_reserve_mb,
         disk_free_mb=disk_free_mb(state_dir),
     )
+
+
+class RecentHostCapabilities:
+    """The host's capabilities read at most once per `max_age_s`: cores and memory do not
+    change while Slipway runs and free disk moves slowly, so a burst of creates need not
+    read /proc, the cgroup files and the filesystem each time."""
+
+    def __init__(
+        self,
+        read: Callable[[], HostCapabilities],
+        *,
+        max_age_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._read = read
+        self._max_age_s = max_age_s
+        self._clock = clock
+        self._kept: tuple[float, HostCapabilities] | None = None
+
+    def __call__(self) -> HostCapabilities:
+        now = self._clock()
+        if self._kept is None or now - self._kept[0] >= self._max_age_s:
+            self._kept = (now, self._read())
+        return self._kept[1]
 
 
 def cpu_cores() -> int:

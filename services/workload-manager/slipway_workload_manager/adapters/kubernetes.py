@@ -4,11 +4,16 @@ One `ApiClient` per cluster, built from the cluster's kubeconfig text and kept u
 text changes (a restarted cluster may come back on another port). Its connection pool
 and the worker threads are sized together (`max_concurrent_calls`), so that many
 rollouts at once queue in the executor instead of opening and dropping connections.
-Watches, which block a thread for as long as they wait, get their own executor: a few
-hundred rollouts waiting at once never starve the short calls (apply, read, delete).
+Rollouts are followed by one shared watch of Deployments per cluster and namespace (as
+an informer does): each watch holds one thread of its own executor, and hands every change
+to the rollouts waiting in that namespace, so a thousand rollouts at once cost the process
+and the API server one watch, not a thousand.
 
-Objects are read as raw JSON (`_preload_content=False`): the domain interprets them as
-the API returns them, and nothing is lost to model conversion.
+Objects are read as raw JSON: the domain interprets them as the API returns them, and
+nothing is lost to model conversion. Requests go through the client's `ApiClient`
+(configuration, TLS, bearer auth, connection pool) by their REST paths rather than the
+generated per-group API classes: those classes and their models, loaded on first use, cost
+the process about 30 MB, and their argument validation CPU on every call.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import math
+import socket
 import threading
 import time
 import urllib.parse
@@ -30,10 +35,10 @@ from typing import Any, TypeVar
 import urllib3
 import yaml
 from kubernetes import client as k8s
-from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.config.kube_config import load_kube_config_from_dict
+from kubernetes.watch.watch import iter_resp_lines
 
 from slipway_observability import tracing
 
@@ -69,23 +74,33 @@ class _Cancel:
     def __init__(self) -> None:
         self._event = threading.Event()
         self._lock = threading.Lock()
-        self._watch: k8s_watch.Watch | None = None
+        self._response: Any = None
 
     def is_set(self) -> bool:
         return self._event.is_set()
 
-    def track(self, watch: k8s_watch.Watch | None) -> None:
+    def track(self, response: Any) -> None:
+        """The watch response a worker thread reads now (None once it is done with it)."""
         with self._lock:
-            self._watch = watch
-            if watch is not None and self._event.is_set():
-                watch.stop()  # type: ignore[no-untyped-call]
+            self._response = response
+            if response is not None and self._event.is_set():
+                _shut_down(response)
 
     def set(self) -> None:
         with self._lock:
             self._event.set()
-            if self._watch is not None:
-                # Shuts the socket down, so the blocked read returns.
-                self._watch.stop()  # type: ignore[no-untyped-call]
+            if self._response is not None:
+                _shut_down(self._response)
+
+
+def _shut_down(response: Any) -> None:
+    """Shut the watch's socket down, so the read blocked on it returns (closing it instead
+    would wait for the SSL lock that the blocked read holds)."""
+    connection = getattr(response, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _status_message(error: ApiException) -> str:
@@ -123,38 +138,46 @@ def _read_json(response: Any) -> Json:
 
 
 @dataclass(frozen=True)
-class _Methods:
-    """The client methods for one kind of namespaced object Slipway manages."""
+class _Kind:
+    """One kind of namespaced object Slipway manages: its apiVersion and REST paths."""
 
     api_version: str
-    read: Callable[..., Any]
-    patch: Callable[..., Any]
-    delete: Callable[..., Any]
-    list_all: Callable[..., Any]
+    plural: str
+
+    @property
+    def base(self) -> str:
+        return _group_path(self.api_version)
+
+    def collection(self, namespace: str) -> str:
+        return f"{self.base}/namespaces/{namespace}/{self.plural}"
+
+    def item(self, namespace: str, name: str) -> str:
+        return f"{self.collection(namespace)}/{urllib.parse.quote(name, safe='')}"
 
 
-# kind -> its apiVersion, the client API that serves it, and the name in the client's
-# methods (`read_namespaced_<name>`, ..., `list_<name>_for_all_namespaces`).
-_KINDS: dict[str, tuple[str, type[Any], str]] = {
-    "Deployment": ("apps/v1", k8s.AppsV1Api, "deployment"),
-    "Service": ("v1", k8s.CoreV1Api, "service"),
-    "NetworkPolicy": ("networking.k8s.io/v1", k8s.NetworkingV1Api, "network_policy"),
-    "ServiceAccount": ("v1", k8s.CoreV1Api, "service_account"),
-    "Secret": ("v1", k8s.CoreV1Api, "secret"),  # image pull Secrets; never listed or logged
+_KINDS: dict[str, _Kind] = {
+    "Deployment": _Kind("apps/v1", "deployments"),
+    "Service": _Kind("v1", "services"),
+    "NetworkPolicy": _Kind("networking.k8s.io/v1", "networkpolicies"),
+    "ServiceAccount": _Kind("v1", "serviceaccounts"),
+    "Secret": _Kind("v1", "secrets"),  # image pull Secrets; never listed or logged
 }
+_DEPLOYMENTS, _PODS, _EVENTS = _KINDS["Deployment"], _Kind("v1", "pods"), _Kind("v1", "events")
 
 
-def _methods(api: k8s.ApiClient, kind: str) -> _Methods:
+def _kind(kind: str) -> _Kind:
     if kind not in _KINDS:
         raise ValueError(f"Slipway does not manage objects of kind {kind!r}")
-    api_version, client_api, name = _KINDS[kind]
-    client = client_api(api)
-    return _Methods(
-        api_version,
-        getattr(client, f"read_namespaced_{name}"),
-        getattr(client, f"patch_namespaced_{name}"),
-        getattr(client, f"delete_namespaced_{name}"),
-        getattr(client, f"list_{name}_for_all_namespaces"),
+    return _KINDS[kind]
+
+
+def _group_path(api_version: str) -> str:
+    return "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+
+
+def _namespace_path(name: str = "") -> str:
+    return (
+        f"/api/v1/namespaces/{urllib.parse.quote(name, safe='')}" if name else "/api/v1/namespaces"
     )
 
 
@@ -166,14 +189,16 @@ class KubernetesWorkloads:
     """Applies, observes and removes Slipway's objects with the official client.
 
     `max_concurrent_calls` bounds the short calls in flight (and sizes each cluster's
-    connection pool to match); `max_watches` bounds the rollouts waited on at once
-    (more wait in line: their deadline still counts from the call).
+    connection pool to match); `max_watches` bounds the namespaces whose rollouts are
+    watched at once (more wait in line: their deadline still counts from the call).
+    Sixteen calls keep an API server busy (the simulated one answers one at a time; 50
+    finished 1,000 rollouts no sooner) while each thread more costs the process memory.
     """
 
     def __init__(
         self,
         *,
-        max_concurrent_calls: int = 50,
+        max_concurrent_calls: int = 16,
         max_watches: int = 256,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
@@ -182,6 +207,9 @@ class KubernetesWorkloads:
         self._timeout = (connect_timeout, read_timeout)
         self._calls = ThreadPoolExecutor(max_concurrent_calls, thread_name_prefix="k8s-call")
         self._watches = ThreadPoolExecutor(max_watches, thread_name_prefix="k8s-watch")
+        # (cluster id, namespace) -> the watch of its Deployments, while rollouts wait on it
+        self._followed: dict[tuple[str, str], _SharedWatch] = {}
+        self._followed_lock = threading.Lock()
         self._clients: dict[str, tuple[str, k8s.ApiClient]] = {}
         # (API server, group version) -> kind -> (plural, namespaced)
         self._discovery: dict[tuple[str, str], dict[str, tuple[str, bool]]] = {}
@@ -230,7 +258,6 @@ class KubernetesWorkloads:
         executor: ThreadPoolExecutor,
         access: ClusterAccess,
         work: Callable[[k8s.ApiClient], T],
-        cancel: _Cancel | None = None,
     ) -> T:
         def call() -> T:
             api = self._client(access)
@@ -241,21 +268,53 @@ class KubernetesWorkloads:
 
         loop = asyncio.get_running_loop()
         name = getattr(work, "func", work).__name__.strip("_")  # a partial's function, or work's
-        try:
-            with tracing.span(f"kubernetes {name}", **{"slipway.cluster_id": access.cluster_id}):
-                return await loop.run_in_executor(executor, call)
-        except asyncio.CancelledError:
-            if cancel is not None:
-                cancel.set()
-            raise
+        with tracing.span(f"kubernetes {name}", **{"slipway.cluster_id": access.cluster_id}):
+            return await loop.run_in_executor(executor, call)
 
     async def _call(self, access: ClusterAccess, work: Callable[[k8s.ApiClient], T]) -> T:
         return await self._run(self._calls, access, work)
 
-    def _send(self, method: Callable[..., Any], *args: Any, **options: Any) -> Json:
-        """Call one client method for its raw JSON answer (blocking)."""
-        response = method(*args, _preload_content=False, _request_timeout=self._timeout, **options)
-        return _read_json(response)
+    def _request(
+        self,
+        api: k8s.ApiClient,
+        method: str,
+        path: str,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: Any = None,
+    ) -> Any:
+        """Send one request; the raw (unread) response. ApiException unless 2xx."""
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        serialized = api.param_serialize(
+            method,
+            path,
+            query_params=[
+                (key, value) for key, value in (query or {}).items() if value is not None
+            ],
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = api.call_api(*serialized, _request_timeout=timeout or self._timeout)
+        if not 200 <= response.status <= 299:
+            response.read()  # type: ignore[no-untyped-call]
+            raise ApiException.from_response(http_resp=response, body=None, data=None)
+        return response.response
+
+    def _send(
+        self,
+        api: k8s.ApiClient,
+        method: str,
+        path: str,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> Json:
+        """Send one request for its JSON answer (blocking)."""
+        return _read_json(self._request(api, method, path, query, body, content_type))
 
     # --- WorkloadCluster -----------------------------------------------------------
 
@@ -264,14 +323,13 @@ class KubernetesWorkloads:
         Admission `restricted`; one Slipway created before it had those labels gets them."""
 
         def ensure(api: k8s.ApiClient) -> None:
-            core = k8s.CoreV1Api(api)
-            live = self._read(core.read_namespace, namespace)
+            live = self._read(api, _namespace_path(namespace))
             if live is not None:
                 if lacks_pod_security(live):
                     self._apply(api, namespace_manifest(namespace))
                 return
             try:
-                self._send(core.create_namespace, namespace_manifest(namespace))
+                self._send(api, "POST", _namespace_path(), body=namespace_manifest(namespace))
             except ApiException as error:
                 if int(error.status or 0) != 409:  # created meanwhile by someone else
                     raise
@@ -288,7 +346,10 @@ class KubernetesWorkloads:
         def delete(api: k8s.ApiClient) -> bool:
             try:
                 self._send(
-                    _methods(api, kind).delete, name, namespace, propagation_policy="Foreground"
+                    api,
+                    "DELETE",
+                    _kind(kind).item(namespace, name),
+                    {"propagationPolicy": "Foreground"},
                 )
             except ApiException as error:
                 if _is_not_found(error):
@@ -311,14 +372,29 @@ class KubernetesWorkloads:
     async def wait_deployment(
         self, access: ClusterAccess, namespace: str, name: str, timeout_s: float
     ) -> RolloutObservation:
-        """Watch the Deployment until available, failed or missing, or `timeout_s` passes."""
+        """Follow the Deployment until available, failed or missing, or `timeout_s` passes."""
         deadline = time.monotonic() + timeout_s
-        cancel = _Cancel()
-
-        def wait(api: k8s.ApiClient) -> RolloutObservation:
-            return self._wait(api, namespace, name, deadline, cancel)
-
-        return await self._run(self._watches, access, wait, cancel)
+        waiter = self._join(access, namespace, name)
+        try:
+            read = partial(self._read_deployment, namespace=namespace, name=name)
+            live = await self._call(access, read)
+            while live is not None and interpret_deployment(live).phase == "progressing":
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    change = await asyncio.wait_for(waiter.changes.get(), remaining)
+                except TimeoutError:
+                    break
+                if isinstance(change, Exception):
+                    raise change
+                if change is _RESYNC:
+                    live = await self._call(access, read)
+                elif _newer(change[1], live):
+                    live = change[0]
+        finally:
+            self._leave(waiter)
+        return await self._call(access, partial(self._explain, namespace=namespace, live=live))
 
     async def observe_service(
         self, access: ClusterAccess, namespace: str, name: str
@@ -326,11 +402,10 @@ class KubernetesWorkloads:
         """The Service's addresses and its ready endpoints."""
 
         def observe(api: k8s.ApiClient) -> ServiceObservation:
-            core = k8s.CoreV1Api(api)
-            service = self._read(core.read_namespaced_service, name, namespace)
+            service = self._read(api, _KINDS["Service"].item(namespace, name))
             if service is None:
                 return interpret_service(None, None)
-            endpoints = self._read(core.read_namespaced_endpoints, name, namespace)
+            endpoints = self._read(api, _Kind("v1", "endpoints").item(namespace, name))
             return interpret_service(service, endpoints)
 
         return await self._call(access, observe)
@@ -340,22 +415,30 @@ class KubernetesWorkloads:
         ServiceAccount) in all namespaces, by their `LABEL_ID`."""
 
         def listing(api: k8s.ApiClient) -> dict[str, Manifest]:
-            methods = _methods(api, kind)
+            managed_kind = _kind(kind)
             found: dict[str, Manifest] = {}
             token: str | None = None
             while True:
                 page = self._send(
-                    methods.list_all,
-                    label_selector=f"{LABEL_MANAGED_BY}={MANAGED_BY}",
-                    limit=_LIST_PAGE,
-                    _continue=token,
+                    api,
+                    "GET",
+                    f"{managed_kind.base}/{managed_kind.plural}",
+                    {
+                        "labelSelector": f"{LABEL_MANAGED_BY}={MANAGED_BY}",
+                        "limit": _LIST_PAGE,
+                        "continue": token,
+                    },
                 )
                 for item in page.get("items") or []:
-                    entity_id = ((item.get("metadata") or {}).get("labels") or {}).get(LABEL_ID)
+                    metadata = item.get("metadata") or {}
+                    entity_id = (metadata.get("labels") or {}).get(LABEL_ID)
                     if entity_id:
+                        # Server-side apply's bookkeeping, about half of each object, is
+                        # never read: not kept for a listing of every object at once.
+                        metadata.pop("managedFields", None)
                         # List items come without kind and apiVersion; give them back.
                         found[str(entity_id)] = {
-                            "apiVersion": methods.api_version,
+                            "apiVersion": managed_kind.api_version,
                             "kind": kind,
                             **item,
                         }
@@ -375,7 +458,7 @@ class KubernetesWorkloads:
             if resource is None:
                 return None  # the cluster serves no such kind: nothing of it is live
             plural, namespaced = resource
-            base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+            base = _group_path(api_version)
             where = f"/namespaces/{namespace}" if namespaced else ""
             return self._get(api, f"{base}{where}/{plural}/{name}")
 
@@ -420,15 +503,13 @@ class KubernetesWorkloads:
     # --- blocking helpers (run in worker threads) ----------------------------------
 
     def _apply(self, api: k8s.ApiClient, manifest: Manifest) -> None:
-        """Server-side apply of one object (a Namespace or a kind of `_methods`)."""
+        """Server-side apply of one object (a Namespace or a kind of `_KINDS`)."""
         kind = str(manifest.get("kind"))
         metadata = manifest.get("metadata") or {}
         name, namespace = str(metadata.get("name")), str(metadata.get("namespace") or "default")
-        options = {"field_manager": FIELD_MANAGER, "force": True, "_content_type": APPLY_PATCH}
-        if kind == "Namespace":
-            self._send(k8s.CoreV1Api(api).patch_namespace, name, dict(manifest), **options)
-        else:
-            self._send(_methods(api, kind).patch, name, namespace, dict(manifest), **options)
+        path = _namespace_path(name) if kind == "Namespace" else _kind(kind).item(namespace, name)
+        options = {"fieldManager": FIELD_MANAGER, "force": True}
+        self._send(api, "PATCH", path, options, dict(manifest), APPLY_PATCH)
 
     def _get(self, api: k8s.ApiClient, path: str) -> Json | None:
         """GET one API path as JSON; None on 404."""
@@ -455,8 +536,7 @@ class KubernetesWorkloads:
         with self._clients_lock:
             resources = self._discovery.get(key)
         if resources is None or kind not in resources:
-            base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-            document = self._get(api, base) or {}
+            document = self._get(api, _group_path(api_version)) or {}
             resources = {
                 str(r["kind"]): (str(r["name"]), bool(r.get("namespaced")))
                 for r in document.get("resources") or []
@@ -466,16 +546,16 @@ class KubernetesWorkloads:
                 self._discovery[key] = resources
         return resources.get(kind)
 
-    def _read(self, read: Callable[..., Any], *args: str) -> Json | None:
+    def _read(self, api: k8s.ApiClient, path: str) -> Json | None:
         try:
-            return self._send(read, *args)
+            return self._send(api, "GET", path)
         except ApiException as error:
             if _is_not_found(error):
                 return None
             raise
 
     def _read_deployment(self, api: k8s.ApiClient, namespace: str, name: str) -> Json | None:
-        return self._read(_methods(api, "Deployment").read, name, namespace)
+        return self._read(api, _DEPLOYMENTS.item(namespace, name))
 
     def _explain(self, api: k8s.ApiClient, namespace: str, live: Json | None) -> RolloutObservation:
         """Interpret the Deployment; when it is not available, ask its pods and their events."""
@@ -485,9 +565,8 @@ class KubernetesWorkloads:
         match_labels = ((live.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
         if not match_labels:
             return observation
-        core = k8s.CoreV1Api(api)
         pods = self._send(
-            core.list_namespaced_pod, namespace, label_selector=_selector(match_labels)
+            api, "GET", _PODS.collection(namespace), {"labelSelector": _selector(match_labels)}
         ).get("items")
         pods = [
             pod for pod in pods or [] if not (pod.get("metadata") or {}).get("deletionTimestamp")
@@ -496,90 +575,162 @@ class KubernetesWorkloads:
             return observation
         # Events of the pods only: the namespace's other events are someone else's story.
         events = self._send(
-            core.list_namespaced_event, namespace, field_selector="involvedObject.kind=Pod"
+            api,
+            "GET",
+            _EVENTS.collection(namespace),
+            {"fieldSelector": "involvedObject.kind=Pod"},
         ).get("items")
         return interpret_deployment(live, pods, events or [])
 
-    def _list_one(self, api: k8s.ApiClient, namespace: str, name: str) -> tuple[Json | None, str]:
-        """The Deployment (None if absent) and the list's resourceVersion to watch from.
+    # --- the shared watches (a watch thread each) -------------------------------------
 
-        The list's version, not the object's: an object unchanged for long carries a
-        version older than the watch history reaches, and a watch from it is 410 Gone.
-        """
-        page = self._send(
-            k8s.AppsV1Api(api).list_namespaced_deployment,
-            namespace,
-            field_selector=f"metadata.name={name}",
-        )
-        items = page.get("items") or []
-        return (items[0] if items else None), str(
-            (page.get("metadata") or {}).get("resourceVersion")
-        )
+    def _join(self, access: ClusterAccess, namespace: str, name: str) -> _Waiter:
+        """Wait on changes of Deployment `name`, through its namespace's shared watch
+        (started if none runs). Registered before the caller first reads the object, so no
+        change after that read is missed."""
+        waiter = _Waiter(name, asyncio.get_running_loop())
+        with self._followed_lock:
+            key = (access.cluster_id, namespace)
+            watch = self._followed.get(key)
+            if watch is None:
+                watch = self._followed[key] = _SharedWatch(key)
+                self._watches.submit(self._follow, access, watch)
+            watch.waiters.setdefault(name, set()).add(waiter)
+            waiter.watch = watch
+        return waiter
 
-    def _wait(
-        self,
-        api: k8s.ApiClient,
-        namespace: str,
-        name: str,
-        deadline: float,
-        cancel: _Cancel,
-    ) -> RolloutObservation:
-        live, version = self._list_one(api, namespace, name)
-        while (
-            live is not None
-            and interpret_deployment(live).phase == "progressing"
-            and time.monotonic() < deadline
-            and not cancel.is_set()
-        ):
-            try:
-                live, version = self._watch(api, namespace, name, live, version, deadline, cancel)
-            except ApiException as error:
-                if int(error.status or 0) != 410:
-                    raise
-                # The watch history no longer reaches our version: list again, watch again.
-                live, version = self._list_one(api, namespace, name)
-        return self._explain(api, namespace, live)
+    def _leave(self, waiter: _Waiter) -> None:
+        """The waiter is done; the last one to leave a watch stops it."""
+        watch = waiter.watch
+        with self._followed_lock:
+            waiting = watch.waiters.get(waiter.name, set())
+            waiting.discard(waiter)
+            if not waiting:
+                watch.waiters.pop(waiter.name, None)
+            if not watch.waiters and self._followed.get(watch.key) is watch:
+                del self._followed[watch.key]
+                watch.cancel.set()
 
-    def _watch(
-        self,
-        api: k8s.ApiClient,
-        namespace: str,
-        name: str,
-        live: Json,
-        version: str,
-        deadline: float,
-        cancel: _Cancel,
-    ) -> tuple[Json | None, str]:
-        """Follow one watch request from `version`; the latest object (None once deleted)
-        and version when the rollout settles or the request ends."""
-        seconds = max(1, min(math.ceil(deadline - time.monotonic()), _WATCH_CHUNK_SECONDS))
-        watch = k8s_watch.Watch()  # type: ignore[no-untyped-call]
-        cancel.track(watch)
+    def _follow(self, access: ClusterAccess, watch: _SharedWatch) -> None:
+        """The watch thread: list for a version, tell the waiters to read again (they may
+        have read before it), follow changes from it; list again when the history no
+        longer reaches back (410 Gone). Ends once no rollout waits; on an error every
+        waiter gets it."""
+        namespace = watch.key[1]
+        error: Exception | None = None
+        server = ""
         try:
-            stream = watch.stream(  # type: ignore[no-untyped-call]
-                k8s.AppsV1Api(api).list_namespaced_deployment,
-                namespace,
-                field_selector=f"metadata.name={name}",
-                resource_version=version,
-                timeout_seconds=seconds,
-                _request_timeout=(self._timeout[0], seconds + self._timeout[1]),
-            )
-            for event in stream:
-                if event["type"] == "DELETED":
-                    return None, version
-                if event["type"] in ("ADDED", "MODIFIED"):
-                    live = dict(event["raw_object"])
-                    version = str(live["metadata"]["resourceVersion"])
-                    if interpret_deployment(live).phase != "progressing":
-                        return live, version
-                if time.monotonic() >= deadline:
-                    break
-        except (urllib3.exceptions.HTTPError, OSError):
-            if not cancel.is_set():
-                raise
-            # Our own stop() closed the socket: the caller has gone.
+            api = self._client(access)
+            server = api.configuration.host
+            version: str | None = None
+            while not watch.cancel.is_set():
+                if version is None:
+                    page = self._send(api, "GET", _DEPLOYMENTS.collection(namespace), {"limit": 1})
+                    version = str((page.get("metadata") or {}).get("resourceVersion"))
+                    self._post(watch, None, _RESYNC)
+                try:
+                    version = self._stream(api, watch, namespace, version)
+                except ApiException as gone:
+                    if int(gone.status or 0) != 410:
+                        raise
+                    version = None
+        except (ApiException, urllib3.exceptions.HTTPError, OSError) as failure:
+            if not watch.cancel.is_set():
+                error = _translated(failure, server)
+        except Exception as failure:  # a waiter must never wait on a dead thread
+            error = failure
         finally:
-            cancel.track(None)
+            with self._followed_lock:
+                if self._followed.get(watch.key) is watch:
+                    del self._followed[watch.key]
+                watch.cancel.set()
+                if error is not None:
+                    for waiting in watch.waiters.values():
+                        for waiter in waiting:
+                            waiter.post(error)
+
+    def _stream(self, api: k8s.ApiClient, watch: _SharedWatch, namespace: str, version: str) -> str:
+        """Follow one watch request of the namespace's Deployments from `version`, handing
+        each change to its waiters; the last version seen."""
+        response = self._request(
+            api,
+            "GET",
+            _DEPLOYMENTS.collection(namespace),
+            {"resourceVersion": version, "timeoutSeconds": _WATCH_CHUNK_SECONDS, "watch": True},
+            timeout=(self._timeout[0], _WATCH_CHUNK_SECONDS + self._timeout[1]),
+        )
+        watch.cancel.track(response)
+        try:
+            for line in iter_resp_lines(response):  # type: ignore[no-untyped-call]
+                event = json.loads(line)
+                item = event.get("object") or {}
+                if event.get("type") == "ERROR":
+                    raise ApiException(
+                        status=int(item.get("code") or 500),
+                        reason=f"{item.get('reason')}: {item.get('message')}",
+                    )
+                metadata = item.get("metadata") or {}
+                version = str(metadata.get("resourceVersion") or version)
+                if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                    live = None if event["type"] == "DELETED" else item
+                    self._post(watch, str(metadata.get("name")), (live, item))
+        except (urllib3.exceptions.HTTPError, OSError):
+            if not watch.cancel.is_set():
+                raise
+            # Our own cancel shut the socket down: no rollout waits any more.
+        finally:
+            watch.cancel.track(None)
             with contextlib.suppress(Exception):
-                watch.stop()  # type: ignore[no-untyped-call]
-        return live, version
+                response.close()
+                response.release_conn()
+        return version
+
+    def _post(self, watch: _SharedWatch, name: str | None, change: Any) -> None:
+        """Hand a change to the waiters of Deployment `name` (None: to every waiter)."""
+        with self._followed_lock:
+            if name is None:
+                waiters = [w for waiting in watch.waiters.values() for w in waiting]
+            else:
+                waiters = list(watch.waiters.get(name, ()))
+        for waiter in waiters:
+            waiter.post(change)
+
+
+_RESYNC = object()  # read the object again: changes before the watch's version are unseen
+
+
+def _newer(candidate: Json, current: Json) -> bool:
+    """Whether `candidate` is a later state of the object than `current`, by their
+    resourceVersions (integers on etcd and on the simulated cluster; when either is not,
+    the later arrival wins)."""
+    versions = [
+        str((o.get("metadata") or {}).get("resourceVersion") or "") for o in (candidate, current)
+    ]
+    if all(v.isdigit() for v in versions):
+        return int(versions[0]) > int(versions[1])
+    return True
+
+
+class _SharedWatch:
+    """One watch of a namespace's Deployments and the rollouts waiting on it, by name."""
+
+    def __init__(self, key: tuple[str, str]) -> None:
+        self.key = key
+        self.waiters: dict[str, set[_Waiter]] = {}
+        self.cancel = _Cancel()
+
+
+class _Waiter:
+    """One rollout waiting on its Deployment: the watch thread posts its changes (the
+    object, or None once deleted, with the object as last seen), `_RESYNC`, or the error
+    that ended the watch; the event loop reads them."""
+
+    def __init__(self, name: str, loop: asyncio.AbstractEventLoop) -> None:
+        self.name = name
+        self.watch: _SharedWatch
+        self.changes: asyncio.Queue[Any] = asyncio.Queue()
+        self._loop = loop
+
+    def post(self, change: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            self._loop.call_soon_threadsafe(self.changes.put_nowait, change)
