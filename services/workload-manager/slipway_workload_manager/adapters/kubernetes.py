@@ -483,13 +483,18 @@ class KubernetesWorkloads:
         """The pods labelled with the Deployment's id and the events whose object is one."""
 
         def read(api: k8s.ApiClient) -> PodReport:
-            core = k8s.CoreV1Api(api)
             pods = self._send(
-                core.list_namespaced_pod, namespace, label_selector=f"{LABEL_ID}={deployment_id}"
+                api,
+                "GET",
+                _PODS.collection(namespace),
+                {"labelSelector": f"{LABEL_ID}={deployment_id}"},
             ).get("items")
             names = {str((pod.get("metadata") or {}).get("name")) for pod in pods or []}
             events = self._send(
-                core.list_namespaced_event, namespace, field_selector="involvedObject.kind=Pod"
+                api,
+                "GET",
+                _EVENTS.collection(namespace),
+                {"fieldSelector": "involvedObject.kind=Pod"},
             ).get("items")
             about = [
                 event
