@@ -70,7 +70,9 @@ def dockerfile_lines(advice: dict[str, Any]) -> Iterable[str]:
 @app.command()
 def dockerfile(
     ctx: typer.Context,
-    context: Annotated[str, typer.Argument(help="the build context (a directory in the build roots)")],
+    context: Annotated[
+        str, typer.Argument(help="the build context (a directory in the build roots)")
+    ],
     dockerfile: Annotated[str, typer.Option(help="its path in the context")] = "Dockerfile",
     output: OutputOption = Format.table,
 ) -> None:
@@ -132,8 +134,7 @@ def resources(
     lines = [
         f"deployment {advice['name']}: {verdict}",
         f"current:     {sizes(advice['current'])}; replicas {advice['replicas']}",
-        f"recommended: {sizes(advice['recommended'])}; "
-        f"replicas {advice['recommended_replicas']}",
+        f"recommended: {sizes(advice['recommended'])}; replicas {advice['recommended_replicas']}",
         *(f"{INDENT}{reason}" for reason in advice["reasoning"]),
     ]
     answer(advice, output, lines)
