@@ -13,6 +13,7 @@ import typer
 from slipway_cli.client import api
 from slipway_cli.clusters import CLUSTERS
 from slipway_cli.deployments import DEPLOYMENTS
+from slipway_cli.entities import Kind
 from slipway_cli.images import IMAGES
 from slipway_cli.output import Format, OutputOption, show
 
@@ -33,6 +34,12 @@ def answer(data: dict[str, Any], fmt: Format, lines: Iterable[str]) -> None:
         typer.echo(f"\nExplanation (language model):\n{data['explanation']}")
     elif data.get("explanation_note"):
         typer.echo(f"\n({data['explanation_note']})")
+
+
+def about(ctx: typer.Context, kind: Kind, ref: str, route: str) -> dict[str, Any]:
+    """The advice on one entity named by id or name: `route` with its `{id}` filled in."""
+    found = kind.find(ctx, ref)
+    return dict(api(ctx).get(f"{PATH}/{route.format(id=found['id'])}"))
 
 
 def diagnosis_lines(diagnoses: list[dict[str, Any]]) -> Iterable[str]:
@@ -88,8 +95,7 @@ def build(
     output: OutputOption = Format.table,
 ) -> None:
     """Why an image's build failed: the failing step, the cause and the fix."""
-    found = IMAGES.find(ctx, image)
-    advice = api(ctx).get(f"{PATH}/container-images/{found['id']}")
+    advice = about(ctx, IMAGES, image, "container-images/{id}")
     head = f"image {advice['name']}:{advice['tag']} is {advice['status']}"
     step = f"; failing step: {advice['failing_step']}" if advice.get("failing_step") else ""
     quiet = [] if advice["diagnoses"] else ["nothing to diagnose: the build did not fail"]
@@ -103,8 +109,7 @@ def deployment(
     output: OutputOption = Format.table,
 ) -> None:
     """What is wrong with a deployment, with evidence, the fix and a command."""
-    found = DEPLOYMENTS.find(ctx, deployment)
-    advice = api(ctx).get(f"{PATH}/deployments/{found['id']}")
+    advice = about(ctx, DEPLOYMENTS, deployment, "deployments/{id}")
     state = "healthy" if advice["healthy"] else f"{len(advice['diagnoses'])} problem(s)"
     head = f"deployment {advice['namespace']}/{advice['name']} is {advice['status']}: {state}"
     notes = [f"note: {note}" for note in advice.get("notes") or []]
@@ -128,8 +133,7 @@ def resources(
     output: OutputOption = Format.table,
 ) -> None:
     """The requests, limits and replicas a deployment should have, and why."""
-    found = DEPLOYMENTS.find(ctx, deployment)
-    advice = api(ctx).get(f"{PATH}/deployments/{found['id']}/resources")
+    advice = about(ctx, DEPLOYMENTS, deployment, "deployments/{id}/resources")
     verdict = "change recommended" if advice["changed"] else "fits as it is"
     lines = [
         f"deployment {advice['name']}: {verdict}",
@@ -147,8 +151,7 @@ def health(
     output: OutputOption = Format.table,
 ) -> None:
     """A cluster's health: what runs on it, and its problems, worst first."""
-    found = CLUSTERS.find(ctx, cluster)
-    advice = api(ctx).get(f"{PATH}/minikube-clusters/{found['id']}/health")
+    advice = about(ctx, CLUSTERS, cluster, "minikube-clusters/{id}/health")
     counts = ", ".join(
         f"{kind} {advice[kind]['healthy']}/{advice[kind]['total']} healthy"
         for kind in ("deployments", "services", "releases")
