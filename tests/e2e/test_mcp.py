@@ -25,6 +25,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, Implementation, TextResourceContents
 
+from tests.chat_model import EXPLANATION, ChatModel
 from tests.e2e.test_access import admin_token, bearer, sim_cluster
 from tests.e2e.test_workloads import build_image, start_cluster
 from tests.stack import ROOT, Stack, wait_status
@@ -78,10 +79,12 @@ def error_text(result: CallToolResult) -> str:
 
 
 @contextmanager
-def extra_gateway(stack: Stack, mode: str) -> Iterator[str]:
-    """Another gateway on the stack (same NATS, MongoDB and tokens) in `mode`; its URL."""
+def extra_gateway(stack: Stack, mode: str, **settings: str) -> Iterator[str]:
+    """Another gateway on the stack (same NATS, MongoDB and tokens) in `mode`, with more
+    `SLIPWAY_*` settings if given; its URL."""
     port = devstack.free_port()
     env = {**stack.env("gateway"), "SLIPWAY_PORT": str(port), "SLIPWAY_MCP_MODE": mode}
+    env |= {f"SLIPWAY_{name.upper()}": value for name, value in settings.items()}
     process = devstack.service_process(f"gateway-{mode}", "slipway_gateway", stack.state_dir, env)
     process.start()
     url = f"http://127.0.0.1:{port}"
@@ -262,6 +265,31 @@ async def test_a_viewer_asks_the_advisors_and_they_answer_as_rest(
     entry = await eventually(audited, what="the diagnosis's audit entry")
     assert entry["objectRef"]["resource"] == "advice"
     assert entry["annotations"]["slipway.io/via"] == "mcp"
+
+
+async def test_with_a_language_model_an_advisor_tool_answers_its_explanation_as_rest_does(
+    stack: Stack, viewer, cluster
+):
+    model = ChatModel()
+    model.thread.start()
+    try:
+        with extra_gateway(
+            stack, "read-only", ai_chat_url=model.url, ai_model="tiny-explainer"
+        ) as url:
+            async with mcp_client(url, viewer) as client:
+                health = structured(await client.call_tool("cluster_health", {"id": cluster["id"]}))
+            rest = httpx.get(
+                f"{url}/api/advice/minikube-clusters/{cluster['id']}/health",
+                headers=bearer(viewer),
+                timeout=30,
+            )
+    finally:
+        model.server.shutdown()
+        model.server.server_close()
+    assert health["explanation"] == EXPLANATION and health["explanation_note"] is None
+    assert rest.status_code == 200, rest.text
+    assert health == rest.json()
+    assert [request["model"] for request in model.requests] == ["tiny-explainer"] * 2
 
 
 async def test_auto_mode_scales_a_deployment_and_the_audit_log_names_the_client(
