@@ -32,9 +32,10 @@ NAME = "slipway"
 VERSION = "0.1.0"
 INSTRUCTIONS = """Slipway is a control plane for local Kubernetes delivery: container images,
 Helm charts, clusters, deployments, services and releases. Read with the list_* and get_*
-tools or the slipway:// resources. Ask the advisors before changing anything: advise_dockerfile,
-advise_build, diagnose_deployment, recommend_resources and cluster_health only read. A change tool may answer with an approval id instead of
-acting: a human must approve it (POST /api/approvals/{id}/approve) before anything changes."""
+tools or the slipway:// resources. Ask the advisors before changing anything (they only
+read): advise_dockerfile, advise_build, diagnose_deployment, recommend_resources and
+cluster_health. A change tool may answer with an approval id instead of acting: a human
+must approve it (POST /api/approvals/{id}/approve) before anything changes."""
 
 TOOLS: dict[str, Tool] = catalogue()
 
