@@ -10,6 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from slipway_cli import (
+    advice,
     approvals,
     audit,
     bridge,
@@ -53,6 +54,7 @@ app.add_typer(deployments.app, name="deployments")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(approvals.app, name="approvals")
+app.add_typer(advice.app, name="advice")
 app.command()(deployments.deploy)
 app.command()(deployments.scale)
 app.command()(deployments.expose)

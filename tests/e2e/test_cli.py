@@ -188,3 +188,35 @@ def test_webhooks_create_list_enable_and_delete(stack):
     assert gone.returncode == 1 and "does not exist" in gone.stderr
     refused = slipway(stack, "webhooks", "create", "http://10.1.2.3/hook")
     assert refused.returncode == 1 and "url" in refused.stderr
+
+
+def test_advice_dockerfile_prints_each_finding_with_its_fix_and_the_proposal(stack):
+    run = slipway(stack, "advice", "dockerfile", "hello-server")
+    assert run.returncode == 0, run.stderr
+    first = run.stdout.splitlines()[0]
+    assert first.startswith("hello-server/Dockerfile (") and ", review: " in first
+    assert "slipway.dockerignore" in run.stdout
+    assert "fix: " in run.stdout
+    assert "Proposed Dockerfile:" in run.stdout and "USER 65532:65532" in run.stdout
+    raw = slipway(stack, "advice", "dockerfile", "hello-server", "-o", "json")
+    assert raw.returncode == 0, raw.stderr
+    advice = json.loads(raw.stdout)
+    assert advice["mode"] == "review" and advice["findings"]
+
+
+def test_advice_build_names_the_missing_file_of_a_failed_build(stack):
+    name = f"cli/broken-{uuid.uuid4().hex[:6]}"
+    failed = slipway(
+        stack, "images", "build", "broken-build", "--name", name, "--tag", "1.0.0", "--wait"
+    )
+    assert failed.returncode == 1, failed.stdout
+    run = slipway(stack, "advice", "build", f"{name}:1.0.0")
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith(f"image {name}:1.0.0 is failed; failing step: ")
+    assert "COPY does-not-exist.txt" in lines[0]
+    assert any(line.startswith("ERROR    missing_file_in_context: ") for line in lines)
+    assert any(line.strip().startswith("run:  slipway images build broken-build") for line in lines)
+    missing = slipway(stack, "advice", "build", "cli/no-such-image:1.0.0")
+    assert missing.returncode == 1
+    assert "no image named 'cli/no-such-image:1.0.0'" in missing.stderr

@@ -25,13 +25,22 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, Implementation, TextResourceContents
 
+from tests.chat_model import EXPLANATION, ChatModel
 from tests.e2e.test_access import admin_token, bearer, sim_cluster
 from tests.e2e.test_workloads import build_image, start_cluster
 from tests.stack import ROOT, Stack, wait_status
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
-READ_TOOLS = {
+# The advisors: read-only, for every role, in every mode.
+ADVISOR_TOOLS = {
+    "advise_dockerfile",
+    "advise_build",
+    "diagnose_deployment",
+    "recommend_resources",
+    "cluster_health",
+}
+READ_TOOLS = ADVISOR_TOOLS | {
     "list_images",
     "get_image",
     "list_charts",
@@ -70,10 +79,12 @@ def error_text(result: CallToolResult) -> str:
 
 
 @contextmanager
-def extra_gateway(stack: Stack, mode: str) -> Iterator[str]:
-    """Another gateway on the stack (same NATS, MongoDB and tokens) in `mode`; its URL."""
+def extra_gateway(stack: Stack, mode: str, **settings: str) -> Iterator[str]:
+    """Another gateway on the stack (same NATS, MongoDB and tokens) in `mode`, with more
+    `SLIPWAY_*` settings if given; its URL."""
     port = devstack.free_port()
     env = {**stack.env("gateway"), "SLIPWAY_PORT": str(port), "SLIPWAY_MCP_MODE": mode}
+    env |= {f"SLIPWAY_{name.upper()}": value for name, value in settings.items()}
     process = devstack.service_process(f"gateway-{mode}", "slipway_gateway", stack.state_dir, env)
     process.start()
     url = f"http://127.0.0.1:{port}"
@@ -124,6 +135,24 @@ def read_only_url(stack: Stack) -> Iterator[str]:
 def auto_url(stack: Stack) -> Iterator[str]:
     with extra_gateway(stack, "auto") as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def running_deployment(admin: httpx.Client) -> dict[str, Any]:
+    """A Deployment of a built image, running on a started (simulated) cluster."""
+    image = build_image(admin, f"e2e/mcp-{uuid.uuid4().hex[:8]}")
+    running_cluster = start_cluster(admin, f"mcp-{uuid.uuid4().hex[:6]}")
+    body = {
+        "name": f"web-{uuid.uuid4().hex[:6]}",
+        "cluster_id": running_cluster["id"],
+        "image_id": image["id"],
+        "replicas": 1,
+        "container_port": 8080,
+        "progress_deadline_seconds": 20,
+    }
+    created = admin.post("/api/deployments", json=body)
+    assert created.status_code == 202, created.text
+    return wait_status(admin, created.headers["Location"], {"running"}, 60)
 
 
 def test_mcp_without_a_token_is_401_with_a_bearer_challenge(stack: Stack):
@@ -188,6 +217,8 @@ async def test_read_only_mode_lists_no_change_tool_and_refuses_a_crafted_call(
         assert {tool.name for tool in (await client.list_tools()).tools} == READ_TOOLS
         refused = await client.call_tool("start_cluster", {"id": cluster["id"]})
         assert "read-only" in error_text(refused)
+        health = structured(await client.call_tool("cluster_health", {"id": cluster["id"]}))
+        assert health == admin.get(f"/api/advice/minikube-clusters/{cluster['id']}/health").json()
     unchanged = admin.get(f"/api/minikube-clusters/{cluster['id']}").json()
     assert (unchanged["status"], unchanged["revision"]) == ("stopped", cluster["revision"])
     entries = admin.get("/api/audit", params={"verb": "start_cluster", "limit": 50}).json()
@@ -197,24 +228,75 @@ async def test_read_only_mode_lists_no_change_tool_and_refuses_a_crafted_call(
     assert refusal["responseStatus"]["status"] == "Failure"
 
 
-async def test_auto_mode_scales_a_deployment_and_the_audit_log_names_the_client(
-    stack: Stack, admin, operator, auto_url
+async def test_a_viewer_asks_the_advisors_and_they_answer_as_rest(
+    stack: Stack, admin, viewer, running_deployment
 ):
-    image = build_image(admin, f"e2e/mcp-{uuid.uuid4().hex[:8]}")
-    running_cluster = start_cluster(admin, f"mcp-{uuid.uuid4().hex[:6]}")
-    body = {
-        "name": f"web-{uuid.uuid4().hex[:6]}",
-        "cluster_id": running_cluster["id"],
-        "image_id": image["id"],
-        "replicas": 1,
-        "container_port": 8080,
-        "progress_deadline_seconds": 20,
-    }
-    created = admin.post("/api/deployments", json=body)
-    assert created.status_code == 202, created.text
-    location = created.headers["Location"]
-    wait_status(admin, location, {"running"}, 60)
-    deployment_id = created.json()["id"]
+    deployment_id = running_deployment["id"]
+    async with mcp_client(stack.base_url, viewer) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        assert set(tools) >= ADVISOR_TOOLS
+        for name in ADVISOR_TOOLS:
+            hints = tools[name].annotations
+            assert hints is not None, name
+            assert (hints.read_only_hint, hints.destructive_hint, hints.idempotent_hint) == (
+                True,
+                False,
+                True,
+            ), name
+        assert tools["advise_dockerfile"].input_schema["required"] == ["context"]
+        diagnosis = structured(await client.call_tool("diagnose_deployment", {"id": deployment_id}))
+        rest = admin.get(f"/api/advice/deployments/{deployment_id}")
+        assert rest.status_code == 200, rest.text
+        assert diagnosis == rest.json()
+        assert (diagnosis["status"], diagnosis["healthy"]) == ("running", True)
+        review = structured(
+            await client.call_tool("advise_dockerfile", {"context": "hello-server"})
+        )
+        assert review["mode"] == "review" and review["findings"]
+        assert "slipway.dockerignore" in {finding["rule"] for finding in review["findings"]}
+        assert "USER" in review["proposed_dockerfile"]
+        missing = await client.call_tool("diagnose_deployment", {"id": str(uuid.uuid4())})
+        assert "not_found" in error_text(missing)
+
+    def audited() -> dict[str, Any] | None:
+        params = {"verb": "diagnose_deployment", "name": deployment_id}
+        return next(iter(admin.get("/api/audit", params=params).json()["items"]), None)
+
+    entry = await eventually(audited, what="the diagnosis's audit entry")
+    assert entry["objectRef"]["resource"] == "advice"
+    assert entry["annotations"]["slipway.io/via"] == "mcp"
+
+
+async def test_with_a_language_model_an_advisor_tool_answers_its_explanation_as_rest_does(
+    stack: Stack, viewer, cluster
+):
+    model = ChatModel()
+    model.thread.start()
+    try:
+        with extra_gateway(
+            stack, "read-only", ai_chat_url=model.url, ai_model="tiny-explainer"
+        ) as url:
+            async with mcp_client(url, viewer) as client:
+                health = structured(await client.call_tool("cluster_health", {"id": cluster["id"]}))
+            rest = httpx.get(
+                f"{url}/api/advice/minikube-clusters/{cluster['id']}/health",
+                headers=bearer(viewer),
+                timeout=30,
+            )
+    finally:
+        model.server.shutdown()
+        model.server.server_close()
+    assert health["explanation"] == EXPLANATION and health["explanation_note"] is None
+    assert rest.status_code == 200, rest.text
+    assert health == rest.json()
+    assert [request["model"] for request in model.requests] == ["tiny-explainer"] * 2
+
+
+async def test_auto_mode_scales_a_deployment_and_the_audit_log_names_the_client(
+    stack: Stack, admin, operator, auto_url, running_deployment
+):
+    deployment_id = running_deployment["id"]
+    location = f"/api/deployments/{deployment_id}"
     async with mcp_client(auto_url, operator) as client:
         scaled = structured(
             await client.call_tool("scale_deployment", {"id": deployment_id, "replicas": 3})

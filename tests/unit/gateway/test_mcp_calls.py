@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from slipway_contracts.access import AuditEvent, Role
+from slipway_contracts.advice import AdviseDockerfile, DiagnoseDeployment
 from slipway_contracts.approvals import Approval, ApprovalStatus, ProposedCommand, Requester
 from slipway_contracts.commands import ScaleDeployment
 from slipway_gateway.access.identity import Principal
@@ -84,12 +85,20 @@ class FakeApprovals:
         )
 
 
+class FakeExplainer:
+    """The language model's `explained`, writing what it was asked to explain."""
+
+    async def explained(self, kind: str, answer: dict[str, Any]) -> dict[str, Any]:
+        return {**answer, "explanation": f"a {kind}", "explanation_note": None}
+
+
 def calls(
     mode: str, bus: FakeBus | None = None
 ) -> tuple[ToolCalls, FakeBus, FakeAuditLog, FakeApprovals]:
     bus = bus or FakeBus({"d-1": DEPLOYMENT})
     audit, approvals = FakeAuditLog(), FakeApprovals()
-    return ToolCalls(TOOLS, bus, audit, mode, approvals), bus, audit, approvals  # type: ignore[arg-type]
+    tool_calls = ToolCalls(TOOLS, bus, audit, mode, approvals, FakeExplainer())  # type: ignore[arg-type]
+    return tool_calls, bus, audit, approvals
 
 
 def test_every_entity_has_read_tools_and_change_tools_carry_the_contracts_schema():
@@ -102,6 +111,57 @@ def test_every_entity_has_read_tools_and_change_tools_carry_the_contracts_schema
     assert hints and (hints.read_only_hint, hints.destructive_hint) == (False, True)
     statuses = TOOLS["list_deployments"].spec().input_schema
     assert "running" in json.dumps(statuses)
+
+
+ADVISOR_TOOLS = {
+    "advise_dockerfile": "slipway.container_image.query.advise_dockerfile",
+    "advise_build": "slipway.container_image.query.advise_build",
+    "diagnose_deployment": "slipway.deployment.query.diagnose",
+    "recommend_resources": "slipway.deployment.query.recommend_resources",
+    "cluster_health": "slipway.deployment.query.cluster_health",
+}
+
+
+def test_the_advisors_are_read_only_tools_with_the_contracts_schema_and_subject():
+    for name, subject in ADVISOR_TOOLS.items():
+        tool = TOOLS[name]
+        hints = tool.spec().annotations
+        assert hints is not None
+        assert (hints.read_only_hint, hints.destructive_hint, hints.idempotent_hint) == (
+            True,
+            False,
+            True,
+        )
+        assert tool.subject == subject
+        assert tool.api_path(None).resource == "advice"
+    assert TOOLS["advise_dockerfile"].spec().input_schema == AdviseDockerfile.model_json_schema()
+    assert TOOLS["diagnose_deployment"].spec().input_schema == (
+        DiagnoseDeployment.model_json_schema()
+    )
+    names = list(TOOLS)
+    last_read = max(names.index(name) for name, tool in TOOLS.items() if tool.read_only)
+    assert all(names.index(name) <= last_read for name in ADVISOR_TOOLS)
+
+
+@pytest.mark.parametrize("mode", ["auto", "approve", "read-only"])
+def test_a_viewer_sees_every_advisor_in_every_mode(mode):
+    shown = {tool.name for tool in TOOLS.values() if visible(tool, VIEWER, mode)}
+    assert set(ADVISOR_TOOLS) <= shown
+
+
+async def test_an_advisor_asks_as_rest_does_explains_and_is_audited():
+    tool_calls, bus, audit, _ = calls("read-only")
+    outcome = await tool_calls.call("diagnose_deployment", {"id": "d-1"}, Caller(VIEWER))
+    assert outcome.error is None
+    assert bus.sent == [("slipway.deployment.query.diagnose", {"id": "d-1"}, None)]
+    assert outcome.data["explanation"] == "a deployment troubleshooting"
+    (entry,) = audit.entries
+    assert entry.verb == "diagnose_deployment" and entry.responseStatus.code == 200
+    assert entry.objectRef is not None
+    assert (entry.objectRef.resource, entry.objectRef.name) == ("advice", "d-1")
+    bad = await tool_calls.call("advise_dockerfile", {"context": ""}, Caller(VIEWER))
+    assert bad.error is not None and "context" in bad.error.message
+    assert len(bus.sent) == 1
 
 
 @pytest.mark.parametrize(

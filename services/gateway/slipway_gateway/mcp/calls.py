@@ -22,6 +22,7 @@ from slipway_gateway.access.identity import Principal
 from slipway_gateway.access.rules import Forbidden, check_namespace, check_role, mcp_role
 from slipway_gateway.adapters.audit_store import AuditStore
 from slipway_gateway.adapters.bus import CommandBus
+from slipway_gateway.entrypoints.advice import Explainer
 from slipway_gateway.mcp.tools import Tool
 from slipway_gateway.settings import McpMode
 from slipway_libs.errors import SlipwayError, Unavailable
@@ -151,12 +152,14 @@ class ToolCalls:
         audit_log: AuditStore,
         mode: McpMode,
         approvals: Approvals | None,
+        explainer: Explainer,
     ) -> None:
         self.tools = tools
         self.bus = bus
         self.audit_log = audit_log
         self.mode = mode
         self.approvals = approvals
+        self.explainer = explainer  # the language model that explains an advisor's answer
 
     def listed(self, principal: Principal) -> list[Tool]:
         return [tool for tool in self.tools.values() if visible(tool, principal, self.mode)]
@@ -193,6 +196,9 @@ class ToolCalls:
                 "(SLIPWAY_MCP_MODE=read-only): nothing was sent"
             )
         check_role(caller.principal, mcp_role(tool.read_only, tool.api_path(outcome.entity_id)))
+        if tool.advisor is not None:
+            outcome.data = await tool.advisor.advise(self.bus, self.explainer, payload)
+            return
         if tool.read_only:
             outcome.data = await self.bus.request(tool.subject, payload)
             return
@@ -259,7 +265,7 @@ class ToolCalls:
         error = outcome.error
         call = ToolCall(
             tool=name,
-            resource=tool.resource.segment if tool else None,
+            resource=tool.api_path(None).resource if tool else None,
             subresource=tool.api_path(None).subresource if tool else None,
             principal=caller.principal,
             received_at=received_at,

@@ -51,14 +51,15 @@ PROMPTS: dict[str, PromptText] = {
             argument="deployment_id",
             argument_description="the deployment's id",
             text=(
-                "Diagnose Slipway deployment {deployment_id}. Read it with get_deployment "
-                "(or the resource slipway://deployments/{deployment_id}): its status, reason, "
-                "replicas and available_replicas. Read its image with get_image and its "
-                "cluster with get_cluster: is the image built, is the cluster running? Read "
-                "slipway://events/recent for the deployment's and its image's latest events. "
-                "Then name the cause, the evidence for it, and the one change that fixes it "
-                "(a tool call such as scale_deployment or rebuild_image); change nothing "
-                "before saying so."
+                "Diagnose Slipway deployment {deployment_id}. Start with diagnose_deployment "
+                "(id {deployment_id}): its diagnoses, worst first, each with evidence, the fix "
+                "and a command; `healthy` when nothing is wrong. If a diagnosis points at the "
+                "image, ask advise_build about the deployment's image (get_deployment names "
+                "it); if the pods are short of memory or CPU, ask recommend_resources (id "
+                "{deployment_id}). Read slipway://events/recent for the latest events. Then "
+                "name the cause, the evidence for it, and the one change that fixes it (a "
+                "tool call such as scale_deployment or rebuild_image); change nothing before "
+                "saying so."
             ),
         ),
         PromptText(
@@ -67,11 +68,14 @@ PROMPTS: dict[str, PromptText] = {
             argument="context",
             argument_description="the build context directory (inside the build roots)",
             text=(
-                "Review the Dockerfile of the build context {context}. Look for: a multi-stage "
-                "build, a non-root USER, base images pinned by digest, a .dockerignore, layers "
-                "ordered so that dependencies are cached before the source, no secrets in ARG "
-                "or ENV. Propose a Dockerfile that fixes what you find; build it with "
-                "build_image (context {context}) and compare its size with list_images."
+                "Review the Dockerfile of the build context {context}. Call advise_dockerfile "
+                "(context {context}): its findings (hadolint's and Slipway's rules: multi-stage "
+                "build, non-root USER, base images pinned by digest, .dockerignore, layers "
+                "ordered for the cache, no secrets in ARG or ENV), each with its line and fix, "
+                "and a proposed Dockerfile (and .dockerignore) with what could be fixed fixed. "
+                "Explain the findings that matter most, then offer the proposal; build it with "
+                "build_image (context {context}) only when asked, and compare its size with "
+                "list_images. If a build fails, advise_build (the image's id) says why."
             ),
         ),
         PromptText(
@@ -80,11 +84,12 @@ PROMPTS: dict[str, PromptText] = {
             argument="cluster_id",
             argument_description="the cluster's id",
             text=(
-                "Summarise the health of Slipway cluster {cluster_id}. Read it with "
-                "get_cluster; list its deployments (list_deployments), services "
-                "(list_services) and releases (list_releases) and keep those with cluster_id "
-                "{cluster_id}. For each, say whether it is healthy (running, active, deployed) "
-                "and, if not, its reason. End with what to look at first."
+                "Summarise the health of Slipway cluster {cluster_id}. Call cluster_health "
+                "(id {cluster_id}): the cluster's status, counts of its deployments, services "
+                "and releases, and its problems, worst first. For each deployment with a "
+                "problem, diagnose_deployment (its id) says why and how to fix it; "
+                "recommend_resources (its id) whether its requests, limits and replicas fit. "
+                "End with what to look at first."
             ),
         ),
     )

@@ -32,8 +32,10 @@ NAME = "slipway"
 VERSION = "0.1.0"
 INSTRUCTIONS = """Slipway is a control plane for local Kubernetes delivery: container images,
 Helm charts, clusters, deployments, services and releases. Read with the list_* and get_*
-tools or the slipway:// resources. A change tool may answer with an approval id instead of
-acting: a human must approve it (POST /api/approvals/{id}/approve) before anything changes."""
+tools or the slipway:// resources. Ask the advisors before changing anything (they only
+read): advise_dockerfile, advise_build, diagnose_deployment, recommend_resources and
+cluster_health. A change tool may answer with an approval id instead of acting: a human
+must approve it (POST /api/approvals/{id}/approve) before anything changes."""
 
 TOOLS: dict[str, Tool] = catalogue()
 
@@ -64,7 +66,8 @@ def caller_of(ctx: ServerRequestContext[Any, Any]) -> Caller:
 
 
 def tool_calls(request: Request) -> ToolCalls:
-    """The calls of this gateway: its bus, audit log, mode and approval desk."""
+    """The calls of this gateway: its bus, audit log, mode, approval desk and language
+    model."""
     state = request.app.state
     return ToolCalls(
         TOOLS,
@@ -72,6 +75,7 @@ def tool_calls(request: Request) -> ToolCalls:
         state.audit_log,
         state.settings.mcp_mode,
         getattr(state, "approvals", None),
+        state.language_model,
     )
 
 

@@ -6,6 +6,10 @@ such as `scale`, `delete`); a tool is one of those, named for what an agent does
 schema is the contract's model of the query or command (`ListEntities`, `GetEntity`,
 `ScaleDeployment`, ...), the same model that validates its arguments, and what it sends is
 what the REST route sends: the same subject, the same payload.
+
+The advisors (`entrypoints.advice.ADVISORS`) are tools too, read-only, each named as its
+declaration names it (`advise_dockerfile`, `diagnose_deployment`, ...); a call asks as the
+REST route asks (`Advisor.advise`), with the language model's explanation when one is set.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from pydantic import BaseModel, create_model
 from slipway_contracts import subjects
 from slipway_contracts.common import Model
 from slipway_contracts.queries import GetEntity, ListEntities
-from slipway_gateway.access.rules import ApiPath
+from slipway_gateway.access.rules import ADVICE, ApiPath
 from slipway_gateway.entrypoints import charts, clusters, deployments, images, releases, services
+from slipway_gateway.entrypoints.advice import ADVISORS, Advisor
 from slipway_gateway.entrypoints.resources import Declared, Resource, ResourceRoutes, Sender
 
 # Every entity the API serves, in the order the tools are listed.
@@ -64,6 +69,7 @@ class Tool:
     description: str
     read_only: bool
     send: Sender | None = None  # how its command goes out, when not as a plain request
+    advisor: Advisor | None = None  # the advisor it asks (its resource: what that is about)
 
     @property
     def destructive(self) -> bool:
@@ -81,12 +87,17 @@ class Tool:
     @property
     def subject(self) -> str:
         """The NATS subject it requests, as the REST route does."""
+        if self.advisor is not None:
+            return self.advisor.subject
         if self.read_only:
             return subjects.query(self.resource.entity, self.action)
         return subjects.command(self.resource.entity, self.action)
 
     def api_path(self, entity_id: str | None) -> ApiPath:
-        """The REST call it stands for (its role and audit entry are that call's)."""
+        """The REST call it stands for (its role and audit entry are that call's; an
+        advisor's is under `/api/advice`, named by the advisor)."""
+        if self.advisor is not None:
+            return ApiPath(ADVICE, entity_id, self.advisor.name)
         subresource = None if self.action in PLAIN else self.action
         return ApiPath(self.resource.segment, entity_id, subresource)
 
@@ -139,14 +150,31 @@ def default_name(resource: Resource, action: str) -> str:
     return f"list_{resource.noun}s" if action == "list" else f"{action}_{resource.noun}"
 
 
-def catalogue(routes: Iterable[ResourceRoutes] = ENTITY_ROUTES) -> dict[str, Tool]:
-    """Every tool, by name: reads first, then changes, entity by entity."""
+def advisor_tool(advisor: Advisor) -> Tool:
+    """The read-only tool of one advisor."""
+    return Tool(
+        advisor.name,
+        advisor.about,
+        advisor.name,
+        advisor.arguments,
+        advisor.description,
+        read_only=True,
+        advisor=advisor,
+    )
+
+
+def catalogue(
+    routes: Iterable[ResourceRoutes] = ENTITY_ROUTES, advisors: Iterable[Advisor] = ADVISORS
+) -> dict[str, Tool]:
+    """Every tool, by name: reads first (the entities', then the advisors'), then changes,
+    entity by entity."""
     tools = [
         tool
         for entity in routes
         for declared in entity.declared
         if (tool := tool_of(entity.resource, declared)) is not None
     ]
+    tools += [advisor_tool(advisor) for advisor in advisors]
     tools.sort(key=lambda tool: not tool.read_only)
     return {tool.name: tool for tool in tools}
 
