@@ -495,7 +495,10 @@ class DeploymentUsage(Model):
     cpu: str = Field(description="CPU of all its pods, millicores (e.g. `25m`)")
     memory: str = Field(description="memory of all its pods, mebibytes (e.g. `70Mi`)")
     pods: list[PodUsage]
-    observed_at: datetime
+    observed_at: datetime = Field(
+        description="when the metrics were sampled (the metrics API's window), so two reads "
+        "within one window answer the same"
+    )
 
 
 class Deployment(Entity):

@@ -383,6 +383,13 @@ async def test_approve_mode_holds_the_scale_until_another_operator_says_yes(
     )
     assert ("approve", "Failure") in by_verb  # the asker's own try
 
+    async def same_as_rest() -> bool:  # live usage: equal within one metrics window
+        async with mcp_client(stack.base_url, operator) as client:
+            got = structured(await client.call_tool("get_deployment", {"id": deployment_id}))
+        return bool(got == admin.get(location).json() and got.get("usage"))
+
+    await eventually(same_as_rest, what="get_deployment answering as GET /api/deployments/{id}")
+
 
 def inspector(url: str, token: str, *arguments: str) -> Any:
     """The MCP Inspector's CLI mode against `url`'s /mcp; its JSON answer."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -46,8 +47,19 @@ def _mebibytes(size: float) -> str:
     return f"{round(size / 2**20)}Mi"
 
 
-def usage_of(pod_metrics: Sequence[Mapping[str, Any]], observed_at: datetime) -> DeploymentUsage:
-    """The usage of each pod (its containers summed) and of all of them."""
+def sampled_at(pod_metrics: Sequence[Mapping[str, Any]], asked_at: datetime) -> datetime:
+    """When the metrics were sampled: the newest PodMetrics `timestamp` (the start of the
+    metrics server's window), else `asked_at`. Two reads within one window answer the same."""
+    stamps = []
+    for pod in pod_metrics:
+        with contextlib.suppress(TypeError, ValueError):
+            stamps.append(datetime.fromisoformat(str(pod.get("timestamp")).replace("Z", "+00:00")))
+    return max(stamps, default=asked_at)
+
+
+def usage_of(pod_metrics: Sequence[Mapping[str, Any]], asked_at: datetime) -> DeploymentUsage:
+    """The usage of each pod (its containers summed) and of all of them, observed when the
+    metrics server sampled them (`sampled_at`)."""
     pods, total_cpu, total_memory = [], 0.0, 0.0
     for pod in pod_metrics:
         containers = pod.get("containers") or []
@@ -62,5 +74,5 @@ def usage_of(pod_metrics: Sequence[Mapping[str, Any]], observed_at: datetime) ->
         cpu=_millicores(total_cpu),
         memory=_mebibytes(total_memory),
         pods=sorted(pods, key=lambda p: p.name),
-        observed_at=observed_at,
+        observed_at=sampled_at(pod_metrics, asked_at),
     )
