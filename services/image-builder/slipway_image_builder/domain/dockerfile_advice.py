@@ -145,7 +145,8 @@ def base_images(instructions: Sequence[Instruction]) -> list[BaseImage]:
             continue
         reference = words[0]
         stage = words[2].lower() if len(words) >= 3 and words[1].upper() == "AS" else None
-        if reference.lower() not in stages and "$" not in reference:
+        external = reference.lower() not in stages and reference.lower() != "scratch"
+        if external and "$" not in reference:
             found.append(BaseImage(reference, stage, item.first_line))
         if stage:
             stages.add(stage)
