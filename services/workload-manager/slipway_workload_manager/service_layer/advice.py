@@ -14,15 +14,12 @@ from slipway_contracts.advice import (
     RecommendResources,
 )
 from slipway_contracts.entities import Deployment
-from slipway_libs.errors import NotFound, SlipwayError
+from slipway_libs.errors import NotFound
 from slipway_libs.unit_of_work import ok
 from slipway_workload_manager.domain import advice
-from slipway_workload_manager.domain.cluster_manager import (
-    ClusterManagerRefused,
-    ClusterManagerUnavailable,
-)
-from slipway_workload_manager.domain.ports import ClusterRejected, ClusterUnreachable, PodReport
+from slipway_workload_manager.domain.ports import PodReport
 from slipway_workload_manager.service_layer import usage
+from slipway_workload_manager.service_layer.cluster_calls import READ_FAILURES
 from slipway_workload_manager.service_layer.dependencies import Dependencies
 
 log = logging.getLogger(__name__)
@@ -41,14 +38,7 @@ async def _pod_report(deps: Dependencies, deployment: Deployment, notes: list[st
         async with asyncio.timeout(POD_REPORT_TIMEOUT_S):
             access = await deps.connections.access(cluster)
             return await deps.cluster.pod_report(access, deployment.namespace, deployment.id)
-    except (
-        TimeoutError,
-        ClusterUnreachable,
-        ClusterRejected,
-        ClusterManagerRefused,
-        ClusterManagerUnavailable,
-        SlipwayError,
-    ) as exc:
+    except READ_FAILURES as exc:
         notes.append(f"the cluster did not list the pods and events: {exc}")
         return PodReport()
 

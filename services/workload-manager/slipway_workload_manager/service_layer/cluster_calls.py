@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from slipway_libs.errors import PermanentError, RetryableError
+from slipway_libs.errors import PermanentError, RetryableError, SlipwayError
 from slipway_workload_manager.domain import rules
 from slipway_workload_manager.domain.cluster_manager import (
     ClusterManagerRefused,
@@ -19,6 +19,16 @@ from slipway_workload_manager.domain.projections import ProjectedCluster
 from slipway_workload_manager.service_layer.dependencies import Dependencies
 
 T = TypeVar("T")
+# What a read of a cluster (its pods' usage, their events) can fail with; the answer then
+# goes without it.
+READ_FAILURES = (
+    TimeoutError,
+    ClusterUnreachable,
+    ClusterRejected,
+    ClusterManagerRefused,
+    ClusterManagerUnavailable,
+    SlipwayError,
+)
 # The cluster-manager's driver code for a cluster that cannot take local images.
 UNSUPPORTED = "UNSUPPORTED"
 

@@ -11,13 +11,8 @@ from typing import Any
 
 from slipway_contracts.entities import DeploymentStatus, DeploymentUsage
 from slipway_libs.aggregate import utcnow
-from slipway_libs.errors import SlipwayError
-from slipway_workload_manager.domain.cluster_manager import (
-    ClusterManagerRefused,
-    ClusterManagerUnavailable,
-)
-from slipway_workload_manager.domain.ports import ClusterRejected, ClusterUnreachable
 from slipway_workload_manager.domain.usage import usage_of
+from slipway_workload_manager.service_layer.cluster_calls import READ_FAILURES
 from slipway_workload_manager.service_layer.dependencies import Dependencies
 
 log = logging.getLogger(__name__)
@@ -41,14 +36,7 @@ async def current_usage(deps: Dependencies, deployment: dict[str, Any]) -> Deplo
             metrics = await deps.cluster.pod_metrics(
                 access, str(deployment["namespace"]), str(deployment["id"])
             )
-    except (
-        TimeoutError,
-        ClusterUnreachable,
-        ClusterRejected,
-        ClusterManagerRefused,
-        ClusterManagerUnavailable,
-        SlipwayError,
-    ) as exc:
+    except READ_FAILURES as exc:
         log.info("no usage for the deployment", extra={"id": deployment["id"], "error": str(exc)})
         return None
     return None if metrics is None else usage_of(metrics, utcnow())
