@@ -6,6 +6,11 @@ import uvicorn
 from slipway_gateway.app import create_app
 from slipway_gateway.settings import GatewaySettings
 
+# How long an idle connection is kept open: longer than clients keep theirs (httpx: 5 s),
+# so a client never sends on a connection the gateway is closing at that moment (a lost
+# request, seen as a read error, under load with uvicorn's 5 s default).
+KEEP_ALIVE_S = 30
+
 if __name__ == "__main__":
     settings = GatewaySettings()
     uvicorn.run(
@@ -13,6 +18,7 @@ if __name__ == "__main__":
         host=settings.host,
         port=settings.port,
         log_config=None,
+        timeout_keep_alive=KEEP_ALIVE_S,
         ssl_certfile=settings.tls_cert_file,
         ssl_keyfile=settings.tls_key_file,
     )
