@@ -4,7 +4,7 @@ driven in-process for exact observation."""
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slipway_simcluster.cluster import SimulatedCluster
@@ -216,7 +216,7 @@ async def test_cronjob_creates_the_job_that_is_due(make_cluster: ClusterFactory)
     )
     created = cluster.store.get(CRONJOBS, "default", "nightly")["metadata"]["creationTimestamp"]
     due = datetime.fromisoformat(created.replace("Z", "+00:00")).replace(second=0)
-    an_hour_later = due.replace(hour=(due.hour + 1) % 24) if due.hour < 23 else due
+    an_hour_later = due + timedelta(hours=1)  # any hour of the day, 23:00 included
 
     cluster.controllers.cronjobs.reconcile("default", "nightly", now=an_hour_later)
 
