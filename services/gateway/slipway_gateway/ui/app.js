@@ -260,7 +260,10 @@ function listView(view, kindName, query) {
       if (row) row.remove();
       rows.delete(cloudEvent.subject);
     } else if (cloudEvent.data && cloudEvent.data.id) {
-      upsert(cloudEvent.data, true);
+      // One not shown is new, or lies on a page not loaded yet ("Load more" brings it then,
+      // in its place): a change to it alone does not add it at the top.
+      const shown = rows.has(cloudEvent.data.id);
+      if (shown || name === "created" || !cursor) upsert(cloudEvent.data, true);
     }
   });
 
