@@ -460,7 +460,7 @@ class KubernetesWorkloads:
             plural, namespaced = resource
             base = _group_path(api_version)
             where = f"/namespaces/{namespace}" if namespaced else ""
-            return self._get(api, f"{base}{where}/{plural}/{name}")
+            return self._read(api, f"{base}{where}/{plural}/{name}")
 
         return await self._call(access, read)
 
@@ -472,7 +472,7 @@ class KubernetesWorkloads:
         path = f"/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods?labelSelector={selector}"
 
         def read(api: k8s.ApiClient) -> list[Manifest] | None:
-            found = self._get(api, path)
+            found = self._read(api, path)
             return None if found is None else list(found.get("items") or [])
 
         return await self._call(access, read)
@@ -516,23 +516,6 @@ class KubernetesWorkloads:
         options = {"fieldManager": FIELD_MANAGER, "force": True}
         self._send(api, "PATCH", path, options, dict(manifest), APPLY_PATCH)
 
-    def _get(self, api: k8s.ApiClient, path: str) -> Json | None:
-        """GET one API path as JSON; None on 404."""
-        method, url, headers, body, post = api.param_serialize(
-            "GET", path, header_params={"Accept": "application/json"}, auth_settings=["BearerToken"]
-        )
-        response = api.call_api(method, url, headers, body, post, _request_timeout=self._timeout)
-        data: bytes = response.response.data
-        if response.status == 404:
-            return None
-        if not 200 <= response.status < 300:
-            raise ApiException(
-                status=response.status,
-                reason=response.reason,
-                body=data.decode("utf-8", errors="replace"),
-            )
-        return dict(json.loads(data))
-
     def _resource(self, api: k8s.ApiClient, api_version: str, kind: str) -> tuple[str, bool] | None:
         """The plural name of `kind` in `api_version` and whether it is namespaced, from
         the group version's discovery document (kept; read again when a kind is missing:
@@ -541,7 +524,7 @@ class KubernetesWorkloads:
         with self._clients_lock:
             resources = self._discovery.get(key)
         if resources is None or kind not in resources:
-            document = self._get(api, _group_path(api_version)) or {}
+            document = self._read(api, _group_path(api_version)) or {}
             resources = {
                 str(r["kind"]): (str(r["name"]), bool(r.get("namespaced")))
                 for r in document.get("resources") or []
@@ -552,6 +535,7 @@ class KubernetesWorkloads:
         return resources.get(kind)
 
     def _read(self, api: k8s.ApiClient, path: str) -> Json | None:
+        """GET one API path as JSON; None on 404."""
         try:
             return self._send(api, "GET", path)
         except ApiException as error:
