@@ -137,9 +137,8 @@ def auto_url(stack: Stack) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="module")
-def running_deployment(admin: httpx.Client) -> dict[str, Any]:
-    """A Deployment of a built image, running on a started (simulated) cluster."""
+def run_deployment(admin: httpx.Client) -> dict[str, Any]:
+    """A new Deployment of a built image (1 replica), running on a started (simulated) cluster."""
     image = build_image(admin, f"e2e/mcp-{uuid.uuid4().hex[:8]}")
     running_cluster = start_cluster(admin, f"mcp-{uuid.uuid4().hex[:6]}")
     body = {
@@ -153,6 +152,11 @@ def running_deployment(admin: httpx.Client) -> dict[str, Any]:
     created = admin.post("/api/deployments", json=body)
     assert created.status_code == 202, created.text
     return wait_status(admin, created.headers["Location"], {"running"}, 60)
+
+
+@pytest.fixture(scope="module")
+def running_deployment(admin: httpx.Client) -> dict[str, Any]:
+    return run_deployment(admin)
 
 
 def test_mcp_without_a_token_is_401_with_a_bearer_challenge(stack: Stack):
@@ -325,21 +329,9 @@ async def test_approve_mode_holds_the_scale_until_another_operator_says_yes(
 ):
     """The default mode: the tool call only proposes; the asker cannot approve it; another
     operator's yes sends it; the audit log links the call, the decision and the execution."""
-    image = build_image(admin, f"e2e/mcp-{uuid.uuid4().hex[:8]}")
-    running_cluster = start_cluster(admin, f"mcp-{uuid.uuid4().hex[:6]}")
-    body = {
-        "name": f"web-{uuid.uuid4().hex[:6]}",
-        "cluster_id": running_cluster["id"],
-        "image_id": image["id"],
-        "replicas": 1,
-        "container_port": 8080,
-        "progress_deadline_seconds": 20,
-    }
-    created = admin.post("/api/deployments", json=body)
-    assert created.status_code == 202, created.text
-    location = created.headers["Location"]
-    before = wait_status(admin, location, {"running"}, 60)
-    deployment_id = created.json()["id"]
+    before = run_deployment(admin)
+    deployment_id = before["id"]
+    location = f"/api/deployments/{deployment_id}"
     async with mcp_client(stack.base_url, operator) as client:
         answer = structured(
             await client.call_tool("scale_deployment", {"id": deployment_id, "replicas": 3})
