@@ -45,6 +45,13 @@ def get(ctx: typer.Context, approval_id: ApprovalId, output: OutputOption = Form
     show(api(ctx).get(f"{PATH}/{approval_id}"), output)
 
 
+def decide(
+    ctx: typer.Context, approval_id: str, decision: str, reason: str | None, output: Format
+) -> None:
+    """Send a human's decision (`approve` or `reject`) and show the approval it left."""
+    show(api(ctx).post(f"{PATH}/{approval_id}/{decision}", {"reason": reason}), output)
+
+
 @app.command()
 def approve(
     ctx: typer.Context,
@@ -53,7 +60,7 @@ def approve(
     output: OutputOption = Format.table,
 ) -> None:
     """Approve: the command is sent now (not by whoever asked for it)."""
-    show(api(ctx).post(f"{PATH}/{approval_id}/approve", {"reason": reason}), output)
+    decide(ctx, approval_id, "approve", reason, output)
 
 
 @app.command()
@@ -64,4 +71,4 @@ def reject(
     output: OutputOption = Format.table,
 ) -> None:
     """Reject: the command is never sent."""
-    show(api(ctx).post(f"{PATH}/{approval_id}/reject", {"reason": reason}), output)
+    decide(ctx, approval_id, "reject", reason, output)
