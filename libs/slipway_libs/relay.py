@@ -1,15 +1,15 @@
-"""The outbox relay: publishes committed outbox messages to JetStream, in commit order.
-`Nats-Msg-Id` is the message's id, so JetStream drops a message published twice; a lease lets
-one relay per database publish at a time, which keeps the order of an entity's events. It
-drains after a commit in its process, after any outbox insert (a change stream: a commit in
-another replica), and at an interval (the fallback)."""
+"""The outbox relay: publishes committed outbox messages to JetStream, each entity's in commit
+order, many in flight at once. `Nats-Msg-Id` is the message's id, so JetStream drops a
+message published twice; a lease lets one relay per database publish at a time, which keeps
+the order of an entity's events. It drains after a commit in its process, after any outbox
+insert (a change stream: a commit in another replica), and at an interval (the fallback)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -79,38 +79,49 @@ class OutboxRelay:
         return True
 
     async def drain(self) -> int:
-        """Publish pending messages in order; stop at the first failure. Returns the count."""
+        """Publish pending messages in order; stop at the first failure. Returns the count.
+        A batch goes out in waves, each wave's publishes in flight together and at most one
+        message of a key (an entity) in a wave, so one key's messages still go in turn."""
         # Rows a majority has: a row a failed primary had alone is rolled back, never published.
         outbox = self.database.db[OUTBOX].with_options(read_concern=ReadConcern("majority"))
         pending = outbox.find({"published_at": None}).sort([("_id", ASCENDING)]).limit(self.batch)
         sent: list[Any] = []
-        for message in await pending.to_list():
-            headers = {"Nats-Msg-Id": message["msg_id"], COMMAND_ID_HEADER: message["msg_id"]}
-            if message.get("correlationid"):
-                headers[CORRELATION_HEADER] = message["correlationid"]
-            try:
-                traced = message.get("traceparent")  # the publish joins its trace
-                with continued(traced), span(f"publish {message['subject']}"):
-                    await self.publish(
-                        message["subject"], bytes(message["payload"]), headers, message["stream"]
+        for wave in waves(await pending.to_list()):
+            outcomes = await asyncio.gather(*map(self._publish, wave), return_exceptions=True)
+            failed = False
+            for message, outcome in zip(wave, outcomes, strict=True):
+                if isinstance(outcome, BaseException):  # NATS down or slow: kept for later
+                    log.warning(
+                        "outbox publish failed; will retry",
+                        extra={"subject": message["subject"], "error": repr(outcome)},
                     )
-            except Exception as exc:  # NATS down or slow: keep it for the next round
-                log.warning(
-                    "outbox publish failed; will retry",
-                    extra={"subject": message["subject"], "error": repr(exc)},
-                )
+                    failed = True
+                    continue
+                sent.append(message["_id"])
+                await self._published(message)
+            if failed:
                 break
-            sent.append(message["_id"])
-            observe_published(self.service, message["subject"], message.get("created_at"))
-            for observer in self.observers:
-                try:
-                    await observer(message["subject"], bytes(message["payload"]))
-                except Exception:
-                    log.exception("an observer of published messages failed")
         if sent:  # marked at once; a crash before this publishes them again (de-duplicated)
             published = {"$set": {"published_at": datetime.now(UTC)}}
             await outbox.update_many({"_id": {"$in": sent}}, published)
         return len(sent)
+
+    async def _publish(self, message: dict[str, Any]) -> None:
+        headers = {"Nats-Msg-Id": message["msg_id"], COMMAND_ID_HEADER: message["msg_id"]}
+        if message.get("correlationid"):
+            headers[CORRELATION_HEADER] = message["correlationid"]
+        with continued(message.get("traceparent")), span(f"publish {message['subject']}"):
+            await self.publish(
+                message["subject"], bytes(message["payload"]), headers, message["stream"]
+            )
+
+    async def _published(self, message: dict[str, Any]) -> None:
+        observe_published(self.service, message["subject"], message.get("created_at"))
+        for observer in self.observers:
+            try:
+                await observer(message["subject"], bytes(message["payload"]))
+            except Exception:
+                log.exception("an observer of published messages failed")
 
     async def run(self) -> None:
         """Drain forever: after each commit here, each outbox insert anywhere, each interval."""
@@ -142,3 +153,19 @@ class OutboxRelay:
             except PyMongoError as exc:
                 log.warning("outbox change stream closed", extra={"error": repr(exc)})
             await asyncio.sleep(WATCH_RETRY_S)
+
+
+def waves(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """`rows` in order, cut into runs that hold each key at most once (a row with no key,
+    written before rows had one, goes alone)."""
+    wave: list[dict[str, Any]] = []
+    keys: set[str | None] = set()
+    for row in rows:
+        key = row.get("key")
+        if wave and (key is None or key in keys or None in keys):
+            yield wave
+            wave, keys = [], set()
+        wave.append(row)
+        keys.add(key)
+    if wave:
+        yield wave

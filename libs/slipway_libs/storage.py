@@ -149,6 +149,7 @@ class MongoUnitOfWork(UnitOfWorkPort):
             {
                 "_id": ObjectId(),
                 "msg_id": m.msg_id,
+                "key": m.key,
                 "subject": m.subject,
                 "stream": m.stream,
                 "payload": json.dumps(m.payload, default=str).encode(),

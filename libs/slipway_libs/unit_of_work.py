@@ -58,6 +58,7 @@ class Message:
     stream: str
     payload: dict[str, Any]
     msg_id: str
+    key: str | None = None  # what keeps its order: messages of one key are published in turn
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,7 @@ class UnitOfWork(ABC):
     def queue_job(self, subject: str, job: BaseModel, msg_id: str) -> None:
         """Queue a job on SLIPWAY_JOBS, published if this commits (`msg_id` de-duplicates)."""
         payload = job.model_dump(mode="json")
-        self._tx().jobs.append(Message(subject, subjects.JOBS_STREAM, payload, msg_id))
+        self._tx().jobs.append(Message(subject, subjects.JOBS_STREAM, payload, msg_id, subject))
 
     async def commit(self, answer: T = None) -> T:  # type: ignore[assignment]
         """Write all of this transaction at once; returns `answer` (`idempotent` keeps it). The
@@ -261,7 +262,7 @@ def events_of(repository: Repository[Any], item: Aggregate[Any]) -> list[Message
         if traceparent := current_traceparent():  # CloudEvents distributed-tracing extension
             envelope["traceparent"] = traceparent
         subject = subjects.event(repository.entity, change.event)
-        messages.append(Message(subject, subjects.EVENTS_STREAM, envelope, envelope["id"]))
+        messages.append(Message(subject, subjects.EVENTS_STREAM, envelope, envelope["id"], item.id))
     return messages
 
 

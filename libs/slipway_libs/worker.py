@@ -13,10 +13,12 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from faststream import ContextRepo, FastStream
+from faststream._internal.context import Context  # the class `faststream.Context()` makes
 from faststream.nats import NatsBroker, NatsRouter
+from faststream.nats.message import NatsMessage
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel
 
@@ -119,6 +121,18 @@ class WorkerKit(Generic[S]):
     async def _run_setup(self) -> None:
         for step in self._setup:
             await step()
+
+
+class Shared(Context):
+    """`Context(key)` for a handler's parameter, read on the event loop: FastStream runs a
+    plain `use` in a worker thread for every message (a thread hand-off per command)."""
+
+    async def use(self, /, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        return super().use(**kwargs)
+
+
+# A handler's JetStream message (to ack it): FastStream's `NatsMessage`, read on the loop.
+JetStreamMessage = Annotated[NatsMessage, Shared("message")]
 
 
 class RequestHandlers:

@@ -133,3 +133,47 @@ async def test_a_commit_in_another_process_is_relayed_without_waiting_for_the_in
 
 async def pending_is_zero(database: Database) -> bool:
     return await pending(database) == 0
+
+
+async def published_notes(js, subject: str) -> list[int]:
+    """The `n` of each message on `subject`, in the stream's order."""
+    sub = await js.pull_subscribe(subject, stream=subjects.JOBS_STREAM)
+    found: list[int] = []
+    try:
+        while True:
+            found += [Note.model_validate_json(m.data).n for m in await sub.fetch(50, timeout=0.5)]
+    except nats.errors.TimeoutError:
+        return found
+    finally:
+        await sub.unsubscribe()
+
+
+async def queue_note(database: Database, subject: str, n: int) -> None:
+    async with MongoUnitOfWork(database) as uow:
+        uow.queue_job(subject, Note(n=n), msg_id=str(uuid.uuid4()))
+        await uow.commit()
+
+
+async def test_each_keys_messages_stay_in_order_when_one_publish_fails(parts):
+    """Messages of several keys go out together; when one fails, the other keys' go on and
+    none of the failed key's later messages overtakes it."""
+    database, js, relay = parts
+    run = uuid.uuid4().hex[:8]
+    names = [subjects.job("test", f"{run}{key}") for key in "abc"]
+    for n in range(3):
+        for subject in names:
+            await queue_note(database, subject, n)
+    working, failing = relay.publish, names[1]
+
+    async def first_of_b_fails(subject: str, *args: object) -> None:
+        if subject == failing:
+            raise ConnectionError("NATS refused it")
+        await working(subject, *args)
+
+    relay.publish = first_of_b_fails
+    assert await relay.drain() == 2  # a's and c's first; the rest waits behind b's first
+    assert await pending(database) == 7
+    relay.publish = working
+    assert await relay.drain() == 7
+    for subject in names:
+        assert await published_notes(js, subject) == [0, 1, 2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from faststream.nats import NatsMessage, NatsRouter
+from faststream.nats import NatsRouter
 
 from slipway_chart_validator.handlers.context import Deps
 from slipway_chart_validator.service_layer import validations
@@ -12,6 +12,7 @@ from slipway_contracts import subjects
 from slipway_contracts.jobs import ValidateChartJob
 from slipway_libs.jobs import job_subscriber, run_job
 from slipway_libs.settings import CommonSettings
+from slipway_libs.worker import JetStreamMessage
 
 
 def job_router(settings: CommonSettings, concurrency: int) -> NatsRouter:
@@ -25,7 +26,7 @@ def job_router(settings: CommonSettings, concurrency: int) -> NatsRouter:
         settings,
         max_workers=concurrency,
     )
-    async def validate(job: ValidateChartJob, msg: NatsMessage, deps: Deps) -> None:
+    async def validate(job: ValidateChartJob, msg: JetStreamMessage, deps: Deps) -> None:
         """Validate one chart; a redelivered job for a judged chart changes nothing."""
         await run_job(
             msg,

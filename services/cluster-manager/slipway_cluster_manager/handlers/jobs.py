@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from faststream.nats import NatsMessage, NatsRouter
+from faststream.nats import NatsRouter
 
 from slipway_cluster_manager.handlers.context import Deps
 from slipway_cluster_manager.service_layer.operations import (
@@ -15,6 +15,7 @@ from slipway_cluster_manager.service_layer.operations import (
 from slipway_contracts.jobs import ClusterOperationJob
 from slipway_libs.jobs import job_subscriber, run_job
 from slipway_libs.settings import CommonSettings
+from slipway_libs.worker import JetStreamMessage
 
 
 def job_router(settings: CommonSettings, concurrency: int) -> NatsRouter:
@@ -22,7 +23,7 @@ def job_router(settings: CommonSettings, concurrency: int) -> NatsRouter:
     router = NatsRouter()
 
     @job_subscriber(router, OPERATE, "cluster-manager-operate", settings, max_workers=concurrency)
-    async def operate(job: ClusterOperationJob, msg: NatsMessage, deps: Deps) -> None:
+    async def operate(job: ClusterOperationJob, msg: JetStreamMessage, deps: Deps) -> None:
         """Start, stop, restart or delete a cluster; a job whose operation ended does nothing."""
         await run_job(
             msg,

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from faststream import Context
-
 from slipway_image_builder.service_layer.dependencies import Dependencies
+from slipway_libs.worker import Shared
 
 DEPENDENCIES = "deps"
-Deps = Annotated[Dependencies, Context(DEPENDENCIES)]
+Deps = Annotated[Dependencies, Shared(DEPENDENCIES)]

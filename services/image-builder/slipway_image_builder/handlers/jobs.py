@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from faststream.nats import NatsMessage, NatsRouter
+from faststream.nats import NatsRouter
 
 from slipway_contracts import subjects
 from slipway_contracts.jobs import BuildJob, ScanJob
@@ -12,6 +12,7 @@ from slipway_image_builder.handlers.context import Deps
 from slipway_image_builder.service_layer import builds, scans
 from slipway_libs.jobs import job_subscriber, run_job
 from slipway_libs.settings import CommonSettings
+from slipway_libs.worker import JetStreamMessage
 
 
 def job_router(settings: CommonSettings) -> NatsRouter:
@@ -21,7 +22,7 @@ def job_router(settings: CommonSettings) -> NatsRouter:
     @job_subscriber(
         router, subjects.job(subjects.CONTAINER_IMAGE, "build"), "image-builder-build", settings
     )
-    async def build(job: BuildJob, msg: NatsMessage, deps: Deps) -> None:
+    async def build(job: BuildJob, msg: JetStreamMessage, deps: Deps) -> None:
         """Build one image; a redelivered job for a finished build changes nothing."""
         work = partial(builds.run_build, deps, job)
         give_up = partial(builds.give_up_build, deps, job)
@@ -30,7 +31,7 @@ def job_router(settings: CommonSettings) -> NatsRouter:
     @job_subscriber(
         router, subjects.job(subjects.CONTAINER_IMAGE, "scan"), "image-builder-scan", settings
     )
-    async def scan(job: ScanJob, msg: NatsMessage, deps: Deps) -> None:
+    async def scan(job: ScanJob, msg: JetStreamMessage, deps: Deps) -> None:
         """Scan one image; a redelivered job for a finished scan changes nothing."""
         work = partial(scans.run_scan, deps, job)
         give_up = partial(scans.give_up_scan, deps, job)

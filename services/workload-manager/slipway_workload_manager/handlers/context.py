@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from faststream import Context
-
+from slipway_libs.worker import Shared
 from slipway_workload_manager.service_layer.dependencies import Dependencies
 
 DEPENDENCIES = "dependencies"
-Deps = Annotated[Dependencies, Context(DEPENDENCIES)]
+Deps = Annotated[Dependencies, Shared(DEPENDENCIES)]

@@ -8,12 +8,13 @@ import logging
 from typing import Any
 
 from faststream import AckPolicy
-from faststream.nats import ConsumerConfig, JStream, NatsMessage, NatsRouter, PullSub
+from faststream.nats import ConsumerConfig, JStream, NatsRouter, PullSub
 from nats.js.api import DeliverPolicy
 from pymongo.errors import PyMongoError
 
 from slipway_contracts import subjects
 from slipway_libs.errors import Unavailable
+from slipway_libs.worker import JetStreamMessage
 from slipway_observability.metrics import observe_projection
 from slipway_workload_manager.domain.projections import PROJECTED
 from slipway_workload_manager.handlers.context import Deps
@@ -39,7 +40,7 @@ def events_router() -> NatsRouter:
         title=f"{DURABLE}:{subjects.EVENTS_WILDCARD}",
         description="Images, charts and clusters, projected into the workload-manager.",
     )
-    async def project(body: dict[str, Any], msg: NatsMessage, deps: Deps) -> None:
+    async def project(body: dict[str, Any], msg: JetStreamMessage, deps: Deps) -> None:
         """Project one event (newer versions only), react to it, then ack."""
         try:
             await projections.project_event(deps, body)

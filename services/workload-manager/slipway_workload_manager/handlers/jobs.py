@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from functools import partial
 
-from faststream.nats import NatsMessage, NatsRouter
+from faststream.nats import NatsRouter
 
 from slipway_contracts.jobs import ApplyServiceJob, ReleaseJob, RolloutJob
 from slipway_libs.jobs import job_subscriber, run_job
+from slipway_libs.worker import JetStreamMessage
 from slipway_workload_manager.handlers.context import Deps
 from slipway_workload_manager.service_layer import release_operations, rollouts
 from slipway_workload_manager.service_layer.scheduling import (
@@ -19,19 +20,19 @@ from slipway_workload_manager.service_layer.scheduling import (
 from slipway_workload_manager.settings import WorkloadManagerSettings
 
 
-async def rollout(job: RolloutJob, msg: NatsMessage, deps: Deps) -> None:
+async def rollout(job: RolloutJob, msg: JetStreamMessage, deps: Deps) -> None:
     """Roll one Deployment out; a job for a rollout that is no longer current is dropped."""
     work = partial(rollouts.roll_out, deps, job)
     await run_job(msg, deps.settings, work=work, give_up=partial(rollouts.fail_rollout, deps, job))
 
 
-async def apply(job: ApplyServiceJob, msg: NatsMessage, deps: Deps) -> None:
+async def apply(job: ApplyServiceJob, msg: JetStreamMessage, deps: Deps) -> None:
     """Apply one Service and follow it until it has endpoints."""
     work = partial(rollouts.apply_service, deps, job)
     await run_job(msg, deps.settings, work=work, give_up=partial(rollouts.fail_apply, deps, job))
 
 
-async def operate_release(job: ReleaseJob, msg: NatsMessage, deps: Deps) -> None:
+async def operate_release(job: ReleaseJob, msg: JetStreamMessage, deps: Deps) -> None:
     """Run helm for one Release and follow its workloads until they are available."""
     work = partial(release_operations.operate_release, deps, job)
     give_up = partial(release_operations.fail_release, deps, job)
