@@ -5,11 +5,13 @@ one entity and list pages of 50 at a seeded entity count."""
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import httpx
 import nats
 from pymongo import AsyncMongoClient
@@ -41,14 +43,25 @@ def expect(response: httpx.Response, status: int) -> None:
         raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
 
 
+async def call(
+    session: aiohttp.ClientSession, method: str, path: str, status: int, **options: Any
+) -> Any:
+    """A timed request: its JSON answer; raise unless it has `status` (quoting the answer)."""
+    async with session.request(method, path, **options) as response:
+        text = await response.text()
+        if response.status != status:
+            raise RuntimeError(f"HTTP {response.status}: {text[:200]}")
+        return json.loads(text) if text else None
+
+
 async def rest_create(target: Target, sizes: Sizes, run_id: str) -> dict[str, Any]:
     runs: dict[str, Run] = {}
-    async with target.http(max(REST_LEVELS)) as api:
+    async with target.loader(max(REST_LEVELS)) as api:
         for level in REST_LEVELS:
 
             async def create(i: int, level: int = level) -> None:
                 body = cluster_body(f"b{run_id}-r{level}-{i}")
-                expect(await api.post(CLUSTER_PATH, json=body), 201)
+                await call(api, "POST", CLUSTER_PATH, 201, json=body)
 
             runs[str(level)] = await warm_then_drive(create, sizes.rest_ops, level, sizes.warmup)
     return {
@@ -111,20 +124,19 @@ async def reads(target: Target, sizes: Sizes, run_id: str) -> dict[str, Any]:
         mid_cursor = encode_cursor(middle["created_at"], middle["_id"])
         pick = random.Random(run_id)
         found: dict[str, Run] = {}
-        async with target.http(1) as api:
+        async with target.loader(1) as api:
 
             async def get(_: int) -> None:
-                expect(await api.get(f"{CLUSTER_PATH}/{pick.choice(ids)}"), 200)
+                await call(api, "GET", f"{CLUSTER_PATH}/{pick.choice(ids)}", 200)
 
             async def first_page(_: int) -> None:
-                response = await api.get(CLUSTER_PATH, params={"limit": PAGE})
-                expect(response, 200)
-                if len(response.json()["items"]) != min(PAGE, total):
+                page = await call(api, "GET", CLUSTER_PATH, 200, params={"limit": PAGE})
+                if len(page["items"]) != min(PAGE, total):
                     raise RuntimeError("a short page")
 
             async def middle_page(_: int) -> None:
                 params: dict[str, str | int] = {"limit": PAGE, "cursor": mid_cursor}
-                expect(await api.get(CLUSTER_PATH, params=params), 200)
+                await call(api, "GET", CLUSTER_PATH, 200, params=params)
 
             for name, operation in (("get", get), ("list", first_page), ("list_mid", middle_page)):
                 await drive(operation, sizes.warmup, 1)

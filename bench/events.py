@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from typing import Any
 
@@ -32,23 +33,24 @@ async def measure(target: Target, sizes: Sizes, run_id: str) -> dict[str, Any]:
     gave_up: set[str] = set()  # names of creates the gateway answered 503/504 (timed out)
     async with (
         EventFeed(target.nats_options("events-reader"), CREATED_SUBJECT) as feed,
-        target.http(CONNECTIONS) as api,
+        target.loader(CONNECTIONS) as api,
     ):
 
         async def create(i: int) -> None:
             body = cluster_body(f"b{run_id}-e-{i}")
             sent = time.time()
             try:
-                response = await api.post(CLUSTER_PATH, json=body)
+                async with api.post(CLUSTER_PATH, json=body) as response:
+                    status, text = response.status, await response.text()
             except Exception as exc:
                 errors.append(f"{type(exc).__name__}: {exc}")
                 return
-            if response.status_code != 201:
-                errors.append(f"HTTP {response.status_code}: {response.text[:200]}")
-                if response.status_code in (503, 504):
+            if status != 201:
+                errors.append(f"HTTP {status}: {text[:200]}")
+                if status in (503, 504):
                     gave_up.add(body["name"])
                 return
-            entity_id = response.json()["id"]
+            entity_id = json.loads(text)["id"]
             sent_at[entity_id], answered_at[entity_id] = sent, time.time()
 
         began = time.perf_counter()

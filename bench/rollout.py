@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from bench.api import expect
+from bench.api import call, expect
 from bench.feed import EventFeed
 from bench.jobs import BUILD_CONTEXT
 from bench.measure import drive, latency_ms, ms, until
@@ -103,13 +103,15 @@ async def measure(target: Target, sizes: Sizes, run_id: str) -> dict[str, Any]:
         ids: set[str] = set()
 
         async def create(i: int) -> None:
-            response = await api.post(DEPLOYMENTS, json=body(f"d{run_id}-{i}"))
-            expect(response, 202)
-            ids.add(response.json()["id"])
+            created = await call(loader, "POST", DEPLOYMENTS, 202, json=body(f"d{run_id}-{i}"))
+            ids.add(created["id"])
 
-        async with EventFeed(
-            target.nats_options("events-reader"), subjects.event(subjects.DEPLOYMENT, ">")
-        ) as feed:
+        async with (
+            EventFeed(
+                target.nats_options("events-reader"), subjects.event(subjects.DEPLOYMENT, ">")
+            ) as feed,
+            target.loader(max(1, sizes.deploy_in_flight)) as loader,
+        ):
             began_wall, began = time.time(), time.perf_counter()
             creates = await drive(create, sizes.deployments, sizes.deploy_in_flight)
             left = max(0.0, sizes.deploy_deadline_s - (time.perf_counter() - began))

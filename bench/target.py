@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import httpx
 import slipway_devstack as devstack
 from pymongo import uri_parser
@@ -96,6 +97,17 @@ class Target:
             headers={"Authorization": f"Bearer {self.token}"},
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
             timeout=httpx.Timeout(60.0, pool=None),
+        )
+
+    def loader(self, connections: int) -> aiohttp.ClientSession:
+        """The client of the timed requests: aiohttp, with the token and at most
+        `connections` connections. The bench shares the stack's cores, and aiohttp costs
+        about a quarter of httpx's CPU per request (0.7 ms against 2.7 ms, seen here)."""
+        return aiohttp.ClientSession(
+            self.base_url,
+            headers={"Authorization": f"Bearer {self.token}"},
+            connector=aiohttp.TCPConnector(limit=connections),
+            timeout=aiohttp.ClientTimeout(total=60.0),
         )
 
     def describe(self) -> dict[str, Any]:
