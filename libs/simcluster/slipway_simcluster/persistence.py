@@ -44,13 +44,13 @@ def read_snapshot(path: Path) -> dict[str, Any] | None:
 # A snapshot is the whole state: with thousands of objects it is megabytes to encode and
 # write. Saves are spaced so that they take at most this share of the time,
 # but never more than MAX_SPACING_S apart while changes keep coming.
-SAVE_SHARE = 0.1
+SAVE_SHARE = 0.05
 MAX_SPACING_S = 5.0
 
 
 class SnapshotWriter:
     """Saves the snapshot `serialize()` returns (JSON bytes) `debounce` seconds after a change, or later
-    when the state is large: saving never takes more than a tenth of the event loop."""
+    when the state is large: saving never takes more than a twentieth of the time."""
 
     def __init__(
         self, path: Path, serialize: Callable[[], bytes], debounce: float = 0.25

@@ -499,6 +499,26 @@ class KubernetesWorkloads:
 
         return await self._call(access, read)
 
+    async def namespace_pod_metrics(
+        self, access: ClusterAccess, namespace: str
+    ) -> dict[str, list[Manifest]] | None:
+        """PodMetrics of the namespace's pods labelled `LABEL_MANAGED_BY`, by `LABEL_ID`."""
+        selector = urllib.parse.quote(f"{LABEL_MANAGED_BY}={MANAGED_BY}")
+        path = f"/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods?labelSelector={selector}"
+
+        def read(api: k8s.ApiClient) -> dict[str, list[Manifest]] | None:
+            found = self._read(api, path)
+            if found is None:
+                return None
+            by_id: dict[str, list[Manifest]] = {}
+            for item in found.get("items") or []:
+                labels = (item.get("metadata") or {}).get("labels") or {}
+                if entity_id := labels.get(LABEL_ID):
+                    by_id.setdefault(str(entity_id), []).append(item)
+            return by_id
+
+        return await self._call(access, read)
+
     async def pod_report(
         self, access: ClusterAccess, namespace: str, deployment_id: str
     ) -> PodReport:
