@@ -136,7 +136,9 @@ def _namespace_missing(error: ApiException) -> bool:
     except (TypeError, ValueError):
         return False
     details = status.get("details") if isinstance(status, dict) else None
-    return _is_not_found(error) and isinstance(details, dict) and details.get("kind") == "namespaces"
+    return (
+        _is_not_found(error) and isinstance(details, dict) and details.get("kind") == "namespaces"
+    )
 
 
 def _read_json(response: Any) -> Json:

@@ -11,6 +11,7 @@ from typing import Any
 
 from slipway_contracts.entities import DeploymentStatus, DeploymentUsage
 from slipway_libs.aggregate import utcnow
+from slipway_workload_manager.domain.ports import Manifest
 from slipway_workload_manager.domain.usage import usage_of
 from slipway_workload_manager.service_layer.cluster_calls import READ_FAILURES
 from slipway_workload_manager.service_layer.dependencies import Dependencies
@@ -68,7 +69,7 @@ async def record_usage(deps: Dependencies, record: Record) -> None:
 
 async def _namespace_metrics(
     deps: Dependencies, cluster_id: str, namespace: str
-) -> dict[str, list[dict[str, Any]]] | None:
+) -> dict[str, list[Manifest]] | None:
     """The PodMetrics of Slipway's pods in a namespace by Deployment id; None when the
     cluster is not running, serves no metrics API or is slow."""
     cluster = await deps.projections.cluster(cluster_id)
