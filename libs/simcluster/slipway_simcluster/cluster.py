@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import platform
@@ -98,7 +99,9 @@ class SimulatedCluster:
                 self.config.name,
                 self.store.resource_version,
             )
-        self._writer = SnapshotWriter(self.state_file, self.snapshot, self.config.save_debounce)
+        self._writer = SnapshotWriter(
+            self.state_file, self.snapshot_json, self.config.save_debounce
+        )
         self.store.add_listener(self.kubelet.on_event)
         self.store.add_listener(self.controllers.on_event)
         self.store.add_listener(self._on_change)
@@ -131,11 +134,18 @@ class SimulatedCluster:
 
     def snapshot(self) -> dict[str, Any]:
         """The whole persistent state, JSON-serialisable."""
+        return {**self._snapshot_header(), "store": self.store.snapshot()}
+
+    def snapshot_json(self) -> bytes:
+        """`snapshot()` as compact JSON, the store's objects encoded incrementally."""
+        head = json.dumps(self._snapshot_header(), separators=(",", ":")).encode()
+        return head[:-1] + b',"store":' + self.store.snapshot_json() + b"}"
+
+    def _snapshot_header(self) -> dict[str, Any]:
         return {
             "format": SNAPSHOT_FORMAT,
             "cluster": self.config.name,
             "savedAt": now_rfc3339(),
-            "store": self.store.snapshot(),
             "images": self.images.snapshot(),
             "tunnel": self.tunnel_enabled,
         }

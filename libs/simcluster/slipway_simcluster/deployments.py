@@ -396,10 +396,12 @@ class DeploymentController:
         status["conditions"] = [
             conditions[t] for t in ("Available", "Progressing") if t in conditions
         ]
-        updated = copy.deepcopy(deployment)
-        updated["status"] = status
+        # Shallow copies of what changes: the store copies the object it keeps.
+        updated = {**deployment, "status": status, "metadata": dict(deployment["metadata"])}
         if new_rs is not None:
-            updated["metadata"].setdefault("annotations", {})[REVISION] = str(_revision(new_rs))
+            annotations = dict(updated["metadata"].get("annotations") or {})
+            annotations[REVISION] = str(_revision(new_rs))
+            updated["metadata"]["annotations"] = annotations
         if updated != deployment:
             self._store.replace(DEPLOYMENTS, updated)
         self._schedule_followups(deployment, pods, conditions.get("Progressing"))

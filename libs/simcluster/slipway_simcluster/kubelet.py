@@ -93,6 +93,7 @@ class Kubelet:
         ready_delay: float,
     ) -> None:
         self._store = store
+        self._last_ip_offset = 0  # where the last pod IP was found (the next search starts)
         self._images = images
         self._recorder = recorder
         self._node_name = node_name
@@ -261,7 +262,7 @@ class Kubelet:
         now = now_rfc3339()
         updated = copy.deepcopy(pod)
         updated["spec"]["nodeName"] = self._node_name
-        ip = networking.allocate_pod_ip(self._store)
+        ip, self._last_ip_offset = networking.allocate_pod_ip(self._store, self._last_ip_offset)
         status = updated.setdefault("status", {})
         status.update(
             phase="Pending",

@@ -64,18 +64,21 @@ def allocate_node_port(taken: set[int]) -> int:
     return random.choice(free)
 
 
-def allocate_pod_ip(store: Store) -> str:
-    """The lowest free pod IP of 10.244.0.0/16 (pod IPs are reused once freed)."""
+def allocate_pod_ip(store: Store, after: int = 0) -> tuple[str, int]:
+    """The first free pod IP of 10.244.0.0/16 past offset `after` (wrapping round), and
+    its offset: the next allocation starts there, so a burst of pods does not scan every
+    address taken before (pod IPs are reused once freed, after a round)."""
     used = {(pod.get("status") or {}).get("podIP") for pod in store.unordered(PODS)}
-    network = int(POD_CIDR.network_address)
+    network, size = int(POD_CIDR.network_address), POD_CIDR.num_addresses - 1
     # Addresses as integers, written out with inet_ntoa: `ipaddress` objects made one by
     # one made each new pod cost as much as all the pods before it.
-    for offset in range(1, POD_CIDR.num_addresses - 1):
+    for step in range(1, size):
+        offset = (after + step - 1) % (size - 1) + 1
         if offset & 0xFF in (0, 1):
             continue  # network and gateway addresses of each node /24
         candidate = socket.inet_ntoa((network + offset).to_bytes(4, "big"))
         if candidate not in used:
-            return candidate
+            return candidate, offset
     raise RuntimeError("simulated cluster: pod address space exhausted")
 
 

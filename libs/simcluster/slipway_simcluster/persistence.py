@@ -41,22 +41,20 @@ def read_snapshot(path: Path) -> dict[str, Any] | None:
     return data
 
 
-# A snapshot is the whole state: with thousands of objects it costs tens of milliseconds
-# on the event loop. Saves are spaced so that they take at most this share of the time,
+# A snapshot is the whole state: with thousands of objects it is megabytes to encode and
+# write. Saves are spaced so that they take at most this share of the time,
 # but never more than MAX_SPACING_S apart while changes keep coming.
-SAVE_SHARE = 0.1
+SAVE_SHARE = 0.05
 MAX_SPACING_S = 5.0
 
 
 class SnapshotWriter:
-    """Saves the snapshot `collect()` returns `debounce` seconds after a change, or later
-    when the state is large: saving never takes more than a tenth of the event loop."""
+    """Saves the snapshot `serialize()` returns (JSON bytes) `debounce` seconds after a change, or later
+    when the state is large: saving never takes more than a twentieth of the time."""
 
-    def __init__(
-        self, path: Path, collect: Callable[[], dict[str, Any]], debounce: float = 0.25
-    ) -> None:
+    def __init__(self, path: Path, serialize: Callable[[], bytes], debounce: float = 0.25) -> None:
         self._path = path
-        self._collect = collect
+        self._serialize = serialize
         self._debounce = debounce
         self._timer: asyncio.TimerHandle | None = None
         # One writer thread keeps writes in order and the event loop free of fsync.
@@ -80,12 +78,17 @@ class SnapshotWriter:
         self._timer = None
         began = time.perf_counter()
         data = self._serialize()
-        self._last_cost_s = time.perf_counter() - began
-        future = self._executor.submit(write_atomically, self._path, data)
+        encoded = time.perf_counter() - began
+        self._last_cost_s = encoded
+        future = self._executor.submit(self._write, data, encoded)
         future.add_done_callback(self._report)
 
-    def _serialize(self) -> bytes:
-        return json.dumps(self._collect(), separators=(",", ":")).encode()
+    def _write(self, data: bytes, encoded: float) -> None:
+        """Write the file (in the writer thread); its cost counts with the encoding's, so
+        that a large state is written less often (the file is rewritten whole each time)."""
+        began = time.perf_counter()
+        write_atomically(self._path, data)
+        self._last_cost_s = encoded + time.perf_counter() - began
 
     def _report(self, future: Any) -> None:
         error = future.exception()

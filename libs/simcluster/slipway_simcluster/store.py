@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import itertools
+import json
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -106,6 +107,9 @@ class Store:
         self._listeners: list[Listener] = []
         self._owned: dict[str, set[tuple[str, ObjectKey]]] = {}
         self._closing = False
+        # id(stored object) -> (the object, its JSON): stored objects are never changed in
+        # place (a write stores a new one), so a snapshot encodes only what changed since.
+        self._encoded: dict[int, tuple[dict[str, Any], bytes]] = {}
 
     @property
     def resource_version(self) -> int:
@@ -303,6 +307,27 @@ class Store:
             "resourceVersion": self._resource_version,
             "objects": {key: list(objects.values()) for key, objects in self._objects.items()},
         }
+
+    def snapshot_json(self) -> bytes:
+        """`snapshot()` encoded as compact JSON, re-encoding only the objects written since
+        the last call (a snapshot of thousands of objects is otherwise seconds of CPU per
+        minute of changes)."""
+        encoded: dict[int, tuple[dict[str, Any], bytes]] = {}
+        kinds = []
+        for key, objects in self._objects.items():
+            items = []
+            for obj in objects.values():
+                known = self._encoded.get(id(obj))
+                if known is None or known[0] is not obj:
+                    known = (obj, json.dumps(obj, separators=(",", ":")).encode())
+                encoded[id(obj)] = known
+                items.append(known[1])
+            kinds.append(b"%s:[%s]" % (json.dumps(key).encode(), b",".join(items)))
+        self._encoded = encoded
+        return b'{"resourceVersion":%d,"objects":{%s}}' % (
+            self._resource_version,
+            b",".join(kinds),
+        )
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         """Load a snapshot; the resourceVersion counter continues where it stopped.

@@ -18,8 +18,9 @@ class WorkloadManagerSettings(CommonSettings):
     reconcile_interval_s: float = Field(10.0, gt=0)
     # How often running deployments' pod usage is read for the metrics (metrics-server: 15 s).
     usage_interval_s: float = Field(15.0, gt=0)
-    # Rollouts followed at once; each waits for its Deployment to become available.
-    rollout_concurrency: int = Field(32, ge=1)
+    # Rollouts followed at once; each waits for its Deployment to become available (a
+    # waiting rollout costs little: one shared watch per namespace tells them all).
+    rollout_concurrency: int = Field(64, ge=1)
     service_apply_concurrency: int = Field(16, ge=1)
     # A rollout still pending/updating this long after its progress deadline fails.
     rollout_deadline_margin_s: float = Field(30.0, ge=0)

@@ -57,6 +57,50 @@ async def test_ensure_namespace_creates_it_once(
     assert live.metadata.labels["pod-security.kubernetes.io/audit"] == "restricted"
 
 
+async def test_a_namespace_deleted_after_it_was_ensured_is_made_again_by_the_next_apply(
+    cluster: Cluster, workloads: KubernetesWorkloads
+) -> None:
+    entity = deployment_entity(f"gone-{cluster.namespace()}", replicas=1)
+    await workloads.ensure_namespace(cluster.access, entity.namespace)
+    cluster.core.delete_namespace(entity.namespace)
+
+    async def namespaces() -> list[str]:
+        found = await asyncio.to_thread(cluster.core.list_namespace)
+        return [n.metadata.name for n in found.items]
+
+    await until(namespaces, lambda names: entity.namespace not in names, what="namespace gone")
+    await workloads.ensure_namespace(cluster.access, entity.namespace)  # known: not read again
+    for manifest in deployment_objects(entity, IMAGE):
+        await workloads.apply(cluster.access, manifest)
+
+    live = cluster.core.read_namespace(entity.namespace)
+    assert live.metadata.labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert cluster.apps.read_namespaced_deployment("web", entity.namespace).metadata.labels[
+        LABEL_ID
+    ] == entity.id
+
+
+async def test_the_pod_metrics_of_a_namespace_come_by_deployment(
+    cluster: Cluster, workloads: KubernetesWorkloads
+) -> None:
+    namespace = cluster.namespace()
+    web = deployment_entity(namespace, replicas=2)
+    api = deployment_entity(namespace, name="api", replicas=1)
+    for entity in (web, api):
+        await workloads.apply(cluster.access, deployment_manifest(entity, IMAGE))
+    for entity in (web, api):
+        observed = await workloads.wait_deployment(cluster.access, namespace, entity.name, 30)
+        assert observed.phase == "available"
+
+    metrics = await workloads.namespace_pod_metrics(cluster.access, namespace)
+
+    assert metrics is not None
+    assert sorted((i, len(pods)) for i, pods in metrics.items()) == sorted(
+        [(web.id, 2), (api.id, 1)]
+    )
+    assert all(pod["containers"] for pods in metrics.values() for pod in pods)
+
+
 async def test_only_namespaces_slipway_made_get_the_pod_security_labels(
     cluster: Cluster, workloads: KubernetesWorkloads
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from slipway_simcluster.errors import ApiError
 from slipway_simcluster.meta import FieldSelector, LabelSelector
@@ -132,3 +134,25 @@ def test_closed_store_ends_watches() -> None:
 
     assert watcher.queue.get_nowait() is None
     assert late.queue.get_nowait() is None
+
+
+def test_the_saved_snapshot_follows_every_write_and_restores_the_same_objects() -> None:
+    store = Store()
+    store.create(SECRETS, _secret("db"))
+    store.create(SECRETS, _secret("cache"))
+    first = json.loads(store.snapshot_json())
+    changed = store.get(SECRETS, "shop", "db")
+    changed["metadata"]["labels"] = {"tier": "data"}
+    store.replace(SECRETS, changed)
+    store.delete(SECRETS, "shop", "cache")
+    store.create(SECRETS, _secret("queue"))
+
+    saved = json.loads(store.snapshot_json())
+    restored = Store()
+    restored.restore(saved)
+
+    assert [o["metadata"]["name"] for o in first["objects"][SECRETS.key]] == ["db", "cache"]
+    assert saved == json.loads(json.dumps(store.snapshot()))
+    assert restored.get(SECRETS, "shop", "db")["metadata"]["labels"] == {"tier": "data"}
+    assert restored.peek(SECRETS, "shop", "cache") is None
+    assert restored.resource_version == store.resource_version == 5

@@ -233,6 +233,14 @@ class FakeCluster:
             return None
         return self.pod_usage.get((namespace, deployment_id), [])
 
+    async def namespace_pod_metrics(
+        self, access: ClusterAccess, namespace: str
+    ) -> dict[str, list[dict[str, Any]]] | None:
+        self._reach()
+        if self.pod_usage is None:
+            return None
+        return {i: pods for (space, i), pods in self.pod_usage.items() if space == namespace}
+
     async def pod_report(
         self, access: ClusterAccess, namespace: str, deployment_id: str
     ) -> PodReport:

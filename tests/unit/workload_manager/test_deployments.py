@@ -17,7 +17,7 @@ from slipway_contracts.commands import (
 from slipway_contracts.queries import GetEntity, ListEntities
 from slipway_libs import context
 from slipway_libs.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
-from slipway_workload_manager.service_layer import deployments
+from slipway_workload_manager.service_layer import deployments, usage
 from tests.unit.workload_manager.fakes import (
     CLUSTER,
     IMAGE,
@@ -412,6 +412,32 @@ async def test_a_running_deployment_shows_what_its_pods_use_and_a_pending_one_no
     assert got["revision"] == running["revision"] + 1  # the rollout's; usage writes nothing
     idle = (await deployments.get_deployment(world.deps, GetEntity(id=pending["id"])))["data"]
     assert idle["usage"] is None
+
+
+async def test_the_usage_metrics_read_a_namespace_once_for_all_its_running_deployments(world):
+    await ready(world)
+    web = await create_deployment(world)
+    api = await create_deployment(world, name="api")
+    await world.run_jobs()
+    await create_deployment(world, name="queued")  # pending: no usage recorded
+    world.cluster.pod_usage = {
+        ("default", web["id"]): [pod_metrics("web-a", "0.01", "10Mi")],
+        ("default", api["id"]): [pod_metrics("api-a", "0.02", "20Mi")],
+    }
+    asked: list[str] = []
+    read = world.cluster.namespace_pod_metrics
+
+    async def counted(access: Any, namespace: str) -> Any:
+        asked.append(namespace)
+        return await read(access, namespace)
+
+    world.cluster.namespace_pod_metrics = counted
+    recorded: dict[str, Any] = {}
+    await usage.record_usage(
+        world.deps, lambda d, u: recorded.update({d["name"]: u and (u.cpu, u.memory)})
+    )
+    assert asked == ["default"]
+    assert recorded == {"web": ("10m", "10Mi"), "api": ("20m", "20Mi")}
 
 
 async def test_without_a_metrics_api_or_with_the_cluster_down_the_deployment_has_no_usage(world):

@@ -10,6 +10,7 @@ from pymongo import ASCENDING
 from slipway_libs.storage import Database, MongoUnitOfWork
 from slipway_libs.unit_of_work import UnitOfWork
 from slipway_workload_manager.adapters.mongo import mongo_errors
+from slipway_workload_manager.adapters.recent import Recent
 from slipway_workload_manager.domain.ports import Leftover
 
 LOADED_IMAGES = "loaded_images"
@@ -17,23 +18,30 @@ LEFTOVERS = "leftovers"
 # A deleted workload's objects are looked for this long (a rollout racing the delete can
 # re-create them; a stopped cluster may come back).
 LEFTOVER_TTL_S = 7 * 86400
+# An image known to be in a cluster is not looked up again for this long (a burst of
+# rollouts of one image asks once); `forget` here drops it at once.
+LOADED_TTL_S = 5.0
 
 
 class LoadedImages:
     """Images handed to a cluster, by `name:tag` and digest: a rollout loads each once."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, known_ttl_s: float = LOADED_TTL_S) -> None:
         self.collection = database.db[LOADED_IMAGES]
+        self._known: Recent[bool] = Recent(known_ttl_s)
 
     @staticmethod
     def _key(cluster_id: str, reference: str, digest: str | None) -> str:
         return f"{cluster_id}|{reference}|{digest or ''}"
 
     async def has(self, cluster_id: str, reference: str, digest: str | None) -> bool:
+        key = self._key(cluster_id, reference, digest)
+        if self._known.get(key, False):
+            return True
         with mongo_errors():
-            found = await self.collection.find_one(
-                {"_id": self._key(cluster_id, reference, digest)}
-            )
+            found = await self.collection.find_one({"_id": key})
+        if found is not None:
+            self._known.put(key, True)
         return found is not None
 
     async def remember(self, cluster_id: str, reference: str, digest: str | None) -> None:
@@ -49,6 +57,7 @@ class LoadedImages:
             )
 
     async def forget(self, cluster_id: str, reference: str) -> None:
+        self._known.clear()
         with mongo_errors():
             await self.collection.delete_many({"cluster_id": cluster_id, "reference": reference})
 

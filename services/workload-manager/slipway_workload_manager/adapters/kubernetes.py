@@ -129,6 +129,18 @@ def _is_not_found(error: ApiException) -> bool:
     return int(error.status or 0) == 404
 
 
+def _namespace_missing(error: ApiException) -> bool:
+    """A 404 about the namespace (`namespaces "x" not found`), not about the object."""
+    try:
+        status = json.loads(error.body or "")
+    except (TypeError, ValueError):
+        return False
+    details = status.get("details") if isinstance(status, dict) else None
+    return (
+        _is_not_found(error) and isinstance(details, dict) and details.get("kind") == "namespaces"
+    )
+
+
 def _read_json(response: Any) -> Json:
     """The body of a raw (not preloaded) response as JSON; the connection goes back."""
     try:
@@ -181,6 +193,11 @@ def _namespace_path(name: str = "") -> str:
     )
 
 
+def _server_of(access: ClusterAccess) -> str:
+    """Which API server a kubeconfig names (a restarted cluster may be another one)."""
+    return hashlib.sha256(access.kubeconfig.encode()).hexdigest()
+
+
 def _selector(labels: Mapping[str, Any]) -> str:
     return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
 
@@ -214,6 +231,9 @@ class KubernetesWorkloads:
         # (API server, group version) -> kind -> (plural, namespaced)
         self._discovery: dict[tuple[str, str], dict[str, tuple[str, bool]]] = {}
         self._clients_lock = threading.Lock()
+        # (cluster id, API server, namespace) seen to exist: a rollout into it skips the read
+        # (an apply that finds it gone makes it again).
+        self._namespaces: set[tuple[str, str, str]] = set()
 
     def close(self) -> None:
         """Stop the worker threads and close every cached client's connections."""
@@ -322,23 +342,27 @@ class KubernetesWorkloads:
         """Create the namespace unless it exists, labelled as Slipway's and for Pod Security
         Admission `restricted`; one Slipway created before it had those labels gets them."""
 
-        def ensure(api: k8s.ApiClient) -> None:
-            live = self._read(api, _namespace_path(namespace))
-            if live is not None:
-                if lacks_pod_security(live):
-                    self._apply(api, namespace_manifest(namespace))
-                return
-            try:
-                self._send(api, "POST", _namespace_path(), body=namespace_manifest(namespace))
-            except ApiException as error:
-                if int(error.status or 0) != 409:  # created meanwhile by someone else
-                    raise
-
-        await self._call(access, ensure)
+        known = (access.cluster_id, _server_of(access), namespace)
+        if known not in self._namespaces:
+            await self._call(access, partial(self._ensure_namespace, namespace=namespace))
+            self._namespaces.add(known)
 
     async def apply(self, access: ClusterAccess, manifest: Manifest) -> None:
-        """Server-side apply (field manager `slipway`, forced: Slipway owns its fields)."""
-        await self._call(access, partial(self._apply, manifest=manifest))
+        """Server-side apply (field manager `slipway`, forced: Slipway owns its fields); a
+        namespace found missing (deleted since it was ensured) is made again."""
+        namespace = str((manifest.get("metadata") or {}).get("namespace") or "")
+
+        def apply(api: k8s.ApiClient) -> None:
+            try:
+                self._apply(api, manifest)
+            except ApiException as error:
+                if not (namespace and _namespace_missing(error)):
+                    raise
+                self._namespaces.discard((access.cluster_id, _server_of(access), namespace))
+                self._ensure_namespace(api, namespace)
+                self._apply(api, manifest)
+
+        await self._call(access, apply)
 
     async def delete(self, access: ClusterAccess, kind: str, namespace: str, name: str) -> bool:
         """Delete with foreground propagation; False when the object was already gone."""
@@ -477,6 +501,26 @@ class KubernetesWorkloads:
 
         return await self._call(access, read)
 
+    async def namespace_pod_metrics(
+        self, access: ClusterAccess, namespace: str
+    ) -> dict[str, list[Manifest]] | None:
+        """PodMetrics of the namespace's pods labelled `LABEL_MANAGED_BY`, by `LABEL_ID`."""
+        selector = urllib.parse.quote(f"{LABEL_MANAGED_BY}={MANAGED_BY}")
+        path = f"/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods?labelSelector={selector}"
+
+        def read(api: k8s.ApiClient) -> dict[str, list[Manifest]] | None:
+            found = self._read(api, path)
+            if found is None:
+                return None
+            by_id: dict[str, list[Manifest]] = {}
+            for item in found.get("items") or []:
+                labels = (item.get("metadata") or {}).get("labels") or {}
+                if entity_id := labels.get(LABEL_ID):
+                    by_id.setdefault(str(entity_id), []).append(item)
+            return by_id
+
+        return await self._call(access, read)
+
     async def pod_report(
         self, access: ClusterAccess, namespace: str, deployment_id: str
     ) -> PodReport:
@@ -507,6 +551,18 @@ class KubernetesWorkloads:
 
     # --- blocking helpers (run in worker threads) ----------------------------------
 
+    def _ensure_namespace(self, api: k8s.ApiClient, namespace: str) -> None:
+        live = self._read(api, _namespace_path(namespace))
+        if live is not None:
+            if lacks_pod_security(live):
+                self._apply(api, namespace_manifest(namespace))
+            return
+        try:
+            self._send(api, "POST", _namespace_path(), body=namespace_manifest(namespace))
+        except ApiException as error:
+            if int(error.status or 0) != 409:  # created meanwhile by someone else
+                raise
+
     def _apply(self, api: k8s.ApiClient, manifest: Manifest) -> None:
         """Server-side apply of one object (a Namespace or a kind of `_KINDS`)."""
         kind = str(manifest.get("kind"))
@@ -514,7 +570,11 @@ class KubernetesWorkloads:
         name, namespace = str(metadata.get("name")), str(metadata.get("namespace") or "default")
         path = _namespace_path(name) if kind == "Namespace" else _kind(kind).item(namespace, name)
         options = {"fieldManager": FIELD_MANAGER, "force": True}
-        self._send(api, "PATCH", path, options, dict(manifest), APPLY_PATCH)
+        response = self._request(api, "PATCH", path, options, dict(manifest), APPLY_PATCH)
+        try:
+            response.data  # noqa: B018 - read (not parsed: the object is not needed) to reuse the connection
+        finally:
+            response.release_conn()
 
     def _resource(self, api: k8s.ApiClient, api_version: str, kind: str) -> tuple[str, bool] | None:
         """The plural name of `kind` in `api_version` and whether it is namespaced, from

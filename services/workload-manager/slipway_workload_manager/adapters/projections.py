@@ -18,6 +18,7 @@ from pymongo.errors import DuplicateKeyError
 from slipway_contracts import subjects
 from slipway_libs.storage import Database
 from slipway_workload_manager.adapters.mongo import mongo_errors
+from slipway_workload_manager.adapters.recent import MISSING, Recent
 from slipway_workload_manager.domain.projections import (
     ProjectedChart,
     ProjectedCluster,
@@ -38,15 +39,21 @@ COLLECTIONS = {
     subjects.MINIKUBE_CLUSTER: "projected_clusters",
 }
 LIVE = {"deleted": {"$ne": True}}
+# Rows by id are kept this long (`Recent`); an event applied here drops its row at once.
+ROW_TTL_S = 2.0
 
 
 class Projections:
     """The `Projections` port on three MongoDB collections; `lookup` asks an entity's owner
     for its current state (catch-up)."""
 
-    def __init__(self, database: Database, lookup: Lookup | None = None) -> None:
+    def __init__(
+        self, database: Database, lookup: Lookup | None = None, row_ttl_s: float = ROW_TTL_S
+    ) -> None:
         self.database = database
         self.lookup = lookup
+        self._rows: Recent[dict[str, Any] | None] = Recent(row_ttl_s)
+        self._applied = 0  # events applied here: a read that overlaps one is not kept
         self.images = database.db[COLLECTIONS[subjects.CONTAINER_IMAGE]]
         self.charts = database.db[COLLECTIONS[subjects.HELM_CHART]]
         self.clusters = database.db[COLLECTIONS[subjects.MINIKUBE_CLUSTER]]
@@ -57,6 +64,8 @@ class Projections:
     async def apply(self, event: ProjectedEvent) -> bool:
         """Write the event's state if it is newer than the row's; True when it was."""
         collection = self.database.db[COLLECTIONS[event.entity]]
+        self._applied += 1
+        self._rows.drop((collection.name, event.entity_id))
         row: dict[str, Any] = {"entityversion": event.entityversion, "deleted": event.deletes}
         if not event.deletes:
             row.update(event.fields)
@@ -69,6 +78,8 @@ class Projections:
                 )
             except DuplicateKeyError:
                 return False  # the row holds this version or a newer one already
+            finally:
+                self._rows.drop((collection.name, event.entity_id))
         return True
 
     async def catch_up(self, entity: str, entity_ids: list[str]) -> bool:
@@ -100,8 +111,16 @@ class Projections:
         return answered
 
     async def _one(self, collection: Any, entity_id: str) -> dict[str, Any] | None:
+        """The live row (kept `row_ttl_s`: a burst of rollouts reads it once)."""
+        key = (collection.name, entity_id)
+        kept = self._rows.get(key)
+        if kept is not MISSING:
+            return kept  # type: ignore[return-value]
+        applied = self._applied
         with mongo_errors():
             row: dict[str, Any] | None = await collection.find_one({"_id": entity_id, **LIVE})
+        if applied == self._applied:
+            self._rows.put(key, row)
         return row
 
     async def image(self, image_id: str) -> ProjectedImage | None:

@@ -151,6 +151,13 @@ class WorkloadCluster(Protocol):
         cluster serves no metrics API (minikube without the metrics-server addon)."""
         ...
 
+    async def namespace_pod_metrics(
+        self, access: ClusterAccess, namespace: str
+    ) -> dict[str, list[Manifest]] | None:
+        """The PodMetrics of every Slipway pod in the namespace, by the pods' `LABEL_ID`
+        (one read for all of its Deployments); None when the cluster serves no metrics API."""
+        ...
+
     async def pod_report(
         self, access: ClusterAccess, namespace: str, deployment_id: str
     ) -> PodReport:

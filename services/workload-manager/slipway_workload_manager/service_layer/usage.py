@@ -11,6 +11,7 @@ from typing import Any
 
 from slipway_contracts.entities import DeploymentStatus, DeploymentUsage
 from slipway_libs.aggregate import utcnow
+from slipway_workload_manager.domain.ports import Manifest
 from slipway_workload_manager.domain.usage import usage_of
 from slipway_workload_manager.service_layer.cluster_calls import READ_FAILURES
 from slipway_workload_manager.service_layer.dependencies import Dependencies
@@ -51,7 +52,36 @@ async def with_usage(deps: Dependencies, reply: dict[str, Any]) -> dict[str, Any
 
 
 async def record_usage(deps: Dependencies, record: Record) -> None:
-    """Read the usage of every running Deployment and `record` it (the metrics)."""
+    """Read the usage of every running Deployment and `record` it (the metrics): one read
+    of the metrics API per cluster and namespace, however many Deployments it holds."""
+    spaces: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for deployment in await deps.deployments.matching(status=DeploymentStatus.RUNNING):
         snapshot = deployment.snapshot()
-        record(snapshot, await current_usage(deps, snapshot))
+        where = (str(snapshot["cluster_id"]), str(snapshot["namespace"]))
+        spaces.setdefault(where, []).append(snapshot)
+    for (cluster_id, namespace), snapshots in spaces.items():
+        by_id = await _namespace_metrics(deps, cluster_id, namespace)
+        now = utcnow()
+        for snapshot in snapshots:
+            metrics = None if by_id is None else by_id.get(str(snapshot["id"]), [])
+            record(snapshot, None if metrics is None else usage_of(metrics, now))
+
+
+async def _namespace_metrics(
+    deps: Dependencies, cluster_id: str, namespace: str
+) -> dict[str, list[Manifest]] | None:
+    """The PodMetrics of Slipway's pods in a namespace by Deployment id; None when the
+    cluster is not running, serves no metrics API or is slow."""
+    cluster = await deps.projections.cluster(cluster_id)
+    if cluster is None or cluster.status != "running":
+        return None
+    try:
+        async with asyncio.timeout(USAGE_TIMEOUT_S):
+            access = await deps.connections.access(cluster)
+            return await deps.cluster.namespace_pod_metrics(access, namespace)
+    except READ_FAILURES as exc:
+        log.info(
+            "no usage for the namespace",
+            extra={"cluster_id": cluster_id, "namespace": namespace, "error": str(exc)},
+        )
+        return None
