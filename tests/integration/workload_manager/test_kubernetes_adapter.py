@@ -75,9 +75,10 @@ async def test_a_namespace_deleted_after_it_was_ensured_is_made_again_by_the_nex
 
     live = cluster.core.read_namespace(entity.namespace)
     assert live.metadata.labels["pod-security.kubernetes.io/enforce"] == "restricted"
-    assert cluster.apps.read_namespaced_deployment("web", entity.namespace).metadata.labels[
-        LABEL_ID
-    ] == entity.id
+    assert (
+        cluster.apps.read_namespaced_deployment("web", entity.namespace).metadata.labels[LABEL_ID]
+        == entity.id
+    )
 
 
 async def test_the_pod_metrics_of_a_namespace_come_by_deployment(
