@@ -20,7 +20,7 @@ router = APIRouter(
 )
 
 
-def approval_desk(request: Request) -> ApprovalDesk:
+async def approval_desk(request: Request) -> ApprovalDesk:
     return request.app.state.approvals  # type: ignore[no-any-return]
 
 

@@ -19,7 +19,7 @@ router = APIRouter(
 OUTCOME = r"^((?i:success|failure)|[1-5][0-9][0-9])$"
 
 
-def audit_log(request: Request) -> AuditStore:
+async def audit_log(request: Request) -> AuditStore:
     return request.app.state.audit_log  # type: ignore[no-any-return]
 
 

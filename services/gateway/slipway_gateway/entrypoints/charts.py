@@ -163,7 +163,7 @@ async def archive_part(form: FormData, limit: int, errors: list[dict[str, Any]])
 async def form_as_json(request: Request) -> bytes:
     """The JSON body a multipart upload stands for; 422 with every bad field otherwise."""
     # Base64 grows by 4/3: a file larger than this can never fit in one bus message.
-    limit = http.bus(request).max_payload * 3 // 4
+    limit = (await http.bus(request)).max_payload * 3 // 4
     errors: list[dict[str, Any]] = []
     async with request.form(max_files=2, max_fields=32) as form:
         body = text_fields(form, errors)

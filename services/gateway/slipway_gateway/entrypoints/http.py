@@ -73,7 +73,9 @@ BEARER = HTTPBearer(
 )
 
 
-def caller(
+# The dependencies here are `async def` though they do not wait: FastAPI runs a plain `def`
+# dependency on a worker thread, a thread hop on every call.
+async def caller(
     request: Request,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
 ) -> Principal:
@@ -88,14 +90,14 @@ Caller = Annotated[Principal, Security(caller)]
 AUTHENTICATED = Security(caller)
 
 
-def bus(request: Request) -> CommandBus:
+async def bus(request: Request) -> CommandBus:
     return request.app.state.bus  # type: ignore[no-any-return]
 
 
 Bus = Annotated[CommandBus, Depends(bus)]
 
 
-def if_match(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> int | None:
+async def if_match(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> int | None:
     """The revision named by If-Match (`"3"`, `W/"3"`, `*` = any)."""
     if if_match is None or if_match.strip() == "*":
         return None
@@ -105,7 +107,7 @@ def if_match(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -
     return int(raw)
 
 
-def command_id(
+async def command_id(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
 ) -> str:
     """The command id: the client's Idempotency-Key, or a fresh one."""

@@ -129,7 +129,7 @@ def _fields(body: BaseModel | None) -> dict[str, Any]:
     return body.model_dump(mode="json") if body is not None else {}
 
 
-def _absent() -> None:
+async def _absent() -> None:
     """Stands in for a request part a route does not take (no body, no If-Match)."""
     return None
 

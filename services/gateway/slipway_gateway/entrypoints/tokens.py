@@ -21,7 +21,7 @@ router = APIRouter(
 )
 
 
-def token_store(request: Request) -> TokenStore:
+async def token_store(request: Request) -> TokenStore:
     return request.app.state.tokens  # type: ignore[no-any-return]
 
 

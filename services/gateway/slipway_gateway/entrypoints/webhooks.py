@@ -34,7 +34,7 @@ router = APIRouter(
 )
 
 
-def webhook_store(request: Request) -> WebhookStore:
+async def webhook_store(request: Request) -> WebhookStore:
     return request.app.state.webhooks  # type: ignore[no-any-return]
 
 
