@@ -40,6 +40,7 @@ class CollectionWatch:
         self._open = False
         self._heard_at = -STALE_S
         self._generation = 0  # moves on with every change, opening and closing
+        self._moved = asyncio.Event()  # set when the generation moves on
         self._task: asyncio.Task[None] | None = None
 
     def changed(self, change: dict[str, Any]) -> None:
@@ -63,8 +64,20 @@ class CollectionWatch:
 
     def forget(self) -> None:
         """Drop everything kept (a change made here, known before its event comes)."""
-        self._generation += 1
+        self._move_on()
         self.clear()
+
+    async def change_after(self, reading: int, timeout_s: float) -> None:
+        """Return once a change came after `reading`, or after `timeout_s`."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                while reading == self._generation:
+                    self._moved.clear()
+                    await self._moved.wait()
+
+    def _move_on(self) -> None:
+        self._generation += 1
+        self._moved.set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=self.name)
@@ -97,5 +110,5 @@ class CollectionWatch:
                 change = await stream.try_next()
                 self._heard_at = time.monotonic()
                 if change is not None:
-                    self._generation += 1
+                    self._move_on()
                     self.changed(change)

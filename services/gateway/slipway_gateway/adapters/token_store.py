@@ -54,6 +54,12 @@ class KnownTokens(CollectionWatch):
         self.by_hash[secret_hash] = token
         self.hash_of[token.id] = secret_hash
 
+    def replace(self, token: StoredToken, by: StoredToken) -> None:
+        """Keep `by` instead of `token`, if `token` is what is kept of it."""
+        secret_hash = self.hash_of.get(token.id)
+        if secret_hash is not None and self.by_hash.get(secret_hash) is token:
+            self.by_hash[secret_hash] = by
+
     def drop(self, token_id: str) -> None:
         secret_hash = self.hash_of.pop(token_id, None)
         if secret_hash is not None:
@@ -144,6 +150,8 @@ class TokenStore:
         stale = now - LAST_USED_RESOLUTION
         if token.last_used_at is not None and token.last_used_at > stale:
             return
+        # Known as used from now on, so the calls that come before its change do not note it.
+        self.known.replace(token, token.model_copy(update={"last_used_at": now}))
         try:
             await self.collection.update_one(
                 {
@@ -154,11 +162,6 @@ class TokenStore:
             )
         except PyMongoError as exc:  # bookkeeping: the call goes on without it
             log.warning("could not note a token's use", extra={"error": repr(exc)})
-            return
-        # Until its change comes, the calls that follow must not note it again.
-        secret_hash = self.known.hash_of.get(token.id)
-        if secret_hash is not None and self.known.by_hash.get(secret_hash) is token:
-            self.known.by_hash[secret_hash] = token.model_copy(update={"last_used_at": now})
 
     async def get(self, token_id: str) -> Token | None:
         """A live (not revoked) token."""
