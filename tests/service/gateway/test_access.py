@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import stat
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +17,10 @@ import pytest_asyncio
 import slipway_devstack as devstack
 from pymongo import AsyncMongoClient
 
+from slipway_contracts.access import Role, Token, TokenScope
+from slipway_gateway.access.identity import digest, mint_secret
 from slipway_gateway.access.rules import is_loopback, metrics_role
+from slipway_gateway.adapters.token_store import as_stored, document
 from slipway_gateway.app import create_app
 from slipway_gateway.settings import GatewaySettings
 from tests.service.gateway.conftest import (
@@ -380,6 +384,43 @@ async def test_an_expired_token_is_401(shared_gateway, callers):
     problem = assert_problem(response, 401)
     assert "expired" in problem["detail"]
     assert response.headers["www-authenticate"] == INVALID_TOKEN
+
+
+async def test_a_token_known_to_the_gateway_is_refused_from_the_moment_it_expires(
+    shared_gateway, workloads
+):
+    secret = mint_secret()
+    expires_at = as_stored(datetime.now(UTC) + timedelta(seconds=3))
+    token = Token(
+        id=str(uuid.uuid4()),
+        name="short-lived",
+        role=Role.VIEWER,
+        scope=TokenScope(),
+        created_at=datetime.now(UTC),
+        expires_at=expires_at,
+    )
+    client, db = mongo(shared_gateway)
+    try:
+        await db.tokens.insert_one(document(token, digest(secret)))
+    finally:
+        await client.close()
+    accepted_at: list[datetime] = []
+
+    async with shared_gateway.client_as(secret) as viewer:
+
+        async def refused() -> httpx.Response | None:
+            sent_at = datetime.now(UTC)
+            response = await viewer.get(DEPLOYMENTS)
+            if response.status_code == 401:
+                return response
+            accepted_at.append(sent_at)
+            return None
+
+        response = await eventually(refused, timeout_s=10, interval_s=0.02)
+
+    assert "expired" in assert_problem(response, 401)["detail"]
+    assert len(accepted_at) > 1  # used (and so known) while it was valid
+    assert all(sent < expires_at for sent in accepted_at)
 
 
 async def test_a_role_changed_in_the_database_holds_within_a_moment(

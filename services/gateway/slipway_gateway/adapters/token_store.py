@@ -66,7 +66,11 @@ class KnownTokens(CollectionWatch):
             self.by_hash.pop(secret_hash, None)
 
     def changed(self, change: dict[str, Any]) -> None:
-        self.drop(str(change["documentKey"]["_id"]))
+        key = change.get("documentKey")
+        if key is None:  # the collection itself dropped or renamed
+            self.clear()
+        else:
+            self.drop(str(key["_id"]))
 
     def clear(self) -> None:
         self.by_hash.clear()
