@@ -22,7 +22,7 @@ from pymongo.errors import PyMongoError
 log = logging.getLogger(__name__)
 
 # A getMore waits at most this long for a change before answering empty.
-AWAIT_S = 0.3
+AWAIT_S = 0.5
 # Unheard from for longer, the stream counts as down (nothing kept is used).
 STALE_S = 1.0
 RETRY_S = 1.0
