@@ -168,6 +168,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         # Serve once the admin token is registered, unless MongoDB is slow to come.
         await asyncio.wait({setting_up}, timeout=2 * settings.mongodb_timeout_s)
         await bus.start()
+        app.state.tokens.start()
+        app.state.webhooks.start()
         feed.start()
         webhook_feed.start()
         dispatcher.start()
@@ -178,11 +180,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         finally:
             await app.state.approvals.stop()
             await dispatcher.stop()
+            await app.state.webhooks.stop()
             await webhook_feed.stop()
             setting_up.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await setting_up
             await feed.stop()
+            await app.state.tokens.stop()
             await bus.stop()
             await app.state.language_model.close()
             await database.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import stat
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +17,10 @@ import pytest_asyncio
 import slipway_devstack as devstack
 from pymongo import AsyncMongoClient
 
+from slipway_contracts.access import Role, Token, TokenScope
+from slipway_gateway.access.identity import digest, mint_secret
 from slipway_gateway.access.rules import is_loopback, metrics_role
+from slipway_gateway.adapters.token_store import as_stored, document
 from slipway_gateway.app import create_app
 from slipway_gateway.settings import GatewaySettings
 from tests.service.gateway.conftest import (
@@ -26,11 +30,14 @@ from tests.service.gateway.conftest import (
     assert_problem,
     serving,
 )
+from tests.waiting import eventually
 
 DEPLOYMENTS = "/api/deployments"
 WEB = {"name": "web", "cluster_id": "c1", "image": "todo/web:1.0.0", "container_port": 8080}
 CHALLENGE = 'Bearer realm="slipway"'
 INVALID_TOKEN = 'Bearer realm="slipway", error="invalid_token"'
+# How soon a token changed in MongoDB (on another replica) holds on a gateway that knew it.
+REPLICA_DELAY_S = 0.5
 
 
 def pending(payload: dict[str, Any]) -> dict[str, Any]:
@@ -334,18 +341,26 @@ async def test_a_revoked_token_is_refused_from_the_next_call_on(shared_gateway, 
     assert_problem(await shared_gateway.client.delete("/api/tokens/no-such-token"), 404)
 
 
-async def test_a_revocation_holds_at_once_on_every_replica(shared_gateway, callers):
+async def test_a_revocation_holds_within_a_moment_on_every_replica(shared_gateway, callers):
     operator = await callers("operator")
 
-    # A second gateway on the same database, as a replica would be.
+    # A second gateway on the same database, as a replica would be; it has used the token
+    # (so knows it) before the first gateway revokes it.
     async with (
         serving(shared_gateway.settings) as replica,
         replica.client_as(operator.token["token"]) as c,
     ):
+        await eventually(lambda: replica.app.state.tokens.known.fresh, what="the tokens' stream")
+        assert (await c.get(DEPLOYMENTS)).status_code != 401
         assert (await c.get(DEPLOYMENTS)).status_code != 401
         await shared_gateway.client.delete(f"/api/tokens/{operator.id}")
 
-        assert_problem(await c.get(DEPLOYMENTS), 401)
+        async def refused() -> httpx.Response | None:
+            response = await c.get(DEPLOYMENTS)
+            return response if response.status_code == 401 else None
+
+        response = await eventually(refused, timeout_s=REPLICA_DELAY_S, interval_s=0.01)
+        assert "revoked" in assert_problem(response, 401)["detail"]
 
 
 async def test_an_expired_token_is_401(shared_gateway, callers):
@@ -361,11 +376,71 @@ async def test_an_expired_token_is_401(shared_gateway, callers):
     finally:
         await client.close()
 
-    response = await viewer.client.get(DEPLOYMENTS)
+    async def refused() -> httpx.Response | None:
+        response = await viewer.client.get(DEPLOYMENTS)
+        return response if response.status_code == 401 else None
 
+    response = await eventually(refused, timeout_s=REPLICA_DELAY_S, interval_s=0.01)
     problem = assert_problem(response, 401)
     assert "expired" in problem["detail"]
     assert response.headers["www-authenticate"] == INVALID_TOKEN
+
+
+async def test_a_token_known_to_the_gateway_is_refused_from_the_moment_it_expires(
+    shared_gateway, workloads
+):
+    secret = mint_secret()
+    expires_at = as_stored(datetime.now(UTC) + timedelta(seconds=3))
+    token = Token(
+        id=str(uuid.uuid4()),
+        name="short-lived",
+        role=Role.VIEWER,
+        scope=TokenScope(),
+        created_at=datetime.now(UTC),
+        expires_at=expires_at,
+    )
+    client, db = mongo(shared_gateway)
+    try:
+        await db.tokens.insert_one(document(token, digest(secret)))
+    finally:
+        await client.close()
+    accepted_at: list[datetime] = []
+
+    async with shared_gateway.client_as(secret) as viewer:
+
+        async def refused() -> httpx.Response | None:
+            sent_at = datetime.now(UTC)
+            response = await viewer.get(DEPLOYMENTS)
+            if response.status_code == 401:
+                return response
+            accepted_at.append(sent_at)
+            return None
+
+        response = await eventually(refused, timeout_s=10, interval_s=0.02)
+
+    assert "expired" in assert_problem(response, 401)["detail"]
+    assert len(accepted_at) > 1  # used (and so known) while it was valid
+    assert all(sent < expires_at for sent in accepted_at)
+
+
+async def test_a_role_changed_in_the_database_holds_within_a_moment(
+    shared_gateway, callers, workloads
+):
+    operator = await callers("operator")
+    assert (await operator.client.post(DEPLOYMENTS, json=WEB)).status_code != 403
+    client, db = mongo(shared_gateway)
+    try:
+        await db.tokens.update_one({"_id": operator.id}, {"$set": {"role": "viewer"}})
+    finally:
+        await client.close()
+
+    async def refused() -> httpx.Response | None:
+        response = await operator.client.post(DEPLOYMENTS, json=WEB)
+        return response if response.status_code == 403 else None
+
+    response = await eventually(refused, timeout_s=REPLICA_DELAY_S, interval_s=0.01)
+    assert "operator" in assert_problem(response, 403)["detail"]
+    assert (await operator.client.get(DEPLOYMENTS)).status_code == 200
 
 
 @pytest.mark.parametrize(

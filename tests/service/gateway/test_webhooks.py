@@ -238,6 +238,24 @@ async def test_two_gateway_replicas_deliver_each_event_once(
     assert [r.headers["webhook-id"] for r in receiver.received] == [e["id"] for e in sent]
 
 
+async def test_a_subscription_made_on_another_replica_gets_the_next_events(
+    hooks: RunningGateway, receiver: Receiver, relay: Client
+) -> None:
+    # This gateway knows the active subscriptions (it keeps them while its change stream
+    # is open); another replica then makes one and stops, so this one takes the events.
+    store = hooks.app.state.webhooks
+    await eventually(lambda: store.subscribers.fresh, what="the webhooks' change stream")
+    await store.active()
+    twin = hooks.settings.model_copy(update={"instance": "replica-3"})
+    async with serving(twin) as replica:
+        created = await subscribe(replica.client, receiver.url, "io.slipway.helm_chart.*")
+
+    sent = await publish(relay, subjects.HELM_CHART, "created", "c-1")
+
+    await eventually(lambda: deliveries_done(hooks.client, created["id"], 1), what="delivery")
+    assert [r.headers["webhook-id"] for r in receiver.received] == [sent["id"]]
+
+
 async def test_targets_outside_the_allow_list_are_refused_naming_url(
     hooks: RunningGateway,
 ) -> None:

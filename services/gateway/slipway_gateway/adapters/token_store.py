@@ -1,6 +1,8 @@
 """API tokens in the gateway's MongoDB database (collection `tokens`): each kept as the
-sha256 of its secret, never the secret. Looked up on every call, with no cache, so a
-revocation holds at once on every gateway replica."""
+sha256 of its secret, never the secret. Needed on every call: a token looked up is kept in
+memory (`KnownTokens`) while a change stream on `tokens` says it has not changed, so a
+revocation, a role changed or an expiry moved holds within milliseconds on every gateway
+replica (at once on the one that revoked it), and a busy token costs no round trip."""
 
 from __future__ import annotations
 
@@ -10,10 +12,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from slipway_contracts.access import CreatedToken, CreateToken, Role, Token, TokenScope
 from slipway_gateway.access.identity import StoredToken, digest, mint_secret
+from slipway_gateway.adapters.collection_watch import CollectionWatch
 from slipway_libs.storage import Database, decode_cursor, encode_cursor, unavailable_from
 
 log = logging.getLogger(__name__)
@@ -23,11 +27,67 @@ COLLECTION = "tokens"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 LISTING_ORDER = [("created_at", ASCENDING), ("_id", ASCENDING)]
 LIVE = {"revoked_at": None}
+# Tokens kept in memory at most; past that, what is kept is dropped and read again.
+KNOWN_MAX = 10_000
+
+
+class KnownTokens(CollectionWatch):
+    """The tokens looked up here, by the hash of their secret (revoked and expired ones
+    too: `principal_of` refuses them), each dropped when its document changes."""
+
+    name = "tokens change stream"
+
+    def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
+        super().__init__(collection)
+        self.by_hash: dict[str, StoredToken] = {}
+        self.hash_of: dict[str, str] = {}  # token id -> the hash it is kept under
+
+    def get(self, secret_hash: str) -> StoredToken | None:
+        return self.by_hash.get(secret_hash) if self.fresh else None
+
+    def keep(self, secret_hash: str, token: StoredToken, reading: int) -> None:
+        """Keep a token read from MongoDB, unless a change came since `reading`."""
+        if not self.may_keep(reading):
+            return
+        if len(self.by_hash) >= KNOWN_MAX:
+            self.clear()
+        self.by_hash[secret_hash] = token
+        self.hash_of[token.id] = secret_hash
+
+    def replace(self, token: StoredToken, by: StoredToken) -> None:
+        """Keep `by` instead of `token`, if `token` is what is kept of it."""
+        secret_hash = self.hash_of.get(token.id)
+        if secret_hash is not None and self.by_hash.get(secret_hash) is token:
+            self.by_hash[secret_hash] = by
+
+    def drop(self, token_id: str) -> None:
+        secret_hash = self.hash_of.pop(token_id, None)
+        if secret_hash is not None:
+            self.by_hash.pop(secret_hash, None)
+
+    def changed(self, change: dict[str, Any]) -> None:
+        key = change.get("documentKey")
+        if key is None:  # the collection itself dropped or renamed
+            self.clear()
+        else:
+            self.drop(str(key["_id"]))
+
+    def clear(self) -> None:
+        self.by_hash.clear()
+        self.hash_of.clear()
 
 
 class TokenStore:
     def __init__(self, database: Database) -> None:
         self.collection = database.db[COLLECTION]
+        self.known = KnownTokens(self.collection)
+
+    def start(self) -> None:
+        """Keep the tokens looked up (once the change stream on them is open)."""
+        self.known.start()
+
+    async def stop(self) -> None:
+        await self.known.stop()
 
     async def ensure_indexes(self) -> None:
         try:
@@ -75,17 +135,27 @@ class TokenStore:
 
     async def find_by_secret(self, secret: str) -> StoredToken | None:
         """The token whose secret this is, revoked or expired ones included."""
+        secret_hash = digest(secret)
+        if (known := self.known.get(secret_hash)) is not None:
+            return known
+        reading = self.known.reading()
         try:
-            row = await self.collection.find_one({"hash": digest(secret)})
+            row = await self.collection.find_one({"hash": secret_hash})
         except PyMongoError as exc:
             raise unavailable_from(exc) from exc
-        return stored(row) if row else None
+        if row is None:
+            return None
+        token = stored(row)
+        self.known.keep(secret_hash, token, reading)
+        return token
 
     async def note_use(self, token: StoredToken, now: datetime) -> None:
         """Set `last_used_at`, at most once a minute per token (whichever replica first)."""
         stale = now - LAST_USED_RESOLUTION
         if token.last_used_at is not None and token.last_used_at > stale:
             return
+        # Known as used from now on, so the calls that come before its change do not note it.
+        self.known.replace(token, token.model_copy(update={"last_used_at": now}))
         try:
             await self.collection.update_one(
                 {
@@ -129,6 +199,7 @@ class TokenStore:
             result = await self.collection.update_one(
                 {"_id": token_id, **LIVE}, {"$set": {"revoked_at": now}}
             )
+            self.known.forget()  # here at once, before its change comes
             return result.matched_count == 1 or (
                 await self.collection.count_documents({"_id": token_id}, limit=1) == 1
             )

@@ -60,6 +60,7 @@ class WebhookDispatcher:
         self._http: httpx.AsyncClient | None = None
         self._task: asyncio.Task[None] | None = None
         self._draining: dict[str, asyncio.Task[None]] = {}
+        self._all_announced: int | None = None  # the subscriptions' reading when none was left
 
     @property
     def lease_s(self) -> float:
@@ -100,12 +101,25 @@ class WebhookDispatcher:
 
     async def tick(self) -> None:
         """Announce disabled subscriptions; start draining each queue with events due."""
-        for webhook in await self.store.disabled_unannounced():
-            await self.announce(webhook)
+        await self.announce_disabled()
+        if not await self.store.active():  # nothing can be delivered (nor queued)
+            return
         for webhook_id in await self.store.queued_for():
             running = self._draining.get(webhook_id)
             if running is None or running.done():
                 self._draining[webhook_id] = asyncio.create_task(self.drain(webhook_id))
+
+    async def announce_disabled(self) -> None:
+        """Announce the disabled subscriptions not announced yet. Once none is left, they are
+        looked for again only after a subscription changed (or while that is not known)."""
+        subscribers = self.store.subscribers
+        reading = subscribers.reading()
+        if reading == self._all_announced:
+            return
+        unannounced = await self.store.disabled_unannounced()
+        for webhook in unannounced:
+            await self.announce(webhook)
+        self._all_announced = reading if not unannounced and subscribers.fresh else None
 
     async def drain(self, webhook_id: str) -> None:
         """Send a subscription's due events in order, under its lease."""

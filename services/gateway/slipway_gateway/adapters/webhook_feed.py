@@ -5,6 +5,10 @@ One durable pull consumer (`gateway-webhooks`, see `DurableFeed`), shared by eve
 replica, so each event is queued once whichever replica takes it, and none is lost across
 restarts: an event is acked only once it is queued for every active subscription whose
 patterns match it (queueing is idempotent, so a redelivered event changes nothing).
+
+While no subscription is active, the feed takes the events in batches, once every `IDLE_S`
+or as soon as a subscription changes: nothing is to be sent, and an event each time would
+cost a fetch and an ack per event.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from nats.js.api import DeliverPolicy
 
 from slipway_contracts import subjects
 from slipway_gateway.adapters.bus import CommandBus
-from slipway_gateway.adapters.durable_feed import RETRY_S, DurableFeed
+from slipway_gateway.adapters.durable_feed import BATCH, RETRY_S, DurableFeed
 from slipway_gateway.adapters.event_stream import type_matches
 from slipway_gateway.adapters.webhook_store import Pending, Subscriber, WebhookStore
 from slipway_libs.errors import Unavailable
@@ -26,6 +30,7 @@ from slipway_libs.errors import Unavailable
 log = logging.getLogger(__name__)
 
 DURABLE = "gateway-webhooks"
+IDLE_S = 1.0
 
 
 def wants(subscriber: Subscriber, sequence: int, event_type: str) -> bool:
@@ -50,7 +55,13 @@ class WebhookFeed(DurableFeed):
 
     async def take(self, messages: list[Msg]) -> None:
         """Queue each event for the subscriptions that want it, then ack it, in order."""
+        reading = self.store.subscribers.reading()
         subscribers = await self.store.active()
+        await self.queue(messages, subscribers)
+        if not subscribers and len(messages) < BATCH:
+            await self.store.subscribers.change_after(reading, IDLE_S)
+
+    async def queue(self, messages: list[Msg], subscribers: list[Subscriber]) -> None:
         now = datetime.now(UTC)
         for msg in messages:
             sequence = msg.metadata.sequence.stream

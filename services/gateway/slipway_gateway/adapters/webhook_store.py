@@ -3,7 +3,9 @@ MongoDB database.
 
 - `webhooks`: one document per subscription; its signing secret sealed (AES-GCM, the
   installation's secret key, bound to the subscription's id), never in clear; a lease names
-  the gateway replica delivering its queue (`lease_owner` until `lease_until`).
+  the gateway replica delivering its queue (`lease_owner` until `lease_until`). The active
+  ones, needed for every event, are kept in memory (`ActiveSubscribers`) while a change
+  stream says none changed.
 - `webhook_queue`: the events each subscription has still to receive, `_id`
   `<webhook id>:<sequence>` (so an event queued twice is queued once), delivered in stream
   order, the head first.
@@ -17,9 +19,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from slipway_contracts.webhooks import (
@@ -30,6 +33,7 @@ from slipway_contracts.webhooks import (
     WebhookDelivery,
     WebhookStatus,
 )
+from slipway_gateway.adapters.collection_watch import CollectionWatch
 from slipway_keys.secrets import Sealer
 from slipway_libs.storage import Database, decode_cursor, encode_cursor, unavailable_from
 
@@ -40,6 +44,8 @@ DELIVERY_LOG_DAYS = 30
 LISTING_ORDER = [("created_at", ASCENDING), ("_id", ASCENDING)]
 NEWEST_FIRST = [("attempted_at", DESCENDING), ("_id", DESCENDING)]
 PRIVATE = ("secret", "start_seq", "lease_owner", "lease_until", "disabled_event_pending")
+# Fields whose change leaves the active subscriptions as they were (leases, announcements).
+BOOKKEEPING = ["lease_owner", "lease_until", "disabled_event_pending"]
 
 
 @contextmanager
@@ -90,12 +96,65 @@ def sealing_context(webhook_id: str) -> bytes:
     return f"webhook/{webhook_id}/secret".encode()
 
 
+def changed_fields() -> dict[str, Any]:
+    """How many fields other than `BOOKKEEPING` an update set or removed (an expression of a
+    change event)."""
+    updated = {"$objectToArray": {"$ifNull": ["$updateDescription.updatedFields", {}]}}
+    names = {"$map": {"input": updated, "in": "$$this.k"}}
+    removed = {"$ifNull": ["$updateDescription.removedFields", []]}
+    return {"$size": {"$setDifference": [{"$concatArrays": [names, removed]}, BOOKKEEPING]}}
+
+
+class ActiveSubscribers(CollectionWatch):
+    """The active subscriptions (`WebhookStore.active`), dropped on any change to a
+    subscription but its bookkeeping."""
+
+    name = "webhooks change stream"
+    pipeline: ClassVar[list[dict[str, Any]]] = [
+        {
+            "$match": {
+                "$expr": {
+                    "$or": [
+                        {"$ne": ["$operationType", "update"]},
+                        {"$gt": [changed_fields(), 0]},
+                    ]
+                }
+            }
+        }
+    ]
+
+    def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
+        super().__init__(collection)
+        self.kept: list[Subscriber] | None = None
+
+    def get(self) -> list[Subscriber] | None:
+        return self.kept if self.fresh else None
+
+    def keep(self, subscribers: list[Subscriber], reading: int) -> None:
+        if self.may_keep(reading):
+            self.kept = subscribers
+
+    def changed(self, change: dict[str, Any]) -> None:
+        self.kept = None
+
+    def clear(self) -> None:
+        self.kept = None
+
+
 class WebhookStore:
     def __init__(self, database: Database, sealer: Sealer) -> None:
         self.webhooks = database.db[WEBHOOKS]
         self.queue = database.db[QUEUE]
         self.deliveries = database.db[DELIVERIES]
         self.sealer = sealer
+        self.subscribers = ActiveSubscribers(self.webhooks)
+
+    def start(self) -> None:
+        """Keep the active subscriptions (once the change stream on them is open)."""
+        self.subscribers.start()
+
+    async def stop(self) -> None:
+        await self.subscribers.stop()
 
     async def ensure_indexes(self) -> None:
         with unavailable_on_failure():
@@ -136,6 +195,7 @@ class WebhookStore:
         }
         with unavailable_on_failure():
             await self.webhooks.insert_one(row)
+        self.subscribers.forget()
         return CreatedWebhook(**webhook.model_dump(), secret=secret)
 
     async def get(self, webhook_id: str) -> Webhook | None:
@@ -161,14 +221,18 @@ class WebhookStore:
         """Remove a subscription and its queue (its delivery log ages out)."""
         with unavailable_on_failure():
             result = await self.webhooks.delete_one({"_id": webhook_id})
+            self.subscribers.forget()
             await self.queue.delete_many({"webhook_id": webhook_id})
         return result.deleted_count == 1
 
     async def active(self) -> list[Subscriber]:
         """Every active subscription, its secret opened."""
+        if (kept := self.subscribers.get()) is not None:
+            return kept
+        reading = self.subscribers.reading()
         with unavailable_on_failure():
             rows = await self.webhooks.find({"status": str(WebhookStatus.ACTIVE)}).to_list(None)
-        return [
+        subscribers = [
             Subscriber(
                 id=row["_id"],
                 url=row["url"],
@@ -178,6 +242,8 @@ class WebhookStore:
             )
             for row in rows
         ]
+        self.subscribers.keep(subscribers, reading)
+        return subscribers
 
     async def disable(self, webhook_id: str, reason: str, now: datetime) -> Webhook | None:
         """Disable an active subscription (its queue is dropped); None if it was not active."""
@@ -195,6 +261,7 @@ class WebhookStore:
                 },
                 return_document=ReturnDocument.AFTER,
             )
+        self.subscribers.forget()
         return listed(row) if row else None
 
     async def enable(self, webhook_id: str, start_seq: int, now: datetime) -> Webhook | None:
@@ -216,6 +283,7 @@ class WebhookStore:
                 },
                 return_document=ReturnDocument.AFTER,
             )
+            self.subscribers.forget()
             if row is None:
                 row = await self.webhooks.find_one({"_id": webhook_id})
         return listed(row) if row else None

@@ -73,8 +73,8 @@ BEARER = HTTPBearer(
 )
 
 
-# Dependencies are `async def`: FastAPI runs a plain `def` one in a worker thread, a thread
-# hand-off per dependency per request.
+# The dependencies here are `async def` though they do not wait: FastAPI runs a plain `def`
+# dependency on a worker thread, a thread hop on every call.
 async def caller(
     request: Request,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
