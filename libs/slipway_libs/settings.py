@@ -42,7 +42,8 @@ class CommonSettings(BaseSettings):
     job_max_deliver: int = Field(5, ge=1)
     relay_interval_s: float = Field(0.5, gt=0)
     # Commands and queries of one subject handled at once by a worker (each entity's in turn).
-    max_concurrency: int = Field(64, ge=1)
+    # More only lengthens the event loop's queue, which every await (the relay's too) waits in.
+    max_concurrency: int = Field(16, ge=1)
     reconcile_interval_s: float = Field(5.0, gt=0)
     # Workers answer `GET /healthz` on this port when set (in a pod, listen on 0.0.0.0).
     health_port: int | None = Field(None, ge=1, le=65535)
