@@ -4,7 +4,6 @@ flushed in batches, and published on `slipway.progress.<entity>.<id>`."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -17,6 +16,7 @@ from faststream.nats.publisher.usecase import LogicPublisher
 from slipway_contracts import subjects
 from slipway_contracts.events import ProgressLines
 from slipway_libs.errors import Unavailable
+from slipway_libs.runtime import cancelled
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +90,6 @@ class ProgressBuffer:
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancelled(self._task)
         await asyncio.sleep(0)  # let lines scheduled from other threads land
         await asyncio.shield(self.flush())

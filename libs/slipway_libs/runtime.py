@@ -1,8 +1,10 @@
-"""Process plumbing of the worker services' composition root (`slipway_libs.worker`)."""
+"""Process plumbing of the worker services' composition root (`slipway_libs.worker`), and
+of the gateway's background tasks (`cancelled`)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -27,6 +29,16 @@ async def every(interval_s: float, work: Callable[[], Awaitable[Any]], name: str
         except Exception:
             log.exception(f"{name} failed")
         await asyncio.sleep(interval_s)
+
+
+async def cancelled(*tasks: asyncio.Task[Any] | None) -> None:
+    """Cancel each task (None: none was started) and wait until all have ended."""
+    started = [task for task in tasks if task is not None]
+    for task in started:
+        task.cancel()
+    for task in started:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def wait_for_database(database: Database, setup: Callable[[], Awaitable[None]]) -> None:

@@ -49,8 +49,9 @@ MAX_SPACING_S = 5.0
 
 
 class SnapshotWriter:
-    """Saves the snapshot `serialize()` returns (JSON bytes) `debounce` seconds after a change, or later
-    when the state is large: saving never takes more than a twentieth of the time."""
+    """Saves the snapshot `serialize()` returns (JSON bytes) `debounce` seconds after a
+    change, or later when the state is large: saving never takes more than a twentieth of
+    the time."""
 
     def __init__(self, path: Path, serialize: Callable[[], bytes], debounce: float = 0.25) -> None:
         self._path = path

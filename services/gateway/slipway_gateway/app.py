@@ -52,6 +52,7 @@ from slipway_gateway.settings import GatewaySettings
 from slipway_keys.secrets import sealer_from
 from slipway_libs import logging as slipway_logging
 from slipway_libs.errors import Unavailable
+from slipway_libs.runtime import cancelled
 from slipway_libs.storage import Database
 from slipway_observability import tracing
 
@@ -182,9 +183,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await dispatcher.stop()
             await app.state.webhooks.stop()
             await webhook_feed.stop()
-            setting_up.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await setting_up
+            await cancelled(setting_up)
             await feed.stop()
             await app.state.tokens.stop()
             await bus.stop()

@@ -32,6 +32,7 @@ from slipway_gateway.access.approvals import Decision
 from slipway_gateway.access.audit_entries import execution_entry, expiry_entry
 from slipway_gateway.access.identity import Principal
 from slipway_libs.errors import NotFound, SlipwayError, Unavailable
+from slipway_libs.runtime import cancelled
 
 log = logging.getLogger(__name__)
 S = ApprovalStatus
@@ -174,10 +175,7 @@ class ApprovalDesk:
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="approval-sweep")
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        await cancelled(self._sweeper)
 
     async def sweep(self) -> None:
         """Expire what is overdue; send again what was approved and never settled; publish

@@ -16,8 +16,9 @@ from pydantic import ValidationError
 from slipway_contracts import subjects
 from slipway_contracts.access import AuditEvent
 from slipway_gateway.adapters.audit_store import AuditStore
+from slipway_gateway.adapters.background import RETRY_S
 from slipway_gateway.adapters.bus import CommandBus
-from slipway_gateway.adapters.durable_feed import RETRY_S, DurableFeed
+from slipway_gateway.adapters.durable_feed import DurableFeed
 from slipway_libs.errors import Unavailable
 
 log = logging.getLogger(__name__)

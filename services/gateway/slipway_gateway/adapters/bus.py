@@ -15,6 +15,7 @@ from nats.errors import Error as NatsError
 from slipway_keys.principals import signer_of
 from slipway_libs.messaging import nats_options
 from slipway_libs.requests import request
+from slipway_libs.runtime import cancelled
 from slipway_libs.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -64,10 +65,7 @@ class CommandBus:
                 await asyncio.sleep(1)
 
     async def stop(self) -> None:
-        if self._connector:
-            self._connector.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._connector
+        await cancelled(self._connector)
         if self.nc is not None:
             with contextlib.suppress(Exception):
                 await self.nc.drain()

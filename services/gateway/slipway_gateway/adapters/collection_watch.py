@@ -12,23 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from typing import Any, ClassVar
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import PyMongoError
 
-log = logging.getLogger(__name__)
+from slipway_gateway.adapters.background import Restarting
 
 # A getMore waits at most this long for a change before answering empty.
 AWAIT_S = 0.5
 # Unheard from for longer, the stream counts as down (nothing kept is used).
 STALE_S = 1.0
-RETRY_S = 1.0
 
 
-class CollectionWatch:
+class CollectionWatch(Restarting):
     """A change stream on one collection. A subclass says what a change drops (`changed`)
     and how to drop everything (`clear`); `pipeline` filters the changes it is told of."""
 
@@ -41,7 +38,6 @@ class CollectionWatch:
         self._heard_at = -STALE_S
         self._generation = 0  # moves on with every change, opening and closing
         self._moved = asyncio.Event()  # set when the generation moves on
-        self._task: asyncio.Task[None] | None = None
 
     def changed(self, change: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -79,29 +75,11 @@ class CollectionWatch:
         self._generation += 1
         self._moved.set()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=self.name)
+    def ended(self) -> None:
+        self._open = False
+        self.forget()
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self._follow()
-            except PyMongoError as exc:
-                log.warning("the %s closed", self.name, extra={"error": repr(exc)})
-            except Exception:
-                log.warning("the %s failed; opening it again", self.name, exc_info=True)
-            finally:
-                self._open = False
-                self.forget()
-            await asyncio.sleep(RETRY_S)
-
-    async def _follow(self) -> None:
+    async def run_once(self) -> None:
         await_ms = int(AWAIT_S * 1000)
         async with await self.collection.watch(self.pipeline, max_await_time_ms=await_ms) as stream:
             self.forget()  # whatever was read before the stream opened

@@ -14,16 +14,16 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from slipway_gateway.adapters.background import RETRY_S, Restarting
 from slipway_gateway.adapters.bus import CommandBus
 from slipway_libs.messaging import ensure_streams
 
 log = logging.getLogger(__name__)
 
 BATCH = 100
-RETRY_S = 1.0
 
 
-class DurableFeed:
+class DurableFeed(Restarting):
     name: str  # of the task, in logs
     stream: str
     subject: str
@@ -33,27 +33,12 @@ class DurableFeed:
     def __init__(self, bus: CommandBus, fetch_timeout_s: float = 5.0) -> None:
         self.bus = bus
         self.fetch_timeout_s = fetch_timeout_s
-        self._task: asyncio.Task[None] | None = None
 
     async def take(self, messages: list[Msg]) -> None:
         raise NotImplementedError
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=self.name)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self._consume(await self._connection())
-            except Exception:  # whatever it was, the feed must go on: wait, then set up again
-                log.warning("the %s stopped; starting it again", self.name, exc_info=True)
-            await asyncio.sleep(RETRY_S)
+    async def run_once(self) -> None:
+        await self._consume(await self._connection())
 
     async def _connection(self) -> Client:
         """The gateway's NATS connection, once it has one (the bus connects in the background)."""

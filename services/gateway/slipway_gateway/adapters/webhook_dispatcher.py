@@ -38,6 +38,7 @@ from slipway_gateway.adapters.bus import CommandBus
 from slipway_gateway.adapters.webhook_store import Pending, Subscriber, WebhookStore
 from slipway_gateway.settings import GatewaySettings
 from slipway_libs.errors import InvalidInput, SlipwayError
+from slipway_libs.runtime import cancelled
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +81,7 @@ class WebhookDispatcher:
         self._task = asyncio.create_task(self._run(), name="webhook-dispatcher")
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._draining.values()) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancelled(self._task, *self._draining.values())
         if self._http is not None:
             await self._http.aclose()
 

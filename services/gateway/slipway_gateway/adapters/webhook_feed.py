@@ -21,8 +21,9 @@ from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
 
 from slipway_contracts import subjects
+from slipway_gateway.adapters.background import RETRY_S
 from slipway_gateway.adapters.bus import CommandBus
-from slipway_gateway.adapters.durable_feed import BATCH, RETRY_S, DurableFeed
+from slipway_gateway.adapters.durable_feed import BATCH, DurableFeed
 from slipway_gateway.adapters.event_stream import type_matches
 from slipway_gateway.adapters.webhook_store import Pending, Subscriber, WebhookStore
 from slipway_libs.errors import Unavailable

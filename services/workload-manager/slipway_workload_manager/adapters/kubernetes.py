@@ -572,7 +572,8 @@ class KubernetesWorkloads:
         options = {"fieldManager": FIELD_MANAGER, "force": True}
         response = self._request(api, "PATCH", path, options, dict(manifest), APPLY_PATCH)
         try:
-            response.data  # noqa: B018 - read (not parsed: the object is not needed) to reuse the connection
+            # Read, not parsed (the object is not needed), so that the connection is reused.
+            response.data  # noqa: B018
         finally:
             response.release_conn()
 
