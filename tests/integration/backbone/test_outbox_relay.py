@@ -142,7 +142,7 @@ async def published_notes(js, subject: str) -> list[int]:
     try:
         while True:
             found += [Note.model_validate_json(m.data).n for m in await sub.fetch(50, timeout=0.5)]
-    except nats.errors.TimeoutError:
+    except TimeoutError:  # nats-py raises its own or asyncio's once nothing is left
         return found
     finally:
         await sub.unsubscribe()
