@@ -198,12 +198,12 @@ class InMemoryUnitOfWork(UnitOfWork):
     async def _rollback(self, tx: Transaction) -> None:
         tx.handle = _Staged()
 
-    async def _write_outbox(self, tx: Transaction, messages: list[Message]) -> None:
-        tx.handle.outbox += messages
-
-    async def _keep(self, tx: Transaction, kept: KeptReply) -> None:
-        if kept.command_id in self.replies:
+    async def _write_outbox(
+        self, tx: Transaction, messages: list[Message], kept: KeptReply | None
+    ) -> None:
+        if kept is not None and kept.command_id in self.replies:
             raise DuplicateReply(kept.command_id)
+        tx.handle.outbox += messages
         tx.handle.reply = kept
 
     async def _find_kept(self, command_id: str) -> KeptReply | None:

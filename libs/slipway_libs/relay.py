@@ -1,14 +1,18 @@
 """The outbox relay: publishes committed outbox messages to JetStream, each entity's in commit
 order, many in flight at once. `Nats-Msg-Id` is the message's id, so JetStream drops a
 message published twice; a lease lets one relay per database publish at a time, which keeps
-the order of an entity's events. It drains after a commit in its process, after any outbox
-insert (a change stream: a commit in another replica), and at an interval (the fallback)."""
+the order of an entity's events. It drains after a commit in its process, at an interval (the
+fallback), and, while other replicas are about, after any outbox insert (a change stream: a
+commit in another replica). Replicas that wait for the lease say so in the lease collection
+(`standby:<owner>` rows); a lone replica opens no change stream (each costs MongoDB work on
+every write of the deployment)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -61,20 +65,27 @@ class OutboxRelay:
         self._wakeup = asyncio.Event()
         database.on_commit.append(self._wakeup.set)  # drain after each commit, not at the interval
         self._lease_until = datetime.min.replace(tzinfo=UTC)
+        self._standby_until = datetime.min.replace(tzinfo=UTC)
 
     async def _hold_lease(self) -> bool:
         now = datetime.now(UTC)
         if now + timedelta(seconds=self.lease_s / 2) < self._lease_until:
             return True  # renewed less than half a lease ago: no round trip
         expires = now + timedelta(seconds=self.lease_s)
+        leases = self.database.db[LEASE]
         try:
-            await self.database.db[LEASE].find_one_and_update(
+            await leases.find_one_and_update(
                 {"_id": "relay", "$or": [{"owner": self.owner}, {"expires": {"$lt": now}}]},
                 {"$set": {"owner": self.owner, "expires": expires}},
                 upsert=True,
             )
-        except DuplicateKeyError:
-            return False  # another replica holds a live lease
+        except DuplicateKeyError:  # another replica holds a live lease: this one stands by
+            if self._standby_until < now + timedelta(seconds=self.lease_s / 2):
+                await leases.update_one(
+                    {"_id": f"standby:{self.owner}"}, {"$set": {"expires": expires}}, upsert=True
+                )
+                self._standby_until = expires
+            return False
         self._lease_until = expires
         return True
 
@@ -142,17 +153,40 @@ class OutboxRelay:
             watcher.cancel()
 
     async def _watch(self) -> None:
-        """Wake the relay on each outbox insert, whichever process committed it; while the
-        change stream is down, the interval alone drives the relay."""
+        """While this relay holds the lease and other replicas stand by, wake it on each
+        outbox insert, whichever process committed it (looked at every half lease); while
+        the change stream is down, the interval drives the relay."""
         while True:
             try:
-                async with await self.database.db[OUTBOX].watch(INSERTS) as inserts:
-                    self._wakeup.set()  # what was inserted while no stream was open
-                    async for _ in inserts:
-                        self._wakeup.set()
+                if await self._others_stand_by():
+                    await self._follow_inserts()
+                    continue
             except PyMongoError as exc:
                 log.warning("outbox change stream closed", extra={"error": repr(exc)})
-            await asyncio.sleep(WATCH_RETRY_S)
+                await asyncio.sleep(WATCH_RETRY_S)
+                continue
+            await asyncio.sleep(self.lease_s / 2)
+
+    async def _others_stand_by(self) -> bool:
+        now = datetime.now(UTC)
+        if self._lease_until < now:
+            return False  # not publishing: nothing to wake
+        others = {"$regex": "^standby:", "$ne": f"standby:{self.owner}"}
+        waiting = {"_id": others, "expires": {"$gt": now}}
+        return bool(await self.database.db[LEASE].count_documents(waiting, limit=1))
+
+    async def _follow_inserts(self) -> None:
+        """Wake the relay on each insert until, at a look every half lease, no other replica
+        stands by any more (or this one lost the lease)."""
+        look_again = time.monotonic() + self.lease_s / 2
+        async with await self.database.db[OUTBOX].watch(INSERTS) as inserts:
+            self._wakeup.set()  # what was inserted while no stream was open
+            async for _ in inserts:
+                self._wakeup.set()
+                if time.monotonic() > look_again:
+                    if not await self._others_stand_by():
+                        return
+                    look_again = time.monotonic() + self.lease_s / 2
 
 
 def waves(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:

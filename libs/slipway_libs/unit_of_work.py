@@ -191,11 +191,11 @@ class UnitOfWork(ABC):
         self._tx().jobs.append(Message(subject, subjects.JOBS_STREAM, payload, msg_id, subject))
 
     async def commit(self, answer: T = None) -> T:  # type: ignore[assignment]
-        """Write all of this transaction at once; returns `answer` (`idempotent` keeps it). The
-        reply goes first: a command that ran before (DuplicateReply) writes nothing else."""
+        """Write all of this transaction at once; returns `answer` (`idempotent` keeps it, in
+        the outbox write: a command that ran before fails it, DuplicateReply, and the whole
+        transaction with it)."""
         tx = self._tx()
-        if tx.reply_key is not None:
-            await self._keep(tx, KeptReply(*tx.reply_key, ok(answer)))
+        kept = KeptReply(*tx.reply_key, ok(answer)) if tx.reply_key is not None else None
         messages: list[Message] = []
         for repository, item in tx.seen.values():
             if item.changes:
@@ -203,8 +203,8 @@ class UnitOfWork(ABC):
                 messages += events_of(repository, item)
                 item.saved()
         messages += tx.jobs
-        if messages:
-            await self._write_outbox(tx, messages)
+        if messages or kept is not None:
+            await self._write_outbox(tx, messages, kept)
         await self._commit(tx)
         tx.committed = True
         return answer
@@ -229,11 +229,11 @@ class UnitOfWork(ABC):
     async def _rollback(self, tx: Transaction) -> None: ...
 
     @abstractmethod
-    async def _write_outbox(self, tx: Transaction, messages: list[Message]) -> None: ...
-
-    @abstractmethod
-    async def _keep(self, tx: Transaction, kept: KeptReply) -> None:
-        """Keep a reply; raise DuplicateReply when the id is kept already."""
+    async def _write_outbox(
+        self, tx: Transaction, messages: list[Message], kept: KeptReply | None
+    ) -> None:
+        """Write the messages and keep the reply (if any) in one go; raise DuplicateReply
+        when the reply's command id is kept already."""
 
     @abstractmethod
     async def _find_kept(self, command_id: str) -> KeptReply | None: ...

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from slipway_contracts import subjects
 from slipway_libs.messaging import ensure_streams
-from slipway_libs.relay import OutboxRelay
+from slipway_libs.relay import LEASE, OutboxRelay
 from slipway_libs.storage import OUTBOX, Database, MongoUnitOfWork
 from tests.waiting import eventually
 
@@ -39,7 +39,7 @@ async def count(js, subject: str) -> int:
     try:
         while True:
             total += len(await sub.fetch(50, timeout=0.5))
-    except nats.errors.TimeoutError:
+    except TimeoutError:  # nats-py raises its own or asyncio's once nothing is left
         return total
     finally:
         await sub.unsubscribe()
@@ -86,7 +86,9 @@ async def test_a_message_published_twice_reaches_the_stream_once(parts):
     await queue(database, subject)
     await relay.drain()
     # The relay died after publishing but before marking: it publishes again on restart.
-    await database.db[OUTBOX].update_many({}, {"$set": {"published_at": None}})
+    await database.db[OUTBOX].update_many(
+        {"msg_id": {"$exists": True}}, {"$set": {"published_at": None}}
+    )
     assert await relay.drain() == 1
     assert await count(js, subject) == 1
 
@@ -114,21 +116,32 @@ async def test_a_commit_in_another_process_is_relayed_without_waiting_for_the_in
 ):
     database, js, relay = parts
     relay.interval_s = 3600.0  # only a wake-up can make it drain within the test
-    # Another replica's connection: its commits run no hook of this relay.
+    relay.lease_s = 1.0  # it looks for replicas standing by every half second
+    # Another replica: its commits run no hook of this relay, and its relay stands by.
     elsewhere = Database(stack.mongodb_uri, database.db.name)
+    other = OutboxRelay(elsewhere, relay.publish, owner="other", interval_s=0.1)
     subject = subjects.job("test", uuid.uuid4().hex[:8])
-    running = asyncio.create_task(relay.run())
+    running = [asyncio.create_task(relay.run())]
     try:
+        await eventually(lambda: lease_owner(database, "test"), what="the lease taken")
+        running.append(asyncio.create_task(other.run()))
         await queue(elsewhere, subject)
         await eventually(lambda: pending_is_zero(database), what="the message relayed")
         await queue(elsewhere, subject)  # the change stream is open by now
         await eventually(lambda: pending_is_zero(database), what="the second message relayed")
         assert await count(js, subject) == 2
+        assert await lease_owner(database, "test")  # the standby never published
     finally:
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
+        for task in running:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await elsewhere.close()
+
+
+async def lease_owner(database: Database, owner: str) -> bool:
+    lease = await database.db[LEASE].find_one({"_id": "relay"})
+    return lease is not None and lease["owner"] == owner
 
 
 async def pending_is_zero(database: Database) -> bool:

@@ -17,7 +17,7 @@ from slipway_contracts.entities import IMAGE_TRANSITIONS, ContainerImage, ImageS
 from slipway_libs import context
 from slipway_libs.aggregate import Aggregate
 from slipway_libs.statemachine import TransitionTable
-from slipway_libs.storage import COMMAND_REPLIES, OUTBOX, Database, MongoUnitOfWork, Repository
+from slipway_libs.storage import OUTBOX, Database, MongoUnitOfWork, Repository
 from slipway_libs.unit_of_work import ConcurrentWrite, idempotent
 
 
@@ -76,7 +76,8 @@ async def parts(stack):
 
 
 async def outbox(parts: Parts) -> list[dict]:
-    return await parts.database.db[OUTBOX].find().sort("_id").to_list()
+    messages = {"msg_id": {"$exists": True}}  # not the kept replies
+    return await parts.database.db[OUTBOX].find(messages).sort("_id").to_list()
 
 
 async def test_the_entity_its_event_its_job_and_the_reply_commit_together(parts):
@@ -95,7 +96,10 @@ async def test_the_entity_its_event_its_job_and_the_reply_commit_together(parts)
         "slipway.jobs.container_image.build",
     ]
     assert json.loads(rows[0]["payload"])["correlationid"] == "corr-1"
-    assert await parts.database.db[COMMAND_REPLIES].count_documents({}) == 1
+    kept = await parts.database.db[OUTBOX].find({"reply": {"$exists": True}}).to_list()
+    assert [row["_id"] for row in kept] == ["command-1"]
+    # The kept reply is written with the messages, but is never one to publish.
+    assert await parts.database.db[OUTBOX].count_documents({"published_at": None}) == 2
 
 
 async def test_a_failure_before_commit_leaves_nothing_behind(parts):

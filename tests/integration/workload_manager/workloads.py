@@ -64,7 +64,8 @@ class Parts:
     async def outbox(self, stream: str | None = None) -> list[tuple[str, dict[str, Any]]]:
         """Committed outbox messages (events and jobs, or those of one stream) as
         (subject, payload), oldest first."""
-        rows = await self.database.db[OUTBOX].find().sort("_id", 1).to_list()
+        messages = {"msg_id": {"$exists": True}}  # not the kept replies
+        rows = await self.database.db[OUTBOX].find(messages).sort("_id", 1).to_list()
         return [
             (row["subject"], json.loads(bytes(row["payload"])))
             for row in rows
