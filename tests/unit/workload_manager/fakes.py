@@ -351,6 +351,7 @@ class InMemoryProjections:
         self.rows: dict[tuple[str, str], dict[str, Any]] = {}
         self.owners: dict[tuple[str, str], dict[str, Any]] = {}
         self.caught_up: list[tuple[str, list[str]]] = []
+        self.fail_next_write: Exception | None = None  # raised by the next `apply_all`
 
     async def apply(self, event: ProjectedEvent) -> bool:
         key = (event.entity, event.entity_id)
@@ -365,6 +366,13 @@ class InMemoryProjections:
             **fields,
         }
         return True
+
+    async def apply_all(self, events: list[ProjectedEvent]) -> None:
+        if self.fail_next_write is not None:
+            error, self.fail_next_write = self.fail_next_write, None
+            raise error
+        for event in events:
+            await self.apply(event)
 
     async def catch_up(self, entity: str, entity_ids: list[str]) -> bool:
         self.caught_up.append((entity, entity_ids))
