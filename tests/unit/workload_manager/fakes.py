@@ -351,7 +351,7 @@ class InMemoryProjections:
         self.rows: dict[tuple[str, str], dict[str, Any]] = {}
         self.owners: dict[tuple[str, str], dict[str, Any]] = {}
         self.caught_up: list[tuple[str, list[str]]] = []
-        self.fail_next_write: Exception | None = None  # raised by the next `apply_all`
+        self.write_failures: list[Exception | None] = []  # what each next `apply_all` raises
 
     async def apply(self, event: ProjectedEvent) -> bool:
         key = (event.entity, event.entity_id)
@@ -368,8 +368,7 @@ class InMemoryProjections:
         return True
 
     async def apply_all(self, events: list[ProjectedEvent]) -> None:
-        if self.fail_next_write is not None:
-            error, self.fail_next_write = self.fail_next_write, None
+        if self.write_failures and (error := self.write_failures.pop(0)) is not None:
             raise error
         for event in events:
             await self.apply(event)
