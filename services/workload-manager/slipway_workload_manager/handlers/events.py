@@ -64,7 +64,7 @@ class TakeWhatIsThere(BatchPullStreamSubscriber):
                 await asyncio.sleep(RETRY_PULL_S)  # unacked messages are redelivered
                 continue
             if messages and self.running:
-                await self.consume(messages)  # type: ignore[arg-type]
+                await self.consume(messages)
 
 
 def events_router() -> NatsRouter:
