@@ -55,7 +55,7 @@ class Projections:
         self.database = database
         self.lookup = lookup
         self._rows: Recent[dict[str, Any] | None] = Recent(row_ttl_s)
-        self._applied = 0  # events applied here: a read that overlaps one is not kept
+        self._applied = 0  # writes made here: a read that overlaps one is not kept
         self.images = database.db[COLLECTIONS[subjects.CONTAINER_IMAGE]]
         self.charts = database.db[COLLECTIONS[subjects.HELM_CHART]]
         self.clusters = database.db[COLLECTIONS[subjects.MINIKUBE_CLUSTER]]
