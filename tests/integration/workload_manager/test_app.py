@@ -10,7 +10,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import nats
@@ -24,6 +24,7 @@ from pymongo import AsyncMongoClient
 from slipway_contracts import subjects
 from slipway_libs.messaging import ensure_streams
 from slipway_workload_manager.app import create_app
+from slipway_workload_manager.handlers.events import DURABLE
 from slipway_workload_manager.settings import WorkloadManagerSettings
 from tests.events import read_events
 from tests.helpers import keep_test_logging  # noqa: F401 (an autouse fixture)
@@ -76,6 +77,8 @@ class Running:
     nc: Client
     manager: SimClusterManager
     nats_url: str
+    mongodb_uri: str
+    database: str
 
     async def ask(self, subject: str, body: dict[str, Any], timeout: float = 10) -> Any:
         reply = json.loads(
@@ -115,7 +118,7 @@ async def running(
     await answer_cluster_manager(nc, manager)
     app = create_app(settings)
     task = asyncio.create_task(app.run())
-    world = Running(nc, manager, private_nats)
+    world = Running(nc, manager, private_nats, stack.mongodb_uri, settings.database)
 
     async def serving() -> bool:
         try:
@@ -229,3 +232,39 @@ async def test_two_hundred_concurrent_deployments_all_run_with_one_running_event
         per_deployment[event["subject"]] = per_deployment.get(event["subject"], 0) + 1
     assert {i: per_deployment.get(i, 0) for i in ids} == dict.fromkeys(ids, 1)
     assert running.manager.loads.count(IMAGE.reference) == 1
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_burst_of_events_is_projected_promptly_newest_versions_only_and_all_acked(
+    running: Running,
+):
+    clusters = [replace(CLUSTER, id=f"burst-{uuid.uuid4().hex[:8]}") for _ in range(60)]
+
+    async def announce(cluster: Any) -> None:  # the stale `starting` comes last
+        for status, version in (("created", 1), ("running", 3), ("starting", 2)):
+            event = cluster_event(status, version, cluster)
+            await running.announce(subjects.event(subjects.MINIKUBE_CLUSTER, status), event)
+
+    await asyncio.gather(*(announce(cluster) for cluster in clusters))
+    announced = time.monotonic()
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(running.mongodb_uri)
+    rows = mongo[running.database]["projected_clusters"]
+    ids = [cluster.id for cluster in clusters]
+
+    async def projected() -> list[Any]:
+        found = await rows.find({"_id": {"$in": ids}, "entityversion": 3}).to_list()
+        return found if len(found) == len(ids) else []
+
+    try:
+        found = await eventually(projected, timeout_s=30, what="the burst projected")
+    finally:
+        await mongo.close()
+    lag_s = time.monotonic() - announced
+    assert {row["status"] for row in found} == {"running"}  # the stale `starting` changed none
+    print(f"\n{len(ids) * 3} events: all projected {lag_s * 1000:.0f} ms after the last")
+
+    async def all_acked() -> bool:
+        info = await running.nc.jetstream().consumer_info(subjects.EVENTS_STREAM, DURABLE)
+        return info.num_pending == 0 and info.num_ack_pending == 0
+
+    await eventually(all_acked, timeout_s=10, what="every event acked")

@@ -351,6 +351,7 @@ class InMemoryProjections:
         self.rows: dict[tuple[str, str], dict[str, Any]] = {}
         self.owners: dict[tuple[str, str], dict[str, Any]] = {}
         self.caught_up: list[tuple[str, list[str]]] = []
+        self.write_failures: list[Exception | None] = []  # what each next `apply_all` raises
 
     async def apply(self, event: ProjectedEvent) -> bool:
         key = (event.entity, event.entity_id)
@@ -365,6 +366,12 @@ class InMemoryProjections:
             **fields,
         }
         return True
+
+    async def apply_all(self, events: list[ProjectedEvent]) -> None:
+        if self.write_failures and (error := self.write_failures.pop(0)) is not None:
+            raise error
+        for event in events:
+            await self.apply(event)
 
     async def catch_up(self, entity: str, entity_ids: list[str]) -> bool:
         self.caught_up.append((entity, entity_ids))

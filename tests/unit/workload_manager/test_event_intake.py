@@ -3,7 +3,10 @@ services' events projected (newer versions only), clusters and images reacted to
 
 from __future__ import annotations
 
+import pytest
+
 from slipway_contracts import subjects
+from slipway_libs.errors import Unavailable
 from slipway_workload_manager.service_layer import projections, reactions
 from tests.unit.workload_manager.fakes import (
     CLUSTER,
@@ -46,6 +49,41 @@ async def test_a_failed_reaction_keeps_the_projection(world):
     world.uow.fail_next_commit = RuntimeError("MongoDB went away mid-commit")
     assert await projections.project_event(world.deps, cluster_event("stopped", 3))
     assert (await world.projections.cluster(CLUSTER.id)).status == "stopped"
+
+
+async def test_a_batch_keeps_the_newer_of_two_versions_of_one_entity(world):
+    built, building = image_event("built", 2, digest="sha256:b"), image_event("building", 1)
+    assert await projections.project_events(world.deps, [built, building]) == 2
+    image = await world.projections.image(IMAGE.id)
+    assert (image.status, image.digest) == ("built", "sha256:b")
+
+
+async def test_a_batch_reacts_to_each_change_of_an_entity_in_order(world):
+    deployment = await running_deployment(world)
+    batch = [cluster_event("stopped", 3), cluster_event("running", 4)]
+    assert await projections.project_events(world.deps, batch) == 2
+    # the outage failed it, and the cluster's return rolls it out again, as one by one
+    assert outcome(world, deployment["id"]) == ("updating", None)
+    assert [j.subject for j in world.queued()] == [subjects.job(subjects.DEPLOYMENT, "rollout")]
+
+
+async def test_a_batch_skips_what_is_not_to_project_and_projects_the_rest(world):
+    batch = [event("deployment", "running", "d", 2), cluster_event("running", 1)]
+    assert await projections.project_events(world.deps, batch) == 1
+    assert (await world.projections.cluster(CLUSTER.id)).status == "running"
+
+
+async def test_a_failed_write_mid_batch_raises_and_its_redelivery_loses_nothing(world):
+    deployment = await running_deployment(world)
+    batch = [cluster_event("stopped", 3), cluster_event("running", 4)]  # two waves
+    world.projections.write_failures = [None, Unavailable("MongoDB went away")]
+    with pytest.raises(Unavailable):
+        await projections.project_events(world.deps, batch)
+    assert (await world.projections.cluster(CLUSTER.id)).status == "stopped"  # the first wave
+    assert outcome(world, deployment["id"])[0] == "failed"  # and its reaction, nothing after
+    assert await projections.project_events(world.deps, batch) == 2  # redelivered
+    assert (await world.projections.cluster(CLUSTER.id)).status == "running"
+    assert outcome(world, deployment["id"]) == ("updating", None)
 
 
 # --- clusters ----------------------------------------------------------------------------

@@ -6,7 +6,13 @@ from dataclasses import replace
 
 import pytest
 
-from slipway_workload_manager.domain.projections import NotProjected, ProjectedImage, parse_event
+from slipway_workload_manager.domain.projections import (
+    NotProjected,
+    ProjectedImage,
+    newest,
+    parse_event,
+    waves,
+)
 from tests.unit.workload_manager.fakes import cluster_event, event, image_event
 
 
@@ -53,3 +59,27 @@ def test_an_image_runs_from_its_registry_only_once_pushed_with_a_digest():
     pushed = replace(built, repository="127.0.0.1:5000/team/web")
     assert pushed.pushed_reference == "127.0.0.1:5000/team/web@sha256:a"
     assert replace(pushed, digest=None).pushed_reference is None
+
+
+def _versions(cut):
+    return [[(e.entity_id, e.event, e.entityversion) for e in wave] for wave in cut]
+
+
+def test_a_wave_holds_no_later_event_of_an_entity_after_one_to_react_to():
+    created, running, stopped = (
+        parse_event(cluster_event(status, version))
+        for status, version in (("created", 1), ("running", 2), ("stopped", 3))
+    )
+    other = parse_event(image_event("built", 1))
+    cut = waves([created, running, other, stopped, other])
+    assert _versions(cut) == [
+        [("cl-1", "created", 1), ("cl-1", "running", 2), ("img-1", "built", 1)],
+        [("cl-1", "stopped", 3), ("img-1", "built", 1)],  # after `running`, reacted to
+    ]
+    assert waves([]) == []
+
+
+def test_the_newest_event_of_each_entity_is_the_one_written():
+    events = [parse_event(image_event(s, v)) for s, v in (("built", 3), ("building", 2))]
+    events.append(parse_event(cluster_event("running", 1)))
+    assert [(e.entity_id, e.entityversion) for e in newest(events)] == [("img-1", 3), ("cl-1", 1)]

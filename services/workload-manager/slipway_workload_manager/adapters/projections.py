@@ -12,8 +12,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pymongo import ASCENDING
-from pymongo.errors import DuplicateKeyError
+from pymongo import ASCENDING, ReplaceOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from slipway_contracts import subjects
 from slipway_libs.storage import Database
@@ -26,6 +26,7 @@ from slipway_workload_manager.domain.projections import (
     ProjectedImage,
     from_row,
     from_snapshot,
+    newest,
 )
 
 Lookup = Callable[[str, str], Awaitable[dict[str, Any] | None]]
@@ -39,6 +40,7 @@ COLLECTIONS = {
     subjects.MINIKUBE_CLUSTER: "projected_clusters",
 }
 LIVE = {"deleted": {"$ne": True}}
+DUPLICATE_KEY = 11000  # an upsert that found its row at this version or a newer one
 # Rows by id are kept this long (`Recent`); an event applied here drops its row at once.
 ROW_TTL_S = 2.0
 
@@ -53,7 +55,7 @@ class Projections:
         self.database = database
         self.lookup = lookup
         self._rows: Recent[dict[str, Any] | None] = Recent(row_ttl_s)
-        self._applied = 0  # events applied here: a read that overlaps one is not kept
+        self._applied = 0  # writes made here: a read that overlaps one is not kept
         self.images = database.db[COLLECTIONS[subjects.CONTAINER_IMAGE]]
         self.charts = database.db[COLLECTIONS[subjects.HELM_CHART]]
         self.clusters = database.db[COLLECTIONS[subjects.MINIKUBE_CLUSTER]]
@@ -66,21 +68,43 @@ class Projections:
         collection = self.database.db[COLLECTIONS[event.entity]]
         self._applied += 1
         self._rows.drop((collection.name, event.entity_id))
-        row: dict[str, Any] = {"entityversion": event.entityversion, "deleted": event.deletes}
-        if not event.deletes:
-            row.update(event.fields)
         with mongo_errors():
             try:
-                await collection.replace_one(
-                    {"_id": event.entity_id, "entityversion": {"$lt": event.entityversion}},
-                    row,
-                    upsert=True,
-                )
+                await collection.replace_one(*_newer_only(event), upsert=True)
             except DuplicateKeyError:
                 return False  # the row holds this version or a newer one already
             finally:
                 self._rows.drop((collection.name, event.entity_id))
         return True
+
+    async def apply_all(self, events: list[ProjectedEvent]) -> None:
+        """Write each entity's newest state among `events` where it is newer than the row's:
+        one bulk write per collection. Raises (Unavailable) unless every write is stored or
+        was already outdated."""
+        by_collection: dict[str, list[ReplaceOne[Any]]] = {}
+        for event in newest(events):
+            writes = by_collection.setdefault(COLLECTIONS[event.entity], [])
+            writes.append(ReplaceOne(*_newer_only(event), upsert=True))
+        self._applied += 1
+        for event in events:
+            self._rows.drop((COLLECTIONS[event.entity], event.entity_id))
+        try:
+            for name, writes in by_collection.items():
+                await self._bulk(self.database.db[name], writes)
+        finally:
+            for event in events:  # a read that raced the writes kept nothing
+                self._rows.drop((COLLECTIONS[event.entity], event.entity_id))
+
+    async def _bulk(self, collection: Any, writes: list[ReplaceOne[Any]]) -> None:
+        with mongo_errors():
+            try:
+                await collection.bulk_write(writes, ordered=False)
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                if exc.details.get("writeConcernErrors") or any(
+                    error.get("code") != DUPLICATE_KEY for error in errors
+                ):
+                    raise
 
     async def catch_up(self, entity: str, entity_ids: list[str]) -> bool:
         """Ask the owners for the current state of these entities and apply what is newer
@@ -150,3 +174,12 @@ class Projections:
         with mongo_errors():
             row = await self.database.db[COLLECTIONS[entity]].find_one({"_id": entity_id})
         return int(row["entityversion"]) if row else None
+
+
+def _newer_only(event: ProjectedEvent) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(filter, row) of the upsert that writes `event` over an older row only: on a row at
+    this version or newer the filter matches nothing and the insert meets the `_id` taken."""
+    row: dict[str, Any] = {"entityversion": event.entityversion, "deleted": event.deletes}
+    if not event.deletes:
+        row.update(event.fields)
+    return {"_id": event.entity_id, "entityversion": {"$lt": event.entityversion}}, row

@@ -181,6 +181,11 @@ class Projections(Protocol):
         """Write the event's state if it is newer than the one held; True when it was."""
         ...
 
+    async def apply_all(self, events: list[ProjectedEvent]) -> None:
+        """Write each entity's newest state among `events` where it is newer than the one
+        held, all at once; raises, having kept what it wrote, when a write fails."""
+        ...
+
     async def catch_up(self, entity: str, entity_ids: list[str]) -> bool:
         """Ask the owners for these entities and apply what is newer; True when an owner
         answered (a refused check is then worth repeating)."""

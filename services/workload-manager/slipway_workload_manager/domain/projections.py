@@ -78,6 +78,43 @@ class ProjectedEvent:
     def deletes(self) -> bool:
         return self.event == "deleted"
 
+    @property
+    def key(self) -> tuple[str, str]:
+        """The row it writes: (entity, id)."""
+        return (self.entity, self.entity_id)
+
+    @property
+    def reacts(self) -> bool:
+        """Whether its projection is reacted to (nothing refers to an entity just made)."""
+        return self.event != "created"
+
+
+def waves(events: list[ProjectedEvent]) -> list[list[ProjectedEvent]]:
+    """A batch of events cut, in order, into waves that are written at once and then reacted
+    to: a reaction reads its entity's row, so a wave never holds a later event of an entity
+    after one to react to (it would see the later state). A `created` event and the next
+    one of that entity share a wave, which is all a burst of creates needs."""
+    cut: list[list[ProjectedEvent]] = []
+    reacted: set[tuple[str, str]] = set()  # entities of the open wave with a reaction due
+    for event in events:
+        if not cut or event.key in reacted:
+            cut.append([])
+            reacted = set()
+        cut[-1].append(event)
+        if event.reacts:
+            reacted.add(event.key)
+    return cut
+
+
+def newest(events: list[ProjectedEvent]) -> list[ProjectedEvent]:
+    """The newest event of each entity among `events` (a row keeps newer versions only)."""
+    kept: dict[tuple[str, str], ProjectedEvent] = {}
+    for event in events:
+        held = kept.get(event.key)
+        if held is None or event.entityversion > held.entityversion:
+            kept[event.key] = event
+    return list(kept.values())
+
 
 def critical_findings(scan: Any) -> list[str]:
     """The findings of an image's scan (an event's `scan`) that the enforced policy refuses:
