@@ -22,6 +22,7 @@ if __name__ == "__main__":
         host=settings.host,
         port=settings.port,
         log_config=None,
+        access_log=False,  # the gateway logs each call itself (`system.Correlation`)
         timeout_keep_alive=KEEP_ALIVE_S,
         loop=LOOP,
         http=HTTP,
