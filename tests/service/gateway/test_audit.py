@@ -220,7 +220,8 @@ async def test_entries_are_listed_newest_first(shared_gateway, history):
     mine = await entries(shared_gateway.client, actor=history["operator"].name)
 
     assert [e["verb"] for e in mine] == ["delete", "scale", "create", "create", "create"]
-    stamps = [e["stageTimestamp"] for e in history["all"]]
+    # As times: a string sorts a whole second ("…:28Z") after its fractions ("…:28.221Z").
+    stamps = [datetime.fromisoformat(e["stageTimestamp"]) for e in history["all"]]
     assert stamps == sorted(stamps, reverse=True)
 
 
