@@ -15,13 +15,15 @@ import httpx
 import pytest
 import pytest_asyncio
 import slipway_devstack as devstack
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 
 from slipway_contracts.access import AuditEvent
 from slipway_gateway.access.audit_entries import verb
 from slipway_gateway.access.rules import ApiPath
+from slipway_gateway.adapters.audit_store import AuditStore
 from slipway_gateway.entrypoints import auditing
+from slipway_libs.storage import Database
 from tests.service.gateway.conftest import StubService, assert_problem, serving
 from tests.waiting import eventually
 
@@ -398,6 +400,63 @@ async def test_a_change_whose_entry_mongodb_refuses_is_answered_and_its_entry_ke
     assert sorted(e["correlationID"] for e in kept) == sorted(
         answer.headers["x-request-id"] for answer in answers
     )
+
+
+class Inserts(monitoring.CommandListener):
+    """Counts the insert commands a client sends."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.count += event.command_name == "insert"
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def new_entry() -> AuditEvent:
+    now = datetime.now(UTC)
+    return AuditEvent.model_validate(
+        {
+            "auditID": str(uuid.uuid4()),
+            "requestURI": DEPLOYMENTS,
+            "verb": "create",
+            "user": {"username": "admin"},
+            "responseStatus": {"status": "Success", "code": 202},
+            "requestReceivedTimestamp": now,
+            "stageTimestamp": now,
+        }
+    )
+
+
+async def test_entries_recorded_together_are_written_together_each_once(gateway_settings):
+    settings = gateway_settings()
+    inserts = Inserts()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        settings.mongodb_uri, event_listeners=[inserts]
+    )
+    database = Database(settings.mongodb_uri, settings.database)
+    store = AuditStore(database, settings.audit_retention_days)
+    store.collection = client[settings.database].audit
+    try:
+        await store.ensure_indexes()
+        first = [new_entry() for _ in range(50)]
+        await asyncio.gather(*(store.record(entry) for entry in first))
+        written = inserts.count
+        # Entries kept already (stored again after a failure) beside new ones.
+        second = [new_entry() for _ in range(10)]
+        await asyncio.gather(*(store.record(entry) for entry in first[:10] + second))
+        rows = await store.collection.find({}, {"auditID": True}).to_list(None)
+    finally:
+        await client.close()
+        await database.close()
+
+    assert sorted(row["auditID"] for row in rows) == sorted(e.auditID for e in first + second)
+    assert written < len(first)  # in groups, not one insert each
 
 
 async def test_with_mongodb_down_and_auth_off_a_change_is_503(gateway_settings, workloads):

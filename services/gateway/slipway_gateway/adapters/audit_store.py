@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import DESCENDING
-from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 
 from slipway_contracts.access import AuditEvent
 from slipway_gateway.access.audit_entries import APPROVAL_ID
@@ -157,7 +157,12 @@ class AuditStore:
     async def _insert(self, documents: list[dict[str, Any]]) -> dict[int, Unavailable]:
         """Insert the entries' `documents`; the error of each one not written, by index."""
         try:
-            await self.collection.insert_many(documents, ordered=False)
+            if len(documents) == 1:  # the cheaper call, when the group is one entry
+                await self.collection.insert_one(documents[0])
+            else:
+                await self.collection.insert_many(documents, ordered=False)
+        except DuplicateKeyError:  # insert_one's: its entry is kept already
+            pass
         except BulkWriteError as exc:
             failed = {
                 error["index"]
