@@ -10,6 +10,10 @@ from slipway_gateway.settings import GatewaySettings
 # so a client never sends on a connection the gateway is closing at that moment (a lost
 # request, seen as a read error, under load with uvicorn's 5 s default).
 KEEP_ALIVE_S = 30
+# libuv's event loop and the C HTTP parser: about a sixth less CPU per API call than
+# asyncio's own loop and the pure-Python h11 (measured on a REST create under load).
+LOOP = "uvloop"
+HTTP = "httptools"
 
 if __name__ == "__main__":
     settings = GatewaySettings()
@@ -18,7 +22,10 @@ if __name__ == "__main__":
         host=settings.host,
         port=settings.port,
         log_config=None,
+        access_log=False,  # the gateway logs each call itself (`system.Correlation`)
         timeout_keep_alive=KEEP_ALIVE_S,
+        loop=LOOP,
+        http=HTTP,
         ssl_certfile=settings.tls_cert_file,
         ssl_keyfile=settings.tls_key_file,
     )

@@ -4,7 +4,10 @@ with its filters and cursor."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,12 +15,17 @@ import httpx
 import pytest
 import pytest_asyncio
 import slipway_devstack as devstack
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
+from pymongo.asynchronous.collection import AsyncCollection
 
 from slipway_contracts.access import AuditEvent
 from slipway_gateway.access.audit_entries import verb
 from slipway_gateway.access.rules import ApiPath
+from slipway_gateway.adapters.audit_store import AuditStore
+from slipway_gateway.entrypoints import auditing
+from slipway_libs.storage import Database
 from tests.service.gateway.conftest import StubService, assert_problem, serving
+from tests.waiting import eventually
 
 DEPLOYMENTS = "/api/deployments"
 WEB = {"name": "web", "cluster_id": "c1", "image": "todo/web:1.0.0", "container_port": 8080}
@@ -214,7 +222,8 @@ async def test_entries_are_listed_newest_first(shared_gateway, history):
     mine = await entries(shared_gateway.client, actor=history["operator"].name)
 
     assert [e["verb"] for e in mine] == ["delete", "scale", "create", "create", "create"]
-    stamps = [e["stageTimestamp"] for e in history["all"]]
+    # As times: a string sorts a whole second ("…:28Z") after its fractions ("…:28.221Z").
+    stamps = [datetime.fromisoformat(e["stageTimestamp"]) for e in history["all"]]
     assert stamps == sorted(stamps, reverse=True)
 
 
@@ -319,6 +328,135 @@ async def test_entries_expire_after_the_retention_and_are_unique_by_audit_id(gat
     [ttl] = [i for i in second.values() if "expireAfterSeconds" in i]
     assert ttl["expireAfterSeconds"] == 7 * 86400
     assert any(i.get("unique") and i["key"] == [("auditID", 1)] for i in first.values())
+
+
+async def test_concurrent_changes_are_each_recorded_by_the_time_they_are_answered(
+    shared_gateway, callers, workloads
+):
+    operator = await callers("operator")
+    rids = [request_id() for _ in range(40)]
+
+    async def create(rid: str) -> tuple[httpx.Response, list[dict[str, Any]]]:
+        created = await operator.client.post(DEPLOYMENTS, json=WEB, headers={"X-Request-ID": rid})
+        # Read at once: the entry is in the log by the time its change is answered.
+        mine = await entries(shared_gateway.client, actor=operator.id)
+        return created, [e for e in mine if e["correlationID"] == rid]
+
+    answers = await asyncio.gather(*(create(rid) for rid in rids))
+
+    for created, [entry] in answers:
+        assert created.status_code == 202
+        assert entry["objectRef"]["name"] == created.json()["id"]
+    recorded = await entries(shared_gateway.client, actor=operator.id)
+    assert sorted(e["correlationID"] for e in recorded) == sorted(rids)
+    assert len({e["auditID"] for e in recorded}) == len(rids)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def audit_collection(shared_gateway) -> AsyncIterator[AsyncCollection[dict[str, Any]]]:
+    """The shared gateway's `audit` collection, as MongoDB's own client sees it."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(shared_gateway.settings.mongodb_uri)
+    try:
+        yield client[shared_gateway.settings.database].audit
+    finally:
+        await client.close()
+
+
+async def test_a_change_whose_entry_mongodb_refuses_is_answered_and_its_entry_kept_later(
+    shared_gateway, callers, workloads, audit_collection, caplog
+):
+    """MongoDB refuses some entries (here a validator refuses one user agent's) while
+    others are written alongside them: every change is answered as made, the others are
+    in the log at once, the refused ones are stored again once MongoDB takes them."""
+    operator = await callers("operator")
+    database = audit_collection.database
+    refused_agent = f"refused-{uuid.uuid4().hex[:8]}"
+    refuse = {"userAgent": {"$ne": refused_agent}}
+    await database.command("collMod", "audit", validator=refuse, validationLevel="moderate")
+    try:
+
+        async def create(agent: str) -> httpx.Response:
+            headers = {"X-Request-ID": request_id(), "User-Agent": agent}
+            return await operator.client.post(DEPLOYMENTS, json=WEB, headers=headers)
+
+        with caplog.at_level(logging.WARNING, logger=auditing.__name__):
+            agents = [refused_agent, "ci-bot/1.0"] * 10
+            answers = await asyncio.gather(*(create(agent) for agent in agents))
+
+        assert [answer.status_code for answer in answers] == [202] * len(agents)
+        kept = await entries(shared_gateway.client, actor=operator.id)
+        assert {e["userAgent"] for e in kept} == {"ci-bot/1.0"}
+        assert len(kept) == 10
+        retried = [r for r in caplog.records if r.getMessage().startswith("audit entry not stored")]
+        assert len(retried) == 10
+    finally:
+        await database.command("collMod", "audit", validator={}, validationLevel="off")
+
+    async def all_kept() -> list[dict[str, Any]]:
+        kept = await entries(shared_gateway.client, actor=operator.id)
+        return kept if len(kept) == len(agents) else []
+
+    kept = await eventually(all_kept, timeout_s=15, what="the refused entries stored again")
+    assert sorted(e["correlationID"] for e in kept) == sorted(
+        answer.headers["x-request-id"] for answer in answers
+    )
+
+
+class Inserts(monitoring.CommandListener):
+    """Counts the insert commands a client sends."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.count += event.command_name == "insert"
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def new_entry() -> AuditEvent:
+    now = datetime.now(UTC)
+    return AuditEvent.model_validate(
+        {
+            "auditID": str(uuid.uuid4()),
+            "requestURI": DEPLOYMENTS,
+            "verb": "create",
+            "user": {"username": "admin"},
+            "responseStatus": {"status": "Success", "code": 202},
+            "requestReceivedTimestamp": now,
+            "stageTimestamp": now,
+        }
+    )
+
+
+async def test_entries_recorded_together_are_written_together_each_once(gateway_settings):
+    settings = gateway_settings()
+    inserts = Inserts()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        settings.mongodb_uri, event_listeners=[inserts]
+    )
+    database = Database(settings.mongodb_uri, settings.database)
+    store = AuditStore(database, settings.audit_retention_days)
+    store.collection = client[settings.database].audit
+    try:
+        await store.ensure_indexes()
+        first = [new_entry() for _ in range(50)]
+        await asyncio.gather(*(store.record(entry) for entry in first))
+        written = inserts.count
+        # Entries kept already (stored again after a failure) beside new ones.
+        second = [new_entry() for _ in range(10)]
+        await asyncio.gather(*(store.record(entry) for entry in first[:10] + second))
+        rows = await store.collection.find({}, {"auditID": True}).to_list(None)
+    finally:
+        await client.close()
+        await database.close()
+
+    assert sorted(row["auditID"] for row in rows) == sorted(e.auditID for e in first + second)
+    assert written < len(first)  # in groups, not one insert each
 
 
 async def test_with_mongodb_down_and_auth_off_a_change_is_503(gateway_settings, workloads):

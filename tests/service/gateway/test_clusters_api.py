@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import re
 import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -13,6 +16,7 @@ import pytest_asyncio
 import yaml
 
 from slipway_contracts.entities import MinikubeCluster
+from slipway_libs.logging import JsonFormatter
 from tests.service.gateway.conftest import RETRY_AFTER_S, StubService, assert_problem
 
 CLUSTERS = "/api/minikube-clusters"
@@ -78,6 +82,38 @@ async def test_registering_a_cluster_answers_201_with_the_entity_location_and_et
     [sent] = manager.commands("create")
     assert sent.payload["start"] is False
     assert sent.payload["memory"] == 2048 and sent.payload["driver"] == "sim"
+
+
+class AccessLines(logging.Handler):
+    """The gateway's access lines, as the JSON its logs hold (formatted as they are made)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(JsonFormatter("gateway"))
+        self.lines: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))
+
+
+async def test_each_call_is_logged_once_with_its_status_time_and_correlation_id(gateway, manager):
+    lines, access = AccessLines(), logging.getLogger("slipway_gateway.access")
+    access.addHandler(lines)
+    try:
+        registered = await gateway.post(CLUSTERS, json=SIM, headers={"X-Request-ID": "req-a1"})
+        missing = await gateway.get(f"{CLUSTERS}/nope?x=1", headers={"X-Request-ID": "req-a2"})
+    finally:
+        access.removeHandler(lines)
+
+    assert (registered.status_code, missing.status_code) == (201, 404)
+    [create] = [line for line in lines.lines if line.get("correlationid") == "req-a1"]
+    [read] = [line for line in lines.lines if line.get("correlationid") == "req-a2"]
+    assert re.fullmatch(
+        r'127\.0\.0\.1:\d+ - "POST /api/minikube-clusters HTTP/1\.1" 201 \d+\.\d ms',
+        create["message"],
+    )
+    assert f'"GET {CLUSTERS}/nope?x=1 HTTP/1.1" 404 ' in read["message"]
+    assert create["level"] == "info" and create["service"] == "gateway"
 
 
 async def test_registering_and_starting_answers_202_accepted(gateway, manager):

@@ -1,8 +1,16 @@
 """The audit log in the gateway's MongoDB database (collection `audit`): append-only,
-entries kept `audit_retention_days` (a TTL index on `stageTimestamp`), one per `auditID`."""
+entries kept `audit_retention_days` (a TTL index on `stageTimestamp`), one per `auditID`.
+
+Entries are written in groups (group commit): while one insert is in flight, the entries
+recorded meanwhile wait and go together in the next. Under load a call's entry costs a share
+of one round trip to MongoDB instead of one of its own; each `record` still returns only
+once its own entry is written, and raises when it was not.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import math
 import time
 from dataclasses import dataclass
@@ -10,10 +18,11 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import DESCENDING
-from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 
 from slipway_contracts.access import AuditEvent
 from slipway_gateway.access.audit_entries import APPROVAL_ID
+from slipway_libs.errors import Unavailable
 from slipway_libs.storage import Database, decode_cursor, encode_cursor, unavailable_from
 
 COLLECTION = "audit"
@@ -24,6 +33,10 @@ NEWEST_FIRST = [("stageTimestamp", DESCENDING), ("auditID", DESCENDING)]
 INDEX_OPTIONS_CONFLICT = {85, 86}
 # A write or ping that succeeded this recently answers `ping` without a round trip.
 ANSWERED_FRESH_S = 1.0
+# MongoDB's code for a unique index's refusal: the entry (its `auditID`) is already kept.
+DUPLICATE_KEY = 11000
+# The most entries one insert takes; more wait for the next.
+GROUP_MAX = 500
 
 
 @dataclass(frozen=True)
@@ -72,6 +85,8 @@ class AuditStore:
         self.collection = database.db[COLLECTION]
         self.retention_s = retention_days * 86400
         self._answered_at = -math.inf  # when MongoDB last took a write or a ping
+        self._queued: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None  # while an insert is in flight
 
     async def ensure_indexes(self) -> None:
         try:
@@ -106,15 +121,64 @@ class AuditStore:
         self._answered_at = time.monotonic()
 
     async def record(self, entry: AuditEvent) -> None:
-        """Keep an entry; one already kept (same `auditID`) is left as it is."""
+        """Keep an entry; one already kept (same `auditID`) is left as it is. Returns once
+        it is written (with the entries recorded alongside it); Unavailable if it was not."""
+        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queued.append((entry.model_dump(mode="python"), written))
+        if self._writer is None:
+            # A context of its own: the group is no one call's (its correlation id, its trace).
+            self._writer = asyncio.create_task(self._write_queued(), context=contextvars.Context())
+        await written
+
+    async def _write_queued(self) -> None:
+        """Insert what is queued, group after group, until nothing is."""
+        group: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         try:
-            await self.collection.insert_one(entry.model_dump(mode="python"))
-        except DuplicateKeyError:
-            return
+            while self._queued:
+                group, self._queued = self._queued[:GROUP_MAX], self._queued[GROUP_MAX:]
+                failures = await self._insert([document for document, _ in group])
+                for index, (_, written) in enumerate(group):
+                    if written.done():  # its caller was cancelled
+                        continue
+                    if index in failures:
+                        written.set_exception(failures[index])
+                    else:
+                        written.set_result(None)
+        except BaseException as exc:  # no call may wait forever for an entry not being written
+            error = exc if isinstance(exc, Exception) else Unavailable("the gateway is stopping")
+            for _, written in group + self._queued:
+                if not written.done():
+                    written.set_exception(error)
+            self._queued = []
+            raise
+        finally:
+            self._writer = None
+
+    async def _insert(self, documents: list[dict[str, Any]]) -> dict[int, Unavailable]:
+        """Insert the entries' `documents`; the error of each one not written, by index."""
+        try:
+            if len(documents) == 1:  # the cheaper call, when the group is one entry
+                await self.collection.insert_one(documents[0])
+            else:
+                await self.collection.insert_many(documents, ordered=False)
+        except DuplicateKeyError:  # insert_one's: its entry is kept already
+            pass
+        except BulkWriteError as exc:
+            failed = {
+                error["index"]
+                for error in exc.details.get("writeErrors", [])
+                if error.get("code") != DUPLICATE_KEY
+            }
+            if exc.details.get("writeConcernErrors"):  # none is known to be kept
+                failed = set(range(len(documents)))
+            if failed:
+                self._answered_at = -math.inf
+                return {index: unavailable_from(exc) for index in failed}
         except PyMongoError as exc:
             self._answered_at = -math.inf
-            raise unavailable_from(exc) from exc
+            return {index: unavailable_from(exc) for index in range(len(documents))}
         self._answered_at = time.monotonic()
+        return {}
 
     async def page(
         self, where: AuditFilter, cursor: str | None, limit: int

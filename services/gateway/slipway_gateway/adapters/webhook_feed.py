@@ -65,6 +65,9 @@ class WebhookFeed(DurableFeed):
     async def queue(self, messages: list[Msg], subscribers: list[Subscriber]) -> None:
         now = datetime.now(UTC)
         for msg in messages:
+            if not subscribers:  # no one to send it to: taken as it is, unread
+                await msg.ack()
+                continue
             sequence = msg.metadata.sequence.stream
             try:
                 event = json.loads(msg.data)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from slipway_contracts import subjects
 from slipway_contracts.advice import (
@@ -32,7 +32,7 @@ from slipway_contracts.common import Model
 from slipway_gateway.adapters.bus import CommandBus
 from slipway_gateway.entrypoints.clusters import CLUSTERS
 from slipway_gateway.entrypoints.deployments import DEPLOYMENTS
-from slipway_gateway.entrypoints.http import AUTHENTICATED, Bus, DocumentedRoute
+from slipway_gateway.entrypoints.http import AUTHENTICATED, Bus, DocumentedRoute, PrefixRouter
 from slipway_gateway.entrypoints.images import IMAGES
 from slipway_gateway.entrypoints.resources import Resource
 
@@ -118,7 +118,7 @@ HEALTH = Advisor(
 )
 ADVISORS: tuple[Advisor, ...] = (DOCKERFILE, BUILD, DIAGNOSIS, RESOURCES, HEALTH)
 
-router = APIRouter(
+router = PrefixRouter(
     prefix="/api/advice",
     tags=["advice"],
     route_class=DocumentedRoute,

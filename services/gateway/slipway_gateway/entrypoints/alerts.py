@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field
 
@@ -19,7 +18,14 @@ from slipway_contracts import subjects
 from slipway_contracts.commands import ReceivedAlert
 from slipway_contracts.common import Model
 from slipway_contracts.entities import Alert, AlertStatus
-from slipway_gateway.entrypoints.http import BEARER, Bus, CommandId, DocumentedRoute, problems
+from slipway_gateway.entrypoints.http import (
+    BEARER,
+    Bus,
+    CommandId,
+    DocumentedRoute,
+    PrefixRouter,
+    problems,
+)
 from slipway_gateway.entrypoints.resources import Resource, ResourceRoutes
 
 ALERTS = Resource(
@@ -48,7 +54,7 @@ class Recorded(Model):
     alerts: list[Alert]
 
 
-webhook = APIRouter(prefix=ALERTS.path, tags=[ALERTS.tag], route_class=DocumentedRoute)
+webhook = PrefixRouter(prefix=ALERTS.path, tags=[ALERTS.tag], route_class=DocumentedRoute)
 
 
 @webhook.post(

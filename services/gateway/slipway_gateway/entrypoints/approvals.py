@@ -5,14 +5,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from slipway_contracts.approvals import Approval, ApprovalDecision, ApprovalPage, ApprovalStatus
 from slipway_gateway.approval_desk import ApprovalDesk
-from slipway_gateway.entrypoints.http import AUTHENTICATED, Caller, DocumentedRoute, problems
+from slipway_gateway.entrypoints.http import (
+    AUTHENTICATED,
+    Caller,
+    DocumentedRoute,
+    PrefixRouter,
+    problems,
+)
 
-router = APIRouter(
+router = PrefixRouter(
     prefix="/api/approvals",
     tags=["approvals"],
     route_class=DocumentedRoute,

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from slipway_contracts.access import AuditPage
 from slipway_gateway.adapters.audit_store import AuditFilter, AuditStore
-from slipway_gateway.entrypoints.http import AUTHENTICATED, DocumentedRoute
+from slipway_gateway.entrypoints.http import AUTHENTICATED, DocumentedRoute, PrefixRouter
 
-router = APIRouter(
+router = PrefixRouter(
     prefix="/api/audit", tags=["audit"], route_class=DocumentedRoute, dependencies=[AUTHENTICATED]
 )
 

@@ -12,14 +12,20 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import Header, Query, Request
 
 from slipway_gateway.adapters.event_stream import Cursor, EventFilter, EventReader
-from slipway_gateway.entrypoints.http import AUTHENTICATED, Bus, DocumentedRoute, problems
+from slipway_gateway.entrypoints.http import (
+    AUTHENTICATED,
+    Bus,
+    DocumentedRoute,
+    PrefixRouter,
+    problems,
+)
 from slipway_gateway.entrypoints.streaming import SSE_RESPONSE, ClosingStream, comment, sse
 from slipway_libs.errors import Unavailable
 
-router = APIRouter(
+router = PrefixRouter(
     prefix="/api/events", tags=["events"], route_class=DocumentedRoute, dependencies=[AUTHENTICATED]
 )
 

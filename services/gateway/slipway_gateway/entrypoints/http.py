@@ -11,8 +11,11 @@ from fastapi import Depends, Header, Request, Security
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_flat_params
 from fastapi.responses import JSONResponse, Response
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIRouter
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette._utils import get_route_path
+from starlette.routing import Match
+from starlette.types import Scope
 
 from slipway_gateway.access.identity import ANONYMOUS, Principal
 from slipway_gateway.adapters.bus import CommandBus
@@ -159,6 +162,19 @@ class DocumentedRoute(APIRoute):
     def __init__(self, path: str, endpoint: Any, **kwargs: Any) -> None:
         super().__init__(path, endpoint, **kwargs)
         self.responses = {**problems(*answerable_problems(self)), **self.responses}
+
+
+class PrefixRouter(APIRouter):
+    """An APIRouter that a call whose path does not hold its prefix passes over at once.
+    FastAPI tries each route of each included router in turn (a regular expression and some
+    bookkeeping each, about 4 µs); with some hundred routes, a call to one of the last
+    routers paid for all the routes before it."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        # `in`, not `startswith`: the router may be included under a prefix of its own.
+        if self.prefix not in get_route_path(scope):
+            return Match.NONE, {}
+        return super().matches(scope)
 
 
 def entity_response(

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import Depends, Path, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, create_model
 
@@ -53,6 +53,7 @@ from slipway_gateway.entrypoints.http import (
     CommandId,
     DocumentedRoute,
     IfMatch,
+    PrefixRouter,
     entity_response,
     no_content,
 )
@@ -174,7 +175,7 @@ class ResourceRoutes:
     def __init__(self, resource: Resource) -> None:
         self.resource = resource
         self.declared: list[Declared] = []
-        self.router = APIRouter(
+        self.router = PrefixRouter(
             prefix=resource.path,
             tags=[resource.tag],
             route_class=DocumentedRoute,

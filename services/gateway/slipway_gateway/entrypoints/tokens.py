@@ -5,15 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from slipway_contracts.access import CreatedToken, CreateToken, Token, TokenPage
 from slipway_gateway.adapters.token_store import TokenStore
-from slipway_gateway.entrypoints.http import AUTHENTICATED, Caller, DocumentedRoute, no_content
+from slipway_gateway.entrypoints.http import (
+    AUTHENTICATED,
+    Caller,
+    DocumentedRoute,
+    PrefixRouter,
+    no_content,
+)
 from slipway_libs.errors import NotFound
 
-router = APIRouter(
+router = PrefixRouter(
     prefix="/api/tokens",
     tags=["tokens"],
     route_class=DocumentedRoute,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Header, Query, Request
+from fastapi import Body, Depends, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from nats.errors import Error as NatsError
 
@@ -23,10 +23,17 @@ from slipway_contracts.webhooks import (
 from slipway_gateway.access.webhook_targets import AllowList
 from slipway_gateway.adapters.webhook_signing import new_secret
 from slipway_gateway.adapters.webhook_store import WebhookStore
-from slipway_gateway.entrypoints.http import AUTHENTICATED, Bus, Caller, DocumentedRoute, no_content
+from slipway_gateway.entrypoints.http import (
+    AUTHENTICATED,
+    Bus,
+    Caller,
+    DocumentedRoute,
+    PrefixRouter,
+    no_content,
+)
 from slipway_libs.errors import NotFound, Unavailable
 
-router = APIRouter(
+router = PrefixRouter(
     prefix="/api/webhooks",
     tags=["webhooks"],
     route_class=DocumentedRoute,

@@ -3,13 +3,12 @@ client such as the dashboard shows only what that role may do."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from slipway_contracts.access import Identity, Role, TokenScope
-from slipway_gateway.entrypoints.http import AUTHENTICATED, Caller, DocumentedRoute
+from slipway_gateway.entrypoints.http import AUTHENTICATED, Caller, DocumentedRoute, PrefixRouter
 
-router = APIRouter(
+router = PrefixRouter(
     prefix="/api/whoami", tags=["tokens"], route_class=DocumentedRoute, dependencies=[AUTHENTICATED]
 )
 
