@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+import uvloop
 from faststream.nats import NatsBroker
 
 from slipway_contracts import subjects
@@ -17,6 +18,12 @@ from slipway_libs.storage import Database
 from slipway_libs.unit_of_work import ok
 
 log = logging.getLogger(__name__)
+
+
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """Run a worker's `main` to its end on uvloop (libuv's event loop: a MongoDB or NATS
+    round trip costs the process about a quarter less CPU than on asyncio's own loop)."""
+    uvloop.run(main)
 
 
 async def every(interval_s: float, work: Callable[[], Awaitable[Any]], name: str) -> None:

@@ -1,8 +1,7 @@
 """`python -m slipway_chart_validator`: run the chart-validator service."""
 
-import asyncio
-
 from slipway_chart_validator.app import create_app
+from slipway_libs import runtime
 
 if __name__ == "__main__":
-    asyncio.run(create_app().run())
+    runtime.run(create_app().run())

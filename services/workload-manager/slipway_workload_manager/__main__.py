@@ -1,6 +1,5 @@
 """`python -m slipway_workload_manager`: run the workload-manager service."""
 
-import asyncio
 import contextlib
 import ctypes
 import ctypes.util
@@ -12,6 +11,7 @@ import sys
 # uses. Marked absent here, in the service's own process only, the client skips it.
 sys.modules.setdefault("kubernetes_validate", None)  # type: ignore[arg-type]
 
+from slipway_libs import runtime  # noqa: E402
 from slipway_workload_manager.app import create_app  # noqa: E402
 
 
@@ -28,4 +28,4 @@ def _few_malloc_arenas(count: int = 2) -> None:
 
 if __name__ == "__main__":
     _few_malloc_arenas()
-    asyncio.run(create_app().run())
+    runtime.run(create_app().run())
