@@ -160,8 +160,24 @@ async def test_a_name_is_taken_once_per_namespace_and_cluster(world):
     await create(world)
     with pytest.raises(Conflict) as taken:
         await create(world)
-    assert "already exists in namespace 'default'" in taken.value.message
+    assert taken.value.message == (
+        "a deployment named 'web' already exists in namespace 'default' of this cluster"
+    )
     await create(world, namespace="other")
+
+
+async def test_a_service_name_is_refused_by_the_unique_index_with_the_same_conflict(world):
+    await ready(world)
+    created = await create(world)
+    command = CreateService(name="web", deployment_id=created["id"], port=80, target_port=8080)
+    await kube_services.create_service(world.parts.deps, command)
+    with pytest.raises(Conflict) as taken:
+        await kube_services.create_service(world.parts.deps, command)
+    assert taken.value.message == (
+        "a service named 'web' already exists in namespace 'default' of this cluster"
+    )
+    items, _ = await world.parts.kube_services.listing(status=None, cursor=None, limit=10)
+    assert len(items) == 1
 
 
 async def test_two_creates_of_one_name_at_once_make_one_deployment(world):

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -24,11 +24,12 @@ from slipway_contracts.commands import (
 )
 from slipway_contracts.jobs import ApplyServiceJob, ReleaseJob, RolloutJob
 from slipway_libs.errors import NotFound, SlipwayError
-from slipway_libs.unit_of_work import Message, UnitOfWork
+from slipway_libs.unit_of_work import Message, Transaction, UnitOfWork
 from slipway_workload_manager.domain.cluster_manager import (
     ClusterManagerRefused,
     ClusterManagerUnavailable,
 )
+from slipway_workload_manager.domain import rules
 from slipway_workload_manager.domain.deployment import DeploymentAggregate
 from slipway_workload_manager.domain.kube_service import KubeServiceAggregate
 from slipway_workload_manager.domain.ports import (
@@ -57,6 +58,7 @@ from slipway_workload_manager.domain.projections import (
 )
 from slipway_workload_manager.domain.release import ReleaseAggregate
 from slipway_workload_manager.domain.release_manifests import key_of, objects_of
+from slipway_workload_manager.domain.workload import WorkloadAggregate
 from slipway_workload_manager.handlers import jobs
 from slipway_workload_manager.service_layer import (
     deployments,
@@ -70,6 +72,8 @@ from slipway_workload_manager.service_layer.scheduling import RELEASE_SUBJECT, R
 from slipway_workload_manager.settings import WorkloadManagerSettings
 from tests.fakes import FakeDelivery, FakeProgress
 from tests.memory import InMemoryRepository, InMemoryUnitOfWork
+
+W = TypeVar("W", bound=WorkloadAggregate[Any])
 
 IMAGE = ProjectedImage(id="img-1", status="built", name="shop/web", tag="1.0.0", digest="sha256:a")
 CLUSTER = ProjectedCluster(id="cl-1", name="local", status="running", api_server="https://x")
@@ -677,6 +681,24 @@ class FakePullLogins:
 # --- the use cases' dependencies on the fakes ------------------------------------------
 
 
+class InMemoryWorkloads(InMemoryRepository[W]):
+    """Deployments or Kubernetes Services in memory, with the unique (cluster, namespace,
+    name) of `adapters.mongo.NamedRepository`: a second entity of a taken name is refused
+    at the write with the same Conflict (the use cases do not look the name up first)."""
+
+    async def _write(self, tx: Transaction, item: W) -> None:
+        state = item.state
+        name = (state.cluster_id, state.namespace, state.name)
+        if not item.deleted and any(
+            other_id != item.id and (other.cluster_id, other.namespace, other.name) == name
+            for other_id, other in self.rows.items()
+        ):
+            raise rules.name_taken(self.entity, state.namespace, state.name)
+        await super()._write(tx, item)
+
+
+
+
 @dataclass
 class World:
     """The workload-manager's use cases on in-memory records and fake ports."""
@@ -729,8 +751,8 @@ def new_world(**settings: Any) -> World:
     deps = Dependencies(
         settings=config,
         uow=uow,
-        deployments=InMemoryRepository(DeploymentAggregate, subjects.DEPLOYMENT),
-        kube_services=InMemoryRepository(KubeServiceAggregate, subjects.SERVICE),
+        deployments=InMemoryWorkloads(DeploymentAggregate, subjects.DEPLOYMENT),
+        kube_services=InMemoryWorkloads(KubeServiceAggregate, subjects.SERVICE),
         projections=InMemoryProjections(),
         leftovers=InMemoryLeftovers(),
         cluster=cluster,

@@ -40,8 +40,8 @@ def mongo_errors() -> Iterator[None]:
 class NamedRepository(Repository[N]):
     """Entities named by (cluster, namespace, name), the name of their object(s) in the
     cluster, in one collection: unique among the entities matching `live` (all of them when
-    None). The use cases refuse a taken name before they write; the unique index settles the
-    race of two creates with the same Conflict. `lookups` are the fields the use cases look
+    None). The unique index refuses a taken name (the use cases do not look it up first),
+    and the clash is raised as the Conflict `taken` says. `lookups` are the fields the use cases look
     entities up by."""
 
     def __init__(

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from slipway_contracts import subjects
 from slipway_contracts.commands import DeploymentSpec, ReleaseSpec, ServiceSpec
 from slipway_contracts.entities import Deployment, Service
 from slipway_libs.errors import Conflict, InvalidInput
-from slipway_libs.unit_of_work import Repository
 from slipway_workload_manager.domain import rules
 from slipway_workload_manager.domain.projections import ProjectedCluster, ProjectedImage
 from slipway_workload_manager.domain.release import LIVE
@@ -140,14 +139,6 @@ async def service_backend(deps: Dependencies, spec: ServiceSpec) -> Deployment:
     )
     await running_cluster(deps, backend.cluster_id)
     return backend
-
-
-async def name_free(
-    repository: Repository[Any], cluster_id: str, spec: DeploymentSpec | ServiceSpec
-) -> None:
-    """(cluster, namespace, name) names the object in the cluster: it is taken once."""
-    if await repository.matching(cluster_id=cluster_id, namespace=spec.namespace, name=spec.name):
-        raise rules.name_taken(repository.entity, spec.namespace, spec.name)
 
 
 # --- releases ---------------------------------------------------------------------------

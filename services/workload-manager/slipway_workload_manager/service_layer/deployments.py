@@ -48,8 +48,7 @@ async def create_deployment(deps: Dependencies, command: CreateDeployment) -> di
     """Accept a Deployment (`pending`) and queue its first rollout."""
     spec = deployment_spec(command)
     image = await admission.deployable(deps, spec)
-    await admission.name_free(deps.deployments, spec.cluster_id, spec)
-    async with deps.uow:
+    async with deps.uow:  # a taken name: the unique index refuses the insert (no look-up)
         deployment = DeploymentAggregate.accept(
             spec,
             image,

@@ -34,8 +34,7 @@ async def create_service(deps: Dependencies, command: CreateService) -> dict[str
     """Accept a Kubernetes Service in front of a Deployment (`pending`) and queue its apply."""
     spec = service_spec(command)
     backend = await admission.service_backend(deps, spec)
-    await admission.name_free(deps.kube_services, backend.cluster_id, spec)
-    async with deps.uow:
+    async with deps.uow:  # a taken name: the unique index refuses the insert (no look-up)
         kube_service = KubeServiceAggregate.accept(
             spec,
             backend,
