@@ -568,3 +568,57 @@ async def test_an_unusable_kubeconfig_is_refused(workloads: KubernetesWorkloads)
         await workloads.observe_deployment(
             ClusterAccess("broken", "apiVersion: v1\nkind: Config\n"), "default", "web"
         )
+
+
+async def test_a_deployment_applied_by_its_wait_is_followed_without_reading_it_again(
+    cluster: Cluster, workloads: KubernetesWorkloads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    namespace = cluster.namespace()
+    # A rollout already waits in the namespace: its shared watch runs.
+    stuck = deployment_entity(namespace, name="stuck", replicas=1)
+    waiting = await wait_on_a_stuck_rollout(cluster, workloads, stuck, 30)
+    reads: list[str] = []
+    read = workloads._read_deployment
+    monkeypatch.setattr(
+        workloads,
+        "_read_deployment",
+        lambda api, namespace, name: reads.append(name) or read(api, namespace, name),
+    )
+    entity = deployment_entity(namespace, replicas=2)
+
+    observation = await workloads.wait_deployment(
+        cluster.access, namespace, "web", 30, applying=deployment_manifest(entity, IMAGE)
+    )
+
+    assert (observation.phase, observation.available, observation.live_image) == (
+        "available",
+        2,
+        IMAGE,
+    )
+    assert reads == []  # the apply's answer and the watch said it all
+    live = cluster.apps.read_namespaced_deployment("web", namespace)
+    assert live.metadata.labels[LABEL_ID] == entity.id
+    await workloads.delete(cluster.access, "Deployment", namespace, "stuck")
+    assert (await asyncio.wait_for(waiting, 10)).phase == "missing"
+
+
+async def test_a_wait_that_applies_into_a_namespace_deleted_since_makes_it_again(
+    cluster: Cluster, workloads: KubernetesWorkloads
+) -> None:
+    entity = deployment_entity(f"again-{cluster.namespace()}", replicas=1)
+    await workloads.ensure_namespace(cluster.access, entity.namespace)
+    cluster.core.delete_namespace(entity.namespace)
+
+    async def namespaces() -> list[str]:
+        found = await asyncio.to_thread(cluster.core.list_namespace)
+        return [n.metadata.name for n in found.items]
+
+    await until(namespaces, lambda names: entity.namespace not in names, what="namespace gone")
+    observation = await workloads.wait_deployment(
+        cluster.access, entity.namespace, "web", 30, applying=deployment_manifest(entity, IMAGE)
+    )
+
+    assert observation.phase == "available"
+    assert cluster.core.read_namespace(entity.namespace).metadata.labels[
+        "pod-security.kubernetes.io/enforce"
+    ] == "restricted"

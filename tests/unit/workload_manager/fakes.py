@@ -258,8 +258,16 @@ class FakeCluster:
         return self._rollout(namespace, name)
 
     async def wait_deployment(
-        self, access: ClusterAccess, namespace: str, name: str, timeout_s: float
+        self,
+        access: ClusterAccess,
+        namespace: str,
+        name: str,
+        timeout_s: float,
+        *,
+        applying: Manifest | None = None,
     ) -> RolloutObservation:
+        if applying is not None:
+            await self.apply(access, applying)
         self._reach()
         self.waits += 1
         return self._rollout(namespace, name)

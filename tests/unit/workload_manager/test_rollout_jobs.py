@@ -49,7 +49,7 @@ async def test_a_rollout_hands_the_image_over_applies_and_runs_saying_each_step(
     assert world.deployment_progress.lines[created["id"]] == [
         "handing image shop/web:1.0.0 to cluster 'local'",
         "image shop/web:1.0.0 loaded",
-        "applied Deployment default/web; waiting for 3 replicas",
+        "applying Deployment default/web; waiting for 3 replicas",
         "3 replicas available",
     ]
 

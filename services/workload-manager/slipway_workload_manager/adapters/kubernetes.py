@@ -350,19 +350,22 @@ class KubernetesWorkloads:
     async def apply(self, access: ClusterAccess, manifest: Manifest) -> None:
         """Server-side apply (field manager `slipway`, forced: Slipway owns its fields); a
         namespace found missing (deleted since it was ensured) is made again."""
+        await self._call(access, partial(self._apply_in, access=access, manifest=manifest))
+
+    def _apply_in(
+        self, api: k8s.ApiClient, access: ClusterAccess, manifest: Manifest, answer: bool = False
+    ) -> Json | None:
+        """Apply into the manifest's namespace, made again if found missing; the object as
+        the API server answered (when `answer`)."""
         namespace = str((manifest.get("metadata") or {}).get("namespace") or "")
-
-        def apply(api: k8s.ApiClient) -> None:
-            try:
-                self._apply(api, manifest)
-            except ApiException as error:
-                if not (namespace and _namespace_missing(error)):
-                    raise
-                self._namespaces.discard((access.cluster_id, _server_of(access), namespace))
-                self._ensure_namespace(api, namespace)
-                self._apply(api, manifest)
-
-        await self._call(access, apply)
+        try:
+            return self._apply(api, manifest, answer)
+        except ApiException as error:
+            if not (namespace and _namespace_missing(error)):
+                raise
+            self._namespaces.discard((access.cluster_id, _server_of(access), namespace))
+            self._ensure_namespace(api, namespace)
+            return self._apply(api, manifest, answer)
 
     async def delete(self, access: ClusterAccess, kind: str, namespace: str, name: str) -> bool:
         """Delete with foreground propagation; False when the object was already gone."""
@@ -394,14 +397,26 @@ class KubernetesWorkloads:
         return await self._call(access, observe)
 
     async def wait_deployment(
-        self, access: ClusterAccess, namespace: str, name: str, timeout_s: float
+        self,
+        access: ClusterAccess,
+        namespace: str,
+        name: str,
+        timeout_s: float,
+        *,
+        applying: Manifest | None = None,
     ) -> RolloutObservation:
-        """Follow the Deployment until available, failed or missing, or `timeout_s` passes."""
+        """Follow the Deployment until available, failed or missing, or `timeout_s` passes;
+        `applying` it first, it is followed from the apply's answer (no read: the shared
+        watch is joined before the apply, so every later change reaches this rollout)."""
         deadline = time.monotonic() + timeout_s
         waiter = self._join(access, namespace, name)
         try:
             read = partial(self._read_deployment, namespace=namespace, name=name)
-            live = await self._call(access, read)
+            if applying is None:
+                live = await self._call(access, read)
+            else:
+                apply = partial(self._apply_in, access=access, manifest=applying, answer=True)
+                live = await self._call(access, apply)
             while live is not None and interpret_deployment(live).phase == "progressing":
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -412,8 +427,9 @@ class KubernetesWorkloads:
                     break
                 if isinstance(change, Exception):
                     raise change
-                if change is _RESYNC:
-                    live = await self._call(access, read)
+                if isinstance(change, _Resync):
+                    if not change.covers(live):
+                        live = await self._call(access, read)
                 elif _newer(change[1], live):
                     live = change[0]
         finally:
@@ -563,19 +579,23 @@ class KubernetesWorkloads:
             if int(error.status or 0) != 409:  # created meanwhile by someone else
                 raise
 
-    def _apply(self, api: k8s.ApiClient, manifest: Manifest) -> None:
-        """Server-side apply of one object (a Namespace or a kind of `_KINDS`)."""
+    def _apply(self, api: k8s.ApiClient, manifest: Manifest, answer: bool = False) -> Json | None:
+        """Server-side apply of one object (a Namespace or a kind of `_KINDS`); the object
+        as the API server answered (when `answer`)."""
         kind = str(manifest.get("kind"))
         metadata = manifest.get("metadata") or {}
         name, namespace = str(metadata.get("name")), str(metadata.get("namespace") or "default")
         path = _namespace_path(name) if kind == "Namespace" else _kind(kind).item(namespace, name)
         options = {"fieldManager": FIELD_MANAGER, "force": True}
         response = self._request(api, "PATCH", path, options, dict(manifest), APPLY_PATCH)
+        if answer:
+            return _read_json(response)
         try:
             # Read, not parsed (the object is not needed), so that the connection is reused.
             response.data  # noqa: B018
         finally:
             response.release_conn()
+        return None
 
     def _resource(self, api: k8s.ApiClient, api_version: str, kind: str) -> tuple[str, bool] | None:
         """The plural name of `kind` in `api_version` and whether it is namespaced, from
@@ -677,7 +697,7 @@ class KubernetesWorkloads:
                 if version is None:
                     page = self._send(api, "GET", _DEPLOYMENTS.collection(namespace), {"limit": 1})
                     version = str((page.get("metadata") or {}).get("resourceVersion"))
-                    self._post(watch, None, _RESYNC)
+                    self._post(watch, None, _Resync(version))
                 try:
                     version = self._stream(api, watch, namespace, version)
                 except ApiException as gone:
@@ -746,19 +766,32 @@ class KubernetesWorkloads:
             waiter.post(change)
 
 
-_RESYNC = object()  # read the object again: changes before the watch's version are unseen
+def _version(obj: Json) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
 
 
 def _newer(candidate: Json, current: Json) -> bool:
     """Whether `candidate` is a later state of the object than `current`, by their
     resourceVersions (integers on etcd and on the simulated cluster; when either is not,
     the later arrival wins)."""
-    versions = [
-        str((o.get("metadata") or {}).get("resourceVersion") or "") for o in (candidate, current)
-    ]
+    versions = [_version(candidate), _version(current)]
     if all(v.isdigit() for v in versions):
         return int(versions[0]) > int(versions[1])
     return True
+
+
+@dataclass(frozen=True)
+class _Resync:
+    """The shared watch (re)started from `version`: changes before it are unseen."""
+
+    version: str
+
+    def covers(self, live: Json) -> bool:
+        """Whether the watch reaches back to `live` (its version is no older than the
+        watch's start), so that no change after it can have been missed; when versions are
+        not integers, it never does (the object is read again)."""
+        mine = _version(live)
+        return mine.isdigit() and self.version.isdigit() and int(mine) >= int(self.version)
 
 
 class _SharedWatch:
@@ -772,7 +805,7 @@ class _SharedWatch:
 
 class _Waiter:
     """One rollout waiting on its Deployment: the watch thread posts its changes (the
-    object, or None once deleted, with the object as last seen), `_RESYNC`, or the error
+    object, or None once deleted, with the object as last seen), `_Resync`, or the error
     that ended the watch; the event loop reads them."""
 
     def __init__(self, name: str, loop: asyncio.AbstractEventLoop) -> None:

@@ -121,10 +121,17 @@ class WorkloadCluster(Protocol):
     ) -> RolloutObservation: ...
 
     async def wait_deployment(
-        self, access: ClusterAccess, namespace: str, name: str, timeout_s: float
+        self,
+        access: ClusterAccess,
+        namespace: str,
+        name: str,
+        timeout_s: float,
+        *,
+        applying: Manifest | None = None,
     ) -> RolloutObservation:
         """Watch the Deployment until it is available or failed, or `timeout_s` passes
-        (then the latest observation, `progressing`)."""
+        (then the latest observation, `progressing`); `applying` (its manifest), apply it
+        first as `apply` does and follow it from there."""
         ...
 
     async def observe_service(

@@ -56,15 +56,19 @@ async def roll_out(deps: Dependencies, job: RolloutJob) -> None:
     cluster = await cluster_to_work_on(deps, state.cluster_id)
     access = await access_to(deps, cluster)
     reference, login = await _image_to_run(deps, state, cluster)
-    await _apply(deps, cluster, access, state, deployment_objects(state, reference, login))
+    *accessories, manifest = deployment_objects(state, reference, login)
+    await _apply(deps, cluster, access, state, accessories)
     where = _where(state)
-    await _say(deps, state, f"applied Deployment {where}; waiting for {state.replicas} replicas")
+    await _say(deps, state, f"applying Deployment {where}; waiting for {state.replicas} replicas")
     timeout = _watch_time(state)
+    # Applied by the wait itself: it follows the Deployment from the apply's answer.
     observation = await in_cluster(
         deps,
         cluster,
         "Deployment",
-        deps.cluster.wait_deployment(access, state.namespace, state.name, timeout),
+        deps.cluster.wait_deployment(
+            access, state.namespace, state.name, timeout, applying=manifest
+        ),
     )
     if observation.phase != "available":
         reason = rollout_failure(observation, where, timeout)
