@@ -5,9 +5,9 @@ its custom resources."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
+from slipway_simcluster.clone import clone
 from slipway_simcluster.meta import now_rfc3339
 from slipway_simcluster.resources import CUSTOM_RESOURCE_DEFINITIONS, ResourceType
 from slipway_simcluster.schema import Types
@@ -111,6 +111,6 @@ class CustomResourceDefinitionController:
             )
         status = {"acceptedNames": names, "storedVersions": stored, "conditions": conditions}
         if old != status:
-            updated = copy.deepcopy(definition)
+            updated = clone(definition)
             updated["status"] = status
             self._store.replace(CUSTOM_RESOURCE_DEFINITIONS, updated)

@@ -4,9 +4,9 @@ template's nodeSelector admits it), replaced one at a time when the template cha
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
+from slipway_simcluster.clone import clone
 from slipway_simcluster.kubelet import Kubelet
 from slipway_simcluster.podtemplates import create_pod, is_terminal
 from slipway_simcluster.registry import Registry
@@ -87,7 +87,7 @@ class DaemonSetController:
         if desired - ready > 0:
             status["numberUnavailable"] = desired - ready
         if current.get("status") != status:
-            changed = copy.deepcopy(current)
+            changed = clone(current)
             changed["status"] = status
             self._store.replace(DAEMONSETS, changed)
 

@@ -12,12 +12,12 @@ progress.
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
+from slipway_simcluster.clone import clone
 from slipway_simcluster.errors import ApiError
 from slipway_simcluster.events import NORMAL, EventRecorder
 from slipway_simcluster.kubelet import Kubelet
@@ -122,7 +122,7 @@ class DeploymentController:
             if owners and metadata["uid"] not in owners:
                 return "blocked"
             if not owners or _revision(current) < newest:
-                updated = copy.deepcopy(current)
+                updated = clone(current)
                 annotations = updated["metadata"].setdefault("annotations", {})
                 if _revision(current) < newest:
                     annotations[REVISION] = str(newest + 1)
@@ -133,11 +133,11 @@ class DeploymentController:
                 return "found"
             return ""
         spec = deployment.get("spec") or {}
-        template = copy.deepcopy(spec.get("template") or {})
+        template = clone(spec.get("template") or {})
         template_metadata = template.setdefault("metadata", {})
         labels = {**(template_metadata.get("labels") or {}), HASH_LABEL: template_hash}
         template_metadata["labels"] = labels
-        selector = copy.deepcopy(spec.get("selector") or {})
+        selector = clone(spec.get("selector") or {})
         selector["matchLabels"] = {**(selector.get("matchLabels") or {}), HASH_LABEL: template_hash}
         surge, _ = rolling_bounds(deployment)
         desired = int(spec.get("replicas", 1))
@@ -242,7 +242,7 @@ class DeploymentController:
             annotations.get(k) == v for k, v in wanted_annotations.items()
         ):
             return
-        updated = copy.deepcopy(replica_set)
+        updated = clone(replica_set)
         updated["metadata"].setdefault("annotations", {}).update(wanted_annotations)
         if current != target:
             updated["spec"]["replicas"] = target
@@ -284,7 +284,7 @@ class DeploymentController:
         }
         status.update({field: value for field, value in counts.items() if value})
         if replica_set.get("status") != status:
-            updated = copy.deepcopy(replica_set)
+            updated = clone(replica_set)
             updated["status"] = status
             self._store.replace(REPLICASETS, updated)
 
@@ -305,7 +305,7 @@ class DeploymentController:
 
     def _create_pod(self, replica_set: Object) -> None:
         metadata = replica_set["metadata"]
-        template = copy.deepcopy(replica_set["spec"].get("template") or {})
+        template = clone(replica_set["spec"].get("template") or {})
         template_metadata = template.get("metadata") or {}
         pod_metadata: Object = {
             "namespace": metadata.get("namespace", ""),

@@ -3,10 +3,10 @@ healthy pods it selects and how many of them may be disrupted."""
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any
 
+from slipway_simcluster.clone import clone
 from slipway_simcluster.kubelet import Kubelet
 from slipway_simcluster.meta import LabelSelector, now_rfc3339
 from slipway_simcluster.podtemplates import is_terminal
@@ -77,6 +77,6 @@ class DisruptionController:
             "conditions": [condition],
         }
         if old != status:
-            updated = copy.deepcopy(budget)
+            updated = clone(budget)
             updated["status"] = status
             self._store.replace(POD_DISRUPTION_BUDGETS, updated)

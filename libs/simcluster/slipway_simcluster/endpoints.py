@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
+from slipway_simcluster.clone import clone
 from slipway_simcluster.networking import build_endpoints
 from slipway_simcluster.resources import ENDPOINTS, PODS, SERVICES
 from slipway_simcluster.store import Store
@@ -47,7 +47,7 @@ class ServiceController:
             and (current["metadata"].get("labels") or {}) == wanted["metadata"]["labels"]
         ):
             return
-        updated = copy.deepcopy(current)
+        updated = clone(current)
         updated["metadata"]["labels"] = wanted["metadata"]["labels"]
         if "subsets" in wanted:
             updated["subsets"] = wanted["subsets"]
@@ -59,10 +59,10 @@ class ServiceController:
         is_load_balancer = (service.get("spec") or {}).get("type") == "LoadBalancer"
         wanted: dict[str, Any] = {}
         if is_load_balancer and self._tunnel_enabled():
-            wanted = {"ingress": copy.deepcopy(TUNNEL_INGRESS)}
+            wanted = {"ingress": clone(TUNNEL_INGRESS)}
         status = service.get("status") or {}
         if status.get("loadBalancer", {}) == wanted:
             return
-        updated = copy.deepcopy(service)
+        updated = clone(service)
         updated.setdefault("status", {})["loadBalancer"] = wanted
         self._store.replace(SERVICES, updated)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import copy
 import time
 from typing import Any
 
+from slipway_simcluster.clone import clone
 from slipway_simcluster.meta import now_rfc3339
 from slipway_simcluster.resources import EVENTS
 from slipway_simcluster.store import Store
@@ -54,7 +54,7 @@ class EventRecorder:
         existing_name = self._recent.get(key)
         existing = self._store.peek(EVENTS, namespace, existing_name) if existing_name else None
         if existing is not None:
-            updated = copy.deepcopy(existing)
+            updated = clone(existing)
             updated["count"] = int(updated.get("count", 1)) + 1
             updated["lastTimestamp"] = now_rfc3339()
             self._store.replace(EVENTS, updated)

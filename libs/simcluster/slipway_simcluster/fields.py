@@ -16,11 +16,11 @@ of a keyed list), `v:<value as JSON>` (an element of a set).
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from slipway_simcluster.clone import clone
 from slipway_simcluster.errors import ApiError
 from slipway_simcluster.meta import now_rfc3339
 from slipway_simcluster.schema import KEY_DEFAULTS, Schema
@@ -218,7 +218,7 @@ def _without_nulls(value: Any) -> Any:
         return {k: _without_nulls(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
         return [_without_nulls(item) for item in value]
-    return copy.deepcopy(value)
+    return clone(value)
 
 
 # FieldsV1 documents.
@@ -421,7 +421,7 @@ def apply(
     (`force` takes those fields over instead).
     """
     status = subresource == "status"
-    base = copy.deepcopy(current) if current is not None else {}
+    base = clone(current) if current is not None else {}
     entries = read_entries(base)
     applied_part = owned_part(config, status=status, has_status=has_status)
     current_part = owned_part(base, status=status, has_status=has_status)

@@ -11,12 +11,12 @@ each time its schedule names (UTC), following its concurrency policy, and keeps
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from slipway_simcluster.clone import clone
 from slipway_simcluster.cron import CronSchedule, CronSyntaxError
 from slipway_simcluster.errors import ApiError
 from slipway_simcluster.events import NORMAL, WARNING, EventRecorder
@@ -170,7 +170,7 @@ class JobController:
         if any(c["type"] == "Complete" for c in outcome):
             status["completionTime"] = now
         if old != status:
-            updated = copy.deepcopy(job)
+            updated = clone(job)
             updated["status"] = status
             self._store.replace(JOBS, updated)
 
@@ -251,7 +251,7 @@ class CronJobController:
                     job["metadata"]["name"],
                     {"propagationPolicy": "Background"},
                 )
-        template = copy.deepcopy(spec.get("jobTemplate") or {})
+        template = clone(spec.get("jobTemplate") or {})
         template_metadata = template.get("metadata") or {}
         name = f"{cronjob['metadata']['name']}-{int(due.timestamp()) // 60}"
         job = {
@@ -327,6 +327,6 @@ class CronJobController:
             CRONJOBS, cronjob["metadata"].get("namespace", ""), cronjob["metadata"]["name"]
         )
         if current is not None and current.get("status") != new_status:
-            updated = copy.deepcopy(current)
+            updated = clone(current)
             updated["status"] = new_status
             self._store.replace(CRONJOBS, updated)

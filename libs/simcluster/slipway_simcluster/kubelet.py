@@ -9,13 +9,13 @@ image is loaded), and Warning events say why, as on a real node.
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import secrets
 import time
 from typing import Any
 
 from slipway_simcluster import networking
+from slipway_simcluster.clone import clone
 from slipway_simcluster.events import NORMAL, WARNING, EventRecorder
 from slipway_simcluster.images import (
     ImagePullError,
@@ -260,7 +260,7 @@ class Kubelet:
 
     def _schedule(self, pod: dict[str, Any]) -> None:
         now = now_rfc3339()
-        updated = copy.deepcopy(pod)
+        updated = clone(pod)
         updated["spec"]["nodeName"] = self._node_name
         ip, self._last_ip_offset = networking.allocate_pod_ip(self._store, self._last_ip_offset)
         status = updated.setdefault("status", {})
@@ -326,7 +326,7 @@ class Kubelet:
         }
 
     def _pull_failed(self, pod: dict[str, Any], missing: dict[str, str], reason: str) -> None:
-        updated = copy.deepcopy(pod)
+        updated = clone(pod)
         statuses = []
         for container in updated["spec"].get("containers") or []:
             image = container.get("image", "")
@@ -359,7 +359,7 @@ class Kubelet:
 
     def _start(self, pod: dict[str, Any], pulled: dict[str, float] | None = None) -> None:
         now = now_rfc3339()
-        updated = copy.deepcopy(pod)
+        updated = clone(pod)
         status = updated["status"]
         status["phase"] = "Running"
         statuses = []
@@ -432,7 +432,7 @@ class Kubelet:
     def _complete(self, pod: dict[str, Any]) -> None:
         """The pod's containers exited 0: phase Succeeded, no longer Ready."""
         now = now_rfc3339()
-        updated = copy.deepcopy(pod)
+        updated = clone(pod)
         status = updated["status"]
         status["phase"] = "Succeeded"
         for container in status.get("containerStatuses") or []:

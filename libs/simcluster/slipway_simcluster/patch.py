@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
+from slipway_simcluster.clone import clone
 from slipway_simcluster.errors import ApiError, bad_request
 from slipway_simcluster.schema import UNTYPED, Schema
 
@@ -14,7 +14,7 @@ _DELETE = object()
 def merge_patch(target: Any, patch: Any) -> Any:
     """Apply an RFC 7386 JSON merge patch (`null` deletes, objects merge, the rest replaces)."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return clone(patch)
     result = dict(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
@@ -39,12 +39,12 @@ def strategic_merge_patch(target: Any, patch: Any, schema: Schema = UNTYPED) -> 
 
 def _strategic(target: Any, patch: Any, schema: Schema) -> Any:
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return clone(patch)
     directive = patch.get("$patch")
     if directive == "delete":
         return _DELETE
     if directive == "replace":
-        return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch"}
+        return {k: clone(v) for k, v in patch.items() if k != "$patch"}
     result = dict(target) if isinstance(target, dict) else {}
     orders: dict[str, list[Any]] = {}
     for key, value in patch.items():
@@ -88,26 +88,22 @@ def _list_merge_key(field: Schema, items: list[Any]) -> str | None:
 
 def _merge_list(field: Schema, current: Any, patch: list[Any]) -> list[Any]:
     if any(isinstance(item, dict) and item.get("$patch") == "replace" for item in patch):
-        return [
-            copy.deepcopy(item)
-            for item in patch
-            if not (isinstance(item, dict) and "$patch" in item)
-        ]
+        return [clone(item) for item in patch if not (isinstance(item, dict) and "$patch" in item)]
     dict_items = all(isinstance(item, dict) for item in patch)
     merge_key = _list_merge_key(field, patch) if dict_items else None
     merges = "merge" in field.patch_strategy or (field.untyped and merge_key is not None)
     if not merges or not isinstance(current, list):
         return [
-            copy.deepcopy(item)
+            clone(item)
             for item in patch
             if not (isinstance(item, dict) and item.get("$patch") == "delete")
         ]
     if merge_key is None:
         # A merged list of scalars (finalizers): a union that keeps the current order.
-        return [copy.deepcopy(item) for item in current] + [
-            copy.deepcopy(item) for item in patch if item not in current
+        return [clone(item) for item in current] + [
+            clone(item) for item in patch if item not in current
         ]
-    result = [copy.deepcopy(item) for item in current]
+    result = [clone(item) for item in current]
     elements = field.items()
     for item in patch:
         key_value = item.get(merge_key)
@@ -148,24 +144,24 @@ def json_patch(target: Any, operations: Any) -> Any:
     """Apply an RFC 6902 JSON patch (add, remove, replace, move, copy, test)."""
     if not isinstance(operations, list):
         raise bad_request("a JSON patch must be a list of operations")
-    document = copy.deepcopy(target)
+    document = clone(target)
     for operation in operations:
         if not isinstance(operation, dict) or "op" not in operation or "path" not in operation:
             raise bad_request(f"invalid JSON patch operation: {operation!r}")
         op, path = operation["op"], _pointer(operation["path"])
         if op == "add":
-            document = _add(document, path, copy.deepcopy(operation.get("value")))
+            document = _add(document, path, clone(operation.get("value")))
         elif op == "remove":
             document, _ = _remove(document, path)
         elif op == "replace":
             document, _ = _remove(document, path)
-            document = _add(document, path, copy.deepcopy(operation.get("value")))
+            document = _add(document, path, clone(operation.get("value")))
         elif op in ("move", "copy"):
             source = _pointer(operation.get("from", ""))
             if op == "move":
                 document, value = _remove(document, source)
             else:
-                value = copy.deepcopy(_get(document, source))
+                value = clone(_get(document, source))
             document = _add(document, path, value)
         elif op == "test":
             if _get(document, path) != operation.get("value"):

@@ -3,10 +3,10 @@ controllers."""
 
 from __future__ import annotations
 
-import copy
 import logging
 from typing import Any
 
+from slipway_simcluster.clone import clone
 from slipway_simcluster.errors import ApiError
 from slipway_simcluster.meta import random_suffix
 from slipway_simcluster.registry import Registry
@@ -46,7 +46,7 @@ def create_pod(
 
     A pod the API refuses (an invalid template) is logged, as a real controller records it.
     """
-    template = copy.deepcopy(template or {})
+    template = clone(template or {})
     template_metadata = template.get("metadata") or {}
     namespace = owner["metadata"].get("namespace", "")
     metadata: Object = {

@@ -7,7 +7,6 @@ write through it or, for status the controllers own, straight to the store.
 
 from __future__ import annotations
 
-import copy
 import json
 import uuid
 from collections.abc import Callable
@@ -17,6 +16,7 @@ import yaml
 
 from slipway_simcluster import fields
 from slipway_simcluster import patch as patches
+from slipway_simcluster.clone import clone
 from slipway_simcluster.errors import (
     FieldError,
     bad_request,
@@ -150,7 +150,7 @@ class Registry:
         managed = metadata.get("managedFields")
         if subresource == "status":
             status = new.get("status")
-            new = copy.deepcopy(old)
+            new = clone(old)
             if status is None:
                 new.pop("status", None)
             else:
@@ -164,7 +164,7 @@ class Registry:
                     metadata[key] = old["metadata"][key]
             if "status" in rt.subresources:
                 if "status" in old:
-                    new["status"] = copy.deepcopy(old["status"])
+                    new["status"] = clone(old["status"])
                 else:
                     new.pop("status", None)
             prune_unknown(new, self.schema(rt))
@@ -198,7 +198,7 @@ class Registry:
         if old_managed is None:
             new["metadata"].pop("managedFields", None)
         else:
-            new["metadata"]["managedFields"] = copy.deepcopy(old_managed)
+            new["metadata"]["managedFields"] = clone(old_managed)
         if field_manager:
             fields.record_update(
                 old,
@@ -411,7 +411,7 @@ class Registry:
             self._orphan_dependents(current["metadata"]["uid"])
         deleted = self.store.delete(rt, namespace, name)
         if rt.key == PODS.key:
-            deleted = copy.deepcopy(deleted)
+            deleted = clone(deleted)
             deleted["metadata"]["deletionTimestamp"] = now_rfc3339()
             deleted["metadata"]["deletionGracePeriodSeconds"] = 0
             return deleted
@@ -442,7 +442,7 @@ class Registry:
     def _orphan_dependents(self, uid: str) -> None:
         for rt in self.store.catalog.namespaced():
             for dependent in self.store.owned_by(uid, rt):
-                updated = copy.deepcopy(dependent)
+                updated = clone(dependent)
                 refs = updated["metadata"].get("ownerReferences") or []
                 updated["metadata"]["ownerReferences"] = [
                     ref for ref in refs if ref.get("uid") != uid
@@ -455,7 +455,7 @@ class Registry:
         name = namespace["metadata"]["name"]
         if name in PROTECTED_NAMESPACES:
             raise forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted')
-        terminating = copy.deepcopy(namespace)
+        terminating = clone(namespace)
         terminating["metadata"]["deletionTimestamp"] = now_rfc3339()
         terminating["status"] = {"phase": "Terminating"}
         if dry_run:
@@ -506,7 +506,7 @@ def _as_object(body: Any, rt: ResourceType) -> dict[str, Any]:
         raise bad_request(
             f"the API version of the provided object ({api_version}) does not match the URL ({rt.api_version})"
         )
-    obj = copy.deepcopy(body)
+    obj = clone(body)
     if not isinstance(obj.get("metadata"), dict):
         obj["metadata"] = {}
     return obj
@@ -534,9 +534,9 @@ def _apply_patch(media: str, current: dict[str, Any], document: Any, schema: Sch
 
 
 def _same_ignoring_version(new: dict[str, Any], old: dict[str, Any]) -> bool:
-    stripped_new = copy.deepcopy(new)
+    stripped_new = clone(new)
     stripped_new.get("metadata", {}).pop("resourceVersion", None)
-    stripped_old = copy.deepcopy(old)
+    stripped_old = clone(old)
     stripped_old.get("metadata", {}).pop("resourceVersion", None)
     stripped_new.setdefault("apiVersion", old.get("apiVersion"))
     stripped_new.setdefault("kind", old.get("kind"))

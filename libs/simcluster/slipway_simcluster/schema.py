@@ -10,7 +10,6 @@ knows by name excepted), as structured-merge-diff treats a schema-less object.
 
 from __future__ import annotations
 
-import copy
 import functools
 import importlib.util
 import json
@@ -19,6 +18,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from slipway_simcluster.clone import clone
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +245,7 @@ class Types:
             self._custom.pop((api_version, kind), None)
             return
         # Every object has these, whether its definition's schema names them or not.
-        described = copy.deepcopy(schema)
+        described = clone(schema)
         properties = described.setdefault("properties", {})
         properties.setdefault("apiVersion", {"type": "string"})
         properties.setdefault("kind", {"type": "string"})

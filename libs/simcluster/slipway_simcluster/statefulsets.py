@@ -11,9 +11,9 @@ OnDelete waits for the user to delete them. Each template is a ControllerRevisio
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
+from slipway_simcluster.clone import clone
 from slipway_simcluster.errors import ApiError
 from slipway_simcluster.kubelet import Kubelet
 from slipway_simcluster.podtemplates import create_pod, is_terminal, owner_reference
@@ -50,7 +50,7 @@ def ensure_revision(store: Store, owner: Object, template: Any) -> str:
                     "labels": dict(((template or {}).get("metadata") or {}).get("labels") or {}),
                     "ownerReferences": [owner_reference(owner)],
                 },
-                "data": {"spec": {"template": copy.deepcopy(template or {})}},
+                "data": {"spec": {"template": clone(template or {})}},
                 "revision": newest + 1,
             },
         )
@@ -116,7 +116,7 @@ class StatefulSetController:
     def _create(self, sts: Object, ordinal: int, revision: str) -> None:
         spec = sts.get("spec") or {}
         name = f"{sts['metadata']['name']}-{ordinal}"
-        template = copy.deepcopy(spec.get("template") or {})
+        template = clone(spec.get("template") or {})
         pod_spec = template.setdefault("spec", {})
         volumes = list(pod_spec.get("volumes") or [])
         names = {volume.get("name") for volume in volumes}
@@ -158,7 +158,7 @@ class StatefulSetController:
                 "namespace": namespace,
                 "labels": {**(metadata.get("labels") or {}), **selector},
             },
-            "spec": copy.deepcopy(claim_template.get("spec") or {}),
+            "spec": clone(claim_template.get("spec") or {}),
         }
         if metadata.get("annotations"):
             claim["metadata"]["annotations"] = dict(metadata["annotations"])
@@ -207,7 +207,7 @@ class StatefulSetController:
             "collisionCount": 0,
         }
         if old_status != status:
-            changed = copy.deepcopy(current)
+            changed = clone(current)
             changed["status"] = status
             self._store.replace(STATEFULSETS, changed)
 

@@ -7,7 +7,6 @@ resourceVersion and its watch event are atomic without locks (as etcd's are).
 from __future__ import annotations
 
 import asyncio
-import copy
 import itertools
 import json
 import uuid
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from slipway_simcluster import resources
+from slipway_simcluster.clone import clone
 from slipway_simcluster.errors import already_exists, gone, not_found
 from slipway_simcluster.meta import FieldSelector, LabelSelector, now_rfc3339, owner_uids
 from slipway_simcluster.resources import Catalog, ResourceType
@@ -131,7 +131,7 @@ class Store:
         obj = self.peek(rt, namespace, name)
         if obj is None:
             raise not_found(rt.plural, rt.group, name)
-        return copy.deepcopy(obj)
+        return clone(obj)
 
     def objects(self, rt: ResourceType, namespace: str | None = None) -> list[dict[str, Any]]:
         """Stored objects (read-only), ordered by namespace then name as etcd lists them."""
@@ -164,7 +164,7 @@ class Store:
 
     def create(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         """Store a new object, assigning uid, creationTimestamp and resourceVersion."""
-        obj = copy.deepcopy(obj)
+        obj = clone(obj)
         metadata = obj.setdefault("metadata", {})
         key = self._key(rt, metadata)
         if key in self._bucket(rt):
@@ -176,7 +176,7 @@ class Store:
 
     def replace(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         """Overwrite an existing object (preconditions are the caller's job)."""
-        obj = copy.deepcopy(obj)
+        obj = clone(obj)
         metadata = obj.setdefault("metadata", {})
         key = self._key(rt, metadata)
         old = self._bucket(rt).get(key)
@@ -191,7 +191,7 @@ class Store:
         old = self._bucket(rt).get(key)
         if old is None:
             raise not_found(rt.plural, rt.group, name)
-        gone_obj = copy.deepcopy(old)
+        gone_obj = clone(old)
         return self._write(rt, key, gone_obj, old, DELETED)
 
     def _bucket(self, rt: ResourceType) -> dict[ObjectKey, dict[str, Any]]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import hashlib
 import json
 from typing import Any
 
 from slipway_simcluster import networking
+from slipway_simcluster.clone import clone
 from slipway_simcluster.errors import FieldError, invalid
 from slipway_simcluster.meta import (
     LabelSelector,
@@ -564,7 +564,7 @@ def validate_metadata(rt: ResourceType, obj: dict[str, Any]) -> None:
 
 def scrub_for_create(obj: dict[str, Any]) -> dict[str, Any]:
     """Drop server-owned metadata a client may not set on create."""
-    obj = copy.deepcopy(obj)
+    obj = clone(obj)
     metadata = obj.setdefault("metadata", {})
     for key in (
         "uid",

@@ -5,9 +5,9 @@ it (Retain)."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
+from slipway_simcluster.clone import clone
 from slipway_simcluster.events import NORMAL, WARNING, EventRecorder
 from slipway_simcluster.meta import lookup
 from slipway_simcluster.resources import (
@@ -102,7 +102,7 @@ class VolumeController:
                     "status": {"phase": "Bound"},
                 },
             )
-        bound = copy.deepcopy(claim)
+        bound = clone(claim)
         bound["metadata"].setdefault("annotations", {}).update(
             {
                 **_BIND_ANNOTATIONS,
@@ -140,6 +140,6 @@ class VolumeController:
             if policy == "Delete":
                 self._store.delete(PERSISTENT_VOLUMES, "", volume["metadata"]["name"])
             elif (volume.get("status") or {}).get("phase") != "Released":
-                released = copy.deepcopy(volume)
+                released = clone(volume)
                 released["status"] = {"phase": "Released"}
                 self._store.replace(PERSISTENT_VOLUMES, released)
