@@ -619,6 +619,9 @@ async def test_a_wait_that_applies_into_a_namespace_deleted_since_makes_it_again
     )
 
     assert observation.phase == "available"
-    assert cluster.core.read_namespace(entity.namespace).metadata.labels[
-        "pod-security.kubernetes.io/enforce"
-    ] == "restricted"
+    assert (
+        cluster.core.read_namespace(entity.namespace).metadata.labels[
+            "pod-security.kubernetes.io/enforce"
+        ]
+        == "restricted"
+    )

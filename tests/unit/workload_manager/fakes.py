@@ -25,11 +25,11 @@ from slipway_contracts.commands import (
 from slipway_contracts.jobs import ApplyServiceJob, ReleaseJob, RolloutJob
 from slipway_libs.errors import NotFound, SlipwayError
 from slipway_libs.unit_of_work import Message, Transaction, UnitOfWork
+from slipway_workload_manager.domain import rules
 from slipway_workload_manager.domain.cluster_manager import (
     ClusterManagerRefused,
     ClusterManagerUnavailable,
 )
-from slipway_workload_manager.domain import rules
 from slipway_workload_manager.domain.deployment import DeploymentAggregate
 from slipway_workload_manager.domain.kube_service import KubeServiceAggregate
 from slipway_workload_manager.domain.ports import (
@@ -703,8 +703,6 @@ class InMemoryWorkloads(InMemoryRepository[W]):
         ):
             raise rules.name_taken(self.entity, state.namespace, state.name)
         await super()._write(tx, item)
-
-
 
 
 @dataclass

@@ -54,6 +54,24 @@ async def test_a_rollout_hands_the_image_over_applies_and_runs_saying_each_step(
     ]
 
 
+async def test_a_rollout_whose_record_changed_while_it_watched_reads_it_again(world):
+    await ready(world)
+    created = await create_deployment(world)
+    wait = world.cluster.wait_deployment
+
+    async def another_writer_meanwhile(*args, **kwargs) -> RolloutObservation:
+        row = world.deployments.rows[created["id"]]
+        world.deployments.rows[created["id"]] = row.model_copy(update={"revision": 7})
+        return await wait(*args, **kwargs)
+
+    world.cluster.wait_deployment = another_writer_meanwhile
+    [delivery] = await world.run_jobs()
+    assert delivery.acked and not delivery.nacked
+    running = state_of(world, created["id"])
+    assert (running.status, running.revision, running.available_replicas) == ("running", 8, 3)
+    assert world.uow.event_types()[-1] == subjects.event(subjects.DEPLOYMENT, "running")
+
+
 async def test_a_rollout_applies_the_pods_account_and_network_policy_with_the_deployment(world):
     await ready(world)
     created = await create_deployment(world, namespace="shop", container_port=9000)

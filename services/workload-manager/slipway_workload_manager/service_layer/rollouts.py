@@ -18,7 +18,8 @@ from slipway_contracts.entities import Deployment, Service
 from slipway_contracts.jobs import ApplyServiceJob, RolloutJob
 from slipway_libs.aggregate import utcnow
 from slipway_libs.errors import PermanentError
-from slipway_libs.unit_of_work import retrying
+from slipway_libs.unit_of_work import ConcurrentWrite, retrying
+from slipway_workload_manager.domain.deployment import DeploymentAggregate
 from slipway_workload_manager.domain.manifests import (
     deployment_objects,
     pull_secret_name,
@@ -76,7 +77,10 @@ async def roll_out(deps: Dependencies, job: RolloutJob) -> None:
         await fail_rollout(deps, job, reason, observation)
         return
     await _say(deps, state, f"{observation.available} replicas available")
-    await retrying(partial(_rolled_out, deps, job, observation))
+    try:  # written over the record as the job read it, unless it changed since
+        await retrying(partial(_rolled_out, deps, job, observation, deployment))
+    except ConcurrentWrite:
+        await retrying(partial(_rolled_out, deps, job, observation, None))
 
 
 async def fail_rollout(
@@ -86,9 +90,22 @@ async def fail_rollout(
     await retrying(partial(_rollout_failed, deps, job, reason, observation))
 
 
-async def _rolled_out(deps: Dependencies, job: RolloutJob, observation: RolloutObservation) -> None:
+async def _rolled_out(
+    deps: Dependencies,
+    job: RolloutJob,
+    observation: RolloutObservation,
+    read: DeploymentAggregate | None,
+) -> None:
+    """The rollout finished: on the Deployment as `read` before it (no second read; its
+    revision guards the write: ConcurrentWrite if it changed since), or as it is now."""
     async with deps.uow:
-        deployment = await deps.deployments.find(job.deployment_id)
+        if read is None:
+            deployment = await deps.deployments.find(job.deployment_id)
+        else:
+            deployment = DeploymentAggregate(
+                read.state.model_copy(deep=True), loaded_revision=read.loaded_revision
+            )
+            deps.deployments.add(deployment)
         if deployment is not None:
             deployment.rolled_out(job.rollout_id, observation)
         await deps.uow.commit()
