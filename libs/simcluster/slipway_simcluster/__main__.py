@@ -7,13 +7,14 @@ simulated API server listens (logs go to stderr), and exits cleanly on SIGTERM/S
 from __future__ import annotations
 
 import argparse
-import asyncio
 import errno
 import json
 import logging
 import os
 import sys
 from pathlib import Path
+
+import uvloop
 
 from slipway_simcluster.cluster import ClusterConfig, StateDirLocked
 from slipway_simcluster.pki import CertificateError
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"ready": True, "port": port, "kubeconfig": str(kubeconfig)}), flush=True)
 
     try:
-        asyncio.run(serve(config, sock, kubeconfig, announce))
+        uvloop.run(serve(config, sock, kubeconfig, announce))  # libuv: less CPU per call
     except (StateDirLocked, CertificateError) as error:
         print(f"simulated cluster {args.name}: {error}", file=sys.stderr)
         return EXIT_CANNOT_START
