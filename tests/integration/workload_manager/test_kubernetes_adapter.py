@@ -60,15 +60,7 @@ async def test_ensure_namespace_creates_it_once(
 async def test_a_namespace_deleted_after_it_was_ensured_is_made_again_by_the_next_apply(
     cluster: Cluster, workloads: KubernetesWorkloads
 ) -> None:
-    entity = deployment_entity(f"gone-{cluster.namespace()}", replicas=1)
-    await workloads.ensure_namespace(cluster.access, entity.namespace)
-    cluster.core.delete_namespace(entity.namespace)
-
-    async def namespaces() -> list[str]:
-        found = await asyncio.to_thread(cluster.core.list_namespace)
-        return [n.metadata.name for n in found.items]
-
-    await until(namespaces, lambda names: entity.namespace not in names, what="namespace gone")
+    entity = await in_a_namespace_deleted_since(cluster, workloads, "gone")
     await workloads.ensure_namespace(cluster.access, entity.namespace)  # known: not read again
     for manifest in deployment_objects(entity, IMAGE):
         await workloads.apply(cluster.access, manifest)
@@ -605,15 +597,7 @@ async def test_a_deployment_applied_by_its_wait_is_followed_without_reading_it_a
 async def test_a_wait_that_applies_into_a_namespace_deleted_since_makes_it_again(
     cluster: Cluster, workloads: KubernetesWorkloads
 ) -> None:
-    entity = deployment_entity(f"again-{cluster.namespace()}", replicas=1)
-    await workloads.ensure_namespace(cluster.access, entity.namespace)
-    cluster.core.delete_namespace(entity.namespace)
-
-    async def namespaces() -> list[str]:
-        found = await asyncio.to_thread(cluster.core.list_namespace)
-        return [n.metadata.name for n in found.items]
-
-    await until(namespaces, lambda names: entity.namespace not in names, what="namespace gone")
+    entity = await in_a_namespace_deleted_since(cluster, workloads, "again")
     observation = await workloads.wait_deployment(
         cluster.access, entity.namespace, "web", 30, applying=deployment_manifest(entity, IMAGE)
     )
@@ -625,3 +609,19 @@ async def test_a_wait_that_applies_into_a_namespace_deleted_since_makes_it_again
         ]
         == "restricted"
     )
+
+
+async def in_a_namespace_deleted_since(
+    cluster: Cluster, workloads: KubernetesWorkloads, prefix: str
+) -> Deployment:
+    """A deployment entity whose namespace was ensured, then deleted (and is gone)."""
+    entity = deployment_entity(f"{prefix}-{cluster.namespace()}", replicas=1)
+    await workloads.ensure_namespace(cluster.access, entity.namespace)
+    cluster.core.delete_namespace(entity.namespace)
+
+    async def namespaces() -> list[str]:
+        found = await asyncio.to_thread(cluster.core.list_namespace)
+        return [n.metadata.name for n in found.items]
+
+    await until(namespaces, lambda names: entity.namespace not in names, what="namespace gone")
+    return entity
