@@ -350,22 +350,22 @@ class KubernetesWorkloads:
     async def apply(self, access: ClusterAccess, manifest: Manifest) -> None:
         """Server-side apply (field manager `slipway`, forced: Slipway owns its fields); a
         namespace found missing (deleted since it was ensured) is made again."""
-        await self._call(access, partial(self._apply_in, access=access, manifest=manifest))
+        await self._call(access, partial(self._apply, access=access, manifest=manifest))
 
-    def _apply_in(
+    def _apply(
         self, api: k8s.ApiClient, access: ClusterAccess, manifest: Manifest, answer: bool = False
     ) -> Json | None:
         """Apply into the manifest's namespace, made again if found missing; the object as
         the API server answered (when `answer`)."""
         namespace = str((manifest.get("metadata") or {}).get("namespace") or "")
         try:
-            return self._apply(api, manifest, answer)
+            return self._server_side_apply(api, manifest, answer)
         except ApiException as error:
             if not (namespace and _namespace_missing(error)):
                 raise
             self._namespaces.discard((access.cluster_id, _server_of(access), namespace))
             self._ensure_namespace(api, namespace)
-            return self._apply(api, manifest, answer)
+            return self._server_side_apply(api, manifest, answer)
 
     async def delete(self, access: ClusterAccess, kind: str, namespace: str, name: str) -> bool:
         """Delete with foreground propagation; False when the object was already gone."""
@@ -415,7 +415,7 @@ class KubernetesWorkloads:
             if applying is None:
                 live = await self._call(access, read)
             else:
-                apply = partial(self._apply_in, access=access, manifest=applying, answer=True)
+                apply = partial(self._apply, access=access, manifest=applying, answer=True)
                 live = await self._call(access, apply)
             while live is not None and interpret_deployment(live).phase == "progressing":
                 remaining = deadline - time.monotonic()
@@ -571,7 +571,7 @@ class KubernetesWorkloads:
         live = self._read(api, _namespace_path(namespace))
         if live is not None:
             if lacks_pod_security(live):
-                self._apply(api, namespace_manifest(namespace))
+                self._server_side_apply(api, namespace_manifest(namespace))
             return
         try:
             self._send(api, "POST", _namespace_path(), body=namespace_manifest(namespace))
@@ -579,7 +579,9 @@ class KubernetesWorkloads:
             if int(error.status or 0) != 409:  # created meanwhile by someone else
                 raise
 
-    def _apply(self, api: k8s.ApiClient, manifest: Manifest, answer: bool = False) -> Json | None:
+    def _server_side_apply(
+        self, api: k8s.ApiClient, manifest: Manifest, answer: bool = False
+    ) -> Json | None:
         """Server-side apply of one object (a Namespace or a kind of `_KINDS`); the object
         as the API server answered (when `answer`)."""
         kind = str(manifest.get("kind"))
