@@ -118,6 +118,8 @@ async def serve(
     try:
         await server.serve(sockets=[sock])
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
-        await cluster.stop()
+        try:
+            await cluster.stop()  # a second SIGTERM meanwhile asks again, and cannot cut the save
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -86,3 +90,18 @@ async def test_stop_all_stops_every_simulated_cluster_of_a_state_dir(tmp_path: P
     assert all((c.state_dir / "state.json").exists() for c in clusters)  # state was saved
     assert stop_servers_under(tmp_path) == []
     assert stop_servers_under(tmp_path / "no-such-dir") == []
+
+
+async def test_a_stop_asked_again_while_the_state_is_saved_keeps_the_state(tmp_path: Path) -> None:
+    """Whoever stops a cluster may send SIGTERM more than once (as `stop_servers_under`
+    does); none of them cuts the save short."""
+    cluster = spec(tmp_path, "again")
+    await SimDriver().start(cluster, ignore)
+    pid = running_server_pid(cluster.state_dir)
+    assert pid is not None
+    deadline = time.monotonic() + 15
+    while running_server_pid(cluster.state_dir) == pid and time.monotonic() < deadline:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    assert running_server_pid(cluster.state_dir) is None
+    assert (cluster.state_dir / "state.json").exists()  # state was saved
