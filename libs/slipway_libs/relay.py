@@ -5,7 +5,12 @@ the order of an entity's events. It drains after a commit in its process, at an 
 fallback), and, while other replicas are about, after any outbox insert (a change stream: a
 commit in another replica). Replicas that wait for the lease say so in the lease collection
 (`standby:<owner>` rows); a lone replica opens no change stream (each costs MongoDB work on
-every write of the deployment)."""
+every write of the deployment).
+
+A lone relay whose last read of the outbox left nothing behind publishes what its process
+commits straight from the commit (no read between a commit and its publish); it still reads
+the outbox once an interval, and always after a failed publish or while another replica
+stands by. Rows are marked published in the background, many in one write."""
 
 from __future__ import annotations
 
@@ -38,6 +43,7 @@ INSERTS: list[dict[str, Any]] = [
     {"$project": {"_id": 1}},
 ]
 WATCH_RETRY_S = 5.0
+MARK_AT_STOP_S = 2.0
 
 
 class OutboxRelay:
@@ -63,9 +69,20 @@ class OutboxRelay:
         self.owner = owner
         self.interval_s = interval_s
         self._wakeup = asyncio.Event()
-        database.on_commit.append(self._wakeup.set)  # drain after each commit, not at the interval
+        database.on_commit.append(self._committed_here)  # drain after each commit
         self._lease_until = datetime.min.replace(tzinfo=UTC)
         self._standby_until = datetime.min.replace(tzinfo=UTC)
+        self._committed: list[dict[str, Any]] = []  # rows committed here, not yet sent
+        self._clear = False  # the last read of the outbox left nothing unsent behind
+        self._lone = False  # holds the lease and no other replica stands by
+        self._read_at = float("-inf")  # when the outbox was last read (monotonic)
+        self._to_mark: list[Any] = []  # ids sent, to be marked published
+        self._marking: asyncio.Task[None] | None = None
+
+    def _committed_here(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self._committed += rows
+            self._wakeup.set()
 
     async def _hold_lease(self) -> bool:
         now = datetime.now(UTC)
@@ -90,14 +107,44 @@ class OutboxRelay:
         return True
 
     async def drain(self) -> int:
-        """Publish pending messages in order; stop at the first failure. Returns the count.
-        A batch goes out in waves, each wave's publishes in flight together and at most one
-        message of a key (an entity) in a wave, so one key's messages still go in turn."""
+        """Publish the pending messages of the outbox in order; stop at the first failure.
+        Returns the count. A batch goes out in waves, each wave's publishes in flight together
+        and at most one message of a key (an entity) in a wave, so one key's messages still
+        go in turn."""
+        await self._marks_written()  # so that no row sent already is read as pending
+        self._committed.clear()  # committed, so the read finds them
+        self._clear = False
         # Rows a majority has: a row a failed primary had alone is rolled back, never published.
         outbox = self.database.db[OUTBOX].with_options(read_concern=ReadConcern("majority"))
         pending = outbox.find({"published_at": None}).sort([("_id", ASCENDING)]).limit(self.batch)
+        read_at = time.monotonic()
+        rows = await pending.to_list()
+        self._read_at = read_at
+        read = {row["_id"] for row in rows}
+        sent, failed = await self._send(rows)
+        # What was committed during the read and found by it is sent already.
+        self._committed = [row for row in self._committed if row["_id"] not in read]
+        self._clear = not failed and len(rows) < self.batch
+        self._to_mark += sent
+        await self._marks_written()
+        return len(sent)
+
+    async def _send_committed(self) -> int:
+        """Publish the rows committed here since the last round, straight from the commit."""
+        rows, self._committed = self._committed[: self.batch], self._committed[self.batch :]
+        sent, failed = await self._send(rows)
+        if failed:  # the rest waits in the outbox: read it next
+            self._clear = False
+        self._to_mark += sent
+        if self._marking is None or self._marking.done():
+            self._marking = asyncio.create_task(self._mark())
+        return len(sent)
+
+    async def _send(self, rows: list[dict[str, Any]]) -> tuple[list[Any], bool]:
+        """Publish `rows` in waves; the ids sent, and whether a publish failed (then the
+        rows after it are not sent)."""
         sent: list[Any] = []
-        for wave in waves(await pending.to_list()):
+        for wave in waves(rows):
             outcomes = await asyncio.gather(*map(self._publish, wave), return_exceptions=True)
             failed = False
             for message, outcome in zip(wave, outcomes, strict=True):
@@ -111,11 +158,25 @@ class OutboxRelay:
                 sent.append(message["_id"])
                 await self._published(message)
             if failed:
-                break
-        if sent:  # marked at once; a crash before this publishes them again (de-duplicated)
+                return sent, True
+        return sent, False
+
+    async def _mark(self) -> None:
+        """Mark the rows sent as published, all those sent meanwhile in one write each time;
+        a crash before a mark publishes them again (de-duplicated by JetStream)."""
+        while self._to_mark:
+            sent, self._to_mark = self._to_mark, []
             published = {"$set": {"published_at": datetime.now(UTC)}}
-            await outbox.update_many({"_id": {"$in": sent}}, published)
-        return len(sent)
+            try:
+                await self.database.db[OUTBOX].update_many({"_id": {"$in": sent}}, published)
+            except PyMongoError as exc:  # read and sent again (de-duplicated)
+                log.warning("outbox rows not marked published", extra={"error": repr(exc)})
+                self._clear = False
+
+    async def _marks_written(self) -> None:
+        if self._marking is not None and not self._marking.done():
+            await self._marking
+        await self._mark()
 
     async def _publish(self, message: dict[str, Any]) -> None:
         headers = {"Nats-Msg-Id": message["msg_id"], COMMAND_ID_HEADER: message["msg_id"]}
@@ -140,8 +201,11 @@ class OutboxRelay:
         try:
             while True:
                 try:
-                    while await self._hold_lease() and await self.drain() == self.batch:
-                        pass
+                    while await self._hold_lease():
+                        if await self._round() < self.batch:
+                            break
+                    else:  # another replica publishes, and reads what this one committed
+                        self._committed.clear()
                 except PyMongoError as exc:
                     log.warning("outbox relay cannot reach MongoDB", extra={"error": repr(exc)})
                 except Exception:
@@ -151,6 +215,16 @@ class OutboxRelay:
                 self._wakeup.clear()
         finally:
             watcher.cancel()
+            with contextlib.suppress(Exception):  # else sent again at the next start
+                await asyncio.wait_for(self._marks_written(), MARK_AT_STOP_S)
+
+    async def _round(self) -> int:
+        """Send what was committed here, or, unless that alone is complete (a lone relay,
+        nothing left behind, read within the interval), read the outbox."""
+        lone, recent = self._lone, time.monotonic() - self._read_at < self.interval_s
+        if self._clear and lone and recent:
+            return await self._send_committed()
+        return await self.drain()
 
     async def _watch(self) -> None:
         """While this relay holds the lease and other replicas stand by, wake it on each
@@ -162,18 +236,23 @@ class OutboxRelay:
                     await self._follow_inserts()
                     continue
             except PyMongoError as exc:
+                self._lone = False
                 log.warning("outbox change stream closed", extra={"error": repr(exc)})
                 await asyncio.sleep(WATCH_RETRY_S)
                 continue
-            await asyncio.sleep(self.lease_s / 2)
+            await asyncio.sleep(min(self.interval_s, self.lease_s / 2))
 
     async def _others_stand_by(self) -> bool:
         now = datetime.now(UTC)
         if self._lease_until < now:
+            self._lone = False
             return False  # not publishing: nothing to wake
         others = {"$regex": "^standby:", "$ne": f"standby:{self.owner}"}
         waiting = {"_id": others, "expires": {"$gt": now}}
-        return bool(await self.database.db[LEASE].count_documents(waiting, limit=1))
+        self._lone = False  # until the answer says so
+        found = bool(await self.database.db[LEASE].count_documents(waiting, limit=1))
+        self._lone = not found
+        return found
 
     async def _follow_inserts(self) -> None:
         """Wake the relay on each insert until, at a look every half lease, no other replica

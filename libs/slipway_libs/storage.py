@@ -86,7 +86,8 @@ class Database:
             uri, tz_aware=True, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
         )
         self.db: AsyncDatabase[dict[str, Any]] = self.client[name]
-        self.on_commit: list[Callable[[], None]] = []
+        # Told of each commit with the outbox rows it wrote (rows to publish; may be none).
+        self.on_commit: list[Callable[[list[dict[str, Any]]], None]] = []
         self.entity_collections: dict[str, str] = {}  # kind → collection (for the metrics)
 
     async def ping(self) -> None:
@@ -138,7 +139,7 @@ class MongoUnitOfWork(UnitOfWorkPort):
         finally:
             await tx.handle.end_session()
         for hook in self.database.on_commit:
-            hook()
+            hook(tx.outbox)
 
     async def _rollback(self, tx: Transaction) -> None:
         session: AsyncClientSession = tx.handle
@@ -177,6 +178,7 @@ class MongoUnitOfWork(UnitOfWorkPort):
                 if kept is not None and _duplicate_first(exc):
                     raise DuplicateReply(kept.command_id) from exc
                 raise
+        tx.outbox = rows[1:] if kept is not None else rows  # what the relay is to publish
 
     async def _find_kept(self, command_id: str) -> KeptReply | None:
         with mongo_errors(unavailable_from):

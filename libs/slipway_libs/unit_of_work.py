@@ -155,6 +155,7 @@ class Transaction:
     jobs: list[Message] = field(default_factory=list)
     committed: bool = False
     handle: Any = None
+    outbox: list[dict[str, Any]] = field(default_factory=list)  # rows written, to publish
     token: Token[Transaction | None] | None = None
 
 

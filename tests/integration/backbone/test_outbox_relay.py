@@ -190,3 +190,101 @@ async def test_each_keys_messages_stay_in_order_when_one_publish_fails(parts):
     assert await relay.drain() == 7
     for subject in names:
         assert await published_notes(js, subject) == [0, 1, 2]
+
+
+@contextlib.asynccontextmanager
+async def running(relay: OutboxRelay):
+    """`relay` running, stopped (as a service stops) on the way out."""
+    task = asyncio.create_task(relay.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def lone_and_caught_up(relay: OutboxRelay) -> bool:
+    """The relay publishes straight from its process's commits from now on."""
+    return relay._lone and relay._clear
+
+
+async def test_a_lone_relay_publishes_its_commits_in_order_when_a_publish_fails(parts):
+    """Straight from the commits: a failed publish leaves its message and those after it in
+    the outbox, read next, each key's in order; nothing stays pending."""
+    database, js, relay = parts
+    relay.interval_s, relay.lease_s = 0.2, 1.0
+    run = uuid.uuid4().hex[:8]
+    names = [subjects.job("test", f"{run}{key}") for key in "abc"]
+    working, failing = relay.publish, names[1]
+    failures: list[str] = []
+
+    async def first_of_b_fails(subject: str, *args: object) -> None:
+        if subject == failing and not failures:
+            failures.append(subject)
+            raise ConnectionError("NATS refused it")
+        await working(subject, *args)
+
+    relay.publish = first_of_b_fails
+    async with running(relay):
+        await eventually(lambda: lone_and_caught_up(relay), what="the relay lone and caught up")
+        for n in range(3):
+            for subject in names:
+                await queue_note(database, subject, n)
+        await eventually(lambda: pending_is_zero(database), what="every message relayed")
+    assert failures == [failing]
+    for subject in names:
+        assert await published_notes(js, subject) == [0, 1, 2]
+
+
+async def test_a_commit_by_a_process_with_no_relay_is_published_within_the_interval(stack, parts):
+    """While the relay takes its own commits straight from them, it still reads the outbox
+    each interval: what another process committed (no relay of its own, so no replica
+    standing by) is published too, once."""
+    database, js, relay = parts
+    relay.interval_s, relay.lease_s = 0.2, 1.0
+    elsewhere = Database(stack.mongodb_uri, database.db.name)
+    subject = subjects.job("test", uuid.uuid4().hex[:8])
+    try:
+        async with running(relay):
+            await eventually(lambda: lone_and_caught_up(relay), what="the relay lone and caught up")
+            await queue_note(database, subject, 0)
+            await queue_note(elsewhere, subject, 1)
+            await queue_note(database, subject, 2)
+            await eventually(lambda: pending_is_zero(database), what="every message relayed")
+        assert sorted(await published_notes(js, subject)) == [0, 1, 2]
+    finally:
+        await elsewhere.close()
+
+
+async def test_what_a_relay_published_before_it_stopped_is_not_published_again(stack, parts):
+    """Published rows are marked in the background; a stop right after a publish waits for
+    its mark (the service closes its database next), so a relay started afterwards finds
+    nothing to send."""
+    database, js, relay = parts
+    service_db = Database(stack.mongodb_uri, database.db.name)  # closed as the service stops
+    subject = subjects.job("test", uuid.uuid4().hex[:8])
+    last_sent = asyncio.Event()
+
+    async def tell_the_last(subject: str, payload: bytes, *args: object) -> None:
+        await relay.publish(subject, payload, *args)
+        if Note.model_validate_json(payload).n == 19:
+            last_sent.set()
+
+    stopping = OutboxRelay(service_db, tell_the_last, owner="test", interval_s=0.2)
+    stopping.lease_s = 1.0
+    try:
+        async with running(stopping):
+            await eventually(lambda: lone_and_caught_up(stopping), what="the relay lone, caught up")
+            for n in range(20):
+                await queue_note(service_db, subject, n)
+            await asyncio.wait_for(last_sent.wait(), 30)
+    finally:
+        await service_db.close()
+    assert await pending(database) == 0
+    assert await relay.drain() == 0
+    assert await published_notes(js, subject) == list(range(20))
+
+
+async def count_is(js, subject: str, expected: int) -> bool:
+    return len(await published_notes(js, subject)) == expected
