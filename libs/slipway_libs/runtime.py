@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -19,11 +20,36 @@ from slipway_libs.unit_of_work import ok
 
 log = logging.getLogger(__name__)
 
+YOUNG_COLLECTED_EVERY = 10_000  # allocations (CPython's default: 700)
+_own_process = False  # the service runs as its own process (not inside a test's)
+
 
 def run(main: Coroutine[Any, Any, None]) -> None:
     """Run a worker's `main` to its end on uvloop (libuv's event loop: a MongoDB or NATS
     round trip costs the process about a quarter less CPU than on asyncio's own loop)."""
+    own_process()
     uvloop.run(main)
+
+
+def own_process() -> None:
+    """Say that the service runs as its own process: `started` may then tune the process's
+    garbage collector (inside a test's process it leaves it alone)."""
+    global _own_process
+    _own_process = True
+
+
+def started() -> None:
+    """Call once start-up is done. What start-up made (modules, models, schemas, clients)
+    lives as long as the process, so the garbage collector passes over it from now on;
+    otherwise each full collection walks all of it, a pause of about 100 ms (250,000 objects
+    in the cluster-manager) for every call in flight, every few seconds under load. The
+    young generation is collected every 10,000 allocations instead of 700: a call's objects
+    mostly die before a collection looks at them (measured: REST create p99 at 16 in flight
+    halved, throughput unchanged)."""
+    if not _own_process:
+        return
+    gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTED_EVERY, 20, 100)
 
 
 async def every(interval_s: float, work: Callable[[], Awaitable[Any]], name: str) -> None:

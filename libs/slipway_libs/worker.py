@@ -29,7 +29,7 @@ from slipway_libs.errors import Unavailable
 from slipway_libs.messaging import DeclaredPublishers, ensure_streams, make_broker
 from slipway_libs.progress import ProgressPublisher
 from slipway_libs.relay import Observer, OutboxRelay
-from slipway_libs.runtime import add_health, every, wait_for_database
+from slipway_libs.runtime import add_health, every, started, wait_for_database
 from slipway_libs.settings import CommonSettings
 from slipway_libs.storage import OUTBOX, Database, MongoUnitOfWork, Repository
 from slipway_observability import metrics, tracing
@@ -228,6 +228,7 @@ def build_worker_app(
                 kit.every(settings.metrics_interval_s, sample_metrics, "metrics")
             running = [asyncio.ensure_future(task) for task in (relay.run(), *kit._tasks)]
             service_log.info(f"{name} ready", extra=kit._ready_fields)
+            started()
             yield
         finally:
             for task in running:

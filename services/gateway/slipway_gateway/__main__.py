@@ -5,6 +5,7 @@ import uvicorn
 
 from slipway_gateway.app import create_app
 from slipway_gateway.settings import GatewaySettings
+from slipway_libs.runtime import own_process
 
 # How long an idle connection is kept open: longer than clients keep theirs (httpx: 5 s),
 # so a client never sends on a connection the gateway is closing at that moment (a lost
@@ -17,6 +18,7 @@ HTTP = "httptools"
 
 if __name__ == "__main__":
     settings = GatewaySettings()
+    own_process()  # the garbage collector is tuned once the gateway has started
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -52,7 +52,7 @@ from slipway_gateway.settings import GatewaySettings
 from slipway_keys.secrets import sealer_from
 from slipway_libs import logging as slipway_logging
 from slipway_libs.errors import Unavailable
-from slipway_libs.runtime import cancelled
+from slipway_libs.runtime import cancelled, started
 from slipway_libs.storage import Database
 from slipway_observability import tracing
 
@@ -177,6 +177,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.approvals.start()
         try:
             async with mcp.running():
+                started()
                 yield
         finally:
             await app.state.approvals.stop()
