@@ -3,7 +3,9 @@ client the gateway and the services use to send commands and queries."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 
 from nats.aio.client import Client
@@ -15,6 +17,10 @@ from slipway_keys.principals import Signer
 from slipway_libs import context
 from slipway_libs.errors import SlipwayError, Unavailable, error_from_reply
 from slipway_observability import tracing
+
+# Nothing subscribed when the request came: sent once more after this long (a replica that is
+# just starting or restarting subscribes meanwhile; nobody received the first one).
+NO_RESPONDERS_RETRY_S = 0.1
 
 
 def encode(payload: dict[str, Any]) -> bytes:
@@ -42,8 +48,16 @@ async def request(
     body = payload if isinstance(payload, bytes) else encode(payload)
     if signer is not None:
         headers.update(signer.headers(subject, command_id, body))
+    deadline = time.monotonic() + timeout_s
     try:
-        msg = await connection.request(subject, body, timeout=timeout_s, headers=headers)
+        try:
+            msg = await connection.request(subject, body, timeout=timeout_s, headers=headers)
+        except NoRespondersError:
+            if deadline - time.monotonic() <= NO_RESPONDERS_RETRY_S:
+                raise
+            await asyncio.sleep(NO_RESPONDERS_RETRY_S)
+            left = deadline - time.monotonic()
+            msg = await connection.request(subject, body, timeout=left, headers=headers)
     except NoRespondersError as exc:
         raise Unavailable(f"no service is answering {subject}") from exc
     except (TimeoutError, NatsTimeout) as exc:
