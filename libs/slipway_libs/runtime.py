@@ -20,6 +20,7 @@ from slipway_libs.unit_of_work import ok
 
 log = logging.getLogger(__name__)
 
+CANCEL_AGAIN_S = 1.0
 YOUNG_COLLECTED_EVERY = 10_000  # allocations (CPython's default: 700)
 _own_process = False  # the service runs as its own process (not inside a test's)
 
@@ -65,11 +66,18 @@ async def every(interval_s: float, work: Callable[[], Awaitable[Any]], name: str
 
 
 async def cancelled(*tasks: asyncio.Task[Any] | None) -> None:
-    """Cancel each task (None: none was started) and wait until all have ended."""
+    """Cancel each task (None: none was started) and wait until all have ended. A task that
+    lets a cancellation pass unnoticed is cancelled again every `CANCEL_AGAIN_S` until it ends
+    (Python 3.11's `asyncio.wait_for` loses one that comes as its inner call finishes, and a
+    retry loop then runs on: a stop would wait forever)."""
     started = [task for task in tasks if task is not None]
     for task in started:
         task.cancel()
     for task in started:
+        while not task.done():
+            await asyncio.wait({task}, timeout=CANCEL_AGAIN_S)
+            if not task.done():
+                task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
