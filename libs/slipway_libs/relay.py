@@ -10,7 +10,8 @@ every write of the deployment).
 A lone relay whose last read of the outbox left nothing behind publishes what its process
 commits straight from the commit (no read between a commit and its publish); it still reads
 the outbox once an interval, and always after a failed publish or while another replica
-stands by. Rows are marked published in the background, many in one write."""
+stands by. Those rows are marked published in the background within `MARK_WITHIN_S`, all
+sent meanwhile in one write."""
 
 from __future__ import annotations
 
@@ -44,6 +45,9 @@ INSERTS: list[dict[str, Any]] = [
 ]
 WATCH_RETRY_S = 5.0
 MARK_AT_STOP_S = 2.0
+# Rows sent straight from a commit are marked published at most this long after (a crash
+# meanwhile sends them again, and JetStream drops the repeats).
+MARK_WITHIN_S = 0.1
 
 
 class OutboxRelay:
@@ -77,6 +81,7 @@ class OutboxRelay:
         self._lone = False  # holds the lease and no other replica stands by
         self._read_at = float("-inf")  # when the outbox was last read (monotonic)
         self._to_mark: list[Any] = []  # ids sent, to be marked published
+        self._mark_now = asyncio.Event()
         self._marking: asyncio.Task[None] | None = None
 
     def _committed_here(self, rows: list[dict[str, Any]]) -> None:
@@ -137,8 +142,15 @@ class OutboxRelay:
             self._clear = False
         self._to_mark += sent
         if self._marking is None or self._marking.done():
-            self._marking = asyncio.create_task(self._mark())
+            self._marking = asyncio.create_task(self._mark_soon())
         return len(sent)
+
+    async def _mark_soon(self) -> None:
+        """Mark what is sent within `MARK_WITHIN_S`, together (one write, one journal flush
+        of MongoDB's, for all the rows sent meanwhile), or at once when asked to."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._mark_now.wait(), MARK_WITHIN_S)
+        await self._mark()
 
     async def _send(self, rows: list[dict[str, Any]]) -> tuple[list[Any], bool]:
         """Publish `rows` in waves; the ids sent, and whether a publish failed (then the
@@ -175,7 +187,9 @@ class OutboxRelay:
 
     async def _marks_written(self) -> None:
         if self._marking is not None and not self._marking.done():
+            self._mark_now.set()
             await self._marking
+            self._mark_now.clear()
         await self._mark()
 
     async def _publish(self, message: dict[str, Any]) -> None:
