@@ -29,7 +29,7 @@ from slipway_libs.errors import Unavailable
 from slipway_libs.messaging import DeclaredPublishers, ensure_streams, make_broker
 from slipway_libs.progress import ProgressPublisher
 from slipway_libs.relay import Observer, OutboxRelay
-from slipway_libs.runtime import add_health, every, started, wait_for_database
+from slipway_libs.runtime import add_health, cancelled, every, started, wait_for_database
 from slipway_libs.settings import CommonSettings
 from slipway_libs.storage import OUTBOX, Database, MongoUnitOfWork, Repository
 from slipway_observability import metrics, tracing
@@ -192,7 +192,7 @@ def build_worker_app(
         slipway_logging.configure(name, settings.log_level)
         db = Database(settings.mongodb_uri, database, settings.mongodb_timeout_s)
         kit = WorkerKit(name, settings, broker, db, context, publishers)
-        running: list[asyncio.Future[Any]] = []
+        running: list[asyncio.Task[Any]] = []
         health: asyncio.Server | None = None
         stop_metrics: Callable[[], None] | None = None
 
@@ -226,16 +226,16 @@ def build_worker_app(
             )
             if stop_metrics is not None:
                 kit.every(settings.metrics_interval_s, sample_metrics, "metrics")
-            running = [asyncio.ensure_future(task) for task in (relay.run(), *kit._tasks)]
+            running = [asyncio.create_task(task) for task in (relay.run(), *kit._tasks)]
             service_log.info(f"{name} ready", extra=kit._ready_fields)
             started()
             yield
         finally:
             for task in running:
                 task.cancel()
-            for task in running:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            for task in running:  # each to its end, though it let a cancellation pass
+                with contextlib.suppress(Exception):  # a failure was logged as it happened
+                    await cancelled(task)
             if not running:  # start-up failed before the tasks started
                 for never_started in kit._tasks:
                     never_started.close()
