@@ -37,6 +37,10 @@ FILTERS = [subjects.event(entity, ">") for entity in PROJECTED]
 BATCH = 64  # events per pull at most; a batch is written and acked well within `ack_wait`
 IDLE_PULL_S = 1.0  # how long one pull waits on an idle stream
 RETRY_PULL_S = 1.0  # the pause after NATS refused a pull (closed, JetStream unavailable)
+# After a batch that was not full, the next pull waits this long: the events of a burst are
+# then written (and acked) together instead of one or two at a time. The first event after
+# a quiet spell is projected at once; admission catches up by itself when it must.
+LINGER_S = 0.05
 
 # The batch's messages (to ack them together), read on the event loop.
 JetStreamBatch = Annotated[NatsBatchMessage, Shared("message")]
@@ -65,6 +69,8 @@ class TakeWhatIsThere(BatchPullStreamSubscriber):
                 continue
             if messages and self.running:
                 await self.consume(messages)
+                if len(messages) < self.pull_sub.batch_size:
+                    await asyncio.sleep(LINGER_S)
 
 
 def events_router() -> NatsRouter:
