@@ -60,6 +60,35 @@ async def test_a_second_driver_instance_adopts_the_running_process(tmp_path: Pat
     assert probe.reason == "the simulated cluster process is not running (it exited or was killed)"
 
 
+class KilledWhileAsked(SimDriver):
+    """Kills the cluster's process just after the probe saw it running (armed once)."""
+
+    armed = False
+
+    def running_pid(self, spec: ClusterSpec) -> int | None:
+        pid = super().running_pid(spec)
+        if self.armed and pid is not None:
+            self.armed = False
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)  # gone, its port closed, before the probe asks its API server
+        return pid
+
+
+async def test_a_process_killed_while_its_probe_asks_is_reported_not_running(
+    tmp_path: Path,
+) -> None:
+    driver, demo = KilledWhileAsked(), spec(tmp_path, "fragile")
+    await driver.start(demo, ignore)
+    driver.armed = True
+
+    probe = await driver.probe(demo)
+
+    # The cause, not the symptom (its API server no longer answering).
+    assert probe.status == "stopped"
+    assert probe.reason == "the simulated cluster process is not running (it exited or was killed)"
+    await driver.delete(demo)
+
+
 async def test_the_token_is_made_once_and_kept_owner_only(tmp_path: Path) -> None:
     driver, demo = SimDriver(), spec(tmp_path, "demo")
     await driver.start(demo, ignore)

@@ -56,6 +56,7 @@ TOKEN_FILE = "token"
 KUBECONFIG_FILE = "kubeconfig"
 DEFAULT_DOCKER_SOCKET = Path("/var/run/docker.sock")
 STOP_GRACE_S = 10.0
+NOT_RUNNING = "the simulated cluster process is not running (it exited or was killed)"
 
 
 @dataclass(frozen=True)
@@ -209,9 +210,7 @@ class SimDriver:
 
     async def probe(self, spec: ClusterSpec) -> ProbeResult:
         if self.running_pid(spec) is None:
-            return ProbeResult(
-                "stopped", "the simulated cluster process is not running (it exited or was killed)"
-            )
+            return ProbeResult("stopped", NOT_RUNNING)
         access = read_access(self.kubeconfig_path(spec))
         if access is None:
             return ProbeResult(
@@ -224,6 +223,8 @@ class SimDriver:
                     f"{access.server}/readyz", headers={"Authorization": f"Bearer {access.token}"}
                 )
         except httpx.HTTPError as error:
+            if self.running_pid(spec) is None:  # it died while being asked: that is the cause
+                return ProbeResult("stopped", NOT_RUNNING)
             return ProbeResult(
                 "error",
                 f"the simulated cluster's API server at {access.server} does not answer: {error!r}",
