@@ -50,14 +50,15 @@ async def request(
         headers.update(signer.headers(subject, command_id, body))
     deadline = time.monotonic() + timeout_s
     try:
-        try:
-            msg = await connection.request(subject, body, timeout=timeout_s, headers=headers)
-        except NoRespondersError:
-            if deadline - time.monotonic() <= NO_RESPONDERS_RETRY_S:
-                raise
-            await asyncio.sleep(NO_RESPONDERS_RETRY_S)
-            left = deadline - time.monotonic()
-            msg = await connection.request(subject, body, timeout=left, headers=headers)
+        for attempt in (1, 2):
+            try:
+                left = deadline - time.monotonic()
+                msg = await connection.request(subject, body, timeout=left, headers=headers)
+                break
+            except NoRespondersError:
+                if attempt == 2 or deadline - time.monotonic() <= NO_RESPONDERS_RETRY_S:
+                    raise
+                await asyncio.sleep(NO_RESPONDERS_RETRY_S)
     except NoRespondersError as exc:
         raise Unavailable(f"no service is answering {subject}") from exc
     except (TimeoutError, NatsTimeout) as exc:
