@@ -1,15 +1,24 @@
 """MongoDB storage on PyMongo's async API: the repository and unit of work of
 `slipway_libs.unit_of_work` (optimistic concurrency on `revision`; entity writes, outbox
 messages and kept command replies in one transaction). A command's kept reply is a row of
-the outbox, written in the same insert as its messages (one round trip fewer)."""
+the outbox, written in the same insert as its messages (one round trip fewer).
+
+Transactions that only add new entities (creates) and read nothing inside go through
+`NewEntities`: those committing at the same moment in a process share one transaction (group
+commit), one insert per collection and one commit for all of them instead of three round
+trips each. When that shared transaction fails (a name taken, a command repeated, MongoDB
+away), nothing of it is written and each commits alone, as any other, with its own answer."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
+import contextvars
 import json
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -17,6 +26,7 @@ from bson import ObjectId
 from pydantic import BaseModel, ValidationError
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
     BulkWriteError,
@@ -36,6 +46,7 @@ from slipway_libs.unit_of_work import (
     Message,
     Transaction,
     TransientConflict,
+    events_of,
 )
 from slipway_libs.unit_of_work import Repository as RepositoryPort
 from slipway_libs.unit_of_work import UnitOfWork as UnitOfWorkPort
@@ -48,6 +59,10 @@ COMMAND_REPLIES = "command_replies"
 A = TypeVar("A", bound=Aggregate[Any])
 # Entities are listed oldest first; `_id` breaks ties (and makes the page cursor exact).
 LISTING_ORDER = [("created_at", ASCENDING), ("_id", ASCENDING)]
+# The most transactions of new entities committed together; more wait for the next.
+TOGETHER_MAX = 100
+# How often a commit whose outcome MongoDB did not tell is asked again.
+COMMIT_ATTEMPTS = 3
 
 
 def unavailable_from(exc: PyMongoError) -> Unavailable:
@@ -89,6 +104,12 @@ class Database:
         # Told of each commit with the outbox rows it wrote (rows to publish; may be none).
         self.on_commit: list[Callable[[list[dict[str, Any]]], None]] = []
         self.entity_collections: dict[str, str] = {}  # kind → collection (for the metrics)
+        self.new_entities = NewEntities(self)
+
+    def committed(self, rows: list[dict[str, Any]]) -> None:
+        """Tell `on_commit` of a commit and the outbox rows it wrote."""
+        for hook in self.on_commit:
+            hook(rows)
 
     async def ping(self) -> None:
         """Raise Unavailable unless the database answers."""
@@ -116,7 +137,9 @@ class MongoUnitOfWork(UnitOfWorkPort):
     @property
     def session(self) -> AsyncClientSession:
         """The open transaction's session (for writes an adapter adds, e.g. bookkeeping)."""
-        session: AsyncClientSession = self._tx().handle
+        tx = self._tx()
+        tx.touched = True
+        session: AsyncClientSession = tx.handle
         return session
 
     async def _begin(self, tx: Transaction) -> None:
@@ -129,17 +152,38 @@ class MongoUnitOfWork(UnitOfWorkPort):
 
     async def _commit(self, tx: Transaction) -> None:
         try:
-            for attempt in range(3):
-                try:
-                    await tx.handle.commit_transaction()
-                    break
-                except PyMongoError as exc:
-                    if attempt == 2 or not _labelled(exc, "UnknownTransactionCommitResult"):
-                        raise classified(exc) from exc
+            await _commit_transaction(tx.handle)
         finally:
             await tx.handle.end_session()
-        for hook in self.database.on_commit:
-            hook(tx.outbox)
+        self.database.committed(tx.outbox)
+
+    async def _commit_new(
+        self,
+        tx: Transaction,
+        changed: list[tuple[RepositoryPort[Any], Aggregate[Any]]],
+        kept: KeptReply | None,
+    ) -> bool:
+        """New entities, read nothing: committed with those of the same moment (`NewEntities`)."""
+        if tx.touched or not changed:
+            return False
+        inserts: list[Insert] = []
+        for repository, item in changed:
+            new = item.loaded_revision is None and not item.deleted
+            if not new or not isinstance(repository, Repository):
+                return False
+            inserts.append((repository.collection, repository.document(item)))
+
+        def make_rows() -> list[dict[str, Any]]:
+            messages = [message for pair in changed for message in events_of(*pair)]
+            return _outbox_rows(messages + tx.jobs, kept)
+
+        rows = await self.database.new_entities.commit(inserts, make_rows)
+        if rows is None:
+            return False
+        await tx.handle.end_session()  # its own transaction sent nothing: nothing to end there
+        tx.outbox = rows[1:] if kept is not None else rows
+        self.database.committed(tx.outbox)
+        return True
 
     async def _rollback(self, tx: Transaction) -> None:
         session: AsyncClientSession = tx.handle
@@ -153,24 +197,7 @@ class MongoUnitOfWork(UnitOfWorkPort):
     async def _write_outbox(
         self, tx: Transaction, messages: list[Message], kept: KeptReply | None
     ) -> None:
-        now = datetime.now(UTC)
-        correlation, traceparent = context.correlation_id.get(), current_traceparent()
-        rows = [] if kept is None else [_kept_row(kept, now)]
-        rows += [
-            {
-                "_id": ObjectId(),
-                "msg_id": m.msg_id,
-                "key": m.key,
-                "subject": m.subject,
-                "stream": m.stream,
-                "payload": json.dumps(m.payload, default=str).encode(),
-                "correlationid": correlation,
-                "traceparent": traceparent,  # the relay publishes it in this trace
-                "created_at": now,
-                "published_at": None,
-            }
-            for m in messages
-        ]
+        rows = _outbox_rows(messages, kept)
         with mongo_errors(classified):
             try:
                 await self.db[OUTBOX].insert_many(rows, session=tx.handle)
@@ -191,6 +218,139 @@ class MongoUnitOfWork(UnitOfWorkPort):
         if isinstance(reply, str):  # kept as JSON text by an older version
             reply = json.loads(reply)
         return KeptReply(command_id, row["fingerprint"], reply)
+
+
+async def _commit_transaction(session: AsyncClientSession) -> None:
+    """Commit `session`'s transaction, asking again while MongoDB cannot tell the outcome."""
+    for attempt in range(COMMIT_ATTEMPTS):
+        try:
+            await session.commit_transaction()
+            return
+        except PyMongoError as exc:
+            last = attempt == COMMIT_ATTEMPTS - 1
+            if last or not _labelled(exc, "UnknownTransactionCommitResult"):
+                raise classified(exc) from exc
+
+
+def _outbox_rows(messages: list[Message], kept: KeptReply | None) -> list[dict[str, Any]]:
+    """The outbox rows of a transaction: its kept reply first (if any), then its messages."""
+    now = datetime.now(UTC)
+    correlation, traceparent = context.correlation_id.get(), current_traceparent()
+    rows = [] if kept is None else [_kept_row(kept, now)]
+    rows += [
+        {
+            "_id": ObjectId(),
+            "msg_id": m.msg_id,
+            "key": m.key,
+            "subject": m.subject,
+            "stream": m.stream,
+            "payload": json.dumps(m.payload, default=str).encode(),
+            "correlationid": correlation,
+            "traceparent": traceparent,  # the relay publishes it in this trace
+            "created_at": now,
+            "published_at": None,
+        }
+        for m in messages
+    ]
+    return rows
+
+
+Insert = tuple[AsyncCollection[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass
+class _Joined:
+    """One transaction in a group: its entities, how to make its outbox rows (in its own
+    context, once its entities are inserted: its events are stamped as late as when it
+    commits alone) and the rows made."""
+
+    inserts: list[Insert]
+    make_rows: Callable[[], list[dict[str, Any]]]
+    context: contextvars.Context
+    done: asyncio.Future[bool]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+class NewEntities:
+    """Group commit of transactions that only add new entities: while one shared transaction
+    is in flight, those that come meanwhile wait and go together in the next, their entities
+    in one insert per collection, their outbox rows in one more, then one commit."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._queued: list[_Joined] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def commit(
+        self, inserts: list[Insert], make_rows: Callable[[], list[dict[str, Any]]]
+    ) -> list[dict[str, Any]] | None:
+        """The outbox rows written once `inserts` and those rows are committed (with others);
+        None when a write of the shared transaction was refused (a name taken, a command
+        repeated: nothing of it is written, each commits alone to learn whose). Any other
+        failure is raised as a transaction alone would raise it."""
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        joined = _Joined(inserts, make_rows, contextvars.copy_context(), done)
+        self._queued.append(joined)
+        if self._writer is None:
+            # A context of its own: the group is no one call's (its correlation id, its trace).
+            self._writer = asyncio.create_task(self._write_queued(), context=contextvars.Context())
+        return joined.rows if await done else None
+
+    async def _write_queued(self) -> None:
+        group: list[_Joined] = []
+        try:
+            while self._queued:
+                group, self._queued = self._queued[:TOGETHER_MAX], self._queued[TOGETHER_MAX:]
+                try:
+                    outcome: bool | Exception = await self._commit_together(group)
+                except Exception as exc:  # e.g. MongoDB away: each is told, as if alone
+                    outcome = exc
+                for joined in group:
+                    if joined.done.done():  # its caller was cancelled
+                        continue
+                    if isinstance(outcome, Exception):
+                        joined.done.set_exception(outcome)
+                    else:
+                        joined.done.set_result(outcome)
+                group = []
+        except BaseException:  # the service is stopping: no caller waits forever
+            for joined in group + self._queued:
+                if not joined.done.done():
+                    joined.done.set_exception(Unavailable("the service is stopping"))
+            self._queued = []
+            raise
+        finally:
+            self._writer = None
+
+    async def _commit_together(self, group: list[_Joined]) -> bool:
+        """Commit the group in one transaction; False when one of its writes was refused."""
+        collections: dict[str, tuple[AsyncCollection[dict[str, Any]], list[dict[str, Any]]]] = {}
+        for joined in group:
+            for collection, document in joined.inserts:
+                collections.setdefault(collection.name, (collection, []))[1].append(document)
+        session = self.database.client.start_session()
+        try:
+            try:
+                await session.start_transaction()
+                for collection, documents in collections.values():
+                    await collection.insert_many(documents, session=session)
+                for joined in group:
+                    joined.rows = joined.context.run(joined.make_rows)
+                rows = [row for joined in group for row in joined.rows]
+                if rows:
+                    await self.database.db[OUTBOX].insert_many(rows, session=session)
+            except (BulkWriteError, DuplicateKeyError):
+                return False  # a write refused (a name taken, a command repeated): whose?
+            except PyMongoError as exc:  # MongoDB away, or a race lost: as each alone is told
+                raise classified(exc) from exc
+            except Exception as exc:  # e.g. an entity that cannot be stored: whose?
+                error = type(exc).__name__  # its message may quote what was to be stored
+                log.warning("a shared commit failed; each commits alone", extra={"error": error})
+                return False
+            await _commit_transaction(session)
+            return True
+        finally:
+            await session.end_session()  # aborts what was not committed
 
 
 def _kept_row(kept: KeptReply, now: datetime) -> dict[str, Any]:
@@ -261,17 +421,26 @@ class Repository(RepositoryPort[A]):
             raise SlipwayError(f"stored {self.entity} '{doc['_id']}' is unreadable: {exc}") from exc
         return self.aggregate(state, loaded_revision=int(fields["revision"]))
 
+    def document(self, item: A) -> dict[str, Any]:
+        """The entity as it is stored."""
+        doc: dict[str, Any] = item.state.model_dump(mode="python")
+        doc["_id"] = doc.pop("id")
+        return doc
+
     async def _read(self, entity_id: str, tx: Transaction | None) -> A | None:
         session = tx.handle if tx is not None and isinstance(tx.uow, MongoUnitOfWork) else None
+        if session is not None and tx is not None:
+            tx.touched = True
         with mongo_errors(classified if session else unavailable_from):
             doc = await self.collection.find_one({"_id": entity_id}, session=session)
         return self._load(doc) if doc else None
 
     async def _write(self, tx: Transaction, item: A) -> None:
+        """(A new entity of a transaction that read nothing may be inserted `document`
+        instead, with others: if that fails, it comes here as any other.)"""
         if not isinstance(tx.uow, MongoUnitOfWork):
             raise TypeError("a MongoDB repository writes through a MongoUnitOfWork")
-        doc = item.state.model_dump(mode="python")
-        doc["_id"] = doc.pop("id")
+        doc = self.document(item)
         loaded = {"_id": item.id, "revision": item.loaded_revision}
         session = tx.handle
         with mongo_errors(classified):

@@ -155,6 +155,8 @@ class Transaction:
     jobs: list[Message] = field(default_factory=list)
     committed: bool = False
     handle: Any = None
+    # The implementation's: whether the transaction holds reads or writes of its own yet.
+    touched: bool = False
     outbox: list[dict[str, Any]] = field(default_factory=list)  # rows written, to publish
     token: Token[Transaction | None] | None = None
 
@@ -197,18 +199,30 @@ class UnitOfWork(ABC):
         transaction with it)."""
         tx = self._tx()
         kept = KeptReply(*tx.reply_key, ok(answer)) if tx.reply_key is not None else None
-        messages: list[Message] = []
-        for repository, item in tx.seen.values():
-            if item.changes:
+        changed = [(repository, item) for repository, item in tx.seen.values() if item.changes]
+        if not await self._commit_new(tx, changed, kept):
+            messages: list[Message] = []
+            for repository, item in changed:
                 await repository._write(tx, item)
                 messages += events_of(repository, item)
-                item.saved()
-        messages += tx.jobs
-        if messages or kept is not None:
-            await self._write_outbox(tx, messages, kept)
-        await self._commit(tx)
+            messages += tx.jobs
+            if messages or kept is not None:
+                await self._write_outbox(tx, messages, kept)
+            await self._commit(tx)
+        for _, item in changed:
+            item.saved()
         tx.committed = True
         return answer
+
+    async def _commit_new(
+        self,
+        tx: Transaction,
+        changed: list[tuple[Repository[Any], Aggregate[Any]]],
+        kept: KeptReply | None,
+    ) -> bool:
+        """Commit a transaction that only adds new entities some cheaper way (e.g. together
+        with others); False: not done, nothing written (it commits as any other)."""
+        return False
 
     async def kept_reply(self, command_id: str, fingerprint: str) -> dict[str, Any] | None:
         """The reply kept for `command_id`, or None; IdempotencyMismatch for another body."""

@@ -150,3 +150,69 @@ async def test_concurrent_changes_to_one_entity_all_land_one_revision_each(parts
     assert all(r["ok"] for r in replies)
     assert sorted(r["data"] for r in replies) == list(range(2, 10))
     assert (await parts.images.get(image_id)).revision == 9
+
+
+async def create_as(parts: Parts, command_id: str, name: str) -> dict[str, object]:
+    """`create_image` as a handler runs it: in its own task, with its own command id."""
+    context.bind(f"corr-{command_id}", command_id)
+    return await create_image(Parts(parts.database), Create(name=name))
+
+
+async def transactions_on(parts: Parts, collection: str) -> int:
+    """How many transactions wrote to `collection` (one `applyOps` entry each in the oplog)."""
+    namespace = f"{parts.database.db.name}.{collection}"
+    oplog = parts.database.client["local"]["oplog.rs"]
+    return await oplog.count_documents({"o.applyOps.ns": namespace})
+
+
+async def test_creates_at_the_same_moment_share_one_transaction_and_lose_nothing(parts):
+    told: list[dict] = []
+    parts.database.on_commit.append(told.extend)  # as the relay is told of each commit
+    replies = await asyncio.gather(
+        *(create_as(parts, f"together-{n}", f"todo/app-{n}") for n in range(24))
+    )
+    assert all(reply["ok"] for reply in replies)
+    ids = {reply["data"]["id"] for reply in replies}
+    assert {image.id for image in await parts.images.matching()} == ids
+    rows = await outbox(parts)
+    created = [json.loads(row["payload"]) for row in rows if row["subject"].endswith("created")]
+    assert {event["subject"] for event in created} == ids
+    # Each event carries its own command's correlation id, though committed with others.
+    assert {event["correlationid"] for event in created} == {
+        f"corr-together-{n}" for n in range(24)
+    }
+    assert len(rows) == 48  # an event and a job each
+    kept = await parts.database.db[OUTBOX].count_documents({"reply": {"$exists": True}})
+    assert kept == 24
+    # The relay is told of every row to publish, straight from the commits.
+    assert sorted(row["msg_id"] for row in told) == sorted(row["msg_id"] for row in rows)
+    # Fewer transactions than creates: those that came while one was in flight went together.
+    assert await transactions_on(parts, "images") < 24
+
+
+async def test_a_create_refused_in_a_shared_transaction_fails_alone(parts):
+    await parts.images.collection.create_index("name", unique=True, name="name_unique")
+    first = await create_as(parts, "first", "todo/taken")
+    names = [f"todo/free-{n}" for n in range(10)] + ["todo/taken"]
+    outcomes = await asyncio.gather(
+        *(create_as(parts, f"next-{n}", name) for n, name in enumerate(names)),
+        return_exceptions=True,
+    )
+    refused = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+    assert len(refused) == 1 and "name_unique" in str(refused[0])
+    assert all(outcome["ok"] for outcome in outcomes if not isinstance(outcome, Exception))
+    stored = sorted(image.state.name for image in await parts.images.matching())
+    assert stored == sorted([first["data"]["name"], *names[:10]])
+    # Nothing of the refused create reached the outbox: one event and one job per image.
+    assert len(await outbox(parts)) == 2 * len(stored)
+
+
+async def test_a_command_repeated_beside_new_ones_gets_its_kept_reply(parts):
+    first = await create_as(parts, "once", "todo/once")
+    outcomes = await asyncio.gather(
+        create_as(parts, "once", "todo/once"),
+        *(create_as(parts, f"new-{n}", f"todo/new-{n}") for n in range(8)),
+    )
+    assert outcomes[0] == first
+    assert all(outcome["ok"] for outcome in outcomes[1:])
+    assert len(await parts.images.matching()) == 9
