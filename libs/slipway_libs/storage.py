@@ -61,6 +61,9 @@ A = TypeVar("A", bound=Aggregate[Any])
 LISTING_ORDER = [("created_at", ASCENDING), ("_id", ASCENDING)]
 # The most transactions of new entities committed together; more wait for the next.
 TOGETHER_MAX = 100
+# Shared transactions in flight at once: the next starts while one commits (measured: REST
+# creates at 16 in flight about a sixth faster than with one, the same at 64).
+TOGETHER_IN_FLIGHT = 2
 # How often a commit whose outcome MongoDB did not tell is asked again.
 COMMIT_ATTEMPTS = 3
 
@@ -181,8 +184,7 @@ class MongoUnitOfWork(UnitOfWorkPort):
         if rows is None:
             return False
         await tx.handle.end_session()  # its own transaction sent nothing: nothing to end there
-        tx.outbox = rows[1:] if kept is not None else rows
-        self.database.committed(tx.outbox)
+        tx.outbox = _to_publish(rows)  # `on_commit` was told of them as they committed
         return True
 
     async def _rollback(self, tx: Transaction) -> None:
@@ -272,14 +274,15 @@ class _Joined:
 
 
 class NewEntities:
-    """Group commit of transactions that only add new entities: while one shared transaction
-    is in flight, those that come meanwhile wait and go together in the next, their entities
-    in one insert per collection, their outbox rows in one more, then one commit."""
+    """Group commit of transactions that only add new entities: while shared transactions
+    are in flight (`TOGETHER_IN_FLIGHT`), those that come meanwhile wait and go together in
+    the next, their entities in one insert per collection, their outbox rows in one more,
+    then one commit."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
         self._queued: list[_Joined] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._writers: set[asyncio.Task[None]] = set()
 
     async def commit(
         self, inserts: list[Insert], make_rows: Callable[[], list[dict[str, Any]]]
@@ -291,9 +294,10 @@ class NewEntities:
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         joined = _Joined(inserts, make_rows, contextvars.copy_context(), done)
         self._queued.append(joined)
-        if self._writer is None:
+        if len(self._writers) < TOGETHER_IN_FLIGHT:
             # A context of its own: the group is no one call's (its correlation id, its trace).
-            self._writer = asyncio.create_task(self._write_queued(), context=contextvars.Context())
+            writer = asyncio.create_task(self._write_queued(), context=contextvars.Context())
+            self._writers.add(writer)
         return joined.rows if await done else None
 
     async def _write_queued(self) -> None:
@@ -306,6 +310,8 @@ class NewEntities:
                 except Exception as exc:  # e.g. MongoDB away: each is told, as if alone
                     outcome = exc
                 for joined in group:
+                    if outcome is True:  # the relay is told at once, even of a cancelled caller's
+                        self.database.committed(_to_publish(joined.rows))
                     if joined.done.done():  # its caller was cancelled
                         continue
                     if isinstance(outcome, Exception):
@@ -319,8 +325,8 @@ class NewEntities:
                     joined.done.set_exception(Unavailable("the service is stopping"))
             self._queued = []
             raise
-        finally:
-            self._writer = None
+        finally:  # at once: a transaction queued from now on starts another writer
+            self._writers.discard(asyncio.current_task())
 
     async def _commit_together(self, group: list[_Joined]) -> bool:
         """Commit the group in one transaction; False when one of its writes was refused."""
@@ -351,6 +357,11 @@ class NewEntities:
             return True
         finally:
             await session.end_session()  # aborts what was not committed
+
+
+def _to_publish(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The outbox rows to publish: its messages, not a kept reply."""
+    return [row for row in rows if "msg_id" in row]
 
 
 def _kept_row(kept: KeptReply, now: datetime) -> dict[str, Any]:
