@@ -6,8 +6,9 @@ the outbox, written in the same insert as its messages (one round trip fewer).
 Transactions that only add new entities (creates) and read nothing inside go through
 `NewEntities`: those committing at the same moment in a process share one transaction (group
 commit), one insert per collection and one commit for all of them instead of three round
-trips each. When that shared transaction fails (a name taken, a command repeated, MongoDB
-away), nothing of it is written and each commits alone, as any other, with its own answer."""
+trips each. When that shared transaction is refused a write or loses a race (a name taken,
+a command repeated), nothing of it is written and each commits alone, as any other, with its
+own answer; when MongoDB is away, each is told so as it would be alone."""
 
 from __future__ import annotations
 
@@ -288,9 +289,10 @@ class NewEntities:
         self, inserts: list[Insert], make_rows: Callable[[], list[dict[str, Any]]]
     ) -> list[dict[str, Any]] | None:
         """The outbox rows written once `inserts` and those rows are committed (with others);
-        None when a write of the shared transaction was refused (a name taken, a command
-        repeated: nothing of it is written, each commits alone to learn whose). Any other
-        failure is raised as a transaction alone would raise it."""
+        None when the shared transaction was refused a write (a name taken, a command
+        repeated) or lost a race: nothing of it is written, each commits alone to learn whose.
+        MongoDB away, or a commit whose outcome it could not tell: raised, as a transaction
+        alone would raise it."""
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         joined = _Joined(inserts, make_rows, contextvars.copy_context(), done)
         self._queued.append(joined)
@@ -347,13 +349,19 @@ class NewEntities:
                     await self.database.db[OUTBOX].insert_many(rows, session=session)
             except (BulkWriteError, DuplicateKeyError):
                 return False  # a write refused (a name taken, a command repeated): whose?
-            except PyMongoError as exc:  # MongoDB away, or a race lost: as each alone is told
-                raise classified(exc) from exc
+            except PyMongoError as exc:
+                failure = classified(exc)
+                if isinstance(failure, TransientConflict):
+                    return False  # a race lost, maybe by one of the group only: each alone
+                raise failure from exc  # MongoDB away: as each alone would be told
             except Exception as exc:  # e.g. an entity that cannot be stored: whose?
                 error = type(exc).__name__  # its message may quote what was to be stored
                 log.warning("a shared commit failed; each commits alone", extra={"error": error})
                 return False
-            await _commit_transaction(session)
+            try:
+                await _commit_transaction(session)
+            except TransientConflict:
+                return False  # not committed: each alone
             return True
         finally:
             await session.end_session()  # aborts what was not committed
