@@ -12,14 +12,13 @@ own answer; when MongoDB is away, each is told so as it would be alone."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import contextvars
 import json
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -40,6 +39,7 @@ from pymongo.errors import (
 from slipway_libs import context
 from slipway_libs.aggregate import Aggregate
 from slipway_libs.errors import InvalidInput, SlipwayError, Unavailable
+from slipway_libs.group_commit import GroupCommit
 from slipway_libs.unit_of_work import (
     ConcurrentWrite,
     DuplicateReply,
@@ -263,27 +263,24 @@ Insert = tuple[AsyncCollection[dict[str, Any]], dict[str, Any]]
 
 @dataclass
 class _Joined:
-    """One transaction in a group: its entities, how to make its outbox rows (in its own
-    context, once its entities are inserted: its events are stamped as late as when it
-    commits alone) and the rows made."""
+    """One transaction in a group: its entities, and how to make its outbox rows (in its
+    own context, once its entities are inserted: its events are stamped as late as when it
+    commits alone)."""
 
     inserts: list[Insert]
     make_rows: Callable[[], list[dict[str, Any]]]
     context: contextvars.Context
-    done: asyncio.Future[bool]
-    rows: list[dict[str, Any]] = field(default_factory=list)
 
 
 class NewEntities:
-    """Group commit of transactions that only add new entities: while shared transactions
-    are in flight (`TOGETHER_IN_FLIGHT`), those that come meanwhile wait and go together in
-    the next, their entities in one insert per collection, their outbox rows in one more,
-    then one commit."""
+    """Group commit (`GroupCommit`) of transactions that only add new entities: their
+    entities in one insert per collection, their outbox rows in one more, then one commit."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
-        self._queued: list[_Joined] = []
-        self._writers: set[asyncio.Task[None]] = set()
+        self._group = GroupCommit(
+            self._commit_together, most=TOGETHER_MAX, in_flight=TOGETHER_IN_FLIGHT
+        )
 
     async def commit(
         self, inserts: list[Insert], make_rows: Callable[[], list[dict[str, Any]]]
@@ -293,45 +290,13 @@ class NewEntities:
         repeated) or lost a race: nothing of it is written, each commits alone to learn whose.
         MongoDB away, or a commit whose outcome it could not tell: raised, as a transaction
         alone would raise it."""
-        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        joined = _Joined(inserts, make_rows, contextvars.copy_context(), done)
-        self._queued.append(joined)
-        if len(self._writers) < TOGETHER_IN_FLIGHT:
-            # A context of its own: the group is no one call's (its correlation id, its trace).
-            writer = asyncio.create_task(self._write_queued(), context=contextvars.Context())
-            self._writers.add(writer)
-        return joined.rows if await done else None
+        joined = _Joined(inserts, make_rows, contextvars.copy_context())
+        return await self._group.write(joined)
 
-    async def _write_queued(self) -> None:
-        group: list[_Joined] = []
-        try:
-            while self._queued:
-                group, self._queued = self._queued[:TOGETHER_MAX], self._queued[TOGETHER_MAX:]
-                try:
-                    outcome: bool | Exception = await self._commit_together(group)
-                except Exception as exc:  # e.g. MongoDB away: each is told, as if alone
-                    outcome = exc
-                for joined in group:
-                    if outcome is True:  # the relay is told at once, even of a cancelled caller's
-                        self.database.committed(_to_publish(joined.rows))
-                    if joined.done.done():  # its caller was cancelled
-                        continue
-                    if isinstance(outcome, Exception):
-                        joined.done.set_exception(outcome)
-                    else:
-                        joined.done.set_result(outcome)
-                group = []
-        except BaseException:  # the service is stopping: no caller waits forever
-            for joined in group + self._queued:
-                if not joined.done.done():
-                    joined.done.set_exception(Unavailable("the service is stopping"))
-            self._queued = []
-            raise
-        finally:  # at once: a transaction queued from now on starts another writer
-            self._writers.discard(asyncio.current_task())
-
-    async def _commit_together(self, group: list[_Joined]) -> bool:
-        """Commit the group in one transaction; False when one of its writes was refused."""
+    async def _commit_together(self, group: list[_Joined]) -> list[list[dict[str, Any]] | None]:
+        """Commit the group in one transaction: each one's outbox rows (the relay is told of
+        them at once, even of a cancelled caller's), or None for all when it was not."""
+        each_alone: list[list[dict[str, Any]] | None] = [None] * len(group)
         collections: dict[str, tuple[AsyncCollection[dict[str, Any]], list[dict[str, Any]]]] = {}
         for joined in group:
             for collection, document in joined.inserts:
@@ -342,29 +307,29 @@ class NewEntities:
                 await session.start_transaction()
                 for collection, documents in collections.values():
                     await collection.insert_many(documents, session=session)
-                for joined in group:
-                    joined.rows = joined.context.run(joined.make_rows)
-                rows = [row for joined in group for row in joined.rows]
-                if rows:
-                    await self.database.db[OUTBOX].insert_many(rows, session=session)
+                made = [joined.context.run(joined.make_rows) for joined in group]
+                if outbox := [row for rows in made for row in rows]:
+                    await self.database.db[OUTBOX].insert_many(outbox, session=session)
             except (BulkWriteError, DuplicateKeyError):
-                return False  # a write refused (a name taken, a command repeated): whose?
+                return each_alone  # a write refused (a name taken, a command repeated): whose?
             except PyMongoError as exc:
                 failure = classified(exc)
                 if isinstance(failure, TransientConflict):
-                    return False  # a race lost, maybe by one of the group only: each alone
+                    return each_alone  # a race lost, maybe by one of the group only
                 raise failure from exc  # MongoDB away: as each alone would be told
             except Exception as exc:  # e.g. an entity that cannot be stored: whose?
                 error = type(exc).__name__  # its message may quote what was to be stored
                 log.warning("a shared commit failed; each commits alone", extra={"error": error})
-                return False
+                return each_alone
             try:
                 await _commit_transaction(session)
             except TransientConflict:
-                return False  # not committed: each alone
-            return True
+                return each_alone  # not committed
         finally:
             await session.end_session()  # aborts what was not committed
+        for rows in made:
+            self.database.committed(_to_publish(rows))
+        return list(made)
 
 
 def _to_publish(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

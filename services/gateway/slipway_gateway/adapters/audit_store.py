@@ -1,16 +1,14 @@
 """The audit log in the gateway's MongoDB database (collection `audit`): append-only,
 entries kept `audit_retention_days` (a TTL index on `stageTimestamp`), one per `auditID`.
 
-Entries are written in groups (group commit): while one insert is in flight, the entries
-recorded meanwhile wait and go together in the next. Under load a call's entry costs a share
+Entries are written in groups (`slipway_libs.group_commit`): while one insert is in flight,
+the entries recorded meanwhile wait and go together in the next. Under load a call's entry costs a share
 of one round trip to MongoDB instead of one of its own; each `record` still returns only
 once its own entry is written, and raises when it was not.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import math
 import time
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, 
 from slipway_contracts.access import AuditEvent
 from slipway_gateway.access.audit_entries import APPROVAL_ID
 from slipway_libs.errors import Unavailable
+from slipway_libs.group_commit import GroupCommit
 from slipway_libs.storage import Database, decode_cursor, encode_cursor, unavailable_from
 
 COLLECTION = "audit"
@@ -85,8 +84,7 @@ class AuditStore:
         self.collection = database.db[COLLECTION]
         self.retention_s = retention_days * 86400
         self._answered_at = -math.inf  # when MongoDB last took a write or a ping
-        self._queued: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None  # while an insert is in flight
+        self._group = GroupCommit(self._insert, most=GROUP_MAX)
 
     async def ensure_indexes(self) -> None:
         try:
@@ -123,39 +121,10 @@ class AuditStore:
     async def record(self, entry: AuditEvent) -> None:
         """Keep an entry; one already kept (same `auditID`) is left as it is. Returns once
         it is written (with the entries recorded alongside it); Unavailable if it was not."""
-        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queued.append((entry.model_dump(mode="python"), written))
-        if self._writer is None:
-            # A context of its own: the group is no one call's (its correlation id, its trace).
-            self._writer = asyncio.create_task(self._write_queued(), context=contextvars.Context())
-        await written
+        await self._group.write(entry.model_dump(mode="python"))
 
-    async def _write_queued(self) -> None:
-        """Insert what is queued, group after group, until nothing is."""
-        group: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        try:
-            while self._queued:
-                group, self._queued = self._queued[:GROUP_MAX], self._queued[GROUP_MAX:]
-                failures = await self._insert([document for document, _ in group])
-                for index, (_, written) in enumerate(group):
-                    if written.done():  # its caller was cancelled
-                        continue
-                    if index in failures:
-                        written.set_exception(failures[index])
-                    else:
-                        written.set_result(None)
-        except BaseException as exc:  # no call may wait forever for an entry not being written
-            error = exc if isinstance(exc, Exception) else Unavailable("the gateway is stopping")
-            for _, written in group + self._queued:
-                if not written.done():
-                    written.set_exception(error)
-            self._queued = []
-            raise
-        finally:
-            self._writer = None
-
-    async def _insert(self, documents: list[dict[str, Any]]) -> dict[int, Unavailable]:
-        """Insert the entries' `documents`; the error of each one not written, by index."""
+    async def _insert(self, documents: list[dict[str, Any]]) -> list[Unavailable | None]:
+        """Insert the entries' `documents`: for each, None once written, else its error."""
         try:
             if len(documents) == 1:  # the cheaper call, when the group is one entry
                 await self.collection.insert_one(documents[0])
@@ -173,12 +142,13 @@ class AuditStore:
                 failed = set(range(len(documents)))
             if failed:
                 self._answered_at = -math.inf
-                return {index: unavailable_from(exc) for index in failed}
+                error = unavailable_from(exc)
+                return [error if index in failed else None for index in range(len(documents))]
         except PyMongoError as exc:
             self._answered_at = -math.inf
-            return {index: unavailable_from(exc) for index in range(len(documents))}
+            return [unavailable_from(exc)] * len(documents)
         self._answered_at = time.monotonic()
-        return {}
+        return [None] * len(documents)
 
     async def page(
         self, where: AuditFilter, cursor: str | None, limit: int
