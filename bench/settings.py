@@ -27,6 +27,9 @@ class Sizes:
     reads: int = field(metadata={"help": "GETs of one entity, and lists of 50, each"})
     event_rate: float = field(metadata={"help": "creates per second while events are timed"})
     event_seconds: float = field(metadata={"help": "how long creates are sent at that rate"})
+    event_warmup_s: float = field(
+        metadata={"help": "how long creates are sent at that rate before the timing starts"}
+    )
     builds: int = field(metadata={"help": "image builds, through Slipway and `docker build` each"})
     validations: int = field(metadata={"help": "chart validations, through Slipway and the CLIs"})
     deployments: int = field(metadata={"help": "deployments created at once"})
@@ -44,6 +47,7 @@ PRESETS = {
         reads=10,
         event_rate=100,
         event_seconds=0.1,
+        event_warmup_s=0.05,
         builds=1,
         validations=1,
         deployments=5,
@@ -59,6 +63,7 @@ PRESETS = {
         reads=500,
         event_rate=100,
         event_seconds=20,
+        event_warmup_s=2,
         builds=3,
         validations=3,
         deployments=1000,
