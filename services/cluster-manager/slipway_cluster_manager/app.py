@@ -125,11 +125,14 @@ async def assemble(kit: WorkerKit[ClusterManagerSettings]) -> None:
 
 
 async def create_indexes(clusters: Repository[ClusterAggregate]) -> None:
-    """Cluster names are unique; the deadline sweep looks operations up by deadline."""
+    """Cluster names are unique; the deadline sweep looks operations up by deadline; the
+    health monitor, every few seconds, the attached clusters (by driver: without the index
+    it read every cluster each time, 4 ms of MongoDB's CPU per 3,000 clusters)."""
     await clusters.collection.create_index(
         [("name", ASCENDING)], unique=True, name=UNIQUE_NAME_INDEX
     )
     await clusters.collection.create_index("operation.deadline")
+    await clusters.collection.create_index("driver")
 
 
 def create_app(settings: ClusterManagerSettings | None = None) -> FastStream:

@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pymongo import AsyncMongoClient
 
 from slipway_cluster_manager.adapters.host import read_host_capabilities
 from slipway_contracts import subjects
-from tests.integration.cluster_manager.conftest import CLUSTER, Bus
+from tests.integration.cluster_manager.conftest import CLUSTER, PROBE_INTERVAL_S, Bus
+from tests.waiting import eventually
 
 TEN_TB_IN_MB = 10 * 1024 * 1024
 
@@ -146,6 +148,36 @@ async def test_lists_filter_by_status_and_page_with_a_cursor(bus: Bus) -> None:
 
     assert set(ids) <= set(seen)
     for cluster_id in ids:
+        await bus.delete(cluster_id)
+
+
+async def test_the_health_monitor_reads_only_the_clusters_it_may_probe(bus: Bus) -> None:
+    # Twenty clusters that are neither up, failed nor attached: each probe round (every
+    # second here, every 5 s by default) looks clusters up by status and by driver, and
+    # must not read these on the way (it did, every cluster each round, before an index).
+    idle = [(await bus.create(name=unique("idle"), driver="sim"))["id"] for _ in range(20)]
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(bus.manager.mongodb_uri)
+    database = client[bus.manager.database]
+    await database.command("profile", 2)
+    try:
+        lookups = {"ns": f"{bus.manager.database}.minikube_clusters", "op": "query"}
+
+        async def a_round_of_lookups() -> list[dict[str, Any]] | None:
+            found = await database["system.profile"].find(lookups).to_list()
+            filters = [q["command"].get("filter", {}) for q in found]
+            by_driver = any("driver" in f for f in filters)
+            return found if by_driver and any("status" in f for f in filters) else None
+
+        found = await eventually(
+            a_round_of_lookups, timeout_s=10 * PROBE_INTERVAL_S, what="a probe round"
+        )
+    finally:
+        await database.command("profile", 0)
+        await client.close()
+    for lookup in found:
+        passed_over = lookup["docsExamined"] - lookup["nreturned"]
+        assert passed_over < len(idle), lookup["command"]["filter"]
+    for cluster_id in idle:
         await bus.delete(cluster_id)
 
 
