@@ -1,10 +1,10 @@
 """The audit log in the gateway's MongoDB database (collection `audit`): append-only,
 entries kept `audit_retention_days` (a TTL index on `stageTimestamp`), one per `auditID`.
 
-Entries are written in groups (`slipway_libs.group_commit`): while one insert is in flight,
-the entries recorded meanwhile wait and go together in the next. Under load a call's entry costs a share
-of one round trip to MongoDB instead of one of its own; each `record` still returns only
-once its own entry is written, and raises when it was not.
+Entries are written in groups (`slipway_libs.group_commit`): while one insert is in
+flight, the entries recorded meanwhile wait and go together in the next. Under load a call's
+entry costs a share of one round trip to MongoDB instead of one of its own; each `record`
+still returns only once its own entry is written, and raises when it was not.
 """
 
 from __future__ import annotations
