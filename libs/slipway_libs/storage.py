@@ -327,8 +327,7 @@ class NewEntities:
                 return each_alone  # not committed
         finally:
             await session.end_session()  # aborts what was not committed
-        for rows in made:
-            self.database.committed(_to_publish(rows))
+        self.database.committed(_to_publish(outbox))  # one commit: the relay told once
         return list(made)
 
 
